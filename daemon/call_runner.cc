@@ -1,0 +1,72 @@
+#include "daemon/call_runner.h"
+
+#include <chrono>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "daemon/status_convert.h"
+#include "store/log.h"
+
+namespace metad::daemon {
+namespace {
+
+// The caller's request id, when it sent one, for correlating logs.
+std::string RequestIdOf(grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(),
+                     std::min<size_t>(it->second.size(), 128));
+}
+
+}  // namespace
+
+store::TxOptions TxOptionsFor(grpc::ServerContextBase* context) {
+  store::TxOptions options;
+  auto deadline = context->deadline();
+  // gRPC reports "no deadline" as a time point centuries away.
+  if (deadline < std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
+    options.deadline = absl::FromChrono(deadline);
+  }
+  options.cancelled = [context] { return context->IsCancelled(); };
+  return options;
+}
+
+CallRunner::CallRunner(WorkerPool* pool) : pool_(pool) {}
+
+grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
+                                          const char* method, Handler handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Time start = absl::Now();
+  auto finish = [this, reactor, context, method, start](const absl::Status& s) {
+    double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    log::Level level = s.ok() ? log::Level::kDebug
+                       : s.code() == absl::StatusCode::kInternal
+                           ? log::Level::kError
+                           : log::Level::kInfo;
+    if (log::Enabled(level)) {
+      log::Write(level, "rpc",
+                 {{"method", method},
+                  {"code", absl::StatusCodeToString(s.code())},
+                  {"ms", seconds * 1000},
+                  {"request_id", RequestIdOf(context)},
+                  {"message", s.message()}});
+    }
+    if (observer_) observer_(CallRecord{method, s.code(), seconds});
+    reactor->Finish(ToGrpcStatus(s));
+  };
+  bool queued = pool_->TrySubmit([context, handler = std::move(handler), finish] {
+    if (context->IsCancelled()) {
+      finish(absl::CancelledError("the call was cancelled before it ran"));
+      return;
+    }
+    finish(handler(TxOptionsFor(context)));
+  });
+  if (!queued) {
+    finish(absl::ResourceExhaustedError(
+        "metad is overloaded (request queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+}  // namespace metad::daemon

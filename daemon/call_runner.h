@@ -1,0 +1,51 @@
+// Runs a unary RPC's handler on the worker pool and finishes the call with
+// its status: the one path every metad RPC takes (see any *_service.cc).
+#ifndef METAD_DAEMON_CALL_RUNNER_H_
+#define METAD_DAEMON_CALL_RUNNER_H_
+
+#include <functional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "daemon/worker_pool.h"
+#include "store/database.h"
+
+namespace metad::daemon {
+
+// What a finished call reports, for logs and metrics.
+struct CallRecord {
+  const char* method;
+  absl::StatusCode code;
+  double seconds;
+};
+
+class CallRunner {
+ public:
+  using Handler = std::function<absl::Status(const store::TxOptions&)>;
+
+  explicit CallRunner(WorkerPool* pool);
+
+  // Returns the call's reactor. The handler runs on a pool thread with the
+  // call's deadline and cancellation in TxOptions; a full queue answers
+  // RESOURCE_EXHAUSTED without running it.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+                                const char* method, Handler handler);
+
+  // Called after every call (e.g. by metrics); set before serving.
+  void set_observer(std::function<void(const CallRecord&)> observer) {
+    observer_ = std::move(observer);
+  }
+
+ private:
+  WorkerPool* pool_;
+  std::function<void(const CallRecord&)> observer_;
+};
+
+// TxOptions carrying the call's deadline and cancellation.
+store::TxOptions TxOptionsFor(grpc::ServerContextBase* context);
+
+}  // namespace metad::daemon
+
+#endif  // METAD_DAEMON_CALL_RUNNER_H_

@@ -1,0 +1,221 @@
+// `metad serve`: migrate (or check) the schema, serve gRPC, reap expired
+// leases, follow the database's health, drain on SIGTERM or SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "daemon/commands.h"
+#include "daemon/lease_reaper.h"
+#include "daemon/server.h"
+#include "store/database.h"
+#include "store/log.h"
+#include "store/migrator.h"
+
+namespace metad::daemon {
+namespace {
+
+constexpr const char* kServeHelp =
+    "usage: metad serve [flags]\n"
+    "Serves metad.v1 (FileService, TaskService, TaskLogService,\n"
+    "DependencyService), gRPC reflection and grpc.health.v1 until SIGTERM or\n"
+    "SIGINT, then drains calls in flight and exits 0.\n\nflags:\n";
+
+std::vector<FlagSpec> ServeFlags() {
+  std::vector<FlagSpec> specs = CommonFlags();
+  std::vector<FlagSpec> more = {
+      {"listen", "METAD_LISTEN", "127.0.0.1:50051", "gRPC address host:port"},
+      {"pool_size", "METAD_POOL_SIZE", "8",
+       "database connections (and handler threads)"},
+      {"max_queued_calls", "METAD_MAX_QUEUED_CALLS", "1024",
+       "calls waiting for a handler before RESOURCE_EXHAUSTED"},
+      {"reaper_interval", "METAD_REAPER_INTERVAL", "1",
+       "seconds between sweeps for runs whose lease lapsed"},
+      {"auto_migrate", "METAD_AUTO_MIGRATE", "true",
+       "apply pending migrations at start (false: refuse an old schema)"},
+      {"database_wait", "METAD_DATABASE_WAIT", "60",
+       "seconds to wait for the database at start"},
+      {"drain", "METAD_DRAIN", "10",
+       "seconds to let calls in flight finish on SIGTERM"},
+      {"max_message_bytes", "METAD_MAX_MESSAGE_BYTES", "8388608",
+       "largest request accepted"},
+  };
+  specs.insert(specs.end(), more.begin(), more.end());
+  return specs;
+}
+
+int Fail(const std::string& what, const absl::Status& status) {
+  log::Error(what, {{"error", status.message()}});
+  std::fprintf(stderr, "metad serve: %s\n", std::string(status.message()).c_str());
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// Brings the schema to this binary's version (or checks it), waiting for the
+// database to answer for up to `wait`.
+absl::Status PrepareSchema(const std::string& url, bool auto_migrate,
+                           absl::Duration wait) {
+  auto migrations = store::EmbeddedMigrations();
+  if (!migrations.ok()) return migrations.status();
+  store::Migrator migrator(url, *migrations);
+  absl::Time give_up = absl::Now() + wait;
+  for (;;) {
+    absl::Status status = auto_migrate ? migrator.Up() : absl::OkStatus();
+    if (status.ok()) status = migrator.CheckCompatible();
+    if (status.code() != absl::StatusCode::kUnavailable ||
+        absl::Now() >= give_up) {
+      return status;
+    }
+    log::Warn("database_wait", {{"error", status.message()}});
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
+}  // namespace
+
+int RunServe(int argc, char** argv) {
+  FlagSet flags(ServeFlags());
+  std::vector<std::string> args;
+  if (absl::Status s = flags.Parse(argc, argv, 2, &args); !s.ok()) {
+    return Fail("bad_flags", s);
+  }
+  if (flags.help_requested()) {
+    std::cout << kServeHelp << flags.Help();
+    return 0;
+  }
+  if (!args.empty()) {
+    return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
+                                 "unexpected argument \"", args[0], "\"")));
+  }
+  if (absl::Status s = ApplyLogLevel(flags); !s.ok()) return Fail("bad_flags", s);
+  absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
+  if (!url.ok()) return Fail("bad_flags", url.status());
+  auto pool_size = flags.GetInt("pool_size", 1, 1000);
+  auto max_queued = flags.GetInt("max_queued_calls", 1, 1000000);
+  auto max_message = flags.GetInt("max_message_bytes", 1024, 1 << 30);
+  auto reaper_interval = flags.GetSeconds("reaper_interval");
+  auto database_wait = flags.GetSeconds("database_wait");
+  auto drain = flags.GetSeconds("drain");
+  auto auto_migrate = flags.GetBool("auto_migrate");
+  for (const absl::Status& s :
+       {pool_size.status(), max_queued.status(), max_message.status(),
+        reaper_interval.status(), database_wait.status(), drain.status(),
+        auto_migrate.status()}) {
+    if (!s.ok()) return Fail("bad_flags", s);
+  }
+  if (*reaper_interval <= 0) {
+    return Fail("bad_flags", absl::InvalidArgumentError(
+                                 "--reaper_interval: must be positive"));
+  }
+  // A database that does not answer must not hang a call for minutes.
+  setenv("PGCONNECT_TIMEOUT", "3", /*overwrite=*/0);
+
+  // Signals are taken by sigwait below, never by a handler: block them
+  // before any thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  log::Info("starting", {{"listen", flags.Get("listen")},
+                         {"database", store::RedactDatabaseUrl(*url)},
+                         {"pool_size", *pool_size}});
+  if (absl::Status s = PrepareSchema(*url, *auto_migrate,
+                                     absl::Seconds(*database_wait));
+      !s.ok()) {
+    return Fail("schema_not_ready", s);
+  }
+
+  store::DatabaseOptions db_options;
+  db_options.url = *url;
+  db_options.pool_size = *pool_size;
+  store::Database db(db_options);
+
+  ServerOptions server_options;
+  server_options.listen = flags.Get("listen");
+  server_options.worker_threads = *pool_size;
+  server_options.max_queued_calls = *max_queued;
+  server_options.max_receive_message_bytes = *max_message;
+  auto server = MetadServer::Start(&db, server_options);
+  if (!server.ok()) return Fail("listen_failed", server.status());
+
+  LeaseReaper reaper(&db, absl::Seconds(*reaper_interval));
+  reaper.Start();
+
+  // Health follows the database: NOT_SERVING while it does not answer.
+  absl::Notification stopping;
+  std::thread health([&] {
+    bool serving = true;
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      bool ok = db.Ping(absl::Seconds(2)).ok();
+      if (ok != serving) {
+        serving = ok;
+        (*server)->SetServing(ok);
+        log::Warn(ok ? "database_back" : "database_lost");
+      }
+    }
+  });
+
+  log::Info("serving", {{"listen", flags.Get("listen")},
+                        {"port", (*server)->port()}});
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("draining", {{"signal", signal_number}});
+  stopping.Notify();
+  health.join();
+  reaper.Stop();
+  (*server)->Shutdown(absl::Seconds(*drain));
+  log::Info("stopped");
+  return 0;
+}
+
+std::vector<FlagSpec> CommonFlags() {
+  return {
+      {"database", "METAD_DATABASE_URL", "",
+       "PostgreSQL URL or key=value string (no password here: use "
+       "--database_password_file)"},
+      {"database_password_file", "METAD_DATABASE_PASSWORD_FILE", "",
+       "file whose first line is the database password"},
+      {"log_level", "METAD_LOG_LEVEL", "info", "debug, info, warn or error"},
+  };
+}
+
+absl::StatusOr<std::string> DatabaseUrlFromFlags(const FlagSet& flags) {
+  std::string url = flags.Get("database");
+  if (url.empty()) {
+    return absl::InvalidArgumentError(
+        "--database (or METAD_DATABASE_URL) is required, e.g. "
+        "postgresql://metad@127.0.0.1:5432/metad");
+  }
+  std::string password_file = flags.Get("database_password_file");
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    std::string password;
+    if (!in || !std::getline(in, password)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--database_password_file: cannot read ", password_file));
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    setenv("PGPASSWORD", password.c_str(), /*overwrite=*/1);
+  }
+  return url;
+}
+
+absl::Status ApplyLogLevel(const FlagSet& flags) {
+  log::Level level;
+  if (!log::ParseLevel(flags.Get("log_level"), &level)) {
+    return absl::InvalidArgumentError(
+        "--log_level: must be debug, info, warn or error");
+  }
+  log::SetLevel(level);
+  return absl::OkStatus();
+}
+
+}  // namespace metad::daemon

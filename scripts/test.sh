@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The second command: install what is missing, build, start a throwaway
+# PostgreSQL, run every test suite against it, and drop it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+install_packages "${METAD_PACKAGES[@]}"
+build_metad
+
+work=$(mktemp -d /tmp/metad-test.XXXXXX)
+chmod 755 "$work"
+cleanup() { pg_stop "$work/pgdata"; rm -rf "$work"; }
+trap cleanup EXIT
+# Durability is not under test here: fsync off keeps the suite fast.
+pg_start "$work/pgdata" "$work/sock" fsync=off synchronous_commit=off \
+  full_page_writes=off max_connections=300
+export METAD_TEST_PG="host=$work/sock port=5432 user=postgres"
+export METAD_BIN_DIR=$METAD_BUILD_DIR
+say "PostgreSQL for tests at $work/sock"
+
+failed=0
+say "C++ suites (ctest)"
+(cd "$METAD_BUILD_DIR" && ctest --output-on-failure -j "${METAD_JOBS:-2}" \
+  ${METAD_CTEST_ARGS:-}) || failed=1
+
+if [ $failed -ne 0 ]; then
+  say "FAILED"
+  exit 1
+fi
+say "all suites passed"

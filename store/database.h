@@ -1,0 +1,102 @@
+// The connection pool and the transaction runner: the one place where
+// libpqxx exceptions become absl::Status.
+#ifndef METAD_STORE_DATABASE_H_
+#define METAD_STORE_DATABASE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "store/sql.h"
+
+namespace metad::store {
+
+// Per-call limits that the caller (an RPC) imposes on its transaction.
+struct TxOptions {
+  // The SQL of the transaction is bounded by this (statement_timeout), and a
+  // pool wait never outlasts it. InfiniteFuture for none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Asked before COMMIT: if it returns true the transaction is rolled back
+  // and CANCELLED returned (the caller went away).
+  std::function<bool()> cancelled;
+};
+
+struct DatabaseOptions {
+  // libpq connection string or URL. Never logged with its password.
+  std::string url;
+  // Connections kept open at most.
+  int pool_size = 8;
+  // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // Attempts of a transaction that fails with a serialization failure or a
+  // deadlock (SQLSTATE 40001, 40P01) before ABORTED.
+  int max_attempts = 8;
+};
+
+struct PoolStats {
+  int open = 0;     // connections open
+  int in_use = 0;   // connections lent out
+  int waiting = 0;  // callers waiting for one
+  int64_t retries = 0;  // transaction attempts retried since start
+};
+
+class Database {
+ public:
+  // Does not connect: connections are opened on demand, so the daemon can
+  // start (and report NOT_SERVING) while the database is down.
+  explicit Database(DatabaseOptions options);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs `body` in one READ COMMITTED transaction and commits if it returns
+  // OK; any other status rolls back and is returned as is. Retries the whole
+  // body on serialization failure and deadlock, so `body` must have no side
+  // effects outside the transaction (it may run several times).
+  // Returns, besides body's own statuses:
+  //   UNAVAILABLE        database unreachable or the connection broke;
+  //   RESOURCE_EXHAUSTED no pooled connection free within acquire_timeout;
+  //   DEADLINE_EXCEEDED  the deadline passed (statement_timeout fired);
+  //   ABORTED            still conflicting after max_attempts;
+  //   CANCELLED          options.cancelled() said so before commit;
+  //   INVALID_ARGUMENT   the database rejected a value (SQLSTATE class 22);
+  //   INTERNAL           anything else (logged, never with SQL in the status).
+  // `name` labels the transaction in logs.
+  absl::Status Transact(const char* name, const TxOptions& options,
+                        absl::FunctionRef<absl::Status(Tx&)> body);
+
+  // Runs `SELECT 1` on a pooled connection.
+  absl::Status Ping(absl::Duration timeout = absl::Seconds(2));
+
+  PoolStats Stats() const;
+  const DatabaseOptions& options() const { return options_; }
+
+ private:
+  struct Slot;
+  absl::StatusOr<Slot*> Acquire(absl::Time deadline);
+  void Release(Slot* slot, bool broken);
+  absl::Status RunOnce(Slot* slot, const char* name, const TxOptions& options,
+                       absl::FunctionRef<absl::Status(Tx&)> body);
+
+  const DatabaseOptions options_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::vector<Slot*> idle_ ABSL_GUARDED_BY(mu_);
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> retries_{0};
+  std::atomic<int> open_{0};
+};
+
+// Masks the password of a libpq URL or key=value string for logs.
+std::string RedactDatabaseUrl(const std::string& url);
+
+}  // namespace metad::store
+
+#endif  // METAD_STORE_DATABASE_H_

@@ -1,0 +1,3 @@
+#include "store/run_store.h"
+
+namespace metad::store {}  // namespace metad::store

@@ -1,0 +1,73 @@
+// Named SQL statements and the one way the stores run them.
+//
+// Every statement is a `Query` constant next to the code that uses it, run
+// as a prepared statement by name: never assembled from pieces, never with
+// values spliced into the text.
+#ifndef METAD_STORE_SQL_H_
+#define METAD_STORE_SQL_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <pqxx/pqxx>
+
+namespace metad::store {
+
+// A named statement. The name is unique in the process; by convention
+// "<store>.<what>" (e.g. "file.register").
+struct Query {
+  const char* name;
+  const char* sql;
+};
+
+// The transaction type every store function receives (READ COMMITTED).
+using Tx = pqxx::work;
+
+// Runs `query` as a prepared statement on the transaction's connection.
+// libpqxx 6 prepares lazily on first use per connection and re-prepares after
+// a reconnect; re-declaring an identical definition is a map lookup.
+template <typename... Args>
+pqxx::result Exec(Tx& tx, const Query& query, Args&&... args) {
+  tx.conn().prepare(query.name, query.sql);
+  return tx.exec_prepared(query.name, std::forward<Args>(args)...);
+}
+
+// Encodes strings as a PostgreSQL text[] literal for `$n::text[]` (libpqxx
+// 6.4 has no container-to-array conversion). Values are quoted and escaped,
+// so any UTF-8 string round-trips.
+template <typename Container>
+std::string TextArrayLiteral(const Container& values) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& v : values) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// Encodes integers as a PostgreSQL bigint[] literal for `$n::bigint[]`.
+template <typename Container>
+std::string IntArrayLiteral(const Container& values) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& v : values) {
+    if (!first) out += ',';
+    first = false;
+    out += std::to_string(static_cast<int64_t>(v));
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace metad::store
+
+#endif  // METAD_STORE_SQL_H_

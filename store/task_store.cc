@@ -1,0 +1,3 @@
+#include "store/task_store.h"
+
+namespace metad::store {}  // namespace metad::store

@@ -1,0 +1,149 @@
+// Schema migrations against a real PostgreSQL: ordering, the advisory lock,
+// refusals, and the seed's row_count example migrated down and up.
+#include "store/migrator.h"
+
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/pg_test_base.h"
+
+namespace metad::store {
+namespace {
+
+using metad::testing::CreateEmptyDatabase;
+using metad::testing::QueryValue;
+
+std::vector<Migration> Embedded() {
+  auto m = EmbeddedMigrations();
+  EXPECT_TRUE(m.ok()) << m.status();
+  return *m;
+}
+
+TEST(Migrator, EmbeddedFilesAreNumberedWithUpAndDown) {
+  std::vector<Migration> m = Embedded();
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_EQ(m[0].version, 1);
+  EXPECT_EQ(m[0].name, "init");
+  EXPECT_EQ(m[1].version, 2);
+  EXPECT_EQ(m[1].name, "files_row_count");
+  for (const Migration& x : m) {
+    EXPECT_FALSE(x.up_sql.empty());
+    EXPECT_FALSE(x.down_sql.empty());
+  }
+}
+
+TEST(Migrator, UpAppliesEverythingOnceAndIsCompatible) {
+  std::string url = CreateEmptyDatabase("mig_up");
+  Migrator migrator(url, Embedded());
+  EXPECT_EQ(migrator.CheckCompatible().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(migrator.Up().ok());
+  ASSERT_TRUE(migrator.Up().ok());  // nothing pending: a no-op
+  EXPECT_TRUE(migrator.CheckCompatible().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
+            std::to_string(migrator.latest_version()));
+  auto states = migrator.Status();
+  ASSERT_TRUE(states.ok());
+  for (const MigrationState& s : *states) {
+    EXPECT_TRUE(s.applied && s.known && s.checksum_matches) << s.version;
+  }
+}
+
+TEST(Migrator, ReplicasStartingTogetherMigrateOnce) {
+  std::string url = CreateEmptyDatabase("mig_race");
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(6);
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = Migrator(url, Embedded()).Up(); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& s : results) EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
+            std::to_string(Embedded().size()));
+}
+
+TEST(Migrator, StepsApplyAndRevertInOrder) {
+  std::string url = CreateEmptyDatabase("mig_steps");
+  Migrator migrator(url, Embedded());
+  ASSERT_TRUE(migrator.Up(1).ok());
+  EXPECT_EQ(QueryValue(url, "SELECT max(version) FROM metad_schema_migrations"),
+            "1");
+  EXPECT_NE(migrator.CheckCompatible().message().find("migrate up"),
+            std::string::npos);
+  ASSERT_TRUE(migrator.Up().ok());
+  ASSERT_TRUE(migrator.Down(static_cast<int>(Embedded().size())).ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
+            "0");
+  EXPECT_EQ(QueryValue(url, "SELECT to_regclass('files') IS NULL"), "t");
+  ASSERT_TRUE(migrator.Up().ok());  // the down files left a clean slate
+  EXPECT_TRUE(migrator.CheckCompatible().ok());
+}
+
+TEST(Migrator, RowCountMigrationKeepsEveryRowDownAndUp) {
+  std::string url = CreateEmptyDatabase("mig_rows");
+  Migrator migrator(url, Embedded());
+  ASSERT_TRUE(migrator.Up(1).ok());  // before files.row_count existed
+  QueryValue(url,
+             "INSERT INTO files (source, file_name, checksum) "
+             "SELECT 'seed', 'sales_report_' || g || '.csv', md5(g::text) "
+             "FROM generate_series(1, 5000) g");
+  ASSERT_TRUE(migrator.Up().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM files WHERE row_count IS NULL"),
+            "5000");
+  QueryValue(url, "UPDATE files SET row_count = id * 10 WHERE id <= 100");
+  ASSERT_TRUE(migrator.Down(1).ok());
+  EXPECT_EQ(QueryValue(url,
+                       "SELECT count(*) FROM information_schema.columns "
+                       "WHERE table_name = 'files' AND column_name = 'row_count'"),
+            "0");
+  ASSERT_TRUE(migrator.Up().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM files"), "5000");
+  EXPECT_EQ(QueryValue(url,
+                       "SELECT count(*) FROM files WHERE checksum = md5("
+                       "substring(file_name from '[0-9]+'))"),
+            "5000");
+  EXPECT_EQ(QueryValue(url, "SELECT count(DISTINCT file_name) FROM files"),
+            "5000");
+}
+
+TEST(Migrator, RefusesDatabaseNewerThanBinary) {
+  std::string url = CreateEmptyDatabase("mig_newer");
+  Migrator migrator(url, Embedded());
+  ASSERT_TRUE(migrator.Up().ok());
+  QueryValue(url,
+             "INSERT INTO metad_schema_migrations (version, name, checksum) "
+             "VALUES (99, 'from_the_future', 'x')");
+  absl::Status up = migrator.Up();
+  EXPECT_EQ(up.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(up.message().find("newer"), std::string::npos) << up;
+  EXPECT_EQ(migrator.CheckCompatible().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto states = migrator.Status();
+  ASSERT_TRUE(states.ok());
+  EXPECT_FALSE(states->back().known);
+}
+
+TEST(Migrator, RefusesChangedMigrationFile) {
+  std::string url = CreateEmptyDatabase("mig_changed");
+  Migrator migrator(url, Embedded());
+  ASSERT_TRUE(migrator.Up().ok());
+  QueryValue(url,
+             "UPDATE metad_schema_migrations SET checksum = 'tampered' "
+             "WHERE version = 1");
+  absl::Status check = migrator.CheckCompatible();
+  EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(check.message().find("differs"), std::string::npos) << check;
+  EXPECT_EQ(migrator.Up().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Migrator, UnreachableDatabaseIsUnavailable) {
+  Migrator migrator("host=127.0.0.1 port=1 dbname=x connect_timeout=2",
+                    Embedded());
+  EXPECT_EQ(migrator.Up().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace metad::store

@@ -1,0 +1,52 @@
+#include "daemon/page_token.h"
+
+#include <gtest/gtest.h>
+
+#include "metad/v1/files.pb.h"
+
+namespace metad::daemon {
+namespace {
+
+TEST(PageToken, RoundTrips) {
+  v1::ListFilesRequest request;
+  request.set_source("s3://bucket");
+  uint64_t fp = FilterFingerprint(request);
+  auto id = DecodePageToken("page_token", EncodePageToken(42, fp), fp);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, 42);
+}
+
+TEST(PageToken, EmptyMeansFirstPage) {
+  auto id = DecodePageToken("page_token", "", 7);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, 0);
+}
+
+TEST(PageToken, FingerprintIgnoresPagingFields) {
+  v1::ListFilesRequest a;
+  a.set_source("x");
+  v1::ListFilesRequest b = a;
+  b.set_page_size(10);
+  b.set_page_token("whatever");
+  EXPECT_EQ(FilterFingerprint(a), FilterFingerprint(b));
+  b.set_source("y");
+  EXPECT_NE(FilterFingerprint(a), FilterFingerprint(b));
+}
+
+TEST(PageToken, RefusesTokenForOtherFilters) {
+  auto id = DecodePageToken("page_token", EncodePageToken(42, 1), 2);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(id.status().message().find("page_token"), std::string::npos);
+}
+
+TEST(PageToken, RefusesForgedTokens) {
+  for (const char* token : {"garbage", "djE6eDox", "!!!!", "djE6LTE6MQ",
+                            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
+    auto id = DecodePageToken("page_token", token, 1);
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << token;
+  }
+}
+
+}  // namespace
+}  // namespace metad::daemon
