@@ -14,7 +14,7 @@ METAD_PACKAGES=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql-15 postgresql-contrib postgresql-client-15
+  postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest
 )
 

@@ -1,0 +1,5 @@
+# End-to-end: the built metad binary as child processes, over real gRPC.
+metad_test(e2e_pgtest e2e_pgtest.cc)
+add_dependencies(e2e_pgtest metad)
+metad_test(multi_daemon_pgtest multi_daemon_pgtest.cc)
+add_dependencies(multi_daemon_pgtest metad)
