@@ -1,0 +1,28 @@
+"""Python client of metad (metad.v1 over gRPC).
+
+    import metad_client
+    client = metad_client.connect("127.0.0.1:50051")
+    client.ensure_task("load_sales")
+    with client.run(task="load_sales", batch_id="b1", lease_seconds=30) as run:
+        for f in run.claim_files(100, source="s3://sales"):
+            ...
+            run.complete_file(f)
+
+The generated modules are exported as files_pb2, tasks_pb2, task_log_pb2,
+dependencies_pb2 (and their *_pb2_grpc); they are generated from proto/ on
+first import when missing or out of date (see metad_client/codegen.py).
+"""
+
+from metad_client._stubs import (dependencies_pb2, dependencies_pb2_grpc,
+                                 files_pb2, files_pb2_grpc, task_log_pb2,
+                                 task_log_pb2_grpc, tasks_pb2, tasks_pb2_grpc)
+from metad_client.client import DEFAULT_ADDRESS, Client, connect
+from metad_client.retry import NO_RETRY, RetryPolicy
+from metad_client.worker import RunLost, WorkerRun
+
+__all__ = [
+    "Client", "connect", "DEFAULT_ADDRESS", "RetryPolicy", "NO_RETRY",
+    "RunLost", "WorkerRun", "files_pb2", "files_pb2_grpc", "tasks_pb2",
+    "tasks_pb2_grpc", "task_log_pb2", "task_log_pb2_grpc", "dependencies_pb2",
+    "dependencies_pb2_grpc",
+]

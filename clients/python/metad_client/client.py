@@ -1,0 +1,142 @@
+"""connect() and Client: the four metad.v1 stubs behind one channel."""
+
+import os
+
+import grpc
+
+from metad_client import _stubs
+from metad_client.retry import DefaultsInterceptor, RetryPolicy
+from metad_client.worker import WorkerRun
+
+tasks_pb2 = _stubs.tasks_pb2
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 30.0
+
+
+def _read_bytes(value):
+    """PEM material given as bytes, or as the path of a file holding it."""
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(os.fspath(value), "rb") as f:
+        return f.read()
+
+
+def connect(address=None, token=None, tls=False, *, root_certificates=None,
+            certificate_chain=None, private_key=None, server_name=None,
+            timeout=DEFAULT_TIMEOUT, retry=RetryPolicy(), options=()):
+    """Opens a channel to metad and returns a Client.
+
+    address: host:port; default $METAD_ADDRESS, else 127.0.0.1:50051.
+    token: sent as "authorization: Bearer <token>" on every call; default
+        $METAD_TOKEN.
+    tls: False for plaintext, True for TLS, or grpc.ChannelCredentials.
+        With True, root_certificates (CA bundle; default the system roots)
+        and, for mutual TLS, certificate_chain and private_key are PEM bytes
+        or paths of PEM files. server_name overrides the name checked against
+        the server's certificate.
+    timeout: the default deadline of a call in seconds, retries included
+        (None for none); a call's own timeout= wins.
+    retry: a RetryPolicy, or None to never retry.
+    """
+    address = address or os.environ.get("METAD_ADDRESS") or DEFAULT_ADDRESS
+    if token is None:
+        token = os.environ.get("METAD_TOKEN") or None
+    options = [("grpc.max_receive_message_length", 64 << 20),
+               ("grpc.keepalive_time_ms", 30000)] + list(options)
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    if tls is False or tls is None:
+        channel = grpc.insecure_channel(address, options=options)
+    else:
+        if isinstance(tls, grpc.ChannelCredentials):
+            creds = tls
+        else:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=_read_bytes(root_certificates),
+                private_key=_read_bytes(private_key),
+                certificate_chain=_read_bytes(certificate_chain))
+        channel = grpc.secure_channel(address, creds, options=options)
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    interceptor = DefaultsInterceptor(timeout=timeout, retry=retry, metadata=metadata)
+    return Client(grpc.intercept_channel(channel, interceptor), address=address,
+                  raw_channel=channel)
+
+
+class Client:
+    """The stubs of metad.v1, with deadlines, retries and the token applied.
+
+    files: FileService        tasks: TaskService
+    task_log: TaskLogService  dependencies: DependencyService
+
+    Each is the generated stub: client.files.GetFile(files_pb2.GetFileRequest(
+    id=7)) returns a File or raises grpc.RpcError. Thread-safe; close() (or a
+    with-block) closes the channel.
+    """
+
+    def __init__(self, channel, address="", raw_channel=None):
+        self.channel = channel
+        self.address = address
+        self._raw_channel = raw_channel or channel
+        self.files = _stubs.files_pb2_grpc.FileServiceStub(channel)
+        self.tasks = _stubs.tasks_pb2_grpc.TaskServiceStub(channel)
+        self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
+        self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
+
+    def close(self):
+        self._raw_channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def ensure_task(self, name, description=None, max_attempts=None,
+                    default_lease_seconds=None):
+        """Returns the task `name`, registering it if it does not exist.
+
+        Settings left as None keep the stored value (or the server's default
+        for a new task); given ones are written only when they differ, so a
+        worker calling this at start does not undo an operator's change of,
+        say, max_attempts. Raises grpc.RpcError (INVALID_ARGUMENT for a bad
+        name or setting).
+        """
+        wanted = {"description": description, "max_attempts": max_attempts,
+                  "default_lease_seconds": default_lease_seconds}
+        try:
+            task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            task = None
+        if task is not None:
+            if all(v is None or getattr(task, k) == v for k, v in wanted.items()):
+                return task
+            for key, value in wanted.items():
+                if value is None:
+                    wanted[key] = getattr(task, key)
+        request = tasks_pb2.RegisterTaskRequest(
+            name=name, **{k: v for k, v in wanted.items() if v is not None})
+        return self.tasks.RegisterTask(request).task
+
+    def run(self, task, batch_id, worker_id=None, lease_seconds=0,
+            request_id=None, heartbeat=True, heartbeat_interval=None):
+        """A worker's run of `task` in `batch_id`, as a context manager.
+
+            with client.run(task="load_sales", batch_id="b1",
+                            lease_seconds=30) as run:
+                for f in run.claim_files(100, source="s3://sales"):
+                    load(f)
+                    run.complete_file(f)
+
+        Entering starts the run (StartRun; FAILED_PRECONDITION when the task
+        may not start in the batch, NOT_FOUND for an unknown task) and keeps
+        its lease alive from a background thread. Leaving finishes it:
+        SUCCESS on normal exit, ERROR with the exception's message when the
+        block raised (the exception propagates). See WorkerRun.
+        """
+        return WorkerRun(self, task=task, batch_id=batch_id, worker_id=worker_id,
+                         lease_seconds=lease_seconds, request_id=request_id,
+                         heartbeat=heartbeat, heartbeat_interval=heartbeat_interval)
