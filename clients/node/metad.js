@@ -1,0 +1,257 @@
+'use strict';
+// Node client of metad: promise-based wrappers of every RPC of
+// proto/metad/v1, loaded at run time with @grpc/proto-loader (no codegen).
+//
+//   const metad = require('./metad');
+//   const client = metad.connect('127.0.0.1:50051', { tokenFile: '/etc/metad/token' });
+//   const { run } = await client.startRun({ task: 'load_sales', batchId: '2024-03' });
+//   client.close();
+//
+// Messages are plain objects with camelCase field names (batchId,
+// requestId); enums are their names ('RUN_STATUS_SUCCESS'); int64 fields are
+// JavaScript numbers (metad ids stay far below 2^53); every field of a
+// response is present, with its default when unset (messages: null).
+// Timestamps are { seconds, nanos }: see toDate().
+//
+// Every call has a deadline (timeoutMs, 30 s by default) and a failed call
+// rejects with the grpc-js ServiceError (err.code is a metad.status value,
+// err.details the daemon's message). A call is retried, with exponential
+// backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and it
+// is a read (Get*, List*) or a creating call with a request_id
+// (RegisterFile, RegisterFiles, RegisterTask, StartRun, AddDependency); a
+// creating call without requestId gets a random one, the same for all its
+// attempts, so a retried StartRun returns the run the first attempt
+// started. Every other call is sent exactly once.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const DEFAULTS = Object.freeze({
+  timeoutMs: 30000,
+  maxAttempts: 5,
+  initialBackoffMs: 50,
+  maxBackoffMs: 2000,
+});
+
+const SERVICES = Object.freeze({
+  files: 'FileService',
+  tasks: 'TaskService',
+  runs: 'TaskLogService',
+  deps: 'DependencyService',
+});
+
+const CREATING = new Set([
+  '/metad.v1.FileService/RegisterFile',
+  '/metad.v1.FileService/RegisterFiles',
+  '/metad.v1.TaskService/RegisterTask',
+  '/metad.v1.TaskLogService/StartRun',
+  '/metad.v1.DependencyService/AddDependency',
+]);
+
+const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED]);
+
+/** 'read', 'creating' or 'once' for a full method name ('/metad.v1.X/Y'). */
+function kindOf(fullMethod) {
+  if (CREATING.has(fullMethod)) return 'creating';
+  if (!fullMethod.startsWith('/metad.v1.')) return 'once';
+  const name = fullMethod.slice(fullMethod.lastIndexOf('/') + 1);
+  return name.startsWith('Get') || name.startsWith('List') ? 'read' : 'once';
+}
+
+/** A random idempotency key (32 hex digits). */
+function newRequestId() {
+  return crypto.randomBytes(16).toString('hex');
+}
+
+let cachedPackage = null;
+let cachedProtoDir = null;
+
+/** Loads proto/metad/v1/*.proto (protoDir defaults to the repository's proto/). */
+function loadPackage(protoDir = process.env.METAD_PROTO_DIR || path.join(__dirname, '..', '..', 'proto')) {
+  if (cachedPackage && cachedProtoDir === protoDir) return cachedPackage;
+  const files = fs.readdirSync(path.join(protoDir, 'metad', 'v1'))
+    .filter((f) => f.endsWith('.proto'))
+    .sort()
+    .map((f) => `metad/v1/${f}`);
+  const definition = protoLoader.loadSync(files, {
+    includeDirs: [protoDir],
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  cachedPackage = grpc.loadPackageDefinition(definition).metad.v1;
+  cachedProtoDir = protoDir;
+  return cachedPackage;
+}
+
+function lowerFirst(s) {
+  return s[0].toLowerCase() + s.slice(1);
+}
+
+function readMaybeFile(value) {
+  if (value == null) return null;
+  return Buffer.isBuffer(value) ? value : fs.readFileSync(value);
+}
+
+function channelCredentials(tls) {
+  if (!tls) return { creds: grpc.credentials.createInsecure(), options: {} };
+  const t = tls === true ? {} : tls;
+  const creds = grpc.credentials.createSsl(readMaybeFile(t.ca), readMaybeFile(t.key), readMaybeFile(t.cert));
+  const options = {};
+  if (t.serverName) {
+    options['grpc.ssl_target_name_override'] = t.serverName;
+    options['grpc.default_authority'] = t.serverName;
+  }
+  return { creds, options };
+}
+
+function readToken(opts) {
+  if (opts.token) return opts.token;
+  if (!opts.tokenFile) return null;
+  const token = fs.readFileSync(opts.tokenFile, 'utf8').trim();
+  if (!token) throw new Error(`metad: token file ${opts.tokenFile} is empty`);
+  return token;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Connects to metad (lazily: the first call, or ready(), opens the
+ * connection).
+ *
+ * opts:
+ *   token, tokenFile   bearer token sent as "authorization: Bearer ..." (the
+ *                      file is read once, surrounding whitespace ignored)
+ *   tls                false (default), true (system roots), or
+ *                      { ca, cert, key, serverName } where ca/cert/key are
+ *                      file paths or Buffers (cert+key: mutual TLS)
+ *   timeoutMs          deadline of every call, all attempts together (30000);
+ *                      0 for none
+ *   maxAttempts        tries of a retryable call in all (5; 1: no retries)
+ *   initialBackoffMs, maxBackoffMs   wait between attempts (50, 2000)
+ *   channelOptions     extra grpc-js channel options
+ *   protoDir           where metad/v1/*.proto live
+ */
+function connect(address, opts = {}) {
+  return new Client(address, opts);
+}
+
+class Client {
+  constructor(address, opts = {}) {
+    this.address = address;
+    this.opts = { ...DEFAULTS, ...opts };
+    const pkg = loadPackage(opts.protoDir);
+    const { creds, options } = channelCredentials(opts.tls);
+    const channelOptions = { ...options, ...(opts.channelOptions || {}) };
+    this.channel = new grpc.Channel(address, creds, channelOptions);
+    this.token = readToken(opts);
+    this.stubs = {};
+    for (const [ns, service] of Object.entries(SERVICES)) {
+      const Stub = pkg[service];
+      const stub = new Stub(address, creds, { ...channelOptions, channelOverride: this.channel });
+      this.stubs[ns] = stub;
+      this[ns] = {};
+      for (const [method, def] of Object.entries(Stub.service)) {
+        const fn = (request, callOpts) => this.call(stub, method, def.path, request, callOpts);
+        // client.runs.startRun(...) and client.startRun(...): RPC names are
+        // unique across metad's services.
+        this[ns][lowerFirst(method)] = fn;
+        this[lowerFirst(method)] = fn;
+      }
+    }
+  }
+
+  /**
+   * Calls one RPC. callOpts: { timeoutMs, deadline (Date), metadata
+   * (grpc.Metadata or a plain object) }.
+   */
+  async call(stub, method, fullMethod, request = {}, callOpts = {}) {
+    const o = this.opts;
+    const kind = kindOf(fullMethod);
+    let deadline = callOpts.deadline;
+    if (!deadline) {
+      const timeoutMs = callOpts.timeoutMs ?? o.timeoutMs;
+      if (timeoutMs > 0) deadline = new Date(Date.now() + timeoutMs);
+    }
+    if (kind === 'creating' && !request.requestId) {
+      // A copy: reusing the caller's object for another call must not replay.
+      request = { ...request, requestId: newRequestId() };
+    }
+    const metadata = this.metadataFor(callOpts.metadata);
+    let backoff = o.initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise((resolve, reject) => {
+          stub[method](request, metadata, deadline ? { deadline } : {}, (err, response) =>
+            (err ? reject(err) : resolve(response)));
+        });
+      } catch (err) {
+        if (kind === 'once' || attempt >= o.maxAttempts || !RETRYABLE.has(err.code)) throw err;
+        const wait = backoff / 2 + Math.random() * (backoff / 2);
+        if (deadline && deadline.getTime() - Date.now() < wait) throw err;
+        await sleep(wait);
+        backoff = Math.min(backoff * 2, o.maxBackoffMs);
+      }
+    }
+  }
+
+  metadataFor(extra) {
+    let md;
+    if (extra instanceof grpc.Metadata) {
+      md = extra.clone();
+    } else {
+      md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(extra || {})) md.set(k, v);
+    }
+    if (this.token) md.set('authorization', `Bearer ${this.token}`);
+    return md;
+  }
+
+  /** Resolves once the connection is ready (rejects after timeoutMs). */
+  ready(timeoutMs = 10000) {
+    const deadline = new Date(Date.now() + timeoutMs);
+    return new Promise((resolve, reject) => {
+      this.stubs.files.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  close() {
+    for (const stub of Object.values(this.stubs)) stub.close();
+    this.channel.close();
+  }
+}
+
+/** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
+function toDate(ts) {
+  if (!ts) return null;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos || 0) / 1e6));
+}
+
+/** Every RPC as 'Service/Method', from the proto files. */
+function listMethods(protoDir) {
+  const pkg = loadPackage(protoDir);
+  const out = [];
+  for (const service of Object.values(SERVICES)) {
+    for (const method of Object.keys(pkg[service].service)) out.push(`${service}/${method}`);
+  }
+  return out;
+}
+
+module.exports = {
+  connect,
+  Client,
+  kindOf,
+  newRequestId,
+  loadPackage,
+  listMethods,
+  toDate,
+  status: grpc.status,
+  Metadata: grpc.Metadata,
+  DEFAULTS,
+};

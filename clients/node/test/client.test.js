@@ -1,0 +1,194 @@
+'use strict';
+// The client's own behaviour (wrappers, retries, request ids, deadlines,
+// token, TLS) against a scripted in-process server; no daemon needed.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const metad = require('../metad');
+
+const { status } = metad;
+
+// Answers each method with the next code of its script (OK when exhausted)
+// and records what it saw.
+function scriptedServer(script = {}) {
+  const seen = { calls: {}, requestIds: [], deadlines: [], auth: [] };
+  const pkg = metad.loadPackage();
+  const handler = (method, respond) => (call, callback) => {
+    seen.calls[method] = (seen.calls[method] || 0) + 1;
+    const deadline = call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+    seen.deadlines.push(at - Date.now());
+    seen.auth.push(...call.metadata.get('authorization'));
+    if ('requestId' in call.request && method === 'StartRun') seen.requestIds.push(call.request.requestId);
+    const code = (script[method] || []).shift();
+    if (code !== undefined && code !== status.OK) {
+      callback({ code, details: `${method}: scripted ${code}` });
+      return;
+    }
+    callback(null, respond(call.request));
+  };
+  const server = new grpc.Server();
+  server.addService(pkg.TaskLogService.service, {
+    startRun: handler('StartRun', (r) => ({ run: { id: 7, requestId: r.requestId }, created: true })),
+    heartbeat: handler('Heartbeat', (r) => ({ run: { id: r.runId } })),
+    finishRun: handler('FinishRun', (r) => ({ run: { id: r.runId } })),
+    getRun: handler('GetRun', (r) => ({ id: r.runId })),
+    listRuns: handler('ListRuns', () => ({ runs: [] })),
+    getBatch: handler('GetBatch', (r) => ({ batchId: r.batchId })),
+    listRunEvents: handler('ListRunEvents', () => ({ events: [] })),
+  });
+  return { server, seen };
+}
+
+async function serve(t, script, creds = grpc.ServerCredentials.createInsecure()) {
+  const { server, seen } = scriptedServer(script);
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  return { address: `127.0.0.1:${port}`, seen };
+}
+
+function dial(t, address, opts = {}) {
+  const client = metad.connect(address, { initialBackoffMs: 1, ...opts });
+  t.after(() => client.close());
+  return client;
+}
+
+test('every RPC of the proto has a wrapper, by service and flat', () => {
+  const client = metad.connect('127.0.0.1:1');
+  try {
+    const methods = metad.listMethods();
+    assert.equal(methods.length, 26);
+    const ns = { FileService: 'files', TaskService: 'tasks', TaskLogService: 'runs', DependencyService: 'deps' };
+    for (const m of methods) {
+      const [service, method] = m.split('/');
+      const name = method[0].toLowerCase() + method.slice(1);
+      assert.equal(typeof client[ns[service]][name], 'function', m);
+      assert.equal(client[name], client[ns[service]][name], m);
+    }
+  } finally {
+    client.close();
+  }
+});
+
+test('kindOf classifies the methods', () => {
+  const want = {
+    '/metad.v1.FileService/RegisterFile': 'creating',
+    '/metad.v1.FileService/RegisterFiles': 'creating',
+    '/metad.v1.TaskService/RegisterTask': 'creating',
+    '/metad.v1.TaskLogService/StartRun': 'creating',
+    '/metad.v1.DependencyService/AddDependency': 'creating',
+    '/metad.v1.FileService/GetFile': 'read',
+    '/metad.v1.FileService/ListFileEvents': 'read',
+    '/metad.v1.DependencyService/GetReadyTasks': 'read',
+    '/metad.v1.TaskLogService/GetBatch': 'read',
+    '/metad.v1.TaskLogService/Heartbeat': 'once',
+    '/metad.v1.TaskLogService/FinishRun': 'once',
+    '/metad.v1.FileService/ClaimFiles': 'once',
+    '/metad.v1.FileService/CompleteFile': 'once',
+    '/metad.v1.FileService/ResetFile': 'once',
+    '/metad.v1.TaskService/DeleteTask': 'once',
+    '/metad.v1.DependencyService/RemoveDependency': 'once',
+    '/other.v1.Service/GetThing': 'once',
+  };
+  for (const [method, kind] of Object.entries(want)) assert.equal(metad.kindOf(method), kind, method);
+});
+
+test('a creating call is retried with one generated request id', async (t) => {
+  const { address, seen } = await serve(t, { StartRun: [status.UNAVAILABLE, status.ABORTED] });
+  const client = dial(t, address);
+  const request = { task: 'load_sales', batchId: 'b1' };
+  const resp = await client.startRun(request);
+  assert.equal(seen.requestIds.length, 3);
+  const [id] = seen.requestIds;
+  assert.match(id, /^[0-9a-f]{32}$/);
+  assert.deepEqual(seen.requestIds, [id, id, id]);
+  assert.equal(resp.run.requestId, id);
+  assert.equal(resp.created, true);
+  assert.equal(request.requestId, undefined, "the caller's request was changed");
+  // The same object again is a new call with a new id.
+  await client.startRun(request);
+  assert.notEqual(seen.requestIds[3], id);
+});
+
+test("the caller's request id is kept across attempts", async (t) => {
+  const { address, seen } = await serve(t, { StartRun: [status.UNAVAILABLE] });
+  const client = dial(t, address);
+  await client.startRun({ requestId: 'mine-1' });
+  assert.deepEqual(seen.requestIds, ['mine-1', 'mine-1']);
+});
+
+test('reads are retried on UNAVAILABLE and ABORTED, up to maxAttempts', async (t) => {
+  const { address, seen } = await serve(t, {
+    GetRun: [status.UNAVAILABLE, status.ABORTED, status.UNAVAILABLE],
+    GetBatch: [status.UNAVAILABLE, status.UNAVAILABLE, status.UNAVAILABLE, status.UNAVAILABLE],
+  });
+  const client = dial(t, address, { maxAttempts: 3 });
+  await assert.rejects(client.getRun({ runId: 3 }), (err) => err.code === status.UNAVAILABLE);
+  assert.equal(seen.calls.GetRun, 3);
+  const run = await client.getRun({ runId: 3 });
+  assert.equal(run.id, 3);
+  assert.equal(seen.calls.GetRun, 4);
+  await assert.rejects(client.getBatch({ batchId: 'b' }), (err) => err.code === status.UNAVAILABLE);
+  assert.equal(seen.calls.GetBatch, 3);
+});
+
+test('other codes and unsafe calls are sent once', async (t) => {
+  const { address, seen } = await serve(t, {
+    GetRun: [status.NOT_FOUND],
+    StartRun: [status.FAILED_PRECONDITION],
+    FinishRun: [status.UNAVAILABLE],
+    Heartbeat: [status.ABORTED],
+  });
+  const client = dial(t, address);
+  await assert.rejects(client.getRun({ runId: 1 }), { code: status.NOT_FOUND });
+  await assert.rejects(client.startRun({ task: 'x' }), { code: status.FAILED_PRECONDITION, details: 'StartRun: scripted 9' });
+  await assert.rejects(client.finishRun({ runId: 1 }), { code: status.UNAVAILABLE });
+  await assert.rejects(client.heartbeat({ runId: 1 }), { code: status.ABORTED });
+  assert.deepEqual(seen.calls, { GetRun: 1, StartRun: 1, FinishRun: 1, Heartbeat: 1 });
+});
+
+test('every call has a deadline; the caller may set its own', async (t) => {
+  const { address, seen } = await serve(t);
+  const client = dial(t, address, { timeoutMs: 5000 });
+  await client.getRun({ runId: 1 });
+  await client.getRun({ runId: 1 }, { timeoutMs: 60000 });
+  assert.ok(seen.deadlines[0] > 0 && seen.deadlines[0] <= 5000, `first deadline ${seen.deadlines[0]} ms`);
+  assert.ok(seen.deadlines[1] > 5000, `second deadline ${seen.deadlines[1]} ms`);
+});
+
+test('the token from a file goes with every call, over TLS', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metad-node-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe' });
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, 's3cret-token\n');
+  const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(cert), private_key: fs.readFileSync(key) }]);
+  const { address, seen } = await serve(t, {}, creds);
+
+  const client = dial(t, address, { tls: { ca: cert, serverName: 'localhost' }, tokenFile });
+  await client.getRun({ runId: 1 });
+  assert.deepEqual(seen.auth, ['Bearer s3cret-token']);
+
+  // Not trusted without the CA.
+  const untrusting = dial(t, address, { tls: { serverName: 'localhost' }, timeoutMs: 2000, maxAttempts: 1 });
+  await assert.rejects(untrusting.getRun({ runId: 1 }), { code: status.UNAVAILABLE });
+  // An empty token file is a mistake, not "no token".
+  const empty = path.join(dir, 'empty');
+  fs.writeFileSync(empty, '\n');
+  assert.throws(() => metad.connect(address, { tokenFile: empty }), /empty/);
+});
+
+test('toDate converts timestamps', () => {
+  assert.equal(metad.toDate(null), null);
+  assert.equal(metad.toDate({ seconds: 1700000000, nanos: 5e8 }).getTime(), 1700000000500);
+});
