@@ -192,3 +192,9 @@ test('toDate converts timestamps', () => {
   assert.equal(metad.toDate(null), null);
   assert.equal(metad.toDate({ seconds: 1700000000, nanos: 5e8 }).getTime(), 1700000000500);
 });
+
+test('ready() waits for the connection, and gives up at its deadline', async (t) => {
+  const { address } = await serve(t);
+  await dial(t, address).ready(5000);
+  await assert.rejects(dial(t, '127.0.0.1:1').ready(300));
+});
