@@ -7,13 +7,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <thread>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "daemon/commands.h"
+#include "daemon/http_server.h"
 #include "daemon/lease_reaper.h"
+#include "daemon/metrics.h"
+#include "daemon/monitor.h"
 #include "daemon/server.h"
 #include "store/database.h"
 #include "store/log.h"
@@ -46,6 +48,10 @@ std::vector<FlagSpec> ServeFlags() {
        "seconds to let calls in flight finish on SIGTERM"},
       {"max_message_bytes", "METAD_MAX_MESSAGE_BYTES", "8388608",
        "largest request accepted"},
+      {"metrics_listen", "METAD_METRICS_LISTEN", "",
+       "host:port of the HTTP port for /metrics (empty: off)"},
+      {"state_metrics_interval", "METAD_STATE_METRICS_INTERVAL", "15",
+       "seconds between counts of files and runs per status for metrics"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
   return specs;
@@ -53,7 +59,8 @@ std::vector<FlagSpec> ServeFlags() {
 
 int Fail(const std::string& what, const absl::Status& status) {
   log::Error(what, {{"error", status.message()}});
-  std::fprintf(stderr, "metad serve: %s\n", std::string(status.message()).c_str());
+  std::fprintf(stderr, "metad serve: %s\n",
+               std::string(status.message()).c_str());
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
@@ -93,7 +100,8 @@ int RunServe(int argc, char** argv) {
     return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
                                  "unexpected argument \"", args[0], "\"")));
   }
-  if (absl::Status s = ApplyLogLevel(flags); !s.ok()) return Fail("bad_flags", s);
+  if (absl::Status s = ApplyLogLevel(flags); !s.ok())
+    return Fail("bad_flags", s);
   absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
   if (!url.ok()) return Fail("bad_flags", url.status());
   auto pool_size = flags.GetInt("pool_size", 1, 1000);
@@ -103,10 +111,11 @@ int RunServe(int argc, char** argv) {
   auto database_wait = flags.GetSeconds("database_wait");
   auto drain = flags.GetSeconds("drain");
   auto auto_migrate = flags.GetBool("auto_migrate");
+  auto state_interval = flags.GetSeconds("state_metrics_interval");
   for (const absl::Status& s :
        {pool_size.status(), max_queued.status(), max_message.status(),
         reaper_interval.status(), database_wait.status(), drain.status(),
-        auto_migrate.status()}) {
+        auto_migrate.status(), state_interval.status()}) {
     if (!s.ok()) return Fail("bad_flags", s);
   }
   if (*reaper_interval <= 0) {
@@ -127,8 +136,8 @@ int RunServe(int argc, char** argv) {
   log::Info("starting", {{"listen", flags.Get("listen")},
                          {"database", store::RedactDatabaseUrl(*url)},
                          {"pool_size", *pool_size}});
-  if (absl::Status s = PrepareSchema(*url, *auto_migrate,
-                                     absl::Seconds(*database_wait));
+  if (absl::Status s =
+          PrepareSchema(*url, *auto_migrate, absl::Seconds(*database_wait));
       !s.ok()) {
     return Fail("schema_not_ready", s);
   }
@@ -138,11 +147,29 @@ int RunServe(int argc, char** argv) {
   db_options.pool_size = *pool_size;
   store::Database db(db_options);
 
+  std::unique_ptr<Metrics> metrics;
+  HttpServer http;
+  if (!flags.Get("metrics_listen").empty()) {
+    metrics = std::make_unique<Metrics>(METAD_VERSION);
+    http.Handle("/metrics", [&metrics](const HttpRequest&) {
+      return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                          metrics->Render()};
+    });
+    if (absl::Status s = http.Start(flags.Get("metrics_listen")); !s.ok()) {
+      return Fail("metrics_listen_failed", s);
+    }
+  }
+
   ServerOptions server_options;
   server_options.listen = flags.Get("listen");
   server_options.worker_threads = *pool_size;
   server_options.max_queued_calls = *max_queued;
   server_options.max_receive_message_bytes = *max_message;
+  if (metrics != nullptr) {
+    server_options.call_observer = [&metrics](const CallRecord& call) {
+      metrics->RecordCall(call);
+    };
+  }
   auto server = MetadServer::Start(&db, server_options);
   if (!server.ok()) return Fail("listen_failed", server.status());
 
@@ -150,27 +177,20 @@ int RunServe(int argc, char** argv) {
   reaper.Start();
 
   // Health follows the database: NOT_SERVING while it does not answer.
-  absl::Notification stopping;
-  std::thread health([&] {
-    bool serving = true;
-    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      bool ok = db.Ping(absl::Seconds(2)).ok();
-      if (ok != serving) {
-        serving = ok;
-        (*server)->SetServing(ok);
-        log::Warn(ok ? "database_back" : "database_lost");
-      }
-    }
-  });
+  Monitor monitor(
+      &db, metrics.get(), [&server](bool up) { (*server)->SetServing(up); },
+      absl::Seconds(*state_interval));
+  monitor.Start();
 
   log::Info("serving", {{"listen", flags.Get("listen")},
-                        {"port", (*server)->port()}});
+                        {"port", (*server)->port()},
+                        {"metrics_port", http.port()}});
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   log::Info("draining", {{"signal", signal_number}});
-  stopping.Notify();
-  health.join();
+  monitor.Stop();
   reaper.Stop();
+  log::Debug("background_stopped");
   (*server)->Shutdown(absl::Seconds(*drain));
   log::Info("stopped");
   return 0;

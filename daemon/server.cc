@@ -14,7 +14,9 @@ namespace metad::daemon {
 
 struct MetadServer::Services {
   Services(store::Database* db, CallRunner* runner)
-      : files(db, runner), tasks(db, runner), runs(db, runner),
+      : files(db, runner),
+        tasks(db, runner),
+        runs(db, runner),
         dependencies(db, runner) {}
   FileServiceImpl files;
   TaskServiceImpl tasks;
@@ -31,7 +33,9 @@ constexpr const char* kServiceNames[] = {
 MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
     : pool_(options.worker_threads, options.max_queued_calls),
       runner_(&pool_),
-      services_(std::make_unique<Services>(db, &runner_)) {}
+      services_(std::make_unique<Services>(db, &runner_)) {
+  if (options.call_observer) runner_.set_observer(options.call_observer);
+}
 
 MetadServer::~MetadServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -46,26 +50,25 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
 
   std::unique_ptr<MetadServer> server(new MetadServer(db, options));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(
-      options.listen,
-      options.credentials ? options.credentials
-                          : grpc::InsecureServerCredentials(),
-      &server->port_);
+  builder.AddListeningPort(options.listen,
+                           options.credentials
+                               ? options.credentials
+                               : grpc::InsecureServerCredentials(),
+                           &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // gRPC 1.51 has known metadata-size DoS issues: keep headers small.
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             10000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&server->services_->files);
   builder.RegisterService(&server->services_->tasks);
   builder.RegisterService(&server->services_->runs);
   builder.RegisterService(&server->services_->dependencies);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen,
-                     " (address in use or invalid)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen, " (address in use or invalid)"));
   }
   server->SetServing(true);
   return server;

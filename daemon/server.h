@@ -3,10 +3,10 @@
 #ifndef METAD_DAEMON_SERVER_H_
 #define METAD_DAEMON_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,6 +27,8 @@ struct ServerOptions {
   int max_receive_message_bytes = 8 << 20;
   // Server credentials; insecure when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Told about every finished call (metrics); may be empty.
+  std::function<void(const CallRecord&)> call_observer;
 };
 
 class MetadServer {

@@ -13,7 +13,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 METAD_PACKAGES=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
-  libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest
 )

@@ -1,8 +1,8 @@
 // Pure unit tests of the shared pieces (no database).
-#include <atomic>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include "absl/synchronization/notification.h"
 #include "daemon/status_convert.h"

@@ -1,13 +1,12 @@
 // The seed's scenario through the built metad binary: a file registered
 // once, load_sales -> calculate_profit, a batch run, lease expiry by the
 // daemon itself, refusal of a newer schema, and a clean SIGTERM drain.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
@@ -40,13 +39,18 @@ class E2eTest : public ::testing::Test {
   }
 
   void StopCleanly() {
+    // Idle client connections would hold the drain open until its deadline.
+    files_.reset();
+    tasks_.reset();
+    runs_.reset();
+    deps_.reset();
     int status = daemon_.Stop(SIGTERM);
     ASSERT_TRUE(WIFEXITED(status)) << daemon_.ReadLog();
     EXPECT_EQ(WEXITSTATUS(status), 0) << daemon_.ReadLog();
   }
 
   v1::Run StartRun(const std::string& task, const std::string& batch,
-               int lease_seconds, grpc::Status* status) {
+                   int lease_seconds, grpc::Status* status) {
     StartRunRequest req;
     req.set_task(task);
     req.set_batch_id(batch);

@@ -1,12 +1,11 @@
 // Schema migrations against a real PostgreSQL: ordering, the advisory lock,
 // refusals, and the seed's row_count example migrated down and up.
-#include "store/migrator.h"
+#include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
+#include "store/migrator.h"
 #include "tests/support/pg_test_base.h"
 
 namespace metad::store {
@@ -91,14 +90,16 @@ TEST(Migrator, RowCountMigrationKeepsEveryRowDownAndUp) {
              "SELECT 'seed', 'sales_report_' || g || '.csv', md5(g::text) "
              "FROM generate_series(1, 5000) g");
   ASSERT_TRUE(migrator.Up().ok());
-  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM files WHERE row_count IS NULL"),
-            "5000");
+  EXPECT_EQ(
+      QueryValue(url, "SELECT count(*) FROM files WHERE row_count IS NULL"),
+      "5000");
   QueryValue(url, "UPDATE files SET row_count = id * 10 WHERE id <= 100");
   ASSERT_TRUE(migrator.Down(1).ok());
-  EXPECT_EQ(QueryValue(url,
-                       "SELECT count(*) FROM information_schema.columns "
-                       "WHERE table_name = 'files' AND column_name = 'row_count'"),
-            "0");
+  EXPECT_EQ(
+      QueryValue(url,
+                 "SELECT count(*) FROM information_schema.columns "
+                 "WHERE table_name = 'files' AND column_name = 'row_count'"),
+      "0");
   ASSERT_TRUE(migrator.Up().ok());
   EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM files"), "5000");
   EXPECT_EQ(QueryValue(url,

@@ -1,13 +1,12 @@
 // Several metad processes on one database: started at the same moment they
 // migrate once, and claimers spread over them get every file exactly once.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "metad/v1/files.grpc.pb.h"
@@ -35,8 +34,9 @@ TEST(MultiDaemon, ThreeReplicasMigrateOnceAndClaimEachFileOnce) {
   DaemonProcess daemons[kDaemons];
   for (auto& d : daemons) ASSERT_TRUE(d.Spawn(url, {"--pool_size", "4"}));
   for (auto& d : daemons) ASSERT_TRUE(d.WaitServing()) << d.ReadLog();
-  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
-            QueryValue(url, "SELECT max(version) FROM metad_schema_migrations"));
+  EXPECT_EQ(
+      QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
+      QueryValue(url, "SELECT max(version) FROM metad_schema_migrations"));
   int applied_logs = 0;
   for (auto& d : daemons) {
     std::string log = d.ReadLog();
@@ -105,16 +105,17 @@ TEST(MultiDaemon, ThreeReplicasMigrateOnceAndClaimEachFileOnce) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(claimed_total.load(), kFiles);
-  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM files WHERE status = 'SUCCESS'"),
-            std::to_string(kFiles));
+  EXPECT_EQ(
+      QueryValue(url, "SELECT count(*) FROM files WHERE status = 'SUCCESS'"),
+      std::to_string(kFiles));
   // Each file was claimed exactly once, by one run.
   EXPECT_EQ(QueryValue(url,
                        "SELECT count(*) FROM (SELECT file_id FROM file_events "
                        "WHERE kind = 'CLAIMED' GROUP BY file_id "
                        "HAVING count(*) <> 1) x"),
             "0");
-  EXPECT_EQ(QueryValue(url,
-                       "SELECT count(*) FROM file_events WHERE kind = 'CLAIMED'"),
+  EXPECT_EQ(QueryValue(
+                url, "SELECT count(*) FROM file_events WHERE kind = 'CLAIMED'"),
             std::to_string(kFiles));
   for (auto& d : daemons) {
     int status = d.Stop(SIGTERM);

@@ -41,8 +41,9 @@ TEST(PageToken, RefusesTokenForOtherFilters) {
 }
 
 TEST(PageToken, RefusesForgedTokens) {
-  for (const char* token : {"garbage", "djE6eDox", "!!!!", "djE6LTE6MQ",
-                            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
+  for (const char* token :
+       {"garbage", "djE6eDox", "!!!!", "djE6LTE6MQ",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
     auto id = DecodePageToken("page_token", token, 1);
     EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << token;
   }

@@ -55,11 +55,13 @@ bool DaemonProcess::Spawn(const std::string& database_url,
                           const std::vector<std::string>& extra_flags) {
   static int counter = 0;
   port_ = FreePort();
-  log_path_ = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
-                           "/metad-e2e-", getpid(), "-", counter++, ".log");
-  std::vector<std::string> args = {BinDir() + "/metad", "serve", "--listen",
-                                   absl::StrCat("127.0.0.1:", port_),
-                                   "--database", database_url};
+  log_path_ =
+      absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
+                   "/metad-e2e-", getpid(), "-", counter++, ".log");
+  std::vector<std::string> args = {
+      BinDir() + "/metad", "serve",
+      "--listen",          absl::StrCat("127.0.0.1:", port_),
+      "--database",        database_url};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -84,15 +86,45 @@ std::string DaemonProcess::address() const {
 
 std::shared_ptr<grpc::Channel> DaemonProcess::channel() {
   if (channel_ == nullptr) {
-    channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    // Reconnect quickly: the daemon may not be listening yet on first use.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
+    channel_ = grpc::CreateCustomChannel(
+        address(), grpc::InsecureChannelCredentials(), args);
   }
   return channel_;
 }
 
+namespace {
+
+bool TcpConnects(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
 bool DaemonProcess::WaitServing(double timeout_seconds) {
-  auto stub = grpc::health::v1::Health::NewStub(channel());
   auto give_up = std::chrono::steady_clock::now() +
                  std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
+  // Wait for the port first: a gRPC channel that met a refused connection
+  // backs off for seconds before trying again.
+  while (!TcpConnects(port_) && std::chrono::steady_clock::now() < give_up) {
+    if (pid_ <= 0 || waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto stub = grpc::health::v1::Health::NewStub(channel());
   while (std::chrono::steady_clock::now() < give_up) {
     if (pid_ <= 0 || waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
@@ -114,6 +146,7 @@ bool DaemonProcess::WaitServing(double timeout_seconds) {
 
 int DaemonProcess::Stop(int signal) {
   if (pid_ <= 0) return -1;
+  channel_.reset();
   kill(pid_, signal);
   int status = 0;
   waitpid(pid_, &status, 0);

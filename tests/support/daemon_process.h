@@ -4,13 +4,12 @@
 #ifndef METAD_TESTS_SUPPORT_DAEMON_PROCESS_H_
 #define METAD_TESTS_SUPPORT_DAEMON_PROCESS_H_
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 namespace metad::testing {
 

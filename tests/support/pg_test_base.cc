@@ -5,9 +5,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
-#include <vector>
-
 #include <pqxx/pqxx>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "store/migrator.h"

@@ -5,10 +5,10 @@
 #ifndef METAD_TESTS_SUPPORT_PG_TEST_BASE_H_
 #define METAD_TESTS_SUPPORT_PG_TEST_BASE_H_
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "store/database.h"
 

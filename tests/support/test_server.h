@@ -3,10 +3,10 @@
 #ifndef METAD_TESTS_SUPPORT_TEST_SERVER_H_
 #define METAD_TESTS_SUPPORT_TEST_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "daemon/call_runner.h"
 #include "daemon/worker_pool.h"
