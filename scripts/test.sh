@@ -22,6 +22,9 @@ say "C++ suites (ctest)"
 (cd "$METAD_BUILD_DIR" && ctest --output-on-failure -j "${METAD_JOBS:-2}" \
   ${METAD_CTEST_ARGS:-}) || failed=1
 
+say "Python client (pytest)"
+"$METAD_ROOT/clients/python/run_tests.sh" || failed=1
+
 if [ $failed -ne 0 ]; then
   say "FAILED"
   exit 1
