@@ -1,9 +1,126 @@
-// To be written: see the core issue.
+// The file registry in PostgreSQL (tables files and file_events): dedupe by
+// (source, file_name), claims for runs, outcomes, resets, and the audit
+// trail. Every public method is one transaction; every state change appends
+// its file_events rows in the same statement.
+//
+// Inputs are validated by the caller (daemon/file_service.cc); the schema's
+// CHECK constraints are the backstop.
 #ifndef METAD_STORE_FILE_STORE_H_
 #define METAD_STORE_FILE_STORE_H_
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "metad/v1/files.pb.h"
 #include "store/database.h"
 
-namespace metad::store {}  // namespace metad::store
+namespace metad::store {
+
+// files.status / file_events.{from,to}_status text <-> proto enum.
+// FileStatusText(UNSPECIFIED or unknown) is "" ; FileStatusFromText of an
+// unknown text is FILE_STATUS_UNSPECIFIED.
+const char* FileStatusText(metad::v1::FileStatus status);
+metad::v1::FileStatus FileStatusFromText(absl::string_view text);
+
+// file_events.kind values.
+inline constexpr char kFileEventRegistered[] = "REGISTERED";
+inline constexpr char kFileEventClaimed[] = "CLAIMED";
+inline constexpr char kFileEventCompleted[] = "COMPLETED";
+inline constexpr char kFileEventReset[] = "RESET";
+
+struct RegisteredFile {
+  metad::v1::File file;
+  // True when this call stored the record.
+  bool created = false;
+};
+
+// ListFiles filters; unset members do not filter.
+struct FileFilter {
+  std::optional<metad::v1::FileStatus> status;
+  std::optional<std::string> source;
+  std::optional<int64_t> run_id;
+  // Microseconds since the epoch: create_time >= after, create_time < before.
+  std::optional<int64_t> created_after_us;
+  std::optional<int64_t> created_before_us;
+};
+
+class FileStore {
+ public:
+  explicit FileStore(Database* db);
+
+  // Registers `specs` (1..1000) in one transaction, all or nothing. Returns
+  // one result per spec in the same order: the stored record (an existing
+  // one unchanged) and whether this call created it; when the same
+  // (source, file_name) appears twice, only the first occurrence can be
+  // created. New rows get ids in (source, file_name) order (a fixed lock
+  // order keeps overlapping concurrent batches free of deadlocks) and a
+  // REGISTERED event each. `request_id` ("" for none) is stored on new rows.
+  // Returns, besides Database::Transact's codes: OK.
+  absl::StatusOr<std::vector<RegisteredFile>> Register(
+      const TxOptions& options,
+      const std::vector<const metad::v1::FileSpec*>& specs,
+      const std::string& request_id);
+
+  // NOT_FOUND if no file has that id.
+  absl::StatusOr<metad::v1::File> Get(const TxOptions& options, int64_t id);
+
+  // NOT_FOUND if no file has that (source, file_name).
+  absl::StatusOr<metad::v1::File> GetByName(const TxOptions& options,
+                                            const std::string& source,
+                                            const std::string& file_name);
+
+  // Up to `limit` files matching `filter` with id > after_id, by id
+  // ascending. Returns OK (possibly empty).
+  absl::StatusOr<std::vector<metad::v1::File>> List(const TxOptions& options,
+                                                    const FileFilter& filter,
+                                                    int64_t after_id,
+                                                    int limit);
+
+  // Moves up to `limit` NEW files (of `source` only, unless it is empty) to
+  // PROCESSING under run `run_id`, skipping files other transactions hold,
+  // and appends a CLAIMED event for each. Returns them by id ascending
+  // (possibly none).
+  //   NOT_FOUND           no such run;
+  //   FAILED_PRECONDITION the run is not PROCESSING or its lease lapsed.
+  absl::StatusOr<std::vector<metad::v1::File>> Claim(const TxOptions& options,
+                                                     int64_t run_id,
+                                                     const std::string& source,
+                                                     int limit);
+
+  // Records the outcome (SUCCESS or ERROR) of a file held by a live run and
+  // appends a COMPLETED event.
+  //   NOT_FOUND           no such file, or no such run;
+  //   FAILED_PRECONDITION the run has ended or its lease lapsed, the file is
+  //                       not PROCESSING, or another run holds it.
+  absl::StatusOr<metad::v1::File> Complete(const TxOptions& options,
+                                           int64_t file_id, int64_t run_id,
+                                           metad::v1::FileStatus status,
+                                           const std::string& error_message);
+
+  // Sends an ERROR file back to NEW (no run, no error message) and appends a
+  // RESET event carrying `reason`.
+  //   NOT_FOUND           no such file;
+  //   FAILED_PRECONDITION the file is not ERROR (the message names its
+  //                       status).
+  absl::StatusOr<metad::v1::File> Reset(const TxOptions& options,
+                                        int64_t file_id,
+                                        const std::string& reason);
+
+  // Up to `limit` events with id > after_id, by id ascending: of one file,
+  // or of every file when file_id is 0.
+  //   NOT_FOUND           file_id names no file.
+  absl::StatusOr<std::vector<metad::v1::FileEvent>> ListEvents(
+      const TxOptions& options, int64_t file_id, int64_t after_id, int limit);
+
+ private:
+  Database* db_;
+};
+
+}  // namespace metad::store
 
 #endif  // METAD_STORE_FILE_STORE_H_
