@@ -1,8 +1,247 @@
 #include "daemon/task_log_service.h"
 
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/page_token.h"
+#include "daemon/validation.h"
+#include "store/proto_time.h"
+#include "store/status_macros.h"
+
 namespace metad::daemon {
+namespace {
+
+constexpr size_t kMaxWorkerIdBytes = 256;
+constexpr int32_t kMaxLeaseSeconds = 86400;
+// 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, as google.protobuf.Timestamp
+// defines its range.
+constexpr int64_t kMinTimestampSeconds = -62135596800;
+constexpr int64_t kMaxTimestampSeconds = 253402300799;
+
+// 0 stands for a default; otherwise 1..86400.
+absl::Status CheckLeaseSeconds(absl::string_view field, int32_t seconds,
+                               absl::string_view zero_means) {
+  if (seconds < 0 || seconds > kMaxLeaseSeconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be 0 (", zero_means, ") or 1..",
+                     kMaxLeaseSeconds, " seconds (got ", seconds, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// Unset timestamps give nullopt.
+absl::Status CheckTimestamp(absl::string_view field, bool present,
+                            const google::protobuf::Timestamp& ts,
+                            std::optional<int64_t>* micros) {
+  micros->reset();
+  if (!present) return absl::OkStatus();
+  if (ts.seconds() < kMinTimestampSeconds ||
+      ts.seconds() > kMaxTimestampSeconds || ts.nanos() < 0 ||
+      ts.nanos() > 999999999) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field,
+        ": must be a valid timestamp between 0001-01-01 and 9999-12-31"));
+  }
+  *micros = store::TimestampToMicros(ts);
+  return absl::OkStatus();
+}
+
+absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
+  if (!metad::v1::RunStatus_IsValid(status)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": unknown RunStatus value ", status));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
-    : db_(db), runner_(runner) {}
+    : store_(db), runner_(runner) {}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
+    grpc::CallbackServerContext* context,
+    const metad::v1::StartRunRequest* request,
+    metad::v1::StartRunResponse* response) {
+  return runner_->Run(
+      context, "StartRun",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckTaskName("task", request->task()));
+        RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
+        RETURN_IF_ERROR(CheckLabel("worker_id", request->worker_id(), 0,
+                                   kMaxWorkerIdBytes));
+        RETURN_IF_ERROR(CheckLeaseSeconds(
+            "lease_seconds", request->lease_seconds(), "the task's default"));
+        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
+        store::StartRunInput in;
+        in.task = request->task();
+        in.batch_id = request->batch_id();
+        in.worker_id = request->worker_id();
+        in.lease_seconds = request->lease_seconds();
+        in.request_id = request->request_id();
+        ASSIGN_OR_RETURN(store::StartRunResult result, store_.StartRun(o, in));
+        *response->mutable_run() = std::move(result.run);
+        response->set_created(result.created);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::Heartbeat(
+    grpc::CallbackServerContext* context,
+    const metad::v1::HeartbeatRequest* request,
+    metad::v1::HeartbeatResponse* response) {
+  return runner_->Run(
+      context, "Heartbeat",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        RETURN_IF_ERROR(CheckLeaseSeconds("lease_seconds",
+                                          request->lease_seconds(),
+                                          "the run's lease length"));
+        ASSIGN_OR_RETURN(
+            *response->mutable_run(),
+            store_.Heartbeat(o, request->run_id(), request->lease_seconds()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
+    grpc::CallbackServerContext* context,
+    const metad::v1::FinishRunRequest* request,
+    metad::v1::FinishRunResponse* response) {
+  return runner_->Run(
+      context, "FinishRun",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        if (request->status() != metad::v1::RUN_STATUS_SUCCESS &&
+            request->status() != metad::v1::RUN_STATUS_ERROR) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "status: must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
+              request->status(), ")"));
+        }
+        RETURN_IF_ERROR(CheckText("error_message", request->error_message(), 0,
+                                  kMaxMessageBytes));
+        if (request->status() == metad::v1::RUN_STATUS_SUCCESS &&
+            !request->error_message().empty()) {
+          return absl::InvalidArgumentError(
+              "error_message: must be empty for RUN_STATUS_SUCCESS");
+        }
+        ASSIGN_OR_RETURN(
+            store::FinishRunResult result,
+            store_.FinishRun(o, request->run_id(), request->status(),
+                             request->error_message()));
+        *response->mutable_run() = std::move(result.run);
+        response->set_files_finished(result.files_finished);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::GetRun(
+    grpc::CallbackServerContext* context,
+    const metad::v1::GetRunRequest* request, metad::v1::Run* response) {
+  return runner_->Run(
+      context, "GetRun",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        ASSIGN_OR_RETURN(*response, store_.GetRun(o, request->run_id()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRuns(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ListRunsRequest* request,
+    metad::v1::ListRunsResponse* response) {
+  return runner_->Run(
+      context, "ListRuns",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        store::RunFilter filter;
+        if (!request->task().empty()) {
+          RETURN_IF_ERROR(CheckTaskName("task", request->task()));
+          filter.task = request->task();
+        }
+        if (!request->batch_id().empty()) {
+          RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
+          filter.batch_id = request->batch_id();
+        }
+        RETURN_IF_ERROR(CheckRunStatusFilter("status", request->status()));
+        filter.status = request->status();
+        RETURN_IF_ERROR(
+            CheckTimestamp("started_after", request->has_started_after(),
+                           request->started_after(), &filter.started_after_us));
+        RETURN_IF_ERROR(CheckTimestamp(
+            "started_before", request->has_started_before(),
+            request->started_before(), &filter.started_before_us));
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(std::vector<metad::v1::Run> runs,
+                         store_.ListRuns(o, filter, after_id, page_size + 1));
+        const bool more = static_cast<int32_t>(runs.size()) > page_size;
+        if (more) runs.resize(page_size);
+        for (metad::v1::Run& run : runs) *response->add_runs() = std::move(run);
+        if (more) {
+          response->set_next_page_token(
+              EncodePageToken(response->runs().rbegin()->id(), fingerprint));
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::GetBatch(
+    grpc::CallbackServerContext* context,
+    const metad::v1::GetBatchRequest* request, metad::v1::Batch* response) {
+  return runner_->Run(
+      context, "GetBatch",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
+        ASSIGN_OR_RETURN(*response, store_.GetBatch(o, request->batch_id()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRunEvents(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ListRunEventsRequest* request,
+    metad::v1::ListRunEventsResponse* response) {
+  return runner_->Run(
+      context, "ListRunEvents",
+      [this, request, response](const store::TxOptions& o) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        if (request->run_id() < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "run_id: must be 0 (every run) or a positive id (got ",
+              request->run_id(), ")"));
+        }
+        if (!request->batch_id().empty()) {
+          RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
+        }
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(
+            std::vector<metad::v1::RunEvent> events,
+            store_.ListRunEvents(o, request->run_id(), request->batch_id(),
+                                 after_id, page_size + 1));
+        const bool more = static_cast<int32_t>(events.size()) > page_size;
+        if (more) events.resize(page_size);
+        for (metad::v1::RunEvent& e : events) {
+          *response->add_events() = std::move(e);
+        }
+        if (more) {
+          response->set_next_page_token(
+              EncodePageToken(response->events().rbegin()->id(), fingerprint));
+        }
+        return absl::OkStatus();
+      });
+}
 
 }  // namespace metad::daemon

@@ -1,9 +1,157 @@
-// To be written: see the core issue.
+// Runs of tasks (the task_log table), their leases and their audit trail.
+//
+// Every transition of a run (start, finish, lease expiry) first takes the
+// transaction-scoped advisory lock of its (task, batch):
+//   pg_advisory_xact_lock(hashtextextended(batch_id, task_id))
+// so the checks and the write of concurrent transitions serialize, and then
+// changes the run with a conditional UPDATE (status = 'PROCESSING' and, for
+// finish and heartbeat, a lease that has not lapsed): a stale caller or a
+// second reaper finds nothing to change and is refused. The unique partial
+// indexes on task_log stay the last line of defence.
+//
+// Lock order, for every code path that touches runs and files:
+//   advisory lock of (task, batch) -> task_log row -> files rows.
 #ifndef METAD_STORE_RUN_STORE_H_
 #define METAD_STORE_RUN_STORE_H_
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "metad/v1/task_log.pb.h"
 #include "store/database.h"
 
-namespace metad::store {}  // namespace metad::store
+namespace metad::store {
+
+// The error_message of a run ended by lease expiry.
+inline constexpr char kLeaseExpiredMessage[] = "lease expired";
+
+// task_log.status text <-> enum. Unknown text maps to UNSPECIFIED.
+const char* RunStatusText(metad::v1::RunStatus status);
+metad::v1::RunStatus RunStatusFromText(const std::string& text);
+
+struct StartRunInput {
+  std::string task;  // task name
+  std::string batch_id;
+  std::string worker_id;
+  int32_t lease_seconds = 0;  // 0: the task's default_lease_seconds
+  std::string request_id;     // empty: none
+};
+
+struct StartRunResult {
+  metad::v1::Run run;
+  bool created = false;  // false when request_id matched an existing run
+};
+
+struct FinishRunResult {
+  metad::v1::Run run;
+  int32_t files_finished = 0;
+};
+
+// Filters of ListRuns; empty/unset fields do not filter.
+struct RunFilter {
+  std::string task;
+  std::string batch_id;
+  metad::v1::RunStatus status = metad::v1::RUN_STATUS_UNSPECIFIED;
+  std::optional<int64_t> started_after_us;   // inclusive
+  std::optional<int64_t> started_before_us;  // exclusive
+};
+
+// What lease expiry ended (for the reaper's log line).
+struct ExpiredRun {
+  int64_t run_id = 0;
+  int64_t task_id = 0;
+  std::string task_name;
+  std::string batch_id;
+  int32_t files_released = 0;
+};
+
+class RunStore {
+ public:
+  explicit RunStore(Database* db);
+
+  // Starts a PROCESSING run of `in.task` in `in.batch_id` with a lease
+  // (attempt = runs of the task in the batch + 1) and a STARTED event.
+  // A PROCESSING run of the task in the batch whose lease already lapsed is
+  // ended as expired first (as the reaper would), so a restarted worker need
+  // not wait for the next sweep.
+  // Returns:
+  //   NOT_FOUND           no task of that name;
+  //   ALREADY_EXISTS      request_id names a run of another task or batch;
+  //   FAILED_PRECONDITION a live run of the task is PROCESSING in the batch,
+  //                       the task already has a SUCCESS run there, its
+  //                       ERROR runs used up max_attempts, or parents have
+  //                       no SUCCESS run in the batch (all named).
+  // A request_id that names a run of the same task and batch returns that run
+  // with created=false, whatever its state.
+  absl::StatusOr<StartRunResult> StartRun(const TxOptions& options,
+                                          const StartRunInput& in);
+
+  // Extends the lease of a live run to now + lease_seconds (0: the run's own
+  // lease_seconds) and sets heartbeat_time. Writes no event.
+  // Returns:
+  //   NOT_FOUND           no such run;
+  //   FAILED_PRECONDITION the run has ended, or its lease lapsed (the run is
+  //                       then ended as expired in the same transaction).
+  absl::StatusOr<metad::v1::Run> Heartbeat(const TxOptions& options,
+                                           int64_t run_id,
+                                           int32_t lease_seconds);
+
+  // Ends a live run as SUCCESS or ERROR (error_message kept for ERROR) and
+  // sets the files it still holds (PROCESSING) to the same status, with
+  // FINISHED file and run events.
+  // Returns:
+  //   INVALID_ARGUMENT    status is not SUCCESS or ERROR;
+  //   NOT_FOUND           no such run;
+  //   FAILED_PRECONDITION the run has ended, or its lease lapsed (the run is
+  //                       then ended as expired in the same transaction).
+  absl::StatusOr<FinishRunResult> FinishRun(const TxOptions& options,
+                                            int64_t run_id,
+                                            metad::v1::RunStatus status,
+                                            const std::string& error_message);
+
+  // NOT_FOUND if no such run.
+  absl::StatusOr<metad::v1::Run> GetRun(const TxOptions& options,
+                                        int64_t run_id);
+
+  // Runs with id > after_id matching `filter`, by id ascending, at most
+  // `limit`.
+  absl::StatusOr<std::vector<metad::v1::Run>> ListRuns(const TxOptions& options,
+                                                       const RunFilter& filter,
+                                                       int64_t after_id,
+                                                       int32_t limit);
+
+  // Per-task state and counts of a batch. NOT_FOUND when it has no runs.
+  absl::StatusOr<metad::v1::Batch> GetBatch(const TxOptions& options,
+                                            const std::string& batch_id);
+
+  // Run events with id > after_id, by id ascending, at most `limit`, of one
+  // run (run_id > 0) and/or the runs of one batch (non-empty batch_id).
+  absl::StatusOr<std::vector<metad::v1::RunEvent>> ListRunEvents(
+      const TxOptions& options, int64_t run_id, const std::string& batch_id,
+      int64_t after_id, int32_t limit);
+
+  // --- lease expiry (the reaper) ---
+
+  // Ids of PROCESSING runs whose lease lapsed, oldest lease first.
+  absl::StatusOr<std::vector<int64_t>> FindLapsedRuns(const TxOptions& options,
+                                                      int32_t limit);
+
+  // Ends the run as ERROR "lease expired" if it is still PROCESSING with a
+  // lapsed lease (otherwise returns nullopt: someone else ended or extended
+  // it), sends its PROCESSING files back to NEW (RELEASED events) and writes
+  // an EXPIRED run event. Safe to call from every replica at once: a run is
+  // ended once.
+  absl::StatusOr<std::optional<ExpiredRun>> ExpireRun(const TxOptions& options,
+                                                      int64_t run_id);
+
+ private:
+  Database* db_;
+};
+
+}  // namespace metad::store
 
 #endif  // METAD_STORE_RUN_STORE_H_
