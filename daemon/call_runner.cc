@@ -25,7 +25,8 @@ store::TxOptions TxOptionsFor(grpc::ServerContextBase* context) {
   store::TxOptions options;
   auto deadline = context->deadline();
   // gRPC reports "no deadline" as a time point centuries away.
-  if (deadline < std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
+  if (deadline <
+      std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
     options.deadline = absl::FromChrono(deadline);
   }
   options.cancelled = [context] { return context->IsCancelled(); };
@@ -55,13 +56,21 @@ grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
     if (observer_) observer_(CallRecord{method, s.code(), seconds});
     reactor->Finish(ToGrpcStatus(s));
   };
-  bool queued = pool_->TrySubmit([context, handler = std::move(handler), finish] {
-    if (context->IsCancelled()) {
-      finish(absl::CancelledError("the call was cancelled before it ran"));
-      return;
+  if (authorizer_) {
+    absl::Status allowed = authorizer_(*context, method);
+    if (!allowed.ok()) {
+      finish(allowed);
+      return reactor;
     }
-    finish(handler(TxOptionsFor(context)));
-  });
+  }
+  bool queued =
+      pool_->TrySubmit([context, handler = std::move(handler), finish] {
+        if (context->IsCancelled()) {
+          finish(absl::CancelledError("the call was cancelled before it ran"));
+          return;
+        }
+        finish(handler(TxOptionsFor(context)));
+      });
   if (!queued) {
     finish(absl::ResourceExhaustedError(
         "metad is overloaded (request queue full); retry with backoff"));

@@ -3,10 +3,10 @@
 #ifndef METAD_DAEMON_CALL_RUNNER_H_
 #define METAD_DAEMON_CALL_RUNNER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "daemon/worker_pool.h"
@@ -38,9 +38,18 @@ class CallRunner {
     observer_ = std::move(observer);
   }
 
+  // Decides, before any work, whether the caller may call `method`
+  // (UNAUTHENTICATED / PERMISSION_DENIED otherwise); set before serving.
+  using Authorizer = std::function<absl::Status(const grpc::ServerContextBase&,
+                                                const char* method)>;
+  void set_authorizer(Authorizer authorizer) {
+    authorizer_ = std::move(authorizer);
+  }
+
  private:
   WorkerPool* pool_;
   std::function<void(const CallRecord&)> observer_;
+  Authorizer authorizer_;
 };
 
 // TxOptions carrying the call's deadline and cancellation.

@@ -11,12 +11,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "daemon/auth.h"
 #include "daemon/commands.h"
 #include "daemon/http_server.h"
 #include "daemon/lease_reaper.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "store/database.h"
 #include "store/log.h"
 #include "store/migrator.h"
@@ -52,6 +54,14 @@ std::vector<FlagSpec> ServeFlags() {
        "host:port of the HTTP port for /metrics (empty: off)"},
       {"state_metrics_interval", "METAD_STATE_METRICS_INTERVAL", "15",
        "seconds between counts of files and runs per status for metrics"},
+      {"migration_database", "METAD_MIGRATION_DATABASE_URL", "",
+       "URL of the schema owner for migrations (default: --database)"},
+      {"tls_cert", "METAD_TLS_CERT", "", "server certificate chain (PEM)"},
+      {"tls_key", "METAD_TLS_KEY", "", "server private key (PEM)"},
+      {"tls_client_ca", "METAD_TLS_CLIENT_CA", "",
+       "CA (PEM) whose client certificates are required (mutual TLS)"},
+      {"token_file", "METAD_TOKEN_FILE", "",
+       "file of `<role> <token> [name]` lines; enables token auth"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
   return specs;
@@ -131,13 +141,40 @@ int RunServe(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   log::Info("starting", {{"listen", flags.Get("listen")},
                          {"database", store::RedactDatabaseUrl(*url)},
                          {"pool_size", *pool_size}});
-  if (absl::Status s =
-          PrepareSchema(*url, *auto_migrate, absl::Seconds(*database_wait));
+  std::string migration_url = flags.Get("migration_database").empty()
+                                  ? *url
+                                  : flags.Get("migration_database");
+  TlsFiles tls_files{flags.Get("tls_cert"), flags.Get("tls_key"),
+                     flags.Get("tls_client_ca")};
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (!tls_files.cert.empty() || !tls_files.key.empty() ||
+      !tls_files.client_ca.empty()) {
+    auto tls = TlsServerCredentials(tls_files, /*refresh_seconds=*/5);
+    if (!tls.ok()) return Fail("bad_flags", tls.status());
+    credentials = *tls;
+  }
+  auto tokens = std::make_shared<TokenAuthenticator>();
+  const std::string token_file = flags.Get("token_file");
+  if (!token_file.empty()) {
+    if (absl::Status s = tokens->Load(token_file); !s.ok()) {
+      return Fail("bad_flags", s);
+    }
+  } else if (flags.Get("listen").rfind("127.", 0) != 0 &&
+             flags.Get("listen").rfind("localhost:", 0) != 0 &&
+             flags.Get("listen").rfind("[::1]:", 0) != 0) {
+    log::Warn("no_authentication",
+              {{"listen", flags.Get("listen")},
+               {"hint", "set --token_file (and TLS) off loopback"}});
+  }
+
+  if (absl::Status s = PrepareSchema(migration_url, *auto_migrate,
+                                     absl::Seconds(*database_wait));
       !s.ok()) {
     return Fail("schema_not_ready", s);
   }
@@ -165,6 +202,13 @@ int RunServe(int argc, char** argv) {
   server_options.worker_threads = *pool_size;
   server_options.max_queued_calls = *max_queued;
   server_options.max_receive_message_bytes = *max_message;
+  server_options.credentials = credentials;
+  if (!token_file.empty()) {
+    server_options.authorizer = [tokens](const grpc::ServerContextBase& ctx,
+                                         const char* method) {
+      return tokens->Authorize(ctx, method);
+    };
+  }
   if (metrics != nullptr) {
     server_options.call_observer = [&metrics](const CallRecord& call) {
       metrics->RecordCall(call);
@@ -186,7 +230,25 @@ int RunServe(int argc, char** argv) {
                         {"port", (*server)->port()},
                         {"metrics_port", http.port()}});
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    // SIGHUP: re-read the token file; certificate files are watched anyway,
+    // but check them now so a broken renewal shows up in the log at once.
+    if (!token_file.empty()) {
+      absl::Status s = tokens->Load(token_file);
+      log::Write(s.ok() ? log::Level::kInfo : log::Level::kError,
+                 "tokens_reloaded",
+                 {{"ok", s.ok()},
+                  {"tokens", static_cast<int64_t>(tokens->size())},
+                  {"error", s.message()}});
+    }
+    if (credentials != nullptr) {
+      absl::Status s = CheckTlsFiles(tls_files);
+      log::Write(s.ok() ? log::Level::kInfo : log::Level::kError,
+                 "tls_files_checked", {{"ok", s.ok()}, {"error", s.message()}});
+    }
+  }
   log::Info("draining", {{"signal", signal_number}});
   monitor.Stop();
   reaper.Stop();

@@ -35,6 +35,7 @@ MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
       runner_(&pool_),
       services_(std::make_unique<Services>(db, &runner_)) {
   if (options.call_observer) runner_.set_observer(options.call_observer);
+  if (options.authorizer) runner_.set_authorizer(options.authorizer);
 }
 
 MetadServer::~MetadServer() { Shutdown(absl::ZeroDuration()); }

@@ -29,6 +29,9 @@ struct ServerOptions {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // Told about every finished call (metrics); may be empty.
   std::function<void(const CallRecord&)> call_observer;
+  // Checks every metad call's credentials; none when empty. Health and
+  // reflection stay open.
+  CallRunner::Authorizer authorizer;
 };
 
 class MetadServer {

@@ -92,7 +92,8 @@ std::shared_ptr<grpc::Channel> DaemonProcess::channel() {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
     channel_ = grpc::CreateCustomChannel(
-        address(), grpc::InsecureChannelCredentials(), args);
+        address(),
+        credentials_ ? credentials_ : grpc::InsecureChannelCredentials(), args);
   }
   return channel_;
 }

@@ -38,6 +38,12 @@ class DaemonProcess {
   // -1 after the timeout.
   int WaitExit(double timeout_seconds);
 
+  // Credentials for channel() (insecure by default), e.g. for TLS tests.
+  void UseCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    credentials_ = std::move(credentials);
+    channel_.reset();
+  }
+
   std::string address() const;
   std::shared_ptr<grpc::Channel> channel();
   std::string ReadLog() const;
@@ -48,6 +54,7 @@ class DaemonProcess {
   int port_ = 0;
   std::string log_path_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
 };
 
 }  // namespace metad::testing
