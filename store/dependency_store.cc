@@ -1,3 +1,491 @@
 #include "store/dependency_store.h"
 
-namespace metad::store {}  // namespace metad::store
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "store/proto_time.h"
+#include "store/status_macros.h"
+#include "store/task_store.h"
+
+namespace metad::store {
+namespace {
+
+using metad::v1::Dependency;
+using metad::v1::ExecutionLayer;
+using metad::v1::Task;
+using metad::v1::TaskAtDepth;
+
+struct Edge {
+  int64_t parent;
+  int64_t child;
+};
+
+// node -> neighbours in the direction walked.
+using Adjacency = std::unordered_map<int64_t, std::vector<int64_t>>;
+
+// ---- Graph reads shared by the methods ----
+
+// The edges of the upstream (or downstream) closure of the seeds: every edge
+// whose child (or parent) is a seed or reachable from one. UNION on the bare
+// id expands each task once, so the walk is linear in the subgraph's size
+// however many paths lead to a task; depths are computed in C++ from these
+// edges (carrying a depth or a path in the recursive rows would expand a
+// task once per distinct depth or path).
+constexpr Query kUpstreamEdges{"dependency.upstream_edges", R"sql(
+WITH RECURSIVE up(id) AS (
+  SELECT unnest($1::bigint[])
+  UNION
+  SELECT d.parent_id FROM task_dependencies d JOIN up ON d.child_id = up.id
+)
+SELECT d.parent_id, d.child_id
+FROM up JOIN task_dependencies d ON d.child_id = up.id
+)sql"};
+
+constexpr Query kDownstreamEdges{"dependency.downstream_edges", R"sql(
+WITH RECURSIVE down(id) AS (
+  SELECT unnest($1::bigint[])
+  UNION
+  SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
+)
+SELECT d.parent_id, d.child_id
+FROM down JOIN task_dependencies d ON d.parent_id = down.id
+)sql"};
+
+std::vector<Edge> ClosureEdges(Tx& tx, const std::vector<int64_t>& seeds,
+                               EdgeDirection direction) {
+  pqxx::result rows = Exec(
+      tx,
+      direction == EdgeDirection::kParents ? kUpstreamEdges : kDownstreamEdges,
+      IntArrayLiteral(seeds));
+  std::vector<Edge> edges;
+  edges.reserve(rows.size());
+  for (const pqxx::row& row : rows) {
+    edges.push_back(
+        {row["parent_id"].as<int64_t>(), row["child_id"].as<int64_t>()});
+  }
+  return edges;
+}
+
+Adjacency Follow(const std::vector<Edge>& edges, EdgeDirection direction) {
+  Adjacency adjacency;
+  for (const Edge& e : edges) {
+    if (direction == EdgeDirection::kParents) {
+      adjacency[e.child].push_back(e.parent);
+    } else {
+      adjacency[e.parent].push_back(e.child);
+    }
+  }
+  return adjacency;
+}
+
+// Breadth-first from `start`: the shortest distance of every node reachable
+// within `max_depth` steps (0: no limit), start included at 0; `via` (when
+// given) receives each reached node's predecessor on a shortest path.
+std::unordered_map<int64_t, int32_t> Distances(
+    const Adjacency& adjacency, int64_t start, int32_t max_depth,
+    std::unordered_map<int64_t, int64_t>* via = nullptr) {
+  std::unordered_map<int64_t, int32_t> depth{{start, 0}};
+  std::deque<int64_t> queue{start};
+  while (!queue.empty()) {
+    int64_t node = queue.front();
+    queue.pop_front();
+    int32_t d = depth[node];
+    if (max_depth > 0 && d >= max_depth) continue;
+    auto it = adjacency.find(node);
+    if (it == adjacency.end()) continue;
+    for (int64_t next : it->second) {
+      if (depth.emplace(next, d + 1).second) {
+        if (via != nullptr) (*via)[next] = node;
+        queue.push_back(next);
+      }
+    }
+  }
+  return depth;
+}
+
+constexpr Query kTasksByIds{"dependency.tasks_by_ids",
+                            "SELECT" METAD_TASK_COLUMNS
+                            "FROM tasks t WHERE t.id = ANY($1::bigint[]) "
+                            "ORDER BY t.id"};
+
+// The tasks with these ids, by id.
+std::unordered_map<int64_t, Task> TasksByIds(Tx& tx,
+                                             const std::vector<int64_t>& ids) {
+  std::unordered_map<int64_t, Task> tasks;
+  for (const pqxx::row& row : Exec(tx, kTasksByIds, IntArrayLiteral(ids))) {
+    Task task;
+    ReadTaskRow(row, &task);
+    tasks.emplace(task.id(), std::move(task));
+  }
+  return tasks;
+}
+
+void FillDependency(int64_t parent_id, const std::string& parent,
+                    int64_t child_id, const std::string& child,
+                    const pqxx::field& create_us, Dependency* dependency) {
+  dependency->set_parent_task_id(parent_id);
+  dependency->set_parent_task(parent);
+  dependency->set_child_task_id(child_id);
+  dependency->set_child_task(child);
+  ReadTime(create_us, dependency->mutable_create_time());
+}
+
+// ---- Add ----
+
+// Serializes every change of the edges. The two-int key space of advisory locks
+// is separate from the bigint keys the run transitions use, so no collision.
+constexpr Query kLockGraph{"dependency.lock_graph",
+                           "SELECT pg_advisory_xact_lock(1297367364, 1)"};
+
+constexpr Query kGetEdge{"dependency.get_edge", R"sql(
+SELECT metad_us(create_time) AS create_us
+FROM task_dependencies WHERE parent_id = $1 AND child_id = $2
+)sql"};
+
+// Whether $2 is reachable from $1 along parent -> child edges. The recursive
+// CTE is evaluated lazily, so the walk stops as soon as $2 turns up.
+constexpr Query kReaches{"dependency.reaches", R"sql(
+WITH RECURSIVE down(id) AS (
+  SELECT $1::bigint
+  UNION
+  SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
+)
+SELECT 1 FROM down WHERE id = $2 LIMIT 1
+)sql"};
+
+constexpr Query kInsertEdge{"dependency.insert_edge", R"sql(
+INSERT INTO task_dependencies (parent_id, child_id) VALUES ($1, $2)
+ON CONFLICT DO NOTHING
+RETURNING metad_us(create_time) AS create_us
+)sql"};
+
+// "a -> b -> c -> a" for the cycle that parent -> child would close, given
+// that parent is reachable from child: a shortest path child ~> parent. The
+// caller holds the graph lock, so the path kReaches found is still there.
+absl::StatusOr<std::string> CyclePath(Tx& tx, int64_t parent, int64_t child) {
+  std::vector<Edge> edges = ClosureEdges(tx, {child}, EdgeDirection::kChildren);
+  std::unordered_map<int64_t, int64_t> via;
+  Distances(Follow(edges, EdgeDirection::kChildren), child, 0, &via);
+  std::vector<int64_t> path{parent};  // built backwards: parent ... child
+  while (path.back() != child) {
+    auto it = via.find(path.back());
+    if (it == via.end()) {
+      return absl::AbortedError("the dependency graph changed; retry");
+    }
+    path.push_back(it->second);
+  }
+  path.push_back(parent);
+  std::reverse(path.begin(), path.end());  // parent -> child -> ... -> parent
+  std::unordered_map<int64_t, Task> tasks = TasksByIds(tx, path);
+  std::vector<std::string> names;
+  for (int64_t id : path) names.push_back(tasks[id].name());
+  return absl::StrJoin(names, " -> ");
+}
+
+}  // namespace
+
+absl::StatusOr<AddDependencyResult> DependencyStore::Add(
+    const TxOptions& options, const std::string& parent,
+    const std::string& child) {
+  AddDependencyResult result;
+  absl::Status status =
+      db_->Transact("dependency.add", options, [&](Tx& tx) -> absl::Status {
+        result = AddDependencyResult();
+        // FOR KEY SHARE: a concurrent DeleteTask of either task waits for
+        // this transaction, or has already removed the task (NOT_FOUND).
+        ASSIGN_OR_RETURN(std::vector<int64_t> parent_id,
+                         ResolveTaskIds(tx, "parent_task", {parent},
+                                        /*key_share_lock=*/true));
+        ASSIGN_OR_RETURN(std::vector<int64_t> child_id,
+                         ResolveTaskIds(tx, "child_task", {child},
+                                        /*key_share_lock=*/true));
+        const int64_t p = parent_id[0], c = child_id[0];
+        if (p == c) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("adding ", parent, " -> ", child,
+                           " would make task ", parent, " depend on itself"));
+        }
+        auto done = [&](const pqxx::field& create_us, bool created) {
+          FillDependency(p, parent, c, child, create_us, &result.dependency);
+          result.created = created;
+          return absl::OkStatus();
+        };
+        // An existing edge was checked when it was added: no lock needed.
+        pqxx::result existing = Exec(tx, kGetEdge, p, c);
+        if (!existing.empty()) return done(existing[0]["create_us"], false);
+
+        // From here until commit no other edge can be added or removed, and
+        // the reachability check below sees every edge committed before.
+        Exec(tx, kLockGraph);
+        if (!Exec(tx, kReaches, c, p).empty()) {
+          ASSIGN_OR_RETURN(std::string cycle, CyclePath(tx, p, c));
+          return absl::FailedPreconditionError(
+              absl::StrCat("adding ", parent, " -> ", child,
+                           " would close the cycle ", cycle));
+        }
+        pqxx::result inserted = Exec(tx, kInsertEdge, p, c);
+        if (!inserted.empty()) return done(inserted[0]["create_us"], true);
+        // Added by a concurrent call between the first look and the lock.
+        existing = Exec(tx, kGetEdge, p, c);
+        return done(existing.at(0)["create_us"], false);
+      });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// ---- Remove ----
+
+constexpr Query kRemoveEdge{"dependency.remove_edge", R"sql(
+DELETE FROM task_dependencies WHERE parent_id = $1 AND child_id = $2
+RETURNING metad_us(create_time) AS create_us
+)sql"};
+
+absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
+                                                   const std::string& parent,
+                                                   const std::string& child) {
+  Dependency dependency;
+  absl::Status status =
+      db_->Transact("dependency.remove", options, [&](Tx& tx) -> absl::Status {
+        dependency.Clear();
+        ASSIGN_OR_RETURN(std::vector<int64_t> parent_id,
+                         ResolveTaskIds(tx, "parent_task", {parent}, false));
+        ASSIGN_OR_RETURN(std::vector<int64_t> child_id,
+                         ResolveTaskIds(tx, "child_task", {child}, false));
+        // Under the graph lock, so that an AddDependency sees a stable graph
+        // between its cycle check and the path it reports.
+        Exec(tx, kLockGraph);
+        pqxx::result rows = Exec(tx, kRemoveEdge, parent_id[0], child_id[0]);
+        if (rows.empty()) {
+          return absl::NotFoundError(absl::StrCat("dependency ", parent, " -> ",
+                                                  child, ": not found"));
+        }
+        FillDependency(parent_id[0], parent, child_id[0], child,
+                       rows[0]["create_us"], &dependency);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return dependency;
+}
+
+// ---- List ----
+
+constexpr Query kListParents{"dependency.list_parents", R"sql(
+SELECT d.parent_id, p.name AS parent_name, d.child_id, c.name AS child_name,
+       metad_us(d.create_time) AS create_us
+FROM task_dependencies d
+JOIN tasks p ON p.id = d.parent_id
+JOIN tasks c ON c.id = d.child_id
+WHERE d.child_id = $1
+ORDER BY d.parent_id
+)sql"};
+
+constexpr Query kListChildren{"dependency.list_children", R"sql(
+SELECT d.parent_id, p.name AS parent_name, d.child_id, c.name AS child_name,
+       metad_us(d.create_time) AS create_us
+FROM task_dependencies d
+JOIN tasks p ON p.id = d.parent_id
+JOIN tasks c ON c.id = d.child_id
+WHERE d.parent_id = $1
+ORDER BY d.child_id
+)sql"};
+
+absl::StatusOr<std::vector<Dependency>> DependencyStore::List(
+    const TxOptions& options, const std::string& task,
+    EdgeDirection direction) {
+  std::vector<Dependency> out;
+  absl::Status status =
+      db_->Transact("dependency.list", options, [&](Tx& tx) -> absl::Status {
+        out.clear();
+        ASSIGN_OR_RETURN(std::vector<int64_t> id,
+                         ResolveTaskIds(tx, "task", {task}, false));
+        pqxx::result rows = Exec(
+            tx,
+            direction == EdgeDirection::kParents ? kListParents : kListChildren,
+            id[0]);
+        out.reserve(rows.size());
+        for (const pqxx::row& row : rows) {
+          FillDependency(row["parent_id"].as<int64_t>(),
+                         row["parent_name"].as<std::string>(),
+                         row["child_id"].as<int64_t>(),
+                         row["child_name"].as<std::string>(), row["create_us"],
+                         &out.emplace_back());
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return out;
+}
+
+// ---- Walk ----
+
+absl::StatusOr<std::vector<TaskAtDepth>> DependencyStore::Walk(
+    const TxOptions& options, const std::string& task, EdgeDirection direction,
+    int32_t max_depth) {
+  std::vector<TaskAtDepth> out;
+  absl::Status status =
+      db_->Transact("dependency.walk", options, [&](Tx& tx) -> absl::Status {
+        out.clear();
+        ASSIGN_OR_RETURN(std::vector<int64_t> id,
+                         ResolveTaskIds(tx, "task", {task}, false));
+        std::unordered_map<int64_t, int32_t> depth =
+            Distances(Follow(ClosureEdges(tx, id, direction), direction), id[0],
+                      max_depth);
+        depth.erase(id[0]);
+        std::vector<int64_t> ids;
+        ids.reserve(depth.size());
+        for (const auto& [node, d] : depth) ids.push_back(node);
+        std::sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) {
+          return std::make_pair(depth[a], a) < std::make_pair(depth[b], b);
+        });
+        std::unordered_map<int64_t, Task> tasks = TasksByIds(tx, ids);
+        out.reserve(ids.size());
+        for (int64_t node : ids) {
+          TaskAtDepth& entry = out.emplace_back();
+          *entry.mutable_task() = std::move(tasks[node]);
+          entry.set_depth(depth[node]);
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return out;
+}
+
+// ---- ExecutionPlan ----
+
+absl::StatusOr<std::vector<ExecutionLayer>> DependencyStore::ExecutionPlan(
+    const TxOptions& options, const std::vector<std::string>& targets) {
+  std::vector<ExecutionLayer> layers;
+  absl::Status status =
+      db_->Transact("dependency.plan", options, [&](Tx& tx) -> absl::Status {
+        layers.clear();
+        ASSIGN_OR_RETURN(std::vector<int64_t> seeds,
+                         ResolveTaskIds(tx, "targets", targets, false));
+        // Every parent of a closure task is in the closure, so these are
+        // exactly the edges among the closure's tasks.
+        std::vector<Edge> edges =
+            ClosureEdges(tx, seeds, EdgeDirection::kParents);
+        std::unordered_map<int64_t, int> unmet;  // parents not yet layered
+        for (int64_t id : seeds) unmet.emplace(id, 0);
+        for (const Edge& e : edges) {
+          unmet.emplace(e.parent, 0);
+          ++unmet[e.child];
+        }
+        Adjacency children = Follow(edges, EdgeDirection::kChildren);
+        // Kahn's algorithm, one layer at a time: a task joins the layer after
+        // the one in which its last parent was placed.
+        std::vector<int64_t> current;
+        for (const auto& [id, n] : unmet) {
+          if (n == 0) current.push_back(id);
+        }
+        std::vector<std::vector<int64_t>> layer_ids;
+        while (!current.empty()) {
+          std::sort(current.begin(), current.end());
+          std::vector<int64_t> next;
+          for (int64_t id : current) {
+            auto it = children.find(id);
+            if (it == children.end()) continue;
+            for (int64_t child : it->second) {
+              if (--unmet[child] == 0) next.push_back(child);
+            }
+          }
+          layer_ids.push_back(std::move(current));
+          current = std::move(next);
+        }
+        std::vector<int64_t> all;
+        all.reserve(unmet.size());
+        for (const auto& [id, n] : unmet) all.push_back(id);
+        std::unordered_map<int64_t, Task> tasks = TasksByIds(tx, all);
+        for (const std::vector<int64_t>& ids : layer_ids) {
+          ExecutionLayer& layer = layers.emplace_back();
+          for (int64_t id : ids) *layer.add_tasks() = std::move(tasks[id]);
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return layers;
+}
+
+// ---- ReadyTasks ----
+
+// A candidate task `t`'s runs in batch $1, as columns `blocked` and
+// `attempts_spent`. They mirror StartRun's rules: a PROCESSING run whose
+// lease lapsed does not block (StartRun ends it as expired first) but counts
+// as a spent attempt, like the ERROR run it becomes.
+#define METAD_RUN_STATE_COLUMNS                                             \
+  "\n  bool_or(l.status = 'SUCCESS' OR"                                     \
+  " (l.status = 'PROCESSING' AND l.lease_expire_time > now())) AS blocked," \
+  "\n  count(*) FILTER (WHERE l.status = 'ERROR' OR"                        \
+  " (l.status = 'PROCESSING' AND l.lease_expire_time <= now()))"            \
+  " AS attempts_spent"
+
+// Every parent of `t` has a SUCCESS run in batch $1 (probes the
+// task_log_one_success partial index), and `t` may start.
+#define METAD_READY_WHERE                                       \
+  "\nWHERE r.blocked IS NOT TRUE"                               \
+  "\n  AND coalesce(r.attempts_spent, 0) < t.max_attempts"      \
+  "\n  AND NOT EXISTS ("                                        \
+  "\n    SELECT 1 FROM task_dependencies d"                     \
+  "\n    WHERE d.child_id = t.id"                               \
+  "\n      AND NOT EXISTS ("                                    \
+  "\n        SELECT 1 FROM task_log s"                          \
+  "\n        WHERE s.task_id = d.parent_id AND s.batch_id = $1" \
+  "\n          AND s.status = 'SUCCESS'))"                      \
+  "\nORDER BY t.id\n"
+
+// Every task is a candidate: the batch's runs are aggregated once (one range
+// of task_log_batch) and hash-joined, and the parent check becomes an anti
+// join over the edges.
+constexpr Query kReadyAll{
+    "dependency.ready_all",
+    "SELECT" METAD_TASK_COLUMNS
+    "FROM tasks t"
+    "\nLEFT JOIN (SELECT l.task_id," METAD_RUN_STATE_COLUMNS
+    "\n  FROM task_log l WHERE l.batch_id = $1 GROUP BY l.task_id"
+    ") r ON r.task_id = t.id" METAD_READY_WHERE};
+
+// Candidates are the targets' upstream closure (each task expanded once);
+// each candidate's runs are looked up through task_log_batch, so the cost
+// follows the closure's size, not the batch's.
+constexpr Query kReadyForTargets{
+    "dependency.ready_for_targets",
+    R"sql(
+WITH RECURSIVE candidates(id) AS (
+  SELECT unnest($2::bigint[])
+  UNION
+  SELECT d.parent_id
+  FROM task_dependencies d JOIN candidates c ON d.child_id = c.id
+)
+SELECT)sql" METAD_TASK_COLUMNS
+    "FROM candidates JOIN tasks t ON t.id = candidates.id"
+    "\nCROSS JOIN LATERAL (SELECT" METAD_RUN_STATE_COLUMNS
+    "\n  FROM task_log l WHERE l.batch_id = $1 AND l.task_id = t.id) "
+    "r" METAD_READY_WHERE};
+
+absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
+    const TxOptions& options, const std::string& batch_id,
+    const std::vector<std::string>& targets) {
+  std::vector<Task> out;
+  absl::Status status =
+      db_->Transact("dependency.ready", options, [&](Tx& tx) -> absl::Status {
+        out.clear();
+        pqxx::result rows;
+        if (targets.empty()) {
+          rows = Exec(tx, kReadyAll, batch_id);
+        } else {
+          ASSIGN_OR_RETURN(std::vector<int64_t> seeds,
+                           ResolveTaskIds(tx, "targets", targets, false));
+          rows = Exec(tx, kReadyForTargets, batch_id, IntArrayLiteral(seeds));
+        }
+        out.reserve(rows.size());
+        for (const pqxx::row& row : rows) ReadTaskRow(row, &out.emplace_back());
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return out;
+}
+
+}  // namespace metad::store

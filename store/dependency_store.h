@@ -1,9 +1,86 @@
-// To be written: see the core issue.
+// The dependency graph (table `task_dependencies`): parent -> child means the
+// child waits for the parent's SUCCESS in a batch. Kept acyclic.
 #ifndef METAD_STORE_DEPENDENCY_STORE_H_
 #define METAD_STORE_DEPENDENCY_STORE_H_
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "metad/v1/dependencies.pb.h"
+#include "metad/v1/tasks.pb.h"
 #include "store/database.h"
 
-namespace metad::store {}  // namespace metad::store
+namespace metad::store {
+
+// Which way to follow edges from a task.
+enum class EdgeDirection {
+  kParents,   // the tasks it waits for (upstream)
+  kChildren,  // the tasks waiting for it (downstream)
+};
+
+struct AddDependencyResult {
+  metad::v1::Dependency dependency;
+  bool created = false;  // false: the edge already existed
+};
+
+// Every method takes task names (validated by the caller) and returns
+// NOT_FOUND naming the field and the unknown task.
+class DependencyStore {
+ public:
+  explicit DependencyStore(Database* db) : db_(db) {}
+
+  // Adds parent -> child. FAILED_PRECONDITION for a self-edge, or for an edge
+  // that would close a cycle (the message names the cycle's path). An
+  // existing edge is returned with created=false. Edge additions serialize
+  // on a transaction-scoped advisory lock on the graph taken before the
+  // reachability check, so concurrent calls never close a cycle together.
+  absl::StatusOr<AddDependencyResult> Add(const TxOptions& options,
+                                          const std::string& parent,
+                                          const std::string& child);
+
+  // Removes parent -> child and returns it (under the same graph lock).
+  // NOT_FOUND when there is no such edge.
+  absl::StatusOr<metad::v1::Dependency> Remove(const TxOptions& options,
+                                               const std::string& parent,
+                                               const std::string& child);
+
+  // Direct edges of `task` in `direction`, ordered by the other task's id.
+  absl::StatusOr<std::vector<metad::v1::Dependency>> List(
+      const TxOptions& options, const std::string& task,
+      EdgeDirection direction);
+
+  // The tasks reachable from `task` in `direction` (the task itself
+  // excluded) with their shortest distance, at most `max_depth` away (0: no
+  // limit); ordered by depth, then id. Each task is expanded once, so the
+  // cost is linear in the size of the reachable subgraph.
+  absl::StatusOr<std::vector<metad::v1::TaskAtDepth>> Walk(
+      const TxOptions& options, const std::string& task,
+      EdgeDirection direction, int32_t max_depth);
+
+  // The targets and their upstream closure in topological layers: layer 0
+  // holds the tasks with no parents inside the closure, a task's layer is
+  // 1 + the highest layer of its parents. Tasks in a layer ordered by id.
+  absl::StatusOr<std::vector<metad::v1::ExecutionLayer>> ExecutionPlan(
+      const TxOptions& options, const std::vector<std::string>& targets);
+
+  // The candidates (the targets' upstream closure, targets included; every
+  // task when `targets` is empty) that can start in `batch_id` now: every
+  // parent has a SUCCESS run in the batch, the task has no SUCCESS and no
+  // live PROCESSING run there, and fewer spent attempts there than its
+  // max_attempts. Spent attempts are ERROR runs plus PROCESSING runs whose
+  // lease lapsed (StartRun ends those as expired, i.e. ERROR, before it
+  // starts a new run, so they do not block). Ordered by id.
+  absl::StatusOr<std::vector<metad::v1::Task>> ReadyTasks(
+      const TxOptions& options, const std::string& batch_id,
+      const std::vector<std::string>& targets);
+
+ private:
+  Database* db_;
+};
+
+}  // namespace metad::store
 
 #endif  // METAD_STORE_DEPENDENCY_STORE_H_

@@ -1,9 +1,101 @@
-// To be written: see the core issue.
+// The task registry (table `tasks`): the task types a pipeline knows.
 #ifndef METAD_STORE_TASK_STORE_H_
 #define METAD_STORE_TASK_STORE_H_
 
+#include <cstdint>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "metad/v1/tasks.pb.h"
 #include "store/database.h"
 
-namespace metad::store {}  // namespace metad::store
+namespace metad::store {
+
+// The columns ReadTaskRow expects, for queries that alias `tasks` as `t`.
+// A macro so that it can be pasted into the `Query` string literals.
+#define METAD_TASK_COLUMNS                                          \
+  " t.id, t.name, t.description, t.max_attempts,"                   \
+  " t.default_lease_seconds, metad_us(t.create_time) AS create_us," \
+  " metad_us(t.update_time) AS update_us "
+
+// Fills *task from a row that selected METAD_TASK_COLUMNS (read by name, so
+// other columns may come before or after).
+void ReadTaskRow(const pqxx::row& row, metad::v1::Task* task);
+
+// Resolves task names to ids inside the caller's transaction; ids come back
+// in the order of `names`. With `key_share_lock` the rows are locked FOR KEY
+// SHARE, so a concurrent DeleteTask waits for the caller's commit (or the
+// caller sees the task gone). NOT_FOUND names `field` and the first unknown
+// name.
+absl::StatusOr<std::vector<int64_t>> ResolveTaskIds(
+    Tx& tx, const std::string& field, const std::vector<std::string>& names,
+    bool key_share_lock);
+
+// A task named either by id (when positive) or by name.
+struct TaskKey {
+  int64_t id = 0;
+  std::string name;
+};
+
+struct RegisterTaskInput {
+  std::string name;
+  std::string description;
+  // 0: the default (1) on creation, the stored value on update.
+  int32_t max_attempts = 0;
+  // 0: the default (60) on creation, the stored value on update.
+  int32_t default_lease_seconds = 0;
+};
+
+struct RegisterTaskResult {
+  metad::v1::Task task;
+  bool created = false;
+};
+
+struct TaskPage {
+  std::vector<metad::v1::Task> tasks;  // ordered by id
+  bool has_more = false;               // more rows after the last one
+};
+
+class TaskStore {
+ public:
+  static constexpr int32_t kDefaultMaxAttempts = 1;
+  static constexpr int32_t kDefaultLeaseSeconds = 60;
+
+  explicit TaskStore(Database* db) : db_(db) {}
+
+  // Creates the task, or updates the existing one of that name: the
+  // description is always replaced, max_attempts and default_lease_seconds
+  // only when non-zero. update_time moves only when something changed.
+  // Race-free (INSERT ... ON CONFLICT). Inputs are validated by the caller;
+  // a value the schema rejects is INVALID_ARGUMENT (from the runner).
+  absl::StatusOr<RegisterTaskResult> Register(const TxOptions& options,
+                                              const RegisterTaskInput& input);
+
+  // NOT_FOUND if no such task.
+  absl::StatusOr<metad::v1::Task> Get(const TxOptions& options,
+                                      const TaskKey& key);
+
+  // Tasks with id > after_id whose name starts with `name_prefix` (taken
+  // literally: no wildcards), at most `limit`, ordered by id.
+  absl::StatusOr<TaskPage> List(const TxOptions& options,
+                                const std::string& name_prefix,
+                                int64_t after_id, int32_t limit);
+
+  // Deletes the task and returns it as it was.
+  // NOT_FOUND if no such task; FAILED_PRECONDITION when it has runs or
+  // dependencies (the message says which). The task row is locked first, so
+  // a run or an edge added concurrently either is seen here or fails on its
+  // foreign key.
+  absl::StatusOr<metad::v1::Task> Delete(const TxOptions& options,
+                                         const TaskKey& key);
+
+ private:
+  Database* db_;
+};
+
+}  // namespace metad::store
 
 #endif  // METAD_STORE_TASK_STORE_H_

@@ -1,0 +1,466 @@
+// DependencyStore against a real PostgreSQL: edges, cycle refusal with its
+// path, shortest depths, execution layers, and the ready query checked
+// against a C++ reference on a graph of 10,000 tasks and ~50,000 edges.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "store/dependency_store.h"
+#include "tests/support/pg_test_base.h"
+
+namespace metad::store {
+namespace {
+
+using metad::v1::ExecutionLayer;
+using metad::v1::Task;
+using metad::v1::TaskAtDepth;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class DependencyStoreTest : public metad::testing::PgTest {
+ protected:
+  void SetUp() override {
+    PgTest::SetUp();
+    store_ = std::make_unique<DependencyStore>(db());
+  }
+
+  void Tasks(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      Sql(std::string("INSERT INTO tasks (name) VALUES ('") + name + "')");
+    }
+  }
+
+  void Edge(const std::string& parent, const std::string& child) {
+    absl::StatusOr<AddDependencyResult> r = store_->Add({}, parent, child);
+    ASSERT_TRUE(r.ok()) << parent << " -> " << child << ": " << r.status();
+    EXPECT_TRUE(r->created);
+  }
+
+  // "name:depth" in response order.
+  std::vector<std::string> Walk(const std::string& task, EdgeDirection d,
+                                int32_t max_depth = 0) {
+    absl::StatusOr<std::vector<TaskAtDepth>> r =
+        store_->Walk({}, task, d, max_depth);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<std::string> out;
+    if (!r.ok()) return out;
+    for (const TaskAtDepth& t : *r) {
+      out.push_back(t.task().name() + ":" + std::to_string(t.depth()));
+    }
+    return out;
+  }
+
+  // Layers as "a b | c | d".
+  std::string Plan(const std::vector<std::string>& targets) {
+    absl::StatusOr<std::vector<ExecutionLayer>> r =
+        store_->ExecutionPlan({}, targets);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::string out;
+    if (!r.ok()) return out;
+    for (const ExecutionLayer& layer : *r) {
+      if (!out.empty()) out += " | ";
+      for (int i = 0; i < layer.tasks_size(); ++i) {
+        out += (i ? " " : "") + layer.tasks(i).name();
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<DependencyStore> store_;
+};
+
+TEST_F(DependencyStoreTest, AddCreatesOnceThenIsANoOp) {
+  Tasks({"load_sales", "calculate_profit"});
+  absl::StatusOr<AddDependencyResult> first =
+      store_->Add({}, "load_sales", "calculate_profit");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->dependency.parent_task(), "load_sales");
+  EXPECT_EQ(first->dependency.child_task(), "calculate_profit");
+  EXPECT_EQ(first->dependency.parent_task_id(), 1);
+  EXPECT_EQ(first->dependency.child_task_id(), 2);
+  EXPECT_GT(first->dependency.create_time().seconds(), 0);
+
+  absl::StatusOr<AddDependencyResult> again =
+      store_->Add({}, "load_sales", "calculate_profit");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->dependency.create_time().nanos(),
+            first->dependency.create_time().nanos());
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_dependencies"), "1");
+}
+
+TEST_F(DependencyStoreTest, AddRefusesSelfEdgesAndUnknownTasks) {
+  Tasks({"a"});
+  absl::Status s = store_->Add({}, "a", "a").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("would make task a depend on itself"));
+
+  s = store_->Add({}, "ghost", "a").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("parent_task: no task named \"ghost\""));
+  s = store_->Add({}, "a", "ghost").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("child_task: no task named \"ghost\""));
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_dependencies"), "0");
+}
+
+TEST_F(DependencyStoreTest, AddRefusesCyclesNamingTheShortestOne) {
+  Tasks({"a", "b", "c", "d", "e"});
+  Edge("a", "b");
+  Edge("b", "c");
+  absl::Status s = store_->Add({}, "c", "a").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(),
+            "adding c -> a would close the cycle c -> a -> b -> c");
+  s = store_->Add({}, "b", "a").status();
+  EXPECT_EQ(s.message(), "adding b -> a would close the cycle b -> a -> b");
+
+  // Two routes from a to e: the message names the shorter.
+  Edge("c", "d");
+  Edge("d", "e");
+  Edge("a", "e");
+  s = store_->Add({}, "e", "a").status();
+  EXPECT_EQ(s.message(), "adding e -> a would close the cycle e -> a -> e");
+  s = store_->Add({}, "d", "b").status();
+  EXPECT_EQ(s.message(),
+            "adding d -> b would close the cycle d -> b -> c -> d");
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_dependencies"), "5");
+  // A shortcut in the direction of the flow is no cycle.
+  Edge("b", "e");
+}
+
+TEST_F(DependencyStoreTest, RemoveDeletesTheEdgeOrSaysNotFound) {
+  Tasks({"a", "b"});
+  Edge("a", "b");
+  absl::StatusOr<metad::v1::Dependency> removed = store_->Remove({}, "a", "b");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->parent_task(), "a");
+  EXPECT_EQ(removed->child_task(), "b");
+  EXPECT_GT(removed->create_time().seconds(), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_dependencies"), "0");
+
+  absl::Status s = store_->Remove({}, "a", "b").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("dependency a -> b: not found"));
+  s = store_->Remove({}, "a", "nope").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("child_task: no task named \"nope\""));
+  // Removing lets the reverse edge in.
+  Edge("b", "a");
+}
+
+TEST_F(DependencyStoreTest, ListIsDirectAndOrderedByTheOtherTasksId) {
+  Tasks({"a", "b", "c", "d", "x"});
+  Edge("x", "d");
+  Edge("x", "b");
+  Edge("c", "x");
+  Edge("a", "x");
+  Edge("a", "c");  // not an edge of x
+  auto names = [&](EdgeDirection dir) {
+    absl::StatusOr<std::vector<metad::v1::Dependency>> r =
+        store_->List({}, "x", dir);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<std::string> out;
+    for (const auto& d : *r) {
+      out.push_back(d.parent_task() + "->" + d.child_task());
+    }
+    return out;
+  };
+  EXPECT_THAT(names(EdgeDirection::kParents), ElementsAre("a->x", "c->x"));
+  EXPECT_THAT(names(EdgeDirection::kChildren), ElementsAre("x->b", "x->d"));
+  EXPECT_EQ(store_->List({}, "y", EdgeDirection::kParents).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DependencyStoreTest, WalkGivesShortestDepthsAndHonoursTheLimit) {
+  // a -> b -> c -> d, a -> d, d -> e; f unrelated.
+  Tasks({"a", "b", "c", "d", "e", "f"});
+  Edge("a", "b");
+  Edge("b", "c");
+  Edge("c", "d");
+  Edge("a", "d");
+  Edge("d", "e");
+  EXPECT_THAT(Walk("a", EdgeDirection::kChildren),
+              ElementsAre("b:1", "d:1", "c:2", "e:2"));
+  EXPECT_THAT(Walk("a", EdgeDirection::kChildren, 1),
+              ElementsAre("b:1", "d:1"));
+  EXPECT_THAT(Walk("e", EdgeDirection::kParents),
+              ElementsAre("d:1", "a:2", "c:2", "b:3"));
+  EXPECT_THAT(Walk("e", EdgeDirection::kParents, 2),
+              ElementsAre("d:1", "a:2", "c:2"));
+  EXPECT_TRUE(Walk("f", EdgeDirection::kParents).empty());
+  EXPECT_TRUE(Walk("a", EdgeDirection::kParents).empty());
+  EXPECT_EQ(store_->Walk({}, "zz", EdgeDirection::kChildren, 0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DependencyStoreTest, PlanLayersADiamond) {
+  // a -> b, a -> c, b -> d, c -> d; e alone; f -> a is upstream of all.
+  Tasks({"a", "b", "c", "d", "e", "f"});
+  Edge("a", "b");
+  Edge("a", "c");
+  Edge("b", "d");
+  Edge("c", "d");
+  EXPECT_EQ(Plan({"d"}), "a | b c | d");
+  EXPECT_EQ(Plan({"d", "e"}), "a e | b c | d");
+  EXPECT_EQ(Plan({"b"}), "a | b");
+  EXPECT_EQ(Plan({"a"}), "a");
+  Edge("f", "a");
+  EXPECT_EQ(Plan({"d"}), "f | a | b c | d");
+  // A task's layer follows its deepest parent: a -> d as well changes
+  // nothing, b -> c moves c (and d) down.
+  Edge("a", "d");
+  Edge("b", "c");
+  EXPECT_EQ(Plan({"d"}), "f | a | b | c | d");
+  EXPECT_EQ(Plan({"c", "b"}), "f | a | b | c");
+
+  absl::Status s = store_->ExecutionPlan({}, {"d", "nope"}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("targets: no task named \"nope\""));
+}
+
+// ---- A big graph: the set-based queries against C++ references ----
+
+class BigGraphTest : public DependencyStoreTest {
+ protected:
+  static constexpr int kTasks = 10000;
+
+  void SetUp() override {
+    DependencyStoreTest::SetUp();
+    // Random edges from lower to higher ids (so acyclic), some tasks with
+    // up to 3 attempts, and runs of every kind in batch "big".
+    Sql("INSERT INTO tasks (name, max_attempts) SELECT 'n' || g, 1 + g % 3 "
+        "FROM generate_series(1, 10000) g");
+    Sql("SELECT setseed(0.42); "
+        "INSERT INTO task_dependencies (parent_id, child_id) "
+        "SELECT least(a, b), greatest(a, b) FROM ("
+        "  SELECT 1 + floor(random() * 10000)::bigint AS a,"
+        "         1 + floor(random() * 10000)::bigint AS b"
+        "  FROM generate_series(1, 52000)) x "
+        "WHERE a <> b ON CONFLICT DO NOTHING");
+    // Parents succeed more often than not, so some children are ready.
+    Sql("SELECT setseed(0.7); "
+        "INSERT INTO task_log (task_id, batch_id, status, attempt, "
+        "lease_seconds, lease_expire_time, end_time) "
+        "SELECT id, 'big', s, 1, 60, "
+        "  CASE WHEN s = 'PROCESSING' THEN now() + interval '1 hour' END, "
+        "  CASE WHEN s = 'PROCESSING' THEN NULL ELSE now() END "
+        "FROM (SELECT id, CASE WHEN r < 0.8 THEN 'SUCCESS' "
+        "  WHEN r < 0.9 THEN 'ERROR' ELSE 'PROCESSING' END AS s "
+        "  FROM (SELECT id, random() AS r FROM tasks) x "
+        "  WHERE id % 2 = 0 OR id < 9000) y");
+    Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
+        "lease_seconds, lease_expire_time, end_time) "
+        "SELECT id, 'big', 'ERROR', 2, 60, NULL, now() FROM tasks "
+        "WHERE id % 7 = 0 AND id NOT IN (SELECT task_id FROM task_log "
+        "WHERE status = 'SUCCESS')");
+    Sql("ANALYZE");
+
+    pqxx::connection conn(url());
+    pqxx::work tx(conn);
+    for (const auto& row :
+         tx.exec("SELECT parent_id, child_id FROM task_dependencies")) {
+      int64_t p = row[0].as<int64_t>(), c = row[1].as<int64_t>();
+      parents_[c].push_back(p);
+      children_[p].push_back(c);
+    }
+    for (const auto& row : tx.exec("SELECT id, max_attempts FROM tasks")) {
+      max_attempts_[row[0].as<int64_t>()] = row[1].as<int>();
+    }
+    for (const auto& row :
+         tx.exec("SELECT task_id, status FROM task_log WHERE batch_id='big'")) {
+      runs_[row[0].as<int64_t>()].push_back(row[1].as<std::string>());
+    }
+    edges_ = std::stoll(Sql("SELECT count(*) FROM task_dependencies"));
+  }
+
+  bool Succeeded(int64_t id) {
+    const auto& r = runs_[id];
+    return std::find(r.begin(), r.end(), "SUCCESS") != r.end();
+  }
+
+  bool Ready(int64_t id) {
+    int errors = 0;
+    for (const std::string& s : runs_[id]) {
+      if (s == "SUCCESS" || s == "PROCESSING") return false;
+      ++errors;
+    }
+    if (errors >= max_attempts_[id]) return false;
+    for (int64_t p : parents_[id]) {
+      if (!Succeeded(p)) return false;
+    }
+    return true;
+  }
+
+  std::map<int64_t, int> Bfs(int64_t start,
+                             std::map<int64_t, std::vector<int64_t>>& adj) {
+    std::map<int64_t, int> depth{{start, 0}};
+    std::deque<int64_t> queue{start};
+    while (!queue.empty()) {
+      int64_t n = queue.front();
+      queue.pop_front();
+      for (int64_t m : adj[n]) {
+        if (depth.emplace(m, depth[n] + 1).second) queue.push_back(m);
+      }
+    }
+    depth.erase(start);
+    return depth;
+  }
+
+  // The checks, run on one graph (building it takes most of the time).
+  void ReadyTasksMatchesTheReference();
+  void WalksMatchBreadthFirstReferences();
+  void PlanPutsEveryTaskAfterItsParents();
+  void CycleCheckNamesAShortestRealPath();
+
+  std::map<int64_t, std::vector<int64_t>> parents_, children_;
+  std::map<int64_t, int> max_attempts_;
+  std::map<int64_t, std::vector<std::string>> runs_;
+  int64_t edges_ = 0;
+};
+
+void BigGraphTest::ReadyTasksMatchesTheReference() {
+  ASSERT_GT(edges_, 45000);
+  std::vector<int64_t> expected;
+  for (int64_t id = 1; id <= kTasks; ++id) {
+    if (Ready(id)) expected.push_back(id);
+  }
+  ASSERT_FALSE(expected.empty());
+  absl::StatusOr<std::vector<Task>> all = store_->ReadyTasks({}, "big", {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<int64_t> got;
+  for (const Task& t : *all) got.push_back(t.id());
+  EXPECT_EQ(got, expected);
+
+  // With targets: only the targets' upstream closure.
+  std::vector<std::string> targets{"n9990", "n5001", "n120"};
+  std::set<int64_t> closure;
+  for (int64_t t : {9990, 5001, 120}) {
+    closure.insert(t);
+    for (const auto& [id, d] : Bfs(t, parents_)) closure.insert(id);
+  }
+  std::vector<int64_t> expected_targets;
+  for (int64_t id : expected) {
+    if (closure.count(id)) expected_targets.push_back(id);
+  }
+  absl::StatusOr<std::vector<Task>> some =
+      store_->ReadyTasks({}, "big", targets);
+  ASSERT_TRUE(some.ok()) << some.status();
+  got.clear();
+  for (const Task& t : *some) got.push_back(t.id());
+  EXPECT_EQ(got, expected_targets);
+
+  // Another batch: nothing ran there, so the tasks without parents are
+  // ready.
+  absl::StatusOr<std::vector<Task>> fresh = store_->ReadyTasks({}, "new", {});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  for (const Task& t : *fresh) EXPECT_TRUE(parents_[t.id()].empty());
+}
+
+void BigGraphTest::WalksMatchBreadthFirstReferences() {
+  for (int64_t start : {1, 5000, 9999}) {
+    std::string name = "n" + std::to_string(start);
+    for (auto [dir, adj] :
+         {std::make_pair(EdgeDirection::kParents, &parents_),
+          std::make_pair(EdgeDirection::kChildren, &children_)}) {
+      std::map<int64_t, int> expected = Bfs(start, *adj);
+      absl::StatusOr<std::vector<TaskAtDepth>> r =
+          store_->Walk({}, name, dir, 0);
+      ASSERT_TRUE(r.ok()) << r.status();
+      ASSERT_EQ(r->size(), expected.size()) << name;
+      std::pair<int, int64_t> last{0, 0};
+      for (const TaskAtDepth& t : *r) {
+        EXPECT_EQ(t.depth(), expected[t.task().id()]) << t.task().name();
+        std::pair<int, int64_t> key{t.depth(), t.task().id()};
+        EXPECT_LT(last, key);
+        last = key;
+      }
+      absl::StatusOr<std::vector<TaskAtDepth>> limited =
+          store_->Walk({}, name, dir, 2);
+      ASSERT_TRUE(limited.ok());
+      size_t within = 0;
+      for (const auto& [id, d] : expected) within += d <= 2;
+      EXPECT_EQ(limited->size(), within);
+    }
+  }
+}
+
+void BigGraphTest::PlanPutsEveryTaskAfterItsParents() {
+  absl::StatusOr<std::vector<ExecutionLayer>> plan =
+      store_->ExecutionPlan({}, {"n9999", "n7000"});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::map<int64_t, int> layer;
+  for (size_t i = 0; i < plan->size(); ++i) {
+    for (const Task& t : (*plan)[i].tasks()) layer[t.id()] = i;
+  }
+  std::set<int64_t> closure{9999, 7000};
+  for (int64_t t : {9999, 7000}) {
+    for (const auto& [id, d] : Bfs(t, parents_)) closure.insert(id);
+  }
+  EXPECT_EQ(layer.size(), closure.size());
+  for (const auto& [id, l] : layer) {
+    int highest = -1;
+    for (int64_t p : parents_[id]) highest = std::max(highest, layer.at(p));
+    EXPECT_EQ(l, highest + 1) << id;
+  }
+}
+
+void BigGraphTest::CycleCheckNamesAShortestRealPath() {
+  // The task farthest (by id) below n1; adding it -> n1 closes a cycle.
+  std::map<int64_t, int> down = Bfs(1, children_);
+  ASSERT_FALSE(down.empty());
+  const int64_t far = down.rbegin()->first;
+  const std::string far_name = "n" + std::to_string(far);
+  absl::Status s = store_->Add({}, far_name, "n1").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  const std::string lead =
+      "adding " + far_name + " -> n1 would close the cycle ";
+  ASSERT_EQ(std::string(s.message()).rfind(lead, 0), 0u) << s.message();
+  std::vector<int64_t> path;
+  for (absl::string_view part :
+       absl::StrSplit(s.message().substr(lead.size()), " -> ")) {
+    path.push_back(std::stoll(std::string(part.substr(1))));
+  }
+  // far -> n1 -> ... -> far: the new edge plus a shortest path back.
+  ASSERT_EQ(path.size(), static_cast<size_t>(down[far]) + 2);
+  EXPECT_EQ(path.front(), far);
+  EXPECT_EQ(path[1], 1);
+  EXPECT_EQ(path.back(), far);
+  for (size_t i = 1; i + 1 < path.size(); ++i) {
+    const auto& kids = children_[path[i]];
+    EXPECT_NE(std::find(kids.begin(), kids.end(), path[i + 1]), kids.end())
+        << path[i] << " -> " << path[i + 1] << " is no edge";
+  }
+}
+
+// One test, so that the graph is built once.
+TEST_F(BigGraphTest, QueriesMatchReferences) {
+  {
+    SCOPED_TRACE("ReadyTasksMatchesTheReference");
+    ReadyTasksMatchesTheReference();
+  }
+  {
+    SCOPED_TRACE("WalksMatchBreadthFirstReferences");
+    WalksMatchBreadthFirstReferences();
+  }
+  {
+    SCOPED_TRACE("PlanPutsEveryTaskAfterItsParents");
+    PlanPutsEveryTaskAfterItsParents();
+  }
+  {
+    SCOPED_TRACE("CycleCheckNamesAShortestRealPath");
+    CycleCheckNamesAShortestRealPath();
+  }
+}
+
+}  // namespace
+}  // namespace metad::store
