@@ -36,12 +36,24 @@ const DEFAULTS = Object.freeze({
   maxBackoffMs: 2000,
 });
 
-const SERVICES = Object.freeze({
-  files: 'FileService',
-  tasks: 'TaskService',
-  runs: 'TaskLogService',
-  deps: 'DependencyService',
+// Namespaces of the services (client.files.registerFile). A service the
+// proto files gain later gets its name without "Service", lowerCamelCase.
+const NAMESPACES = Object.freeze({
+  FileService: 'files',
+  TaskService: 'tasks',
+  TaskLogService: 'runs',
+  DependencyService: 'deps',
+  WatchService: 'watch',
 });
+
+/** The services of the loaded package: [[name, constructor], ...]. */
+function servicesOf(pkg) {
+  return Object.entries(pkg).filter(([, v]) => typeof v === 'function' && v.service);
+}
+
+function namespaceOf(service) {
+  return NAMESPACES[service] || lowerFirst(service.replace(/Service$/, ''));
+}
 
 const CREATING = new Set([
   '/metad.v1.FileService/RegisterFile',
@@ -152,13 +164,20 @@ class Client {
     this.channel = new grpc.Channel(address, creds, channelOptions);
     this.token = readToken(opts);
     this.stubs = {};
-    for (const [ns, service] of Object.entries(SERVICES)) {
-      const Stub = pkg[service];
+    for (const [service, Stub] of servicesOf(pkg)) {
+      const ns = namespaceOf(service);
       const stub = new Stub(address, creds, { ...channelOptions, channelOverride: this.channel });
       this.stubs[ns] = stub;
       this[ns] = {};
       for (const [method, def] of Object.entries(Stub.service)) {
-        const fn = (request, callOpts) => this.call(stub, method, def.path, request, callOpts);
+        let fn;
+        if (!def.requestStream && !def.responseStream) {
+          fn = (request, callOpts) => this.call(stub, method, def.path, request, callOpts);
+        } else if (!def.requestStream) {
+          fn = (request, callOpts) => this.openStream(stub, method, request, callOpts);
+        } else {
+          continue; // metad has no client-streaming RPC
+        }
         // client.runs.startRun(...) and client.startRun(...): RPC names are
         // unique across metad's services.
         this[ns][lowerFirst(method)] = fn;
@@ -201,6 +220,18 @@ class Client {
     }
   }
 
+  /**
+   * Opens a server stream (WatchFiles, WatchRuns): returns grpc-js's
+   * readable stream (events 'data', 'error', 'end'; also `for await`;
+   * cancel() to stop). Streams get no default deadline (they are meant to
+   * stay open) and are not retried: reconnect with the last event id seen.
+   */
+  openStream(stub, method, request = {}, callOpts = {}) {
+    let { deadline } = callOpts;
+    if (!deadline && callOpts.timeoutMs > 0) deadline = new Date(Date.now() + callOpts.timeoutMs);
+    return stub[method](request, this.metadataFor(callOpts.metadata), deadline ? { deadline } : {});
+  }
+
   metadataFor(extra) {
     let md;
     if (extra instanceof grpc.Metadata) {
@@ -235,10 +266,9 @@ function toDate(ts) {
 
 /** Every RPC as 'Service/Method', from the proto files. */
 function listMethods(protoDir) {
-  const pkg = loadPackage(protoDir);
   const out = [];
-  for (const service of Object.values(SERVICES)) {
-    for (const method of Object.keys(pkg[service].service)) out.push(`${service}/${method}`);
+  for (const [service, Stub] of servicesOf(loadPackage(protoDir))) {
+    for (const method of Object.keys(Stub.service)) out.push(`${service}/${method}`);
   }
   return out;
 }
@@ -250,6 +280,7 @@ module.exports = {
   newRequestId,
   loadPackage,
   listMethods,
+  namespaceOf,
   toDate,
   status: grpc.status,
   Metadata: grpc.Metadata,

@@ -63,14 +63,18 @@ test('every RPC of the proto has a wrapper, by service and flat', () => {
   const client = metad.connect('127.0.0.1:1');
   try {
     const methods = metad.listMethods();
-    assert.equal(methods.length, 26);
-    const ns = { FileService: 'files', TaskService: 'tasks', TaskLogService: 'runs', DependencyService: 'deps' };
+    // The core API: 26 unary RPCs in four services (more services may come).
+    const core = methods.filter((m) => !m.startsWith('WatchService/'));
+    assert.equal(core.length, 26, core.join(' '));
     for (const m of methods) {
       const [service, method] = m.split('/');
       const name = method[0].toLowerCase() + method.slice(1);
-      assert.equal(typeof client[ns[service]][name], 'function', m);
-      assert.equal(client[name], client[ns[service]][name], m);
+      const ns = metad.namespaceOf(service);
+      assert.equal(typeof client[ns][name], 'function', m);
+      assert.equal(client[name], client[ns][name], m);
     }
+    assert.equal(typeof client.runs.startRun, 'function');
+    assert.equal(typeof client.deps.getReadyTasks, 'function');
   } finally {
     client.close();
   }
@@ -181,7 +185,8 @@ test('the token from a file goes with every call, over TLS', async (t) => {
 
   // Not trusted without the CA.
   const untrusting = dial(t, address, { tls: { serverName: 'localhost' }, timeoutMs: 2000, maxAttempts: 1 });
-  await assert.rejects(untrusting.getRun({ runId: 1 }), { code: status.UNAVAILABLE });
+  await assert.rejects(untrusting.getRun({ runId: 1 }),
+    (err) => [status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(err.code));
   // An empty token file is a mistake, not "no token".
   const empty = path.join(dir, 'empty');
   fs.writeFileSync(empty, '\n');
@@ -197,4 +202,30 @@ test('ready() waits for the connection, and gives up at its deadline', async (t)
   const { address } = await serve(t);
   await dial(t, address).ready(5000);
   await assert.rejects(dial(t, '127.0.0.1:1').ready(300));
+});
+
+test('server streams (WatchRuns) carry the token and are read with for await', async (t) => {
+  const pkg = metad.loadPackage();
+  if (!pkg.WatchService) {
+    t.skip('no WatchService in proto/metad/v1');
+    return;
+  }
+  const seen = [];
+  const server = new grpc.Server();
+  server.addService(pkg.WatchService.service, {
+    watchFiles: (call) => call.end(),
+    watchRuns: (call) => {
+      seen.push({ auth: call.metadata.get('authorization'), after: call.request.afterEventId });
+      for (const id of [5, 6]) call.write({ event: { id, kind: 'STARTED' }, batchId: call.request.batchId });
+      call.end();
+    },
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  const client = dial(t, `127.0.0.1:${port}`, { token: 'tok' });
+  const ids = [];
+  for await (const e of client.watch.watchRuns({ batchId: 'b1', afterEventId: 4 })) ids.push([e.event.id, e.batchId]);
+  assert.deepEqual(ids, [[5, 'b1'], [6, 'b1']]);
+  assert.deepEqual(seen, [{ auth: ['Bearer tok'], after: 4 }]);
 });

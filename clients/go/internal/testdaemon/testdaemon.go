@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -41,6 +42,21 @@ func Start(name string) (*Daemon, error) {
 	if addr := os.Getenv("METAD_ADDRESS"); addr != "" {
 		return &Daemon{Address: addr}, nil
 	}
+	return StartOwn(name, Config{})
+}
+
+// Config of a daemon StartOwn starts.
+type Config struct {
+	// Args are extra `metad serve` flags.
+	Args []string
+	// CAFile, when the daemon serves TLS (--tls_cert), is the CA to trust
+	// while waiting for it to serve.
+	CAFile string
+}
+
+// StartOwn always starts a daemon (METAD_ADDRESS is not used), for tests
+// that need flags of their own (TLS, tokens).
+func StartOwn(name string, config Config) (*Daemon, error) {
 	bin, pg := os.Getenv("METAD_BIN_DIR"), os.Getenv("METAD_TEST_PG")
 	if bin == "" || pg == "" {
 		return nil, ErrNotConfigured
@@ -65,15 +81,25 @@ func Start(name string) (*Daemon, error) {
 		return nil, err
 	}
 	defer logFile.Close()
-	d.cmd = exec.Command(filepath.Join(bin, "metad"), "serve", "--listen", d.Address,
-		"--database", pg+" dbname="+d.database, "--reaper_interval", "0.2")
+	args := append([]string{"serve", "--listen", d.Address,
+		"--database", pg + " dbname=" + d.database, "--reaper_interval", "0.2"}, config.Args...)
+	d.cmd = exec.Command(filepath.Join(bin, "metad"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start metad: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- d.cmd.Wait() }()
-	if err := waitServing(d.Address, exited); err != nil {
+	creds := grpc.WithInsecure()
+	if config.CAFile != "" {
+		tc, err := credentials.NewClientTLSFromFile(config.CAFile, "localhost")
+		if err != nil {
+			d.cmd.Process.Kill()
+			return nil, err
+		}
+		creds = grpc.WithTransportCredentials(tc)
+	}
+	if err := waitServing(d.Address, creds, exited); err != nil {
 		d.cmd.Process.Kill()
 		return nil, fmt.Errorf("%v; log %s:\n%s", err, d.log, d.tail())
 	}
@@ -123,9 +149,9 @@ func freePort() (int, error) {
 }
 
 // waitServing polls grpc.health.v1 until the daemon answers SERVING.
-func waitServing(address string, exited <-chan error) error {
+func waitServing(address string, creds grpc.DialOption, exited <-chan error) error {
 	deadline := time.Now().Add(20 * time.Second)
-	conn, err := grpc.Dial(address, grpc.WithInsecure())
+	conn, err := grpc.Dial(address, creds)
 	if err != nil {
 		return err
 	}

@@ -35,9 +35,14 @@ function tail(file) {
   }
 }
 
-/** Resolves to { address, stop() }; rejects with NotConfigured when there is no daemon to use. */
-async function startDaemon(name) {
-  if (process.env.METAD_ADDRESS) return { address: process.env.METAD_ADDRESS, stop: async () => {} };
+/**
+ * Resolves to { address, stop() }; rejects with NotConfigured when there is
+ * no daemon to use. With own = { args, tls, token } it always starts one,
+ * with the extra `metad serve` flags args, and waits for it with the
+ * client options tls and token.
+ */
+async function startDaemon(name, own = null) {
+  if (process.env.METAD_ADDRESS && !own) return { address: process.env.METAD_ADDRESS, stop: async () => {} };
   const bin = process.env.METAD_BIN_DIR;
   const pg = process.env.METAD_TEST_PG;
   if (!bin || !pg) throw new NotConfigured('no daemon: set METAD_ADDRESS, or METAD_BIN_DIR and METAD_TEST_PG');
@@ -47,14 +52,17 @@ async function startDaemon(name) {
   const log = path.join(process.env.METAD_LOG_DIR || os.tmpdir(), `metad-${name}-${process.pid}.log`);
   const out = fs.openSync(log, 'w');
   const child = spawn(path.join(bin, 'metad'), ['serve', '--listen', address, '--database',
-    `${pg} dbname=${database}`, '--reaper_interval', '0.2'], { stdio: ['ignore', out, out] });
+    `${pg} dbname=${database}`, '--reaper_interval', '0.2', ...((own && own.args) || [])],
+  { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let running = true;
   exited.then(() => { running = false; });
 
   // Serving once a read answers.
-  const client = metad.connect(address, { timeoutMs: 500, maxAttempts: 1 });
+  const client = metad.connect(address, {
+    timeoutMs: 500, maxAttempts: 1, tls: own && own.tls, token: own && own.token,
+  });
   const until = Date.now() + 20000;
   try {
     for (;;) {
