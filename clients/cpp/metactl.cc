@@ -1,7 +1,13 @@
-// metactl: metad from a shell. Placeholder until the CLI lands.
-#include <cstdio>
+// metactl: metad from a shell. See cli.h for the exit codes and
+// `metactl --help` for the commands.
+#include <iostream>
+#include <string>
+#include <vector>
 
-int main() {
-  std::fputs("metactl: not implemented yet\n", stderr);
-  return 2;
+#include "clients/cpp/cli.h"
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return metad::metactl::RunMetactl(args, std::cin, std::cout, std::cerr);
 }

@@ -1,0 +1,116 @@
+// metactl tasks ...: TaskService from a shell.
+#include "absl/strings/ascii.h"
+#include "clients/cpp/commands.h"
+#include "clients/cpp/views.h"
+
+namespace metad::metactl {
+namespace {
+
+bool AllDigits(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// NAME|ID: all digits is an id unless --name says otherwise.
+template <typename Request>
+void SetKey(const ParsedArgs& args, Request* request) {
+  const std::string& key = args.positional()[0];
+  if (AllDigits(key) && !args.Has("name")) {
+    request->set_id(ParseId("ID", key));
+  } else {
+    request->set_name(key);
+  }
+}
+
+int Register(Context& ctx, const ParsedArgs& args) {
+  v1::RegisterTaskRequest request;
+  request.set_name(args.positional()[0]);
+  request.set_description(args.Get("description"));
+  request.set_max_attempts(static_cast<int32_t>(
+      args.GetInt("max-attempts", 0, 0, std::numeric_limits<int32_t>::max())));
+  request.set_default_lease_seconds(static_cast<int32_t>(
+      args.GetInt("lease", 0, 0, std::numeric_limits<int32_t>::max())));
+  request.set_request_id(args.Get("request-id"));
+  v1::RegisterTaskResponse response;
+  grpc::Status status = ctx.client->RegisterTask(request, &response);
+  return Show(ctx, status, response, [&](std::ostream& out) {
+    Record r = TaskRecord(response.task());
+    r.Add("created", response.created() ? "true" : "false");
+    r.Print(out);
+  });
+}
+
+int Get(Context& ctx, const ParsedArgs& args) {
+  v1::GetTaskRequest request;
+  SetKey(args, &request);
+  v1::Task task;
+  grpc::Status status = ctx.client->GetTask(request, &task);
+  return Show(ctx, status, task,
+              [&](std::ostream& out) { TaskRecord(task).Print(out); });
+}
+
+int List(Context& ctx, const ParsedArgs& args) {
+  v1::ListTasksRequest request;
+  request.set_name_prefix(args.Get("prefix"));
+  return ListPages<v1::ListTasksRequest, v1::ListTasksResponse>(
+      ctx, args, request, &client::Client::ListTasks,
+      [](const v1::ListTasksResponse& r, std::ostream& out) {
+        TasksTable(r.tasks()).Print(out);
+      });
+}
+
+int Delete(Context& ctx, const ParsedArgs& args) {
+  v1::DeleteTaskRequest request;
+  SetKey(args, &request);
+  v1::DeleteTaskResponse response;
+  grpc::Status status = ctx.client->DeleteTask(request, &response);
+  return Show(ctx, status, response, [&](std::ostream& out) {
+    out << "deleted task " << response.task().name() << " ("
+        << response.task().id() << ")\n";
+  });
+}
+
+const Flag kByName{"name", "",
+                   "treat an all-digit argument as a name, not an id"};
+
+}  // namespace
+
+std::vector<Command> TaskCommands() {
+  return {
+      {"tasks",
+       "register",
+       "NAME",
+       "Create a task, or update the description and settings of an "
+       "existing one.",
+       {{"description", "TEXT", "free text"},
+        {"max-attempts", "N", "ERROR runs allowed per batch (default 1)"},
+        {"lease", "SECONDS", "default lease of its runs (default 60)"},
+        {"request-id", "ID", "idempotency key (default: generated)"}},
+       1,
+       1,
+       Register},
+      {"tasks",
+       "get",
+       "NAME|ID",
+       "Show a task by name or id.",
+       {kByName},
+       1,
+       1,
+       Get},
+      {"tasks", "list", "", "List tasks by id.",
+       WithPaging({{"prefix", "P", "only names starting with P"}}), 0, 0, List},
+      {"tasks",
+       "delete",
+       "NAME|ID",
+       "Delete a task that has no runs and no dependencies.",
+       {kByName},
+       1,
+       1,
+       Delete},
+  };
+}
+
+}  // namespace metad::metactl

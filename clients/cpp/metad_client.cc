@@ -1,0 +1,293 @@
+#include "clients/cpp/metad_client.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace metad::client {
+namespace {
+
+bool IsRetryableCode(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::ABORTED;
+}
+
+std::mt19937_64& Rng() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return rng;
+}
+
+// Backoff before attempt `attempt + 1` (attempt >= 1): exponential, capped,
+// with jitter in [d/2, d] so that many clients do not retry in lockstep.
+absl::Duration Backoff(const RetryPolicy& policy, int attempt) {
+  double d = absl::ToDoubleSeconds(policy.initial_backoff);
+  for (int i = 1; i < attempt; ++i) d *= policy.multiplier;
+  d = std::min(d, absl::ToDoubleSeconds(policy.max_backoff));
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return absl::Seconds(d * jitter(Rng()));
+}
+
+template <typename Request>
+Request WithRequestId(Request request) {
+  if (request.request_id().empty()) request.set_request_id(NewRequestId());
+  return request;
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
+    const ClientOptions& options) {
+  if (!options.tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.ca_cert_pem;
+  ssl.pem_cert_chain = options.client_cert_pem;
+  ssl.pem_private_key = options.client_key_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+std::string NewRequestId() {
+  std::uniform_int_distribution<uint64_t> dist;
+  return absl::StrFormat("c-%016x%016x", dist(Rng()), dist(Rng()));
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  return content.str();
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  absl::StatusOr<std::string> content = ReadFileToString(path);
+  if (!content.ok()) return content.status();
+  std::string token(absl::StripAsciiWhitespace(*content));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": token is empty"));
+  }
+  return token;
+}
+
+Client::Client(ClientOptions options)
+    : Client(
+          grpc::CreateChannel(options.address, MakeChannelCredentials(options)),
+          options) {}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      files_(v1::FileService::NewStub(channel_)),
+      tasks_(v1::TaskService::NewStub(channel_)),
+      runs_(v1::TaskLogService::NewStub(channel_)),
+      deps_(v1::DependencyService::NewStub(channel_)) {}
+
+void Client::Sleep(absl::Duration d) const {
+  if (options_.sleep) {
+    options_.sleep(d);
+  } else {
+    absl::SleepFor(d);
+  }
+}
+
+template <typename Stub, typename Request, typename Response>
+grpc::Status Client::Invoke(Stub* stub, Method<Stub, Request, Response> method,
+                            const Request& request, Response* response,
+                            Retry retry) {
+  const absl::Time deadline = absl::Now() + options_.timeout;
+  const int max_attempts =
+      retry == Retry::kSafe ? std::max(1, options_.retry.max_attempts) : 1;
+  grpc::Status status;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    if (!options_.bearer_token.empty()) {
+      context.AddMetadata("authorization",
+                          absl::StrCat("Bearer ", options_.bearer_token));
+    }
+    response->Clear();
+    status = (stub->*method)(&context, request, response);
+    if (status.ok() || !IsRetryableCode(status.error_code()) ||
+        attempt >= max_attempts) {
+      return status;
+    }
+    absl::Duration pause = Backoff(options_.retry, attempt);
+    if (absl::Now() + pause >= deadline) return status;
+    Sleep(pause);
+  }
+}
+
+// FileService -------------------------------------------------------------
+
+grpc::Status Client::RegisterFile(v1::RegisterFileRequest request,
+                                  v1::RegisterFileResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::RegisterFile,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
+}
+
+grpc::Status Client::RegisterFiles(v1::RegisterFilesRequest request,
+                                   v1::RegisterFilesResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::RegisterFiles,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
+}
+
+grpc::Status Client::GetFile(const v1::GetFileRequest& request,
+                             v1::File* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::GetFile, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::ListFiles(const v1::ListFilesRequest& request,
+                               v1::ListFilesResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::ListFiles, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::ClaimFiles(const v1::ClaimFilesRequest& request,
+                                v1::ClaimFilesResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::ClaimFiles, request,
+                response, Retry::kNever);
+}
+
+grpc::Status Client::CompleteFile(const v1::CompleteFileRequest& request,
+                                  v1::CompleteFileResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::CompleteFile, request,
+                response, Retry::kNever);
+}
+
+grpc::Status Client::ResetFile(const v1::ResetFileRequest& request,
+                               v1::ResetFileResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::ResetFile, request,
+                response, Retry::kNever);
+}
+
+grpc::Status Client::ListFileEvents(const v1::ListFileEventsRequest& request,
+                                    v1::ListFileEventsResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::ListFileEvents, request,
+                response, Retry::kSafe);
+}
+
+// TaskService -------------------------------------------------------------
+
+grpc::Status Client::RegisterTask(v1::RegisterTaskRequest request,
+                                  v1::RegisterTaskResponse* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::RegisterTask,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
+}
+
+grpc::Status Client::GetTask(const v1::GetTaskRequest& request,
+                             v1::Task* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::GetTask, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::ListTasks(const v1::ListTasksRequest& request,
+                               v1::ListTasksResponse* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::ListTasks, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::DeleteTask(const v1::DeleteTaskRequest& request,
+                                v1::DeleteTaskResponse* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::DeleteTask, request,
+                response, Retry::kNever);
+}
+
+// TaskLogService ----------------------------------------------------------
+
+grpc::Status Client::StartRun(v1::StartRunRequest request,
+                              v1::StartRunResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::StartRun,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
+}
+
+grpc::Status Client::Heartbeat(const v1::HeartbeatRequest& request,
+                               v1::HeartbeatResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::Heartbeat, request,
+                response, Retry::kNever);
+}
+
+grpc::Status Client::FinishRun(const v1::FinishRunRequest& request,
+                               v1::FinishRunResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::FinishRun, request,
+                response, Retry::kNever);
+}
+
+grpc::Status Client::GetRun(const v1::GetRunRequest& request,
+                            v1::Run* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::GetRun, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::ListRuns(const v1::ListRunsRequest& request,
+                              v1::ListRunsResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::ListRuns, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::GetBatch(const v1::GetBatchRequest& request,
+                              v1::Batch* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::GetBatch, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::ListRunEvents(const v1::ListRunEventsRequest& request,
+                                   v1::ListRunEventsResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::ListRunEvents, request,
+                response, Retry::kSafe);
+}
+
+// DependencyService -------------------------------------------------------
+
+grpc::Status Client::AddDependency(v1::AddDependencyRequest request,
+                                   v1::AddDependencyResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::AddDependency,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
+}
+
+grpc::Status Client::RemoveDependency(
+    const v1::RemoveDependencyRequest& request,
+    v1::RemoveDependencyResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::RemoveDependency,
+                request, response, Retry::kNever);
+}
+
+grpc::Status Client::ListDependencies(
+    const v1::ListDependenciesRequest& request,
+    v1::ListDependenciesResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::ListDependencies,
+                request, response, Retry::kSafe);
+}
+
+grpc::Status Client::GetUpstream(const v1::GetUpstreamRequest& request,
+                                 v1::GetUpstreamResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::GetUpstream, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::GetDownstream(const v1::GetDownstreamRequest& request,
+                                   v1::GetDownstreamResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::GetDownstream,
+                request, response, Retry::kSafe);
+}
+
+grpc::Status Client::GetExecutionPlan(
+    const v1::GetExecutionPlanRequest& request,
+    v1::GetExecutionPlanResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::GetExecutionPlan,
+                request, response, Retry::kSafe);
+}
+
+grpc::Status Client::GetReadyTasks(const v1::GetReadyTasksRequest& request,
+                                   v1::GetReadyTasksResponse* response) {
+  return Invoke(deps_.get(), &v1::DependencyService::Stub::GetReadyTasks,
+                request, response, Retry::kSafe);
+}
+
+}  // namespace metad::client

@@ -1,0 +1,162 @@
+// A small C++ client of metad over the generated stubs: one channel, the four
+// services, a default deadline, optional TLS/mTLS and bearer token, and
+// retries of only what is safe to retry.
+//
+// Retry rule: a call is retried on UNAVAILABLE or ABORTED, with exponential
+// backoff and jitter, within the call's deadline, when it is a read (Get*,
+// List*, GetBatch, GetUpstream, ...) or a creating call that carries a
+// request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
+// AddDependency). Creating calls get a generated request_id when the caller
+// leaves it empty, so a retry after a lost response cannot create twice.
+// Every other call (Heartbeat, FinishRun, ClaimFiles, CompleteFile,
+// ResetFile, DeleteTask, RemoveDependency) is sent exactly once.
+#ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
+#define METAD_CLIENTS_CPP_METAD_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "metad/v1/dependencies.grpc.pb.h"
+#include "metad/v1/files.grpc.pb.h"
+#include "metad/v1/task_log.grpc.pb.h"
+#include "metad/v1/tasks.grpc.pb.h"
+
+namespace metad::client {
+
+struct RetryPolicy {
+  // Attempts in all, the first included; 1 disables retries.
+  int max_attempts = 5;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+  double multiplier = 2.0;
+};
+
+struct ClientOptions {
+  std::string address = "127.0.0.1:50051";
+  // Deadline of one call, its retries and backoff included.
+  absl::Duration timeout = absl::Seconds(10);
+  // Sent as "authorization: Bearer <token>" when not empty.
+  std::string bearer_token;
+  // TLS: server verified against ca_cert_pem (system roots when empty);
+  // client_cert_pem + client_key_pem for mutual TLS.
+  bool tls = false;
+  std::string ca_cert_pem;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  RetryPolicy retry;
+  // Injected for tests; absl::SleepFor when empty.
+  std::function<void(absl::Duration)> sleep;
+};
+
+// Whether a method may be sent again after UNAVAILABLE or ABORTED.
+enum class Retry { kNever, kSafe };
+
+// Channel credentials for the options (insecure unless tls).
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
+    const ClientOptions& options);
+
+// A fresh random idempotency key ("c-" + 32 hex digits).
+std::string NewRequestId();
+
+// The whole content of a file; NOT_FOUND/PERMISSION_DENIED... as
+// absl::Status naming the path when it cannot be read.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Reads a token file: its content without surrounding whitespace;
+// INVALID_ARGUMENT when it is empty.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
+class Client {
+ public:
+  // Connects lazily to options.address.
+  explicit Client(ClientOptions options);
+  // Uses an existing channel (tests, or a caller sharing one).
+  Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
+
+  const ClientOptions& options() const { return options_; }
+
+  // FileService
+  grpc::Status RegisterFile(v1::RegisterFileRequest request,
+                            v1::RegisterFileResponse* response);
+  grpc::Status RegisterFiles(v1::RegisterFilesRequest request,
+                             v1::RegisterFilesResponse* response);
+  grpc::Status GetFile(const v1::GetFileRequest& request, v1::File* response);
+  grpc::Status ListFiles(const v1::ListFilesRequest& request,
+                         v1::ListFilesResponse* response);
+  grpc::Status ClaimFiles(const v1::ClaimFilesRequest& request,
+                          v1::ClaimFilesResponse* response);
+  grpc::Status CompleteFile(const v1::CompleteFileRequest& request,
+                            v1::CompleteFileResponse* response);
+  grpc::Status ResetFile(const v1::ResetFileRequest& request,
+                         v1::ResetFileResponse* response);
+  grpc::Status ListFileEvents(const v1::ListFileEventsRequest& request,
+                              v1::ListFileEventsResponse* response);
+
+  // TaskService
+  grpc::Status RegisterTask(v1::RegisterTaskRequest request,
+                            v1::RegisterTaskResponse* response);
+  grpc::Status GetTask(const v1::GetTaskRequest& request, v1::Task* response);
+  grpc::Status ListTasks(const v1::ListTasksRequest& request,
+                         v1::ListTasksResponse* response);
+  grpc::Status DeleteTask(const v1::DeleteTaskRequest& request,
+                          v1::DeleteTaskResponse* response);
+
+  // TaskLogService
+  grpc::Status StartRun(v1::StartRunRequest request,
+                        v1::StartRunResponse* response);
+  grpc::Status Heartbeat(const v1::HeartbeatRequest& request,
+                         v1::HeartbeatResponse* response);
+  grpc::Status FinishRun(const v1::FinishRunRequest& request,
+                         v1::FinishRunResponse* response);
+  grpc::Status GetRun(const v1::GetRunRequest& request, v1::Run* response);
+  grpc::Status ListRuns(const v1::ListRunsRequest& request,
+                        v1::ListRunsResponse* response);
+  grpc::Status GetBatch(const v1::GetBatchRequest& request,
+                        v1::Batch* response);
+  grpc::Status ListRunEvents(const v1::ListRunEventsRequest& request,
+                             v1::ListRunEventsResponse* response);
+
+  // DependencyService
+  grpc::Status AddDependency(v1::AddDependencyRequest request,
+                             v1::AddDependencyResponse* response);
+  grpc::Status RemoveDependency(const v1::RemoveDependencyRequest& request,
+                                v1::RemoveDependencyResponse* response);
+  grpc::Status ListDependencies(const v1::ListDependenciesRequest& request,
+                                v1::ListDependenciesResponse* response);
+  grpc::Status GetUpstream(const v1::GetUpstreamRequest& request,
+                           v1::GetUpstreamResponse* response);
+  grpc::Status GetDownstream(const v1::GetDownstreamRequest& request,
+                             v1::GetDownstreamResponse* response);
+  grpc::Status GetExecutionPlan(const v1::GetExecutionPlanRequest& request,
+                                v1::GetExecutionPlanResponse* response);
+  grpc::Status GetReadyTasks(const v1::GetReadyTasksRequest& request,
+                             v1::GetReadyTasksResponse* response);
+
+ private:
+  template <typename Stub, typename Request, typename Response>
+  using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
+                                        Response*);
+
+  // Sends the call (again, while `retry` allows) until the deadline.
+  template <typename Stub, typename Request, typename Response>
+  grpc::Status Invoke(Stub* stub, Method<Stub, Request, Response> method,
+                      const Request& request, Response* response, Retry retry);
+
+  void Sleep(absl::Duration d) const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::FileService::Stub> files_;
+  std::unique_ptr<v1::TaskService::Stub> tasks_;
+  std::unique_ptr<v1::TaskLogService::Stub> runs_;
+  std::unique_ptr<v1::DependencyService::Stub> deps_;
+};
+
+}  // namespace metad::client
+
+#endif  // METAD_CLIENTS_CPP_METAD_CLIENT_H_

@@ -1,0 +1,14 @@
+# metactl and the C++ client library (clients/cpp).
+# Unit tests: no database (fake services on loopback for the client).
+metad_test(metactl_test
+  metactl_args_test.cc
+  metactl_output_test.cc
+  metactl_dot_test.cc
+  metactl_client_test.cc
+  LIBS metactl_lib)
+
+# End to end: the built metad and metactl, the seed scenario through the
+# shell. Needs METAD_TEST_PG (scripts/test.sh exports it); skipped without.
+add_test(NAME metactl_e2e
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/metactl_e2e.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(metactl_e2e PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)

@@ -1,0 +1,156 @@
+// metactl's text and JSON output: tables, records, times, status names.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "clients/cpp/args.h"
+#include "clients/cpp/output.h"
+#include "clients/cpp/views.h"
+
+namespace metad::metactl {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Print(const Table& t) {
+  std::ostringstream out;
+  t.Print(out);
+  return out.str();
+}
+
+TEST(Table, AlignsColumnsToWidestCellAndLeavesLastUnpadded) {
+  Table t({"ID", "NAME", "STATUS"});
+  t.AddRow({"1", "load_sales", "SUCCESS"});
+  t.AddRow({"12345", "x", "NEW"});
+  EXPECT_EQ(Print(t),
+            "ID     NAME        STATUS\n"
+            "1      load_sales  SUCCESS\n"
+            "12345  x           NEW\n");
+}
+
+TEST(Table, MeasuresUtf8ByCharactersNotBytes) {
+  Table t({"A", "B"});
+  t.AddRow({"ü€", "x"});
+  t.AddRow({"abc", "y"});
+  EXPECT_EQ(Print(t),
+            "A    B\n"
+            "ü€   x\n"
+            "abc  y\n");
+  EXPECT_EQ(DisplayWidth("ü€"), 2u);
+}
+
+TEST(Table, NewlinesInCellsStayOnOneLine) {
+  Table t({"MSG"});
+  t.AddRow({"line1\nline2"});
+  EXPECT_EQ(Print(t), "MSG\nline1\\nline2\n");
+}
+
+TEST(Table, ShortRowsArePaddedWithEmptyCells) {
+  Table t({"A", "B"});
+  t.AddRow({"1"});
+  EXPECT_EQ(Print(t), "A  B\n1\n");  // no trailing blanks
+}
+
+TEST(Record, AlignsValues) {
+  Record r;
+  r.Add("id", "7");
+  r.Add("file_name", "a.csv");
+  std::ostringstream out;
+  r.Print(out);
+  EXPECT_EQ(out.str(), "id:         7\nfile_name:  a.csv\n");
+}
+
+TEST(Time, FormatsUtcSecondsAndDashWhenUnset) {
+  google::protobuf::Timestamp t;
+  EXPECT_EQ(FormatTime(t), "-");
+  t.set_seconds(1709288102);  // 2024-03-01 10:15:02 UTC
+  t.set_nanos(500);
+  EXPECT_EQ(FormatTime(t), "2024-03-01 10:15:02Z");
+}
+
+TEST(Time, ParsesRfc3339AndRefusesOtherText) {
+  google::protobuf::Timestamp t =
+      ParseTime("--created-after", "2024-03-01T10:15:02Z");
+  EXPECT_EQ(t.seconds(), 1709288102);
+  EXPECT_THROW(ParseTime("--created-after", "2024-03-01"), UsageError);
+}
+
+TEST(Json, KeepsProtoNamesEnumNamesAndDefaults) {
+  v1::RegisterFileResponse r;
+  r.mutable_file()->set_id(42);
+  r.mutable_file()->set_file_name("sales_report_2024-03.csv");
+  r.mutable_file()->set_status(v1::FILE_STATUS_NEW);
+  std::string json = ToJson(r);
+  EXPECT_THAT(json, HasSubstr("\"created\":false"));
+  EXPECT_THAT(json, HasSubstr("\"file_name\":\"sales_report_2024-03.csv\""));
+  EXPECT_THAT(json, HasSubstr("\"status\":\"FILE_STATUS_NEW\""));
+  EXPECT_THAT(json, HasSubstr("\"id\":\"42\""));  // int64 as a string
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+}
+
+TEST(StatusNames, ShortFormsBothWays) {
+  EXPECT_EQ(StatusName(v1::FILE_STATUS_PROCESSING), "PROCESSING");
+  EXPECT_EQ(StatusName(v1::FILE_STATUS_UNSPECIFIED), "-");
+  EXPECT_EQ(StatusName(v1::RUN_STATUS_ERROR), "ERROR");
+  EXPECT_EQ(ParseFileStatus("--status", "success"), v1::FILE_STATUS_SUCCESS);
+  EXPECT_EQ(ParseFileStatus("--status", "FILE_STATUS_ERROR"),
+            v1::FILE_STATUS_ERROR);
+  EXPECT_EQ(ParseRunStatus("--status", "Processing"),
+            v1::RUN_STATUS_PROCESSING);
+  EXPECT_THROW(ParseRunStatus("--status", "new"), UsageError);
+  EXPECT_THROW(ParseFileStatus("--status", "unspecified"), UsageError);
+  EXPECT_THROW(ParseFileStatus("--status", ""), UsageError);
+}
+
+TEST(Views, FilesTableShowsStatusRunAndUnknownSizes) {
+  google::protobuf::RepeatedPtrField<v1::File> files;
+  v1::File* f = files.Add();
+  f->set_id(3);
+  f->set_source("s3://in");
+  f->set_file_name("a.csv");
+  f->set_status(v1::FILE_STATUS_PROCESSING);
+  f->set_run_id(9);
+  f->set_size_bytes(-1);
+  f->set_row_count(100);
+  std::string text = Print(FilesTable(files));
+  EXPECT_THAT(text, HasSubstr("3   s3://in  a.csv      PROCESSING  9    -     "
+                              "100   -"));
+}
+
+TEST(Views, BatchShowsTasksAndCounts) {
+  v1::Batch b;
+  b.set_batch_id("2024-03");
+  b.set_success_runs(1);
+  b.set_error_runs(2);
+  v1::BatchTask* t = b.add_tasks();
+  t->set_task_id(1);
+  t->set_task_name("load_sales");
+  t->set_status(v1::RUN_STATUS_ERROR);
+  t->set_attempts(2);
+  t->set_latest_run_id(5);
+  t->set_latest_error_message("boom");
+  std::ostringstream out;
+  BatchRecord(b).Print(out);
+  EXPECT_THAT(out.str(), HasSubstr("0 processing, 1 success, 2 error"));
+  EXPECT_EQ(Print(BatchTasksTable(b)),
+            "TASK_ID  TASK        STATUS  ATTEMPTS  LATEST_RUN  ERROR\n"
+            "1        load_sales  ERROR   2         5           boom\n");
+}
+
+TEST(Views, PlanLayersCountFromZero) {
+  google::protobuf::RepeatedPtrField<v1::ExecutionLayer> layers;
+  v1::Task* a = layers.Add()->add_tasks();
+  a->set_id(1);
+  a->set_name("load_sales");
+  v1::Task* b = layers.Add()->add_tasks();
+  b->set_id(2);
+  b->set_name("calculate_profit");
+  EXPECT_EQ(Print(PlanTable(layers)),
+            "LAYER  ID  NAME\n"
+            "0      1   load_sales\n"
+            "1      2   calculate_profit\n");
+}
+
+}  // namespace
+}  // namespace metad::metactl
