@@ -4,23 +4,16 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const metad = require('../metad');
+const { selfSignedCert } = require('./support/cert');
 const { startDaemon, NotConfigured } = require('./support/daemon');
 
 const { status } = metad;
 
 test('TLS with a CA file, and token roles', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metad-node-access-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe' });
+  const { dir, cert, key } = selfSignedCert(t);
   const tokens = path.join(dir, 'tokens');
   fs.writeFileSync(tokens, 'reader reader-token-0123456789 node-reader\nworker worker-token-0123456789 node-worker\n');
   const workerFile = path.join(dir, 'worker');

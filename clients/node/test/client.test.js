@@ -4,12 +4,11 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const metad = require('../metad');
+const { selfSignedCert } = require('./support/cert');
 
 const { status } = metad;
 
@@ -167,13 +166,7 @@ test('every call has a deadline; the caller may set its own', async (t) => {
 });
 
 test('the token from a file goes with every call, over TLS', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metad-node-tls-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe' });
+  const { dir, cert, key } = selfSignedCert(t);
   const tokenFile = path.join(dir, 'token');
   fs.writeFileSync(tokenFile, 's3cret-token\n');
   const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(cert), private_key: fs.readFileSync(key) }]);
