@@ -25,6 +25,12 @@ say "C++ suites (ctest)"
 say "Python client (pytest)"
 "$METAD_ROOT/clients/python/run_tests.sh" || failed=1
 
+say "Go client (go test)"
+"$METAD_ROOT/clients/go/run_tests.sh" || failed=1
+
+say "Node client (node --test)"
+"$METAD_ROOT/clients/node/run_tests.sh" || failed=1
+
 if [ $failed -ne 0 ]; then
   say "FAILED"
   exit 1
