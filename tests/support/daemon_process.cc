@@ -132,8 +132,9 @@ bool DaemonProcess::WaitServing(double timeout_seconds) {
       return false;
     }
     grpc::ClientContext context;
+    // Generous per attempt: a TLS handshake on a loaded machine is slow.
     context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(500));
+                         std::chrono::seconds(3));
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     if (stub->Check(&context, request, &response).ok() &&

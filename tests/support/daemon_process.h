@@ -30,7 +30,7 @@ class DaemonProcess {
              const std::vector<std::string>& extra_flags = {});
   // Polls grpc.health.v1 until SERVING or the timeout; false on timeout or
   // when the process exited.
-  bool WaitServing(double timeout_seconds = 30);
+  bool WaitServing(double timeout_seconds = 60);
   // Sends `signal` and waits; returns the exit status as from waitpid
   // (decode with WIFEXITED/WEXITSTATUS).
   int Stop(int signal);

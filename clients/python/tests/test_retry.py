@@ -169,7 +169,7 @@ def test_each_call_gets_the_default_deadline(fake):
     with metad_client.connect(address, timeout=7) as client:
         client.files.GetFile(files_pb2.GetFileRequest(id=1))
         client.files.GetFile(files_pb2.GetFileRequest(id=1), timeout=100)
-    assert 0 < script.time_remaining[0] <= 7
+    assert 0 < script.time_remaining[0] <= 7.5  # clocks of client and server threads differ slightly
     assert 7 < script.time_remaining[1] <= 102  # gRPC rounds deadlines up
 
 
