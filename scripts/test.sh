@@ -31,6 +31,12 @@ say "Go client (go test)"
 say "Node client (node --test)"
 "$METAD_ROOT/clients/node/run_tests.sh" || failed=1
 
+say "Cross-language pipeline (Go producer, Python and Node workers, metactl) and reflection"
+bash "$METAD_ROOT/tests/crosslang_e2e.sh" || failed=1
+
+say "deploy/ checks"
+bash "$METAD_ROOT/deploy/validate.sh" || failed=1
+
 if [ $failed -ne 0 ]; then
   say "FAILED"
   exit 1
