@@ -11,4 +11,4 @@ metad_test(metactl_test
 # shell. Needs METAD_TEST_PG (scripts/test.sh exports it); skipped without.
 add_test(NAME metactl_e2e
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/metactl_e2e.sh ${CMAKE_BINARY_DIR})
-set_tests_properties(metactl_e2e PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+set_tests_properties(metactl_e2e PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
