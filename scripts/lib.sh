@@ -15,7 +15,7 @@ METAD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
-  python3 python3-grpcio python3-protobuf python3-pytest
+  python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
 )
 
 # Installs what is missing (apt-get update first), as root or through sudo.
