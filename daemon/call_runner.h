@@ -46,6 +46,13 @@ class CallRunner {
     authorizer_ = std::move(authorizer);
   }
 
+  // The authorizer's verdict (OK when none is set), for calls that do not go
+  // through Run: server streams check it before they start.
+  absl::Status Authorize(const grpc::ServerContextBase& context,
+                         const char* method) const {
+    return authorizer_ ? authorizer_(context, method) : absl::OkStatus();
+  }
+
  private:
   WorkerPool* pool_;
   std::function<void(const CallRecord&)> observer_;
