@@ -29,8 +29,9 @@ namespace {
 constexpr const char* kServeHelp =
     "usage: metad serve [flags]\n"
     "Serves metad.v1 (FileService, TaskService, TaskLogService,\n"
-    "DependencyService), gRPC reflection and grpc.health.v1 until SIGTERM or\n"
-    "SIGINT, then drains calls in flight and exits 0.\n\nflags:\n";
+    "DependencyService, WatchService), gRPC reflection and grpc.health.v1\n"
+    "until SIGTERM or SIGINT, then drains calls in flight and exits 0.\n\n"
+    "flags:\n";
 
 std::vector<FlagSpec> ServeFlags() {
   std::vector<FlagSpec> specs = CommonFlags();
@@ -62,6 +63,11 @@ std::vector<FlagSpec> ServeFlags() {
        "CA (PEM) whose client certificates are required (mutual TLS)"},
       {"token_file", "METAD_TOKEN_FILE", "",
        "file of `<role> <token> [name]` lines; enables token auth"},
+      {"watch_mode", "METAD_WATCH_MODE", "notify",
+       "how watch streams learn of new events: notify (LISTEN) or poll "
+       "(behind a transaction-pooling proxy)"},
+      {"watch_poll_interval", "METAD_WATCH_POLL_INTERVAL", "0.5",
+       "seconds between looks for new events in poll mode"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
   return specs;
@@ -128,6 +134,18 @@ int RunServe(int argc, char** argv) {
         auto_migrate.status(), state_interval.status()}) {
     if (!s.ok()) return Fail("bad_flags", s);
   }
+  WatchOptions watch;
+  auto watch_poll = flags.GetSeconds("watch_poll_interval");
+  if (!ParseWatchMode(flags.Get("watch_mode"), &watch.mode)) {
+    return Fail("bad_flags", absl::InvalidArgumentError(
+                                 "--watch_mode: must be notify or poll"));
+  }
+  if (!watch_poll.ok()) return Fail("bad_flags", watch_poll.status());
+  if (*watch_poll <= 0) {
+    return Fail("bad_flags", absl::InvalidArgumentError(
+                                 "--watch_poll_interval: must be positive"));
+  }
+  watch.poll_interval = absl::Seconds(*watch_poll);
   if (*reaper_interval <= 0) {
     return Fail("bad_flags", absl::InvalidArgumentError(
                                  "--reaper_interval: must be positive"));
@@ -203,6 +221,7 @@ int RunServe(int argc, char** argv) {
   server_options.max_queued_calls = *max_queued;
   server_options.max_receive_message_bytes = *max_message;
   server_options.credentials = credentials;
+  server_options.watch = watch;
   if (!token_file.empty()) {
     server_options.authorizer = [tokens](const grpc::ServerContextBase& ctx,
                                          const char* method) {

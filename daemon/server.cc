@@ -8,32 +8,39 @@
 #include "daemon/file_service.h"
 #include "daemon/task_log_service.h"
 #include "daemon/task_service.h"
+#include "daemon/watch_service.h"
 #include "store/log.h"
 
 namespace metad::daemon {
 
 struct MetadServer::Services {
-  Services(store::Database* db, CallRunner* runner)
+  Services(store::Database* db, CallRunner* runner,
+           const WatchOptions& watch_options)
       : files(db, runner),
         tasks(db, runner),
         runs(db, runner),
-        dependencies(db, runner) {}
+        dependencies(db, runner),
+        watch(db, runner, watch_options) {}
   FileServiceImpl files;
   TaskServiceImpl tasks;
   TaskLogServiceImpl runs;
   DependencyServiceImpl dependencies;
+  WatchServiceImpl watch;
 };
 
 namespace {
-constexpr const char* kServiceNames[] = {
-    "", "metad.v1.FileService", "metad.v1.TaskService",
-    "metad.v1.TaskLogService", "metad.v1.DependencyService"};
+constexpr const char* kServiceNames[] = {"",
+                                         "metad.v1.FileService",
+                                         "metad.v1.TaskService",
+                                         "metad.v1.TaskLogService",
+                                         "metad.v1.DependencyService",
+                                         "metad.v1.WatchService"};
 }  // namespace
 
 MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
     : pool_(options.worker_threads, options.max_queued_calls),
       runner_(&pool_),
-      services_(std::make_unique<Services>(db, &runner_)) {
+      services_(std::make_unique<Services>(db, &runner_, options.watch)) {
   if (options.call_observer) runner_.set_observer(options.call_observer);
   if (options.authorizer) runner_.set_authorizer(options.authorizer);
 }
@@ -66,6 +73,7 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   builder.RegisterService(&server->services_->tasks);
   builder.RegisterService(&server->services_->runs);
   builder.RegisterService(&server->services_->dependencies);
+  builder.RegisterService(&server->services_->watch);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -88,6 +96,7 @@ void MetadServer::Shutdown(absl::Duration drain) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   SetServing(false);
+  services_->watch.Shutdown();  // watch streams never end by themselves
   server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
   server_->Wait();
 }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "daemon/call_runner.h"
+#include "daemon/event_listener.h"
 #include "daemon/worker_pool.h"
 #include "store/database.h"
 
@@ -32,6 +33,8 @@ struct ServerOptions {
   // Checks every metad call's credentials; none when empty. Health and
   // reflection stay open.
   CallRunner::Authorizer authorizer;
+  // WatchService: notify (LISTEN) or poll, and its limits.
+  WatchOptions watch;
 };
 
 class MetadServer {

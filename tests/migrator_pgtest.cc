@@ -89,7 +89,7 @@ TEST(Migrator, RowCountMigrationKeepsEveryRowDownAndUp) {
              "INSERT INTO files (source, file_name, checksum) "
              "SELECT 'seed', 'sales_report_' || g || '.csv', md5(g::text) "
              "FROM generate_series(1, 5000) g");
-  ASSERT_TRUE(migrator.Up().ok());
+  ASSERT_TRUE(migrator.Up(1).ok());  // to version 2, so Down(1) reverts it
   EXPECT_EQ(
       QueryValue(url, "SELECT count(*) FROM files WHERE row_count IS NULL"),
       "5000");
