@@ -344,8 +344,17 @@ void Report(const std::vector<Phase>& phases, int repeat,
              Ms(method.ok.p50_ms), Ms(method.ok.p90_ms), Ms(method.ok.p99_ms),
              Ms(method.ok.max_ms), absl::StrCat(method.failed)});
       }
-      if (!m.note.empty()) {
-        notes.push_back(absl::StrCat(phase.label, " ", name, ": ", m.note));
+      std::string note = m.note;
+      if (name == "list-deep" && page1 != nullptr &&
+          page1->latency.p50_ms > 0) {
+        note = absl::StrFormat("%s: p50 %.2fx page 1's", note,
+                               m.latency.p50_ms / page1->latency.p50_ms);
+      }
+      if (!note.empty()) {
+        notes.push_back(absl::StrCat(
+            phase.label, " ", name,
+            repeat > 1 && name == "claim-complete" ? " (last run)" : "", ": ",
+            note));
       }
       if (m.peak_rss_kib > 64 * 1024) {
         notes.push_back(absl::StrCat(phase.label, " ", name,

@@ -717,14 +717,8 @@ absl::Status ListDeep(Env* env, std::vector<Figures>* out) {
                          ListOp(env, &deep_rec, env->deep_token));
   deep.unit = "calls/s";
   deep.metad_unit_per_s = deep.ops_per_s;
-  char ratio[64];
-  std::snprintf(ratio, sizeof(ratio), "%.2f",
-                first.latency.p50_ms > 0
-                    ? deep.latency.p50_ms / first.latency.p50_ms
-                    : 0.0);
-  deep.note =
-      absl::StrCat("page ", env->settings.list_depth_pages, " of ",
-                   env->settings.list_page, "; p50 ", ratio, "x page 1's");
+  deep.note = absl::StrCat("page ", env->settings.list_depth_pages,
+                           " (page_size ", env->settings.list_page, ")");
   out->push_back(std::move(first));
   out->push_back(std::move(deep));
   return absl::OkStatus();

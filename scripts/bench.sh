@@ -14,12 +14,14 @@
 #                               harness works (CI may call it)
 # Options: --duration S, --repeat N, --concurrency N, --pool N (metad
 # --pool_size), --scenarios a,b, --markdown FILE (append the tables),
-# --no-build (use the binaries already built), and
+# --no-build (use the binaries already built), --nice N (run PostgreSQL,
+# metad, metad_load and pgbench at niceness N, e.g. -10 on a machine busy
+# with other work; negative values need root), and
 # after `--`, extra metad_load flags. METAD_BENCH_BUILD_DIR picks the build
 # directory (default build-release).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1
+mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1 nice=
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -33,8 +35,9 @@ while [ $# -gt 0 ]; do
     --scenarios) scenarios=$2; shift ;;
     --markdown) markdown=$2; shift ;;
     --no-build) build_it= ;;
+    --nice) nice=$2; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -94,14 +97,25 @@ pg_stop "$work/pgdata"
 export PGHOST=$work/sock PGPORT=5432 PGUSER=postgres PGDATABASE=metad
 conninfo="host=$work/sock port=5432 user=postgres dbname=metad"
 
+run_nice=()
+[ -n "$nice" ] && run_nice=(nice -n "$nice")
+# The cluster's processes (postmaster, its helpers; backends inherit).
+renice_pg() {
+  [ -n "$nice" ] || return 0
+  local pm
+  pm=$(head -1 "$work/pgdata/postmaster.pid")
+  renice -n "$nice" -p "$pm" $(pgrep -P "$pm") >/dev/null 2>&1 || true
+}
+
 start_metad_then_database() {
-  "$build/metad" serve --listen "127.0.0.1:$port" --database "$conninfo" \
+  "${run_nice[@]}" "$build/metad" serve --listen "127.0.0.1:$port" --database "$conninfo" \
     --log_level warn ${pool:+--pool_size "$pool"} >>"$work/metad.log" 2>&1 &
   metad_pid=$!
   "$build/bench/metad_load" --startup_probe --target "127.0.0.1:$port" \
     --pg "$conninfo" --startup_file "$work/startup" --startup_label "$1" &
   local probe_pid=$!
   pg_start "$work/pgdata" "$work/sock"
+  renice_pg
   wait "$probe_pid" || { tail -20 "$work/metad.log" >&2; die "metad did not start"; }
 }
 start_metad_then_database "first-start(migrates)"
@@ -114,8 +128,9 @@ label="metad_load $mode on $(nproc) cores, load average at start $load; \
 PostgreSQL 15 defaults (fsync=on, synchronous_commit=on), metad \
 --pool_size ${pool:-8}, concurrency $concurrency"
 say "$label"
+[ -n "$nice" ] && label="$label, nice $nice"
 status=0
-"$build/bench/metad_load" --target "127.0.0.1:$port" --pg "$conninfo" \
+"${run_nice[@]}" "$build/bench/metad_load" --target "127.0.0.1:$port" --pg "$conninfo" \
   --metad_pid "$metad_pid" --pgbench "$PG_BIN/pgbench" \
   --pgbench_dir "$METAD_ROOT/bench/pgbench" --concurrency "$concurrency" \
   --startup_file "$work/startup" --label "$label" \
