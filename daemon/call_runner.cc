@@ -35,11 +35,11 @@ store::TxOptions TxOptionsFor(grpc::ServerContextBase* context) {
 
 CallRunner::CallRunner(WorkerPool* pool) : pool_(pool) {}
 
-grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
-                                          const char* method, Handler handler) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+CallRunner::Done CallRunner::Finisher(grpc::CallbackServerContext* context,
+                                      grpc::ServerUnaryReactor* reactor,
+                                      const char* method) {
   absl::Time start = absl::Now();
-  auto finish = [this, reactor, context, method, start](const absl::Status& s) {
+  return [this, reactor, context, method, start](const absl::Status& s) {
     double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     log::Level level = s.ok() ? log::Level::kDebug
                        : s.code() == absl::StatusCode::kInternal
@@ -53,9 +53,18 @@ grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
                   {"request_id", RequestIdOf(context)},
                   {"message", s.message()}});
     }
-    if (observer_) observer_(CallRecord{method, s.code(), seconds});
+    for (const auto& observer : observers_) {
+      observer(CallRecord{method, s.code(), seconds});
+    }
     reactor->Finish(ToGrpcStatus(s));
   };
+}
+
+grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
+                                          const char* method, Handler handler) {
+  // DefaultReactor() is taken once: it (re)initializes the reactor.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Done finish = Finisher(context, reactor, method);
   if (authorizer_) {
     absl::Status allowed = authorizer_(*context, method);
     if (!allowed.ok()) {
@@ -74,6 +83,21 @@ grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
   if (!queued) {
     finish(absl::ResourceExhaustedError(
         "metad is overloaded (request queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CallRunner::RunAsync(
+    grpc::CallbackServerContext* context, const char* method,
+    AsyncHandler handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Done finish = Finisher(context, reactor, method);
+  absl::Status allowed =
+      authorizer_ ? authorizer_(*context, method) : absl::OkStatus();
+  if (!allowed.ok()) {
+    finish(allowed);
+  } else {
+    handler(TxOptionsFor(context), std::move(finish));
   }
   return reactor;
 }

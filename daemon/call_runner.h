@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "daemon/worker_pool.h"
@@ -33,9 +34,18 @@ class CallRunner {
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 const char* method, Handler handler);
 
-  // Called after every call (e.g. by metrics); set before serving.
-  void set_observer(std::function<void(const CallRecord&)> observer) {
-    observer_ = std::move(observer);
+  // For handlers that answer later from another thread (group commit): the
+  // handler runs on gRPC's thread, must not block, and calls `done` exactly
+  // once. Authorization, logs and metrics are those of Run.
+  using Done = std::function<void(const absl::Status&)>;
+  using AsyncHandler = std::function<void(store::TxOptions, Done)>;
+  grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* context,
+                                     const char* method, AsyncHandler handler);
+
+  // Called after every call (metrics; watch streams learn of writes), in
+  // the order added; add before serving.
+  void add_observer(std::function<void(const CallRecord&)> observer) {
+    observers_.push_back(std::move(observer));
   }
 
   // Decides, before any work, whether the caller may call `method`
@@ -54,8 +64,12 @@ class CallRunner {
   }
 
  private:
+  // What finishes a call: log line, observer, reactor->Finish.
+  Done Finisher(grpc::CallbackServerContext* context,
+                grpc::ServerUnaryReactor* reactor, const char* method);
+
   WorkerPool* pool_;
-  std::function<void(const CallRecord&)> observer_;
+  std::vector<std::function<void(const CallRecord&)>> observers_;
   Authorizer authorizer_;
 };
 

@@ -12,8 +12,10 @@ namespace {
 
 using store::EventTable;
 
-// The channel migrations/0003 notifies; the payload names the table.
-constexpr char kChannel[] = "metad_events";
+// The channel daemons notify after writing events (daemon/event_notifier.h).
+// A payload naming a table wakes that table only; any other (the
+// notifier's empty one) wakes both.
+constexpr const char* kChannel = store::kEventChannel;
 // Notify mode looks anyway this often (a notification can be lost while
 // the LISTEN connection is being replaced).
 constexpr absl::Duration kSafetyInterval = absl::Seconds(5);

@@ -27,8 +27,9 @@
 namespace metad::daemon {
 
 enum class WatchMode {
-  // LISTEN on a dedicated connection; NOTIFY (migrations/0003) wakes the
-  // listener at each commit that wrote events.
+  // LISTEN on a dedicated connection; every daemon NOTIFYs after its
+  // writes commit (daemon/event_notifier.h), which wakes the listeners of
+  // all replicas.
   kNotify,
   // Look every poll_interval; for a transaction-pooling proxy in front of
   // the database, where LISTEN cannot work.

@@ -91,26 +91,40 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
 }  // namespace
 
 FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
-    : runner_(runner), store_(db) {}
+    : runner_(runner), store_(db), register_batcher_(&store_) {}
 
 grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
     grpc::CallbackServerContext* context,
     const metad::v1::RegisterFileRequest* request,
     metad::v1::RegisterFileResponse* response) {
-  return runner_->Run(
+  // Validated here on gRPC's thread; stored by the batcher, which may share
+  // the transaction with concurrent RegisterFile calls.
+  return runner_->RunAsync(
       context, "RegisterFile",
-      [=](const store::TxOptions& options) -> absl::Status {
-        if (!request->has_file()) {
-          return absl::InvalidArgumentError("file: required");
+      [=](store::TxOptions options, CallRunner::Done done) {
+        absl::Status valid = [&]() -> absl::Status {
+          if (!request->has_file()) {
+            return absl::InvalidArgumentError("file: required");
+          }
+          RETURN_IF_ERROR(CheckSpec("file.", request->file()));
+          return CheckRequestId("request_id", request->request_id());
+        }();
+        if (!valid.ok()) {
+          done(valid);
+          return;
         }
-        RETURN_IF_ERROR(CheckSpec("file.", request->file()));
-        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
-        ASSIGN_OR_RETURN(auto results,
-                         store_.Register(options, {&request->file()},
-                                         request->request_id()));
-        *response->mutable_file() = std::move(results[0].file);
-        response->set_created(results[0].created);
-        return absl::OkStatus();
+        register_batcher_.Submit(
+            std::move(options), {&request->file()}, request->request_id(),
+            [response, done = std::move(done)](
+                absl::StatusOr<std::vector<store::RegisteredFile>> results) {
+              if (!results.ok()) {
+                done(results.status());
+                return;
+              }
+              *response->mutable_file() = std::move((*results)[0].file);
+              response->set_created((*results)[0].created);
+              done(absl::OkStatus());
+            });
       });
 }
 

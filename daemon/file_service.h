@@ -11,6 +11,7 @@
 #include "metad/v1/files.grpc.pb.h"
 #include "store/database.h"
 #include "store/file_store.h"
+#include "store/register_batcher.h"
 
 namespace metad::daemon {
 
@@ -75,6 +76,8 @@ class FileServiceImpl final : public metad::v1::FileService::CallbackService {
  private:
   CallRunner* runner_;
   store::FileStore store_;
+  // Single-file registrations share transactions (group commit).
+  store::RegisterBatcher register_batcher_;
 };
 
 }  // namespace metad::daemon

@@ -34,7 +34,9 @@ LeaseReaper::~LeaseReaper() { Stop(); }
 
 void LeaseReaper::Start() {
   thread_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(interval_)) SweepOnce();
+    while (!stop_.WaitForNotificationWithTimeout(interval_)) {
+      if (SweepOnce() > 0 && on_expired_) on_expired_();
+    }
   });
 }
 

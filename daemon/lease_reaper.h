@@ -8,6 +8,7 @@
 #define METAD_DAEMON_LEASE_REAPER_H_
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -21,6 +22,10 @@ class LeaseReaper {
  public:
   LeaseReaper(store::Database* db, absl::Duration interval);
   ~LeaseReaper();  // stops
+
+  // Called after a sweep that ended runs (their events are committed); set
+  // before Start().
+  void set_on_expired(std::function<void()> f) { on_expired_ = std::move(f); }
 
   // Sweeps every `interval` on a thread until Stop().
   void Start();
@@ -41,6 +46,7 @@ class LeaseReaper {
   absl::Notification stop_;
   std::thread thread_;
   std::atomic<bool> failing_{false};
+  std::function<void()> on_expired_;
 };
 
 }  // namespace metad::daemon

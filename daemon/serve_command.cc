@@ -237,6 +237,7 @@ int RunServe(int argc, char** argv) {
   if (!server.ok()) return Fail("listen_failed", server.status());
 
   LeaseReaper reaper(&db, absl::Seconds(*reaper_interval));
+  reaper.set_on_expired([&server] { (*server)->EventsWritten(); });
   reaper.Start();
 
   // Health follows the database: NOT_SERVING while it does not answer.

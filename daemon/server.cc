@@ -41,7 +41,7 @@ MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
     : pool_(options.worker_threads, options.max_queued_calls),
       runner_(&pool_),
       services_(std::make_unique<Services>(db, &runner_, options.watch)) {
-  if (options.call_observer) runner_.set_observer(options.call_observer);
+  if (options.call_observer) runner_.add_observer(options.call_observer);
   if (options.authorizer) runner_.set_authorizer(options.authorizer);
 }
 
@@ -82,6 +82,8 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   server->SetServing(true);
   return server;
 }
+
+void MetadServer::EventsWritten() { services_->watch.EventsWritten(); }
 
 void MetadServer::SetServing(bool serving) {
   if (server_ == nullptr) return;

@@ -48,6 +48,10 @@ class MetadServer {
   int port() const { return port_; }
   CallRunner* runner() { return &runner_; }
 
+  // Events were committed outside a call (the lease reaper): wake watch
+  // streams here and on every replica.
+  void EventsWritten();
+
   // Health of "" and of every metad service.
   void SetServing(bool serving);
 

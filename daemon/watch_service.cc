@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "daemon/auth.h"
 #include "daemon/status_convert.h"
 #include "daemon/validation.h"
 #include "store/log.h"
@@ -313,14 +314,25 @@ WatchServiceImpl::WatchServiceImpl(store::Database* db, CallRunner* runner,
       store_(db),
       hub_(options.max_streams),
       listener_(db, options, &hub_),
+      notifier_(&store_, options.mode == WatchMode::kNotify,
+                [this] { listener_.Kick(); }),
       // One task per stream at most: the queue never refuses one.
       reads_(options.read_threads, options.max_streams + 16) {
   hub_.set_on_first_stream([this] { listener_.Kick(); });
+  // After a writing call commits, streams here and on every replica must
+  // look (a failed call rolled back and wrote nothing).
+  runner_->add_observer([this](const CallRecord& call) {
+    if (call.code == absl::StatusCode::kOk &&
+        RequiredRole(call.method) != Role::kReader) {
+      notifier_.Written();
+    }
+  });
 }
 
 WatchServiceImpl::~WatchServiceImpl() { Shutdown(); }
 
 void WatchServiceImpl::Shutdown() {
+  notifier_.Stop();
   hub_.Shutdown();
   listener_.Stop();
 }

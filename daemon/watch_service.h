@@ -17,6 +17,7 @@
 
 #include "daemon/call_runner.h"
 #include "daemon/event_listener.h"
+#include "daemon/event_notifier.h"
 #include "daemon/worker_pool.h"
 #include "metad/v1/watch.grpc.pb.h"
 #include "store/database.h"
@@ -52,11 +53,16 @@ class WatchServiceImpl final : public metad::v1::WatchService::CallbackService {
   // Streams open now.
   int open_streams() const { return hub_.streams(); }
 
+  // A write that may have appended events committed (any replica's streams
+  // must look): called after each successful writing call and lease expiry.
+  void EventsWritten() { notifier_.Written(); }
+
  private:
   CallRunner* runner_;
   store::WatchStore store_;
   EventHub hub_;
   EventListener listener_;
+  EventNotifier notifier_;
   // Last: destroyed (joined) first, while what its tasks use still exists.
   WorkerPool reads_;
 };

@@ -197,15 +197,15 @@ constexpr Query kRegisterInsert{"file.register_insert", R"sql(
 WITH input AS (
   SELECT DISTINCT ON (source, file_name) *
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-              $6::text[]) WITH ORDINALITY
+              $6::text[], $7::text[]) WITH ORDINALITY
        AS u(source, file_name, checksum, size_bytes, row_count, attributes,
-            ord)
+            request_id, ord)
   ORDER BY source, file_name, ord
 ), inserted AS (
   INSERT INTO files (source, file_name, checksum, size_bytes, row_count,
                      attributes, request_id)
   SELECT source, file_name, checksum, NULLIF(size_bytes, 0),
-         NULLIF(row_count, 0), attributes::jsonb, NULLIF($7::text, '')
+         NULLIF(row_count, 0), attributes::jsonb, NULLIF(request_id, '')
   FROM input
   ORDER BY source, file_name
   ON CONFLICT ON CONSTRAINT files_source_file_name DO NOTHING
@@ -231,6 +231,13 @@ ORDER BY u_ord
 absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     const TxOptions& options, const std::vector<const FileSpec*>& specs,
     const std::string& request_id) {
+  return Register(options, specs,
+                  std::vector<std::string>(specs.size(), request_id));
+}
+
+absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
+    const TxOptions& options, const std::vector<const FileSpec*>& specs,
+    const std::vector<std::string>& request_ids) {
   std::vector<std::string> sources, names, checksums, attributes;
   std::vector<int64_t> sizes, row_counts;
   for (const FileSpec* spec : specs) {
@@ -251,7 +258,7 @@ absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
             Exec(tx, kRegisterInsert, sources_literal, names_literal,
                  TextArrayLiteral(checksums), IntArrayLiteral(sizes),
                  IntArrayLiteral(row_counts), TextArrayLiteral(attributes),
-                 request_id);
+                 TextArrayLiteral(request_ids));
         absl::flat_hash_set<int64_t> created;
         for (const auto& row : inserted) created.insert(row[0].as<int64_t>());
         pqxx::result stored =

@@ -66,6 +66,13 @@ class FileStore {
       const std::vector<const metad::v1::FileSpec*>& specs,
       const std::string& request_id);
 
+  // The same with one request id per spec: the calls that
+  // store/register_batcher.h coalesces into one transaction.
+  absl::StatusOr<std::vector<RegisteredFile>> Register(
+      const TxOptions& options,
+      const std::vector<const metad::v1::FileSpec*>& specs,
+      const std::vector<std::string>& request_ids);
+
   // NOT_FOUND if no file has that id.
   absl::StatusOr<metad::v1::File> Get(const TxOptions& options, int64_t id);
 

@@ -184,6 +184,19 @@ absl::StatusOr<bool> WatchStore::AdvanceHorizon(EventTable table,
   return more;
 }
 
+constexpr Query kAsyncCommit{
+    "watch.async_commit",
+    "SELECT set_config('synchronous_commit', 'off', true)"};
+constexpr Query kNotify{"watch.notify", "SELECT pg_notify($1, '')"};
+
+absl::Status WatchStore::Notify(const TxOptions& options) {
+  return db_->Transact("watch.notify", options, [&](Tx& tx) -> absl::Status {
+    Exec(tx, kAsyncCommit);
+    Exec(tx, kNotify, kEventChannel);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<int64_t> WatchStore::LastEventId(EventTable table,
                                                 const TxOptions& options) {
   int64_t last = 0;

@@ -36,8 +36,10 @@ namespace metad::store {
 
 enum class EventTable { kFileEvents, kRunEvents };
 
-// "file_events" / "run_events": also the payload of their NOTIFY.
+// "file_events" / "run_events".
 const char* EventTableName(EventTable table);
+// The channel that wakes listeners after events were committed.
+inline constexpr char kEventChannel[] = "metad_events";
 
 // What a reader knows about one event table's settled prefix.
 struct Horizon {
@@ -79,6 +81,14 @@ class WatchStore {
   absl::StatusOr<bool> AdvanceHorizon(EventTable table,
                                       const TxOptions& options,
                                       Horizon* horizon);
+
+  // Sends the wake-up hint on kEventChannel (empty payload: "look at every
+  // table") in a transaction of its own, after the events it announces have
+  // committed. That transaction commits asynchronously: PostgreSQL holds a
+  // database-wide lock from a notifying commit until its commit record is
+  // flushed, and a lost hint only delays readers until their next look.
+  // Only Database::Transact's own codes.
+  absl::Status Notify(const TxOptions& options);
 
   // The largest event id visible now; 0 for an empty table. Only
   // Database::Transact's own codes.

@@ -534,6 +534,36 @@ TEST_F(WatchTest, CancelEndsTheStream) {
   EXPECT_EQ(server.watch().open_streams(), 0);
 }
 
+// The hint is sent by the daemon after its write committed, not by the
+// writing transaction (whose NOTIFY would serialize every writer's commit on
+// PostgreSQL's global notify lock).
+TEST_F(WatchTest, WritesAreAnnouncedAfterTheyCommitNotInTheirTransaction) {
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND "
+                "tgrelid IN ('file_events'::regclass, 'run_events'::regclass)"),
+            "0");
+  pqxx::connection listener(url());
+  struct Counter final : pqxx::notification_receiver {
+    explicit Counter(pqxx::connection_base& c)
+        : pqxx::notification_receiver(c, "metad_events") {}
+    void operator()(const std::string&, int) override { ++count; }
+    int count = 0;
+  } hints(listener);
+  // A transaction that writes events announces nothing by itself.
+  Sql("INSERT INTO files (source, file_name) VALUES ('raw', 'r1')");
+  Sql("INSERT INTO file_events (file_id, kind, to_status) "
+      "SELECT id, 'NOTE', 'NEW' FROM files");
+  listener.await_notification(1, 0);
+  EXPECT_EQ(hints.count, 0);
+
+  WatchServer server(db(), Options(WatchMode::kNotify));
+  Writer(server.channel()).Register("s", {"a.csv"});
+  // The daemon's hint follows (bounded wait: it is sent within ~5 ms).
+  for (int i = 0; i < 30 && hints.count == 0; ++i) {
+    listener.await_notification(1, 0);
+  }
+  EXPECT_GE(hints.count, 1);
+}
+
 TEST_F(WatchTest, ShutdownEndsEveryStreamWithUnavailable) {
   WatchServer server(db(), Options(WatchMode::kNotify));
   auto files = WatchFiles(server.channel(), FilesAfter(0));
