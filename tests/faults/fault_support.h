@@ -206,9 +206,9 @@ ExpiryReport MeasureExpiryDelays(
 
 // What CheckOkLogs (worker_fleet.h) found.
 struct OkLogReport {
-  int64_t calls = 0;                  // OK'd calls checked
-  int64_t entries = 0;                // lines (a claim counts once per file)
-  int64_t missing = 0;                // lines with nothing in the database
+  int64_t calls = 0;    // OK'd calls checked (RegisterFiles: once per file)
+  int64_t entries = 0;  // lines (a claim counts once per file)
+  int64_t missing = 0;  // lines with nothing in the database
   std::vector<std::string> examples;  // the first missing lines
 };
 
