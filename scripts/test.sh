@@ -22,6 +22,9 @@ say "C++ suites (ctest)"
 (cd "$METAD_BUILD_DIR" && ctest --output-on-failure -j "${METAD_JOBS:-2}" \
   ${METAD_CTEST_ARGS:-}) || failed=1
 
+say "Fault injection, short version (scripts/faults.sh; --long for the full one)"
+bash "$METAD_ROOT/scripts/faults.sh" --no-build || failed=1
+
 say "Python client (pytest)"
 "$METAD_ROOT/clients/python/run_tests.sh" || failed=1
 

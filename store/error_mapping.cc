@@ -31,7 +31,17 @@ absl::Status StatusFromException(const std::exception& e, const char* what) {
         "the database connection broke during commit, so the outcome is "
         "unknown; retry with the same request_id");
   }
-  if (dynamic_cast<const pqxx::too_many_connections*>(&e)) {
+  // libpqxx 6.4 throws a connection the server refused for lack of slots
+  // (SQLSTATE 53300) from the connection's constructor as a plain
+  // broken_connection, so only the server's text tells it apart from an
+  // unreachable server. (A server with translated lc_messages falls through
+  // to "unreachable": the code, UNAVAILABLE, is the same.)
+  const std::string text = e.what();
+  if (dynamic_cast<const pqxx::too_many_connections*>(&e) ||
+      (dynamic_cast<const pqxx::broken_connection*>(&e) &&
+       (text.find("too many clients") != std::string::npos ||
+        text.find("remaining connection slots are reserved") !=
+            std::string::npos))) {
     log::Warn("db_too_many_connections", {{"tx", what}});
     return absl::UnavailableError(
         "the database refused a connection (too many connections)");
