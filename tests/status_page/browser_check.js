@@ -48,9 +48,10 @@ class Browser {
       "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--mute-audio", "--hide-scrollbars",
       "--remote-debugging-pipe", `--user-data-dir=${this.profile}`,
+      // The sandbox refuses to run as root (CI does) and needs user
+      // namespaces that containers often lack; the page is our own.
+      "--no-sandbox",
     ];
-    // Chromium's sandbox refuses to run as root (CI runs as root).
-    if (process.getuid && process.getuid() === 0) flags.push("--no-sandbox");
     this.stderr = "";
     this.proc = spawn(executable, [...flags, "about:blank"],
                       { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
