@@ -196,7 +196,11 @@ void HttpServer::Serve(int fd) {
       "\r\nContent-Type: ", response.content_type,
       "\r\nContent-Length: ", response.body.size(),
       "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff"
-      "\r\nConnection: close\r\n\r\n");
+      "\r\nConnection: close\r\n");
+  for (const auto& [name, value] : response.headers) {
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  }
+  head += "\r\n";
   WriteAll(fd, req.method == "HEAD" ? head : head + response.body);
 }
 

@@ -9,6 +9,8 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -21,9 +23,17 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status, std::string content_type, std::string body)
+      : status(status),
+        content_type(std::move(content_type)),
+        body(std::move(body)) {}
+
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra response headers (e.g. Content-Security-Policy).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class HttpServer {

@@ -18,6 +18,7 @@
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
 #include "daemon/server.h"
+#include "daemon/status_page.h"
 #include "daemon/tls.h"
 #include "store/database.h"
 #include "store/log.h"
@@ -210,6 +211,7 @@ int RunServe(int argc, char** argv) {
       return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                           metrics->Render()};
     });
+    RegisterStatusPage(&http, &db);
     if (absl::Status s = http.Start(flags.Get("metrics_listen")); !s.ok()) {
       return Fail("metrics_listen_failed", s);
     }

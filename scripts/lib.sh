@@ -17,6 +17,8 @@ METAD_PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
 )
+# Only the tests need these (scripts/test.sh): the status page's browser test.
+METAD_TEST_PACKAGES=(chromium)
 
 # Installs what is missing (apt-get update first), as root or through sudo.
 install_packages() {

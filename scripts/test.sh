@@ -3,7 +3,7 @@
 # PostgreSQL, run every test suite against it, and drop it.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-install_packages "${METAD_PACKAGES[@]}"
+install_packages "${METAD_PACKAGES[@]}" "${METAD_TEST_PACKAGES[@]}"
 build_metad
 
 work=$(mktemp -d /tmp/metad-test.XXXXXX)
@@ -33,6 +33,9 @@ say "Go client (go test)"
 
 say "Node client (node --test)"
 "$METAD_ROOT/clients/node/run_tests.sh" || failed=1
+
+say "Status page in headless Chromium (screenshot: $METAD_BUILD_DIR/test-artifacts/status_page.png)"
+bash "$METAD_ROOT/tests/status_page_e2e.sh" || failed=1
 
 say "Cross-language pipeline (Go producer, Python and Node workers, metactl) and reflection"
 bash "$METAD_ROOT/tests/crosslang_e2e.sh" || failed=1

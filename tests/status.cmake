@@ -1,0 +1,6 @@
+# The status page on the operator HTTP port. The browser test
+# (status_page_e2e.sh, headless Chromium) runs from scripts/test.sh.
+metad_test(json_writer_test json_writer_test.cc LIBS metad_http)
+metad_test(status_page_pgtest status_page_pgtest.cc)
+add_dependencies(status_page_pgtest metad)
+metad_test(status_store_pgtest status_store_pgtest.cc LIBS metad_status_store)
