@@ -36,6 +36,13 @@ constexpr const char* kServeHelp =
 std::vector<FlagSpec> ServeFlags() {
   std::vector<FlagSpec> specs = CommonFlags();
   std::vector<FlagSpec> more = {
+      {"config", "METAD_CONFIG", "",
+       "file of `name = value` lines for these flags (flags and environment "
+       "win over it)",
+       false, Mask::kNone, /*command_line_only=*/true},
+      {"print_config", "", "false",
+       "print the effective configuration (secrets masked) and exit",
+       /*is_bool=*/true, Mask::kNone, /*command_line_only=*/true},
       {"listen", "METAD_LISTEN", "127.0.0.1:50051", "gRPC address host:port"},
       {"pool_size", "METAD_POOL_SIZE", "8",
        "database connections (and handler threads)"},
@@ -56,7 +63,8 @@ std::vector<FlagSpec> ServeFlags() {
       {"state_metrics_interval", "METAD_STATE_METRICS_INTERVAL", "15",
        "seconds between counts of files and runs per status for metrics"},
       {"migration_database", "METAD_MIGRATION_DATABASE_URL", "",
-       "URL of the schema owner for migrations (default: --database)"},
+       "URL of the schema owner for migrations (default: --database)", false,
+       Mask::kUrl},
       {"tls_cert", "METAD_TLS_CERT", "", "server certificate chain (PEM)"},
       {"tls_key", "METAD_TLS_KEY", "", "server private key (PEM)"},
       {"tls_client_ca", "METAD_TLS_CLIENT_CA", "",
@@ -116,10 +124,13 @@ int RunServe(int argc, char** argv) {
     return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
                                  "unexpected argument \"", args[0], "\"")));
   }
+  if (!flags.Get("config").empty()) {
+    if (absl::Status s = flags.LoadConfigFile(flags.Get("config")); !s.ok()) {
+      return Fail("bad_config", s);
+    }
+  }
   if (absl::Status s = ApplyLogLevel(flags); !s.ok())
     return Fail("bad_flags", s);
-  absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
-  if (!url.ok()) return Fail("bad_flags", url.status());
   auto pool_size = flags.GetInt("pool_size", 1, 1000);
   auto max_queued = flags.GetInt("max_queued_calls", 1, 1000000);
   auto max_message = flags.GetInt("max_message_bytes", 1024, 1 << 30);
@@ -137,19 +148,37 @@ int RunServe(int argc, char** argv) {
   WatchOptions watch;
   auto watch_poll = flags.GetSeconds("watch_poll_interval");
   if (!ParseWatchMode(flags.Get("watch_mode"), &watch.mode)) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--watch_mode: must be notify or poll"));
+    return Fail("bad_flags",
+                absl::InvalidArgumentError(absl::StrCat(
+                    flags.Describe("watch_mode"), ": must be notify or poll")));
   }
   if (!watch_poll.ok()) return Fail("bad_flags", watch_poll.status());
   if (*watch_poll <= 0) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--watch_poll_interval: must be positive"));
+    return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
+                                 flags.Describe("watch_poll_interval"),
+                                 ": must be positive")));
   }
   watch.poll_interval = absl::Seconds(*watch_poll);
   if (*reaper_interval <= 0) {
     return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--reaper_interval: must be positive"));
+                                 absl::StrCat(flags.Describe("reaper_interval"),
+                                              ": must be positive")));
   }
+  auto print_config = flags.GetBool("print_config");
+  if (!print_config.ok()) return Fail("bad_flags", print_config.status());
+  if (*print_config) {
+    // After the checks above, so a bad value fails here too; before the
+    // database URL and secret files, which need not be readable to print.
+    std::cout << "# metad serve: effective configuration (secrets masked)\n";
+    if (!flags.Get("config").empty()) {
+      std::cout << "# config file: " << flags.Get("config") << " ("
+                << flags.Source("config") << ")\n";
+    }
+    std::cout << flags.PrintConfig();
+    return 0;
+  }
+  absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
+  if (!url.ok()) return Fail("bad_flags", url.status());
   // A database that does not answer must not hang a call for minutes.
   setenv("PGCONNECT_TIMEOUT", "3", /*overwrite=*/0);
 
@@ -281,7 +310,8 @@ std::vector<FlagSpec> CommonFlags() {
   return {
       {"database", "METAD_DATABASE_URL", "",
        "PostgreSQL URL or key=value string (no password here: use "
-       "--database_password_file)"},
+       "--database_password_file)",
+       false, Mask::kUrl},
       {"database_password_file", "METAD_DATABASE_PASSWORD_FILE", "",
        "file whose first line is the database password"},
       {"log_level", "METAD_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -300,8 +330,9 @@ absl::StatusOr<std::string> DatabaseUrlFromFlags(const FlagSet& flags) {
     std::ifstream in(password_file);
     std::string password;
     if (!in || !std::getline(in, password)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--database_password_file: cannot read ", password_file));
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.Describe("database_password_file"),
+                       ": cannot read ", password_file));
     }
     if (!password.empty() && password.back() == '\r') password.pop_back();
     setenv("PGPASSWORD", password.c_str(), /*overwrite=*/1);
@@ -312,8 +343,8 @@ absl::StatusOr<std::string> DatabaseUrlFromFlags(const FlagSet& flags) {
 absl::Status ApplyLogLevel(const FlagSet& flags) {
   log::Level level;
   if (!log::ParseLevel(flags.Get("log_level"), &level)) {
-    return absl::InvalidArgumentError(
-        "--log_level: must be debug, info, warn or error");
+    return absl::InvalidArgumentError(absl::StrCat(
+        flags.Describe("log_level"), ": must be debug, info, warn or error"));
   }
   log::SetLevel(level);
   return absl::OkStatus();
