@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/auth.h"
@@ -17,6 +18,7 @@
 #include "daemon/lease_reaper.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
+#include "daemon/retention.h"
 #include "daemon/server.h"
 #include "daemon/tls.h"
 #include "store/database.h"
@@ -76,9 +78,42 @@ std::vector<FlagSpec> ServeFlags() {
        "(behind a transaction-pooling proxy)"},
       {"watch_poll_interval", "METAD_WATCH_POLL_INTERVAL", "0.5",
        "seconds between looks for new events in poll mode"},
+      {"retention", "METAD_RETENTION", "",
+       "prune finished runs, their events and file events older than this "
+       "(e.g. 30d, 720h; at least 1h; empty: keep everything); files are "
+       "never pruned"},
+      {"retention_interval", "METAD_RETENTION_INTERVAL", "3600",
+       "seconds between pruning rounds when --retention is set"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
   return specs;
+}
+
+// --retention: empty for off, else an age of at least an hour, written as
+// absl::ParseDuration does ("720h", "90m") or as whole days ("30d").
+absl::StatusOr<absl::Duration> ParseRetention(const FlagSet& flags) {
+  const std::string text = flags.Get("retention");
+  if (text.empty() || text == "0" || text == "off") {
+    return absl::ZeroDuration();
+  }
+  absl::Duration age;
+  bool ok;
+  if (text.back() == 'd') {
+    int days = 0;
+    ok = absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) &&
+         days > 0 && days <= 36600;
+    age = absl::Hours(24) * days;
+  } else {
+    ok = absl::ParseDuration(text, &age);
+  }
+  if (!ok || age < absl::Hours(1) || age > absl::Hours(24 * 36600)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flags.Describe("retention"),
+                     ": must be empty (off) or an age from 1h to 36600d, "
+                     "e.g. 30d or 720h (got \"",
+                     text, "\")"));
+  }
+  return age;
 }
 
 int Fail(const std::string& what, const absl::Status& status) {
@@ -163,6 +198,17 @@ int RunServe(int argc, char** argv) {
     return Fail("bad_flags", absl::InvalidArgumentError(
                                  absl::StrCat(flags.Describe("reaper_interval"),
                                               ": must be positive")));
+  }
+  absl::StatusOr<absl::Duration> retention = ParseRetention(flags);
+  if (!retention.ok()) return Fail("bad_flags", retention.status());
+  auto retention_interval = flags.GetSeconds("retention_interval");
+  if (!retention_interval.ok()) {
+    return Fail("bad_flags", retention_interval.status());
+  }
+  if (*retention_interval < 1) {
+    return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
+                                 flags.Describe("retention_interval"),
+                                 ": must be at least 1 second")));
   }
   auto print_config = flags.GetBool("print_config");
   if (!print_config.ok()) return Fail("bad_flags", print_config.status());
@@ -274,6 +320,23 @@ int RunServe(int argc, char** argv) {
       absl::Seconds(*state_interval));
   monitor.Start();
 
+  // Off by default. Every replica may run it: pruners skip each other's rows.
+  std::unique_ptr<RetentionPruner> pruner;
+  if (*retention > absl::ZeroDuration()) {
+    PruneOptions prune;
+    prune.older_than = *retention;
+    Metrics* m = metrics.get();
+    pruner = std::make_unique<RetentionPruner>(
+        &db, prune, absl::Seconds(*retention_interval),
+        [m](const store::PruneCounts& c) {
+          if (m == nullptr) return;
+          m->RecordPruned("task_log", c.runs);
+          m->RecordPruned("run_events", c.run_events);
+          m->RecordPruned("file_events", c.file_events);
+        });
+    pruner->Start();
+  }
+
   log::Info("serving", {{"listen", flags.Get("listen")},
                         {"port", (*server)->port()},
                         {"metrics_port", http.port()}});
@@ -298,6 +361,7 @@ int RunServe(int argc, char** argv) {
     }
   }
   log::Info("draining", {{"signal", signal_number}});
+  if (pruner != nullptr) pruner->Stop();
   monitor.Stop();
   reaper.Stop();
   log::Debug("background_stopped");
