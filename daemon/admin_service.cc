@@ -30,7 +30,8 @@ absl::StatusOr<PruneOptions> DecodePrune(
         "older_than: must be from ", kMinOlderThanSeconds, " s (1 hour) to ",
         kMaxOlderThanSeconds, " s (100 years) (got ", d.seconds(), " s)"));
   }
-  options.older_than = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  options.older_than =
+      absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
   if (request.batch_size() < 0 || request.batch_size() > kMaxBatchSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_size: must be 0 (", kDefaultBatchSize, ") or 1..",
@@ -39,9 +40,9 @@ absl::StatusOr<PruneOptions> DecodePrune(
   options.batch_size =
       request.batch_size() == 0 ? kDefaultBatchSize : request.batch_size();
   if (request.max_batches() < 0 || request.max_batches() > kMaxBatches) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_batches: must be 0 (no limit) or 1..", kMaxBatches, " (got ",
-        request.max_batches(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batches: must be 0 (no limit) or 1..", kMaxBatches,
+                     " (got ", request.max_batches(), ")"));
   }
   options.max_batches = request.max_batches();
   options.dry_run = request.dry_run();

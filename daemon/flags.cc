@@ -15,7 +15,8 @@ namespace metad::daemon {
 
 FlagSet::FlagSet(std::vector<FlagSpec> specs) : specs_(std::move(specs)) {
   for (const FlagSpec& spec : specs_) {
-    const char* env = spec.env.empty() ? nullptr : std::getenv(spec.env.c_str());
+    const char* env =
+        spec.env.empty() ? nullptr : std::getenv(spec.env.c_str());
     values_[spec.name] = env != nullptr ? env : spec.default_value;
     sources_[spec.name] =
         env != nullptr ? absl::StrCat("env ", spec.env) : "default";
@@ -129,8 +130,8 @@ absl::Status FlagSet::ParseConfigText(const std::string& text,
       value = rest.substr(1, close - 1);
       std::string after(absl::StripAsciiWhitespace(rest.substr(close + 1)));
       if (!after.empty() && after[0] != '#') {
-        return bad(absl::StrCat("key \"", key,
-                                "\": text after the closing quote"));
+        return bad(
+            absl::StrCat("key \"", key, "\": text after the closing quote"));
       }
     } else {
       // A comment starts at a `#` after whitespace; URLs keep theirs.
@@ -174,9 +175,10 @@ std::string FlagSet::Help() const {
   std::string out;
   for (const FlagSpec& spec : specs_) {
     absl::StrAppend(&out, "  --", spec.name,
-                    spec.is_bool ? "" : absl::StrCat("=", spec.default_value.empty()
-                                                        ? "VALUE"
-                                                        : spec.default_value),
+                    spec.is_bool ? ""
+                                 : absl::StrCat("=", spec.default_value.empty()
+                                                         ? "VALUE"
+                                                         : spec.default_value),
                     "\n      ", spec.help);
     if (!spec.env.empty()) absl::StrAppend(&out, " [env ", spec.env, "]");
     out += "\n";
@@ -204,9 +206,9 @@ absl::StatusOr<int> FlagSet::GetInt(const std::string& name, int min,
                                     int max) const {
   int value = 0;
   if (!absl::SimpleAtoi(Get(name), &value) || value < min || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Describe(name), ": must be an integer from ", min, " to ", max, " (got \"",
-        Get(name), "\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(name), ": must be an integer from ", min, " to ",
+                     max, " (got \"", Get(name), "\")"));
   }
   return value;
 }

@@ -27,7 +27,7 @@ struct FlagSpec {
   std::string env;            // e.g. "METAD_LISTEN"; empty for none
   std::string default_value;  // as text
   std::string help;
-  bool is_bool = false;       // --name alone means true
+  bool is_bool = false;  // --name alone means true
   Mask mask = Mask::kNone;
   // Refused in a config file (e.g. --config itself, --print_config).
   bool command_line_only = false;

@@ -100,8 +100,8 @@ absl::StatusOr<absl::Duration> ParseRetention(const FlagSet& flags) {
   bool ok;
   if (text.back() == 'd') {
     int days = 0;
-    ok = absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) &&
-         days > 0 && days <= 36600;
+    ok = absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days > 0 &&
+         days <= 36600;
     age = absl::Hours(24) * days;
   } else {
     ok = absl::ParseDuration(text, &age);
@@ -195,9 +195,9 @@ int RunServe(int argc, char** argv) {
   }
   watch.poll_interval = absl::Seconds(*watch_poll);
   if (*reaper_interval <= 0) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 absl::StrCat(flags.Describe("reaper_interval"),
-                                              ": must be positive")));
+    return Fail("bad_flags",
+                absl::InvalidArgumentError(absl::StrCat(
+                    flags.Describe("reaper_interval"), ": must be positive")));
   }
   absl::StatusOr<absl::Duration> retention = ParseRetention(flags);
   if (!retention.ok()) return Fail("bad_flags", retention.status());

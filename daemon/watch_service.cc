@@ -197,8 +197,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<Event>,
           if (requested_after_ < *pruned) {
             End(absl::OutOfRangeError(absl::StrCat(
                 "after_event_id: history pruned: events up to id ", *pruned,
-                " were deleted by retention, so some after ",
-                requested_after_,
+                " were deleted by retention, so some after ", requested_after_,
                 " may be missing; resume with -1 (oldest stored) or 0 "
                 "(from now)")));
             return;

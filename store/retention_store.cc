@@ -118,15 +118,14 @@ absl::StatusOr<int64_t> RetentionStore::PruneFileEvents(
 absl::StatusOr<PruneCounts> RetentionStore::CountPrunable(
     const TxOptions& options, int64_t cutoff_micros) {
   PruneCounts counts;
-  absl::Status status =
-      db_->Transact("retention.count", options, [&](Tx& tx) {
-        pqxx::row runs = Exec(tx, kCountRuns, cutoff_micros)[0];
-        counts.runs = runs[0].as<int64_t>();
-        counts.run_events = runs[1].as<int64_t>();
-        counts.file_events =
-            Exec(tx, kCountFileEvents, cutoff_micros)[0][0].as<int64_t>();
-        return absl::OkStatus();
-      });
+  absl::Status status = db_->Transact("retention.count", options, [&](Tx& tx) {
+    pqxx::row runs = Exec(tx, kCountRuns, cutoff_micros)[0];
+    counts.runs = runs[0].as<int64_t>();
+    counts.run_events = runs[1].as<int64_t>();
+    counts.file_events =
+        Exec(tx, kCountFileEvents, cutoff_micros)[0][0].as<int64_t>();
+    return absl::OkStatus();
+  });
   if (!status.ok()) return status;
   return counts;
 }

@@ -38,9 +38,9 @@ absl::Status ParseArgs(FlagSet* flags, std::vector<std::string> args) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"METAD_CFGTEST_LISTEN", "METAD_CFGTEST_POOL_SIZE",
-                             "METAD_CFGTEST_AUTO_MIGRATE",
-                             "METAD_CFGTEST_DATABASE"}) {
+    for (const char* name :
+         {"METAD_CFGTEST_LISTEN", "METAD_CFGTEST_POOL_SIZE",
+          "METAD_CFGTEST_AUTO_MIGRATE", "METAD_CFGTEST_DATABASE"}) {
       unsetenv(name);
     }
   }

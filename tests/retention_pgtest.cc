@@ -3,7 +3,6 @@
 // pruners, watchers resuming from before the pruned range, and the
 // `--retention` daemon option.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -54,8 +53,8 @@ class RetentionTest : public PgTest {
  protected:
   static void SetUpTestSuite() {
     daemon_ = new DaemonProcess();
-    ASSERT_TRUE(daemon_->Spawn(MigratedDatabaseUrl(),
-                               {"--token_file", TokenFile()}));
+    ASSERT_TRUE(
+        daemon_->Spawn(MigratedDatabaseUrl(), {"--token_file", TokenFile()}));
     ASSERT_TRUE(daemon_->WaitServing()) << daemon_->ReadLog();
   }
   static void TearDownTestSuite() {
@@ -188,12 +187,12 @@ TEST_F(RetentionTest, PrunesOldFinishedRunsAndEventsKeepsTheRest) {
   Sql("UPDATE file_events SET event_time = now() - interval '40 days'");
   RegisterFile("f2");  // a recent file event
   const int64_t files = Count("SELECT count(*) FROM files");
-  const int64_t old_run_events = Count(absl::StrCat(
-      "SELECT count(*) FROM run_events WHERE run_id IN (", h.old_success, ",",
-      h.old_error, ")"));
-  const int64_t old_file_events =
-      Count("SELECT count(*) FROM file_events WHERE event_time < now() - "
-            "interval '30 days'");
+  const int64_t old_run_events =
+      Count(absl::StrCat("SELECT count(*) FROM run_events WHERE run_id IN (",
+                         h.old_success, ",", h.old_error, ")"));
+  const int64_t old_file_events = Count(
+      "SELECT count(*) FROM file_events WHERE event_time < now() - "
+      "interval '30 days'");
   ASSERT_GT(old_run_events, 0);
   ASSERT_GT(old_file_events, 0);
 
@@ -222,8 +221,8 @@ TEST_F(RetentionTest, PrunesOldFinishedRunsAndEventsKeepsTheRest) {
   EXPECT_EQ(GetRun(h.recent), grpc::StatusCode::OK);
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM run_events WHERE run_id "
                                "IN (",
-                               h.old_processing, ",", h.file_run, ",",
-                               h.recent, ")")),
+                               h.old_processing, ",", h.file_run, ",", h.recent,
+                               ")")),
             Count("SELECT count(*) FROM run_events"));
   EXPECT_GT(Count(absl::StrCat("SELECT count(*) FROM run_events WHERE "
                                "run_id = ",
@@ -271,24 +270,28 @@ TEST_F(RetentionTest, OnlyAdminsMayPruneAndBadFieldsAreNamed) {
     std::function<void(v1::PruneHistoryRequest*)> edit;
     std::string field;
   } cases[] = {
-      {"missing older_than", [](v1::PruneHistoryRequest* r) {
-         r->clear_older_than();
-       }, "older_than:"},
-      {"under an hour", [](v1::PruneHistoryRequest* r) {
+      {"missing older_than",
+       [](v1::PruneHistoryRequest* r) { r->clear_older_than(); },
+       "older_than:"},
+      {"under an hour",
+       [](v1::PruneHistoryRequest* r) {
          r->mutable_older_than()->set_seconds(3599);
-       }, "older_than:"},
-      {"negative", [](v1::PruneHistoryRequest* r) {
+       },
+       "older_than:"},
+      {"negative",
+       [](v1::PruneHistoryRequest* r) {
          r->mutable_older_than()->set_seconds(-kDay);
-       }, "older_than:"},
-      {"batch too big", [](v1::PruneHistoryRequest* r) {
-         r->set_batch_size(10001);
-       }, "batch_size:"},
-      {"batch negative", [](v1::PruneHistoryRequest* r) {
-         r->set_batch_size(-1);
-       }, "batch_size:"},
-      {"max_batches negative", [](v1::PruneHistoryRequest* r) {
-         r->set_max_batches(-1);
-       }, "max_batches:"},
+       },
+       "older_than:"},
+      {"batch too big",
+       [](v1::PruneHistoryRequest* r) { r->set_batch_size(10001); },
+       "batch_size:"},
+      {"batch negative",
+       [](v1::PruneHistoryRequest* r) { r->set_batch_size(-1); },
+       "batch_size:"},
+      {"max_batches negative",
+       [](v1::PruneHistoryRequest* r) { r->set_max_batches(-1); },
+       "max_batches:"},
   };
   for (const Case& c : cases) {
     v1::PruneHistoryRequest req;
@@ -333,7 +336,8 @@ TEST_F(RetentionTest, ConcurrentPrunersDeleteEachRowOnce) {
       "SELECT id, 'FINISHED', 'SUCCESS', now() - interval '50 days' "
       "FROM task_log");
   int64_t file_id = RegisterFile("bulk").file().id();
-  Sql(absl::StrCat("INSERT INTO file_events (file_id, kind, to_status, "
+  Sql(
+      absl::StrCat("INSERT INTO file_events (file_id, kind, to_status, "
                    "event_time) SELECT ",
                    file_id,
                    ", 'NOTE', 'NEW', now() - interval '50 days' "
@@ -341,9 +345,9 @@ TEST_F(RetentionTest, ConcurrentPrunersDeleteEachRowOnce) {
   // Event times grow with ids (the pruner walks the oldest ids and stops at
   // the first young event), so the file's REGISTERED event is aged too.
   Sql("UPDATE file_events SET event_time = now() - interval '50 days'");
-  const int64_t old_file_events =
-      Count("SELECT count(*) FROM file_events WHERE event_time < now() - "
-            "interval '30 days'");
+  const int64_t old_file_events = Count(
+      "SELECT count(*) FROM file_events WHERE event_time < now() - "
+      "interval '30 days'");
   ASSERT_EQ(old_file_events, 2001);
 
   constexpr int kPruners = 4;
@@ -351,9 +355,8 @@ TEST_F(RetentionTest, ConcurrentPrunersDeleteEachRowOnce) {
   std::vector<grpc::Status> statuses(kPruners);
   std::vector<std::thread> threads;
   for (int i = 0; i < kPruners; ++i) {
-    threads.emplace_back([&, i] {
-      statuses[i] = Prune(&results[i], 30, /*batch_size=*/25);
-    });
+    threads.emplace_back(
+        [&, i] { statuses[i] = Prune(&results[i], 30, /*batch_size=*/25); });
   }
   for (std::thread& t : threads) t.join();
   int64_t runs = 0, run_events = 0, file_events = 0;
@@ -403,12 +406,10 @@ TEST_F(RetentionTest, WatcherResumingFromPrunedHistoryGetsOutOfRange) {
   FinishRun(kept_run, v1::RUN_STATUS_SUCCESS);
   RegisterFile("w1");
   RegisterFile("w2");
-  const int64_t mark =
-      Count(absl::StrCat("SELECT max(id) FROM run_events WHERE run_id = ",
-                         old_run));
-  const int64_t first_kept =
-      Count(absl::StrCat("SELECT min(id) FROM run_events WHERE run_id = ",
-                         kept_run));
+  const int64_t mark = Count(
+      absl::StrCat("SELECT max(id) FROM run_events WHERE run_id = ", old_run));
+  const int64_t first_kept = Count(
+      absl::StrCat("SELECT min(id) FROM run_events WHERE run_id = ", kept_run));
   ASSERT_GT(first_kept, mark);
   v1::PruneHistoryResponse resp;
   ASSERT_TRUE(Prune(&resp, 30).ok());
@@ -463,7 +464,8 @@ TEST_F(RetentionTest, DaemonOptionPrunesPeriodically) {
   std::string metrics;
   while (absl::Now() < give_up) {
     metrics = HttpGet(metrics_port, "/metrics").body;
-    if (metrics.find("metad_retention_pruned_rows_total{table=\"task_log\"} 3") !=
+    if (metrics.find(
+            "metad_retention_pruned_rows_total{table=\"task_log\"} 3") !=
         std::string::npos) {
       break;
     }
@@ -510,10 +512,9 @@ TEST_F(RetentionTest, MetactlAdminPrune) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"runs_deleted\":\"1\""), std::string::npos) << out;
   EXPECT_EQ(GetRun(run), grpc::StatusCode::OK);
-  out = RunMetactl(daemon_->address(),
-                   "--token-file " + reader_token +
-                       " admin prune --older-than 30d",
-                   &rc);
+  out = RunMetactl(
+      daemon_->address(),
+      "--token-file " + reader_token + " admin prune --older-than 30d", &rc);
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
   out = RunMetactl(daemon_->address(),

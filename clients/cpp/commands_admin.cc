@@ -14,16 +14,15 @@ absl::Duration ParseAge(const std::string& text) {
   if (text.empty()) {
     // falls through to the error
   } else if (text.back() == 'd') {
-    if (absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) &&
-        days > 0 && days <= 36600) {
+    if (absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days > 0 &&
+        days <= 36600) {
       return absl::Hours(24) * days;
     }
   } else if (absl::ParseDuration(text, &age) && age > absl::ZeroDuration()) {
     return age;
   }
   throw UsageError(absl::StrCat(
-      "--older-than: must be an age such as 30d or 720h (got \"", text,
-      "\")"));
+      "--older-than: must be an age such as 30d or 720h (got \"", text, "\")"));
 }
 
 int Prune(Context& ctx, const ParsedArgs& args) {
