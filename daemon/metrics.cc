@@ -44,6 +44,10 @@ Metrics::Metrics(const std::string& version)
                             "lapsed",
                             *registry_)
                           .Add({})),
+      pruned_(Build(prometheus::BuildCounter(),
+                    "metad_retention_pruned_rows_total",
+                    "Rows this replica's --retention pruner deleted, by table",
+                    *registry_)),
       files_(Build(prometheus::BuildGauge(), "metad_files",
                    "Files per status (whole database)", *registry_)),
       runs_(Build(prometheus::BuildGauge(), "metad_runs",
@@ -94,6 +98,10 @@ void Metrics::RecordState(const store::StateCounts& state) {
 }
 
 void Metrics::RecordDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
+
+void Metrics::RecordPruned(const std::string& table, int64_t rows) {
+  if (rows > 0) pruned_.Add({{"table", table}}).Increment(rows);
+}
 
 void Metrics::RecordLeasesExpired(int runs) {
   if (runs > 0) leases_expired_.Increment(runs);

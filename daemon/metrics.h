@@ -28,6 +28,8 @@ class Metrics {
   void RecordState(const store::StateCounts& state);
   void RecordDatabaseUp(bool up);
   void RecordLeasesExpired(int runs);
+  // Rows retention deleted from `table` (task_log, run_events, file_events).
+  void RecordPruned(const std::string& table, int64_t rows);
 
   std::string Render() const;
 
@@ -40,6 +42,7 @@ class Metrics {
   prometheus::Gauge& pool_waiting_;
   prometheus::Counter& tx_retries_;
   prometheus::Counter& leases_expired_;
+  prometheus::Family<prometheus::Counter>& pruned_;
   prometheus::Family<prometheus::Gauge>& files_;
   prometheus::Family<prometheus::Gauge>& runs_;
   prometheus::Gauge& oldest_processing_;

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/auth.h"
@@ -17,6 +18,7 @@
 #include "daemon/lease_reaper.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
+#include "daemon/retention.h"
 #include "daemon/server.h"
 #include "daemon/status_page.h"
 #include "daemon/tls.h"
@@ -37,6 +39,13 @@ constexpr const char* kServeHelp =
 std::vector<FlagSpec> ServeFlags() {
   std::vector<FlagSpec> specs = CommonFlags();
   std::vector<FlagSpec> more = {
+      {"config", "METAD_CONFIG", "",
+       "file of `name = value` lines for these flags (flags and environment "
+       "win over it)",
+       false, Mask::kNone, /*command_line_only=*/true},
+      {"print_config", "", "false",
+       "print the effective configuration (secrets masked) and exit",
+       /*is_bool=*/true, Mask::kNone, /*command_line_only=*/true},
       {"listen", "METAD_LISTEN", "127.0.0.1:50051", "gRPC address host:port"},
       {"pool_size", "METAD_POOL_SIZE", "8",
        "database connections (and handler threads)"},
@@ -57,7 +66,8 @@ std::vector<FlagSpec> ServeFlags() {
       {"state_metrics_interval", "METAD_STATE_METRICS_INTERVAL", "15",
        "seconds between counts of files and runs per status for metrics"},
       {"migration_database", "METAD_MIGRATION_DATABASE_URL", "",
-       "URL of the schema owner for migrations (default: --database)"},
+       "URL of the schema owner for migrations (default: --database)", false,
+       Mask::kUrl},
       {"tls_cert", "METAD_TLS_CERT", "", "server certificate chain (PEM)"},
       {"tls_key", "METAD_TLS_KEY", "", "server private key (PEM)"},
       {"tls_client_ca", "METAD_TLS_CLIENT_CA", "",
@@ -69,9 +79,42 @@ std::vector<FlagSpec> ServeFlags() {
        "(behind a transaction-pooling proxy)"},
       {"watch_poll_interval", "METAD_WATCH_POLL_INTERVAL", "0.5",
        "seconds between looks for new events in poll mode"},
+      {"retention", "METAD_RETENTION", "",
+       "prune finished runs, their events and file events older than this "
+       "(e.g. 30d, 720h; at least 1h; empty: keep everything); files are "
+       "never pruned"},
+      {"retention_interval", "METAD_RETENTION_INTERVAL", "3600",
+       "seconds between pruning rounds when --retention is set"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
   return specs;
+}
+
+// --retention: empty for off, else an age of at least an hour, written as
+// absl::ParseDuration does ("720h", "90m") or as whole days ("30d").
+absl::StatusOr<absl::Duration> ParseRetention(const FlagSet& flags) {
+  const std::string text = flags.Get("retention");
+  if (text.empty() || text == "0" || text == "off") {
+    return absl::ZeroDuration();
+  }
+  absl::Duration age;
+  bool ok;
+  if (text.back() == 'd') {
+    int days = 0;
+    ok = absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days > 0 &&
+         days <= 36600;
+    age = absl::Hours(24) * days;
+  } else {
+    ok = absl::ParseDuration(text, &age);
+  }
+  if (!ok || age < absl::Hours(1) || age > absl::Hours(24 * 36600)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flags.Describe("retention"),
+                     ": must be empty (off) or an age from 1h to 36600d, "
+                     "e.g. 30d or 720h (got \"",
+                     text, "\")"));
+  }
+  return age;
 }
 
 int Fail(const std::string& what, const absl::Status& status) {
@@ -117,10 +160,13 @@ int RunServe(int argc, char** argv) {
     return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
                                  "unexpected argument \"", args[0], "\"")));
   }
+  if (!flags.Get("config").empty()) {
+    if (absl::Status s = flags.LoadConfigFile(flags.Get("config")); !s.ok()) {
+      return Fail("bad_config", s);
+    }
+  }
   if (absl::Status s = ApplyLogLevel(flags); !s.ok())
     return Fail("bad_flags", s);
-  absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
-  if (!url.ok()) return Fail("bad_flags", url.status());
   auto pool_size = flags.GetInt("pool_size", 1, 1000);
   auto max_queued = flags.GetInt("max_queued_calls", 1, 1000000);
   auto max_message = flags.GetInt("max_message_bytes", 1024, 1 << 30);
@@ -138,19 +184,48 @@ int RunServe(int argc, char** argv) {
   WatchOptions watch;
   auto watch_poll = flags.GetSeconds("watch_poll_interval");
   if (!ParseWatchMode(flags.Get("watch_mode"), &watch.mode)) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--watch_mode: must be notify or poll"));
+    return Fail("bad_flags",
+                absl::InvalidArgumentError(absl::StrCat(
+                    flags.Describe("watch_mode"), ": must be notify or poll")));
   }
   if (!watch_poll.ok()) return Fail("bad_flags", watch_poll.status());
   if (*watch_poll <= 0) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--watch_poll_interval: must be positive"));
+    return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
+                                 flags.Describe("watch_poll_interval"),
+                                 ": must be positive")));
   }
   watch.poll_interval = absl::Seconds(*watch_poll);
   if (*reaper_interval <= 0) {
-    return Fail("bad_flags", absl::InvalidArgumentError(
-                                 "--reaper_interval: must be positive"));
+    return Fail("bad_flags",
+                absl::InvalidArgumentError(absl::StrCat(
+                    flags.Describe("reaper_interval"), ": must be positive")));
   }
+  absl::StatusOr<absl::Duration> retention = ParseRetention(flags);
+  if (!retention.ok()) return Fail("bad_flags", retention.status());
+  auto retention_interval = flags.GetSeconds("retention_interval");
+  if (!retention_interval.ok()) {
+    return Fail("bad_flags", retention_interval.status());
+  }
+  if (*retention_interval < 1) {
+    return Fail("bad_flags", absl::InvalidArgumentError(absl::StrCat(
+                                 flags.Describe("retention_interval"),
+                                 ": must be at least 1 second")));
+  }
+  auto print_config = flags.GetBool("print_config");
+  if (!print_config.ok()) return Fail("bad_flags", print_config.status());
+  if (*print_config) {
+    // After the checks above, so a bad value fails here too; before the
+    // database URL and secret files, which need not be readable to print.
+    std::cout << "# metad serve: effective configuration (secrets masked)\n";
+    if (!flags.Get("config").empty()) {
+      std::cout << "# config file: " << flags.Get("config") << " ("
+                << flags.Source("config") << ")\n";
+    }
+    std::cout << flags.PrintConfig();
+    return 0;
+  }
+  absl::StatusOr<std::string> url = DatabaseUrlFromFlags(flags);
+  if (!url.ok()) return Fail("bad_flags", url.status());
   // A database that does not answer must not hang a call for minutes.
   setenv("PGCONNECT_TIMEOUT", "3", /*overwrite=*/0);
 
@@ -248,6 +323,23 @@ int RunServe(int argc, char** argv) {
       absl::Seconds(*state_interval));
   monitor.Start();
 
+  // Off by default. Every replica may run it: pruners skip each other's rows.
+  std::unique_ptr<RetentionPruner> pruner;
+  if (*retention > absl::ZeroDuration()) {
+    PruneOptions prune;
+    prune.older_than = *retention;
+    Metrics* m = metrics.get();
+    pruner = std::make_unique<RetentionPruner>(
+        &db, prune, absl::Seconds(*retention_interval),
+        [m](const store::PruneCounts& c) {
+          if (m == nullptr) return;
+          m->RecordPruned("task_log", c.runs);
+          m->RecordPruned("run_events", c.run_events);
+          m->RecordPruned("file_events", c.file_events);
+        });
+    pruner->Start();
+  }
+
   log::Info("serving", {{"listen", flags.Get("listen")},
                         {"port", (*server)->port()},
                         {"metrics_port", http.port()}});
@@ -272,6 +364,7 @@ int RunServe(int argc, char** argv) {
     }
   }
   log::Info("draining", {{"signal", signal_number}});
+  if (pruner != nullptr) pruner->Stop();
   monitor.Stop();
   reaper.Stop();
   log::Debug("background_stopped");
@@ -284,7 +377,8 @@ std::vector<FlagSpec> CommonFlags() {
   return {
       {"database", "METAD_DATABASE_URL", "",
        "PostgreSQL URL or key=value string (no password here: use "
-       "--database_password_file)"},
+       "--database_password_file)",
+       false, Mask::kUrl},
       {"database_password_file", "METAD_DATABASE_PASSWORD_FILE", "",
        "file whose first line is the database password"},
       {"log_level", "METAD_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -303,8 +397,9 @@ absl::StatusOr<std::string> DatabaseUrlFromFlags(const FlagSet& flags) {
     std::ifstream in(password_file);
     std::string password;
     if (!in || !std::getline(in, password)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--database_password_file: cannot read ", password_file));
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.Describe("database_password_file"),
+                       ": cannot read ", password_file));
     }
     if (!password.empty() && password.back() == '\r') password.pop_back();
     setenv("PGPASSWORD", password.c_str(), /*overwrite=*/1);
@@ -315,8 +410,8 @@ absl::StatusOr<std::string> DatabaseUrlFromFlags(const FlagSet& flags) {
 absl::Status ApplyLogLevel(const FlagSet& flags) {
   log::Level level;
   if (!log::ParseLevel(flags.Get("log_level"), &level)) {
-    return absl::InvalidArgumentError(
-        "--log_level: must be debug, info, warn or error");
+    return absl::InvalidArgumentError(absl::StrCat(
+        flags.Describe("log_level"), ": must be debug, info, warn or error"));
   }
   log::SetLevel(level);
   return absl::OkStatus();

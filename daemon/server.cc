@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/admin_service.h"
 #include "daemon/dependency_service.h"
 #include "daemon/file_service.h"
 #include "daemon/task_log_service.h"
@@ -20,12 +21,14 @@ struct MetadServer::Services {
         tasks(db, runner),
         runs(db, runner),
         dependencies(db, runner),
-        watch(db, runner, watch_options) {}
+        watch(db, runner, watch_options),
+        admin(db, runner) {}
   FileServiceImpl files;
   TaskServiceImpl tasks;
   TaskLogServiceImpl runs;
   DependencyServiceImpl dependencies;
   WatchServiceImpl watch;
+  AdminServiceImpl admin;
 };
 
 namespace {
@@ -34,7 +37,8 @@ constexpr const char* kServiceNames[] = {"",
                                          "metad.v1.TaskService",
                                          "metad.v1.TaskLogService",
                                          "metad.v1.DependencyService",
-                                         "metad.v1.WatchService"};
+                                         "metad.v1.WatchService",
+                                         "metad.v1.AdminService"};
 }  // namespace
 
 MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
@@ -74,6 +78,7 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   builder.RegisterService(&server->services_->runs);
   builder.RegisterService(&server->services_->dependencies);
   builder.RegisterService(&server->services_->watch);
+  builder.RegisterService(&server->services_->admin);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -186,6 +186,24 @@ class WatchReactor final : public grpc::ServerWriteReactor<Event>,
         }
         cursor_ = *last;
       } else {
+        if (requested_after_ > 0) {
+          // Retention may have deleted events after this cursor: say so
+          // rather than skip them (proto/metad/v1/admin.proto).
+          absl::StatusOr<int64_t> pruned =
+              deps_.store->PrunedThrough(table_, options);
+          if (!pruned.ok()) {
+            End(pruned.status());
+            return;
+          }
+          if (requested_after_ < *pruned) {
+            End(absl::OutOfRangeError(absl::StrCat(
+                "after_event_id: history pruned: events up to id ", *pruned,
+                " were deleted by retention, so some after ", requested_after_,
+                " may be missing; resume with -1 (oldest stored) or 0 "
+                "(from now)")));
+            return;
+          }
+        }
         cursor_ = std::max<int64_t>(requested_after_, 0);
       }
       started_ = true;

@@ -64,6 +64,9 @@ constexpr Query kRunLastId{"watch.run_last_id",
   "coalesce(e.run_id, 0), e.message, metad_us(e.event_time), f.source, " \
   "f.file_name"
 
+constexpr Query kPrunedThrough{
+    "watch.pruned_through",
+    "SELECT pruned_through FROM retention_state WHERE table_name = $1"};
 constexpr Query kFileEvents{"watch.file_events", R"sql(
 SELECT )sql" METAD_WATCH_FILE_COLUMNS R"sql(
 FROM file_events e JOIN files f ON f.id = e.file_id
@@ -274,6 +277,19 @@ absl::StatusOr<std::vector<WatchedRunEvent>> WatchStore::ReadRunEvents(
         return absl::OkStatus();
       }));
   return events;
+}
+
+absl::StatusOr<int64_t> WatchStore::PrunedThrough(EventTable table,
+                                                  const TxOptions& options) {
+  int64_t through = 0;
+  absl::Status status =
+      db_->Transact("watch.pruned_through", options, [&](Tx& tx) {
+        pqxx::result r = Exec(tx, kPrunedThrough, EventTableName(table));
+        through = r.empty() ? 0 : r[0][0].as<int64_t>();
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return through;
 }
 
 }  // namespace metad::store

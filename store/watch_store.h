@@ -95,6 +95,11 @@ class WatchStore {
   absl::StatusOr<int64_t> LastEventId(EventTable table,
                                       const TxOptions& options);
 
+  // The largest event id retention has deleted from `table` (0: none; see
+  // proto/metad/v1/admin.proto). Only Database::Transact's own codes.
+  absl::StatusOr<int64_t> PrunedThrough(EventTable table,
+                                        const TxOptions& options);
+
   // Matching file events with after_id < id <= upto_id, by id, at most
   // `limit`. Callers pass upto_id <= a settled horizon, so the answer never
   // changes later. Only Database::Transact's own codes.

@@ -45,6 +45,7 @@ std::vector<Command> FileCommands();
 std::vector<Command> TaskCommands();
 std::vector<Command> RunCommands();  // runs ... and batch show
 std::vector<Command> DepCommands();
+std::vector<Command> AdminCommands();
 
 // "NOT_FOUND", "FAILED_PRECONDITION", ...
 std::string CodeName(grpc::StatusCode code);

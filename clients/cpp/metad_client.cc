@@ -86,7 +86,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       files_(v1::FileService::NewStub(channel_)),
       tasks_(v1::TaskService::NewStub(channel_)),
       runs_(v1::TaskLogService::NewStub(channel_)),
-      deps_(v1::DependencyService::NewStub(channel_)) {}
+      deps_(v1::DependencyService::NewStub(channel_)),
+      admin_(v1::AdminService::NewStub(channel_)) {}
 
 void Client::Sleep(absl::Duration d) const {
   if (options_.sleep) {
@@ -288,6 +289,14 @@ grpc::Status Client::GetReadyTasks(const v1::GetReadyTasksRequest& request,
                                    v1::GetReadyTasksResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::GetReadyTasks,
                 request, response, Retry::kSafe);
+}
+
+// AdminService ------------------------------------------------------------
+
+grpc::Status Client::PruneHistory(const v1::PruneHistoryRequest& request,
+                                  v1::PruneHistoryResponse* response) {
+  return Invoke(admin_.get(), &v1::AdminService::Stub::PruneHistory, request,
+                response, Retry::kSafe);
 }
 
 }  // namespace metad::client

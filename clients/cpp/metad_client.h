@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "metad/v1/admin.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
@@ -137,6 +138,10 @@ class Client {
   grpc::Status GetReadyTasks(const v1::GetReadyTasksRequest& request,
                              v1::GetReadyTasksResponse* response);
 
+  // AdminService (retried: pruning again is harmless)
+  grpc::Status PruneHistory(const v1::PruneHistoryRequest& request,
+                            v1::PruneHistoryResponse* response);
+
  private:
   template <typename Stub, typename Request, typename Response>
   using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
@@ -155,6 +160,7 @@ class Client {
   std::unique_ptr<v1::TaskService::Stub> tasks_;
   std::unique_ptr<v1::TaskLogService::Stub> runs_;
   std::unique_ptr<v1::DependencyService::Stub> deps_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 }  // namespace metad::client
