@@ -41,8 +41,8 @@ std::vector<std::string> DescribeDetails(const grpc::Status& status) {
           metadata.empty() ? "" : " ", absl::StrJoin(metadata, " ")));
     } else if (any.UnpackTo(&failure)) {
       for (const auto& v : failure.violations()) {
-        lines.push_back(absl::StrCat("unmet ", v.type(), " ", v.subject(),
-                                     ": ", v.description()));
+        lines.push_back(absl::StrCat("unmet ", v.type(), " ", v.subject(), ": ",
+                                     v.description()));
       }
     } else if (any.UnpackTo(&bad_request)) {
       for (const auto& v : bad_request.field_violations()) {
