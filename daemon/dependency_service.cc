@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/validation.h"
+#include "store/error_details.h"
 #include "store/status_macros.h"
 
 namespace metad::daemon {
@@ -34,9 +35,9 @@ using metad::v1::TaskAtDepth;
 
 absl::Status CheckMaxDepth(int32_t max_depth) {
   if (max_depth < 0 || max_depth > kMaxWalkDepth) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_depth: must be 0 (no limit) or 1..", kMaxWalkDepth,
-                     " (got ", max_depth, ")"));
+    return store::InvalidFieldError(
+        "max_depth", absl::StrCat("must be 0 (no limit) or 1..", kMaxWalkDepth,
+                                  " (got ", max_depth, ")"));
   }
   return absl::OkStatus();
 }
@@ -46,9 +47,9 @@ absl::Status CheckMaxDepth(int32_t max_depth) {
 absl::StatusOr<std::vector<std::string>> CheckTargets(
     const google::protobuf::RepeatedPtrField<std::string>& targets, int min) {
   if (targets.size() < min || targets.size() > kMaxTargets) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("targets: must name ", min, "..", kMaxTargets,
-                     " tasks (got ", targets.size(), ")"));
+    return store::InvalidFieldError(
+        "targets", absl::StrCat("must name ", min, "..", kMaxTargets,
+                                " tasks (got ", targets.size(), ")"));
   }
   std::vector<std::string> out;
   std::unordered_set<std::string> seen;
@@ -116,10 +117,11 @@ grpc::ServerUnaryReactor* DependencyServiceImpl::ListDependencies(
             direction = store::EdgeDirection::kChildren;
             break;
           default:
-            return absl::InvalidArgumentError(absl::StrCat(
-                "direction: must be DIRECTION_PARENTS or DIRECTION_CHILDREN "
-                "(got ",
-                request->direction(), ")"));
+            return store::InvalidFieldError(
+                "direction",
+                absl::StrCat("must be DIRECTION_PARENTS or DIRECTION_CHILDREN "
+                             "(got ",
+                             request->direction(), ")"));
         }
         ASSIGN_OR_RETURN(std::vector<Dependency> edges,
                          store_.List(o, request->task(), direction));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/page_token.h"
 #include "daemon/validation.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 #include "store/status_macros.h"
 
@@ -38,19 +39,22 @@ absl::Status CheckSpec(const std::string& prefix, const FileSpec& spec) {
   RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "checksum"), spec.checksum(),
                             0, kMaxChecksumBytes));
   if (spec.size_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "size_bytes: must not be negative (got ",
-                     spec.size_bytes(), "); 0 means unknown"));
+    return store::InvalidFieldError(
+        absl::StrCat(prefix, "size_bytes"),
+        absl::StrCat("must not be negative (got ", spec.size_bytes(),
+                     "); 0 means unknown"));
   }
   if (spec.row_count() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "row_count: must not be negative (got ",
-                     spec.row_count(), "); 0 means unknown"));
+    return store::InvalidFieldError(
+        absl::StrCat(prefix, "row_count"),
+        absl::StrCat("must not be negative (got ", spec.row_count(),
+                     "); 0 means unknown"));
   }
   if (spec.attributes_size() > kMaxAttributes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "attributes: at most ", kMaxAttributes,
-                     " entries (got ", spec.attributes_size(), ")"));
+    return store::InvalidFieldError(
+        absl::StrCat(prefix, "attributes"),
+        absl::StrCat("at most ", kMaxAttributes, " entries (got ",
+                     spec.attributes_size(), ")"));
   }
   for (const auto& [key, value] : spec.attributes()) {
     RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "attributes key"), key, 1,
@@ -74,16 +78,17 @@ absl::Status CheckTimestamp(absl::string_view field,
   // Timestamp type defines it.
   if (ts.seconds() < -62135596800LL || ts.seconds() > 253402300799LL ||
       ts.nanos() < 0 || ts.nanos() > 999999999) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must be a valid time between years 1 and 9999"));
+    return store::InvalidFieldError(
+        field, "must be a valid time between years 1 and 9999");
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
   if (!metad::v1::FileStatus_IsValid(status)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": unknown FileStatus value ", static_cast<int>(status)));
+    return store::InvalidFieldError(
+        field,
+        absl::StrCat("unknown FileStatus value ", static_cast<int>(status)));
   }
   return absl::OkStatus();
 }
@@ -104,7 +109,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
       [=](store::TxOptions options, CallRunner::Done done) {
         absl::Status valid = [&]() -> absl::Status {
           if (!request->has_file()) {
-            return absl::InvalidArgumentError("file: required");
+            return store::InvalidFieldError("file", "required");
           }
           RETURN_IF_ERROR(CheckSpec("file.", request->file()));
           return CheckRequestId("request_id", request->request_id());
@@ -137,9 +142,10 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
       [=](const store::TxOptions& options) -> absl::Status {
         if (request->files_size() < 1 ||
             request->files_size() > kMaxRegisterBatch) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("files: must hold 1..", kMaxRegisterBatch,
-                           " files (got ", request->files_size(), ")"));
+          return store::InvalidFieldError(
+              "files",
+              absl::StrCat("must hold 1..", kMaxRegisterBatch, " files (got ",
+                           request->files_size(), ")"));
         }
         std::vector<const FileSpec*> specs;
         specs.reserve(request->files_size());
@@ -173,15 +179,15 @@ grpc::ServerUnaryReactor* FileServiceImpl::GetFile(
         if (request->id() != 0) {
           RETURN_IF_ERROR(CheckId("id", request->id()));
           if (by_name) {
-            return absl::InvalidArgumentError(
-                "id: give either id, or source and file_name, not both");
+            return store::InvalidFieldError(
+                "id", "give either id, or source and file_name, not both");
           }
           ASSIGN_OR_RETURN(*response, store_.Get(options, request->id()));
           return absl::OkStatus();
         }
         if (!by_name) {
-          return absl::InvalidArgumentError(
-              "id: required (or source and file_name)");
+          return store::InvalidFieldError("id",
+                                          "required (or source and file_name)");
         }
         RETURN_IF_ERROR(
             CheckText("source", request->source(), 1, kMaxSourceBytes));
@@ -261,9 +267,9 @@ grpc::ServerUnaryReactor* FileServiceImpl::ClaimFiles(
         RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
         RETURN_IF_ERROR(CheckOptionalSource(request->source()));
         if (request->limit() < 1 || request->limit() > kMaxClaimLimit) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("limit: must be 1..", kMaxClaimLimit, " (got ",
-                           request->limit(), ")"));
+          return store::InvalidFieldError(
+              "limit", absl::StrCat("must be 1..", kMaxClaimLimit, " (got ",
+                                    request->limit(), ")"));
         }
         ASSIGN_OR_RETURN(auto files,
                          store_.Claim(options, request->run_id(),
@@ -289,17 +295,19 @@ grpc::ServerUnaryReactor* FileServiceImpl::CompleteFile(
               metad::v1::FileStatus_IsValid(status)
                   ? metad::v1::FileStatus_Name(status)
                   : std::to_string(static_cast<int>(status));
-          return absl::InvalidArgumentError(absl::StrCat(
-              "status: must be FILE_STATUS_SUCCESS or FILE_STATUS_ERROR (got ",
-              got, ")"));
+          return store::InvalidFieldError(
+              "status",
+              absl::StrCat(
+                  "must be FILE_STATUS_SUCCESS or FILE_STATUS_ERROR (got ", got,
+                  ")"));
         }
         RETURN_IF_ERROR(CheckText("error_message", request->error_message(), 0,
                                   kMaxMessageBytes));
         if (status == metad::v1::FILE_STATUS_SUCCESS &&
             !request->error_message().empty()) {
-          return absl::InvalidArgumentError(
-              "error_message: must be empty when status is "
-              "FILE_STATUS_SUCCESS");
+          return store::InvalidFieldError("error_message",
+                                          "must be empty when status is "
+                                          "FILE_STATUS_SUCCESS");
         }
         ASSIGN_OR_RETURN(
             *response->mutable_file(),

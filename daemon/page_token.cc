@@ -1,16 +1,17 @@
 #include "daemon/page_token.h"
 
-#include <memory>
-#include <vector>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <memory>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "store/error_details.h"
 
 namespace metad::daemon {
 
@@ -56,14 +57,16 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& field,
       (parts = absl::StrSplit(raw, ':')).size() != 3 || parts[0] != "v1" ||
       !absl::SimpleAtoi(parts[1], &last_id) || last_id <= 0 ||
       !absl::SimpleHexAtoi(parts[2], &token_fingerprint)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": is not a page token issued by metad; pass the "
-        "next_page_token of the previous response unchanged"));
+    return store::InvalidFieldError(
+        field,
+        "is not a page token issued by metad; pass the "
+        "next_page_token of the previous response unchanged");
   }
   if (token_fingerprint != fingerprint) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": was issued for other filters; keep the filters of the "
-        "first page, or start again without a token"));
+    return store::InvalidFieldError(
+        field,
+        "was issued for other filters; keep the filters of the "
+        "first page, or start again without a token");
   }
   return last_id;
 }

@@ -8,7 +8,11 @@
 
 namespace metad::daemon {
 
-// The canonical codes are numbered alike in both.
+// The canonical codes are numbered alike in both. The google.rpc detail
+// payloads of `status` (store/error_details.h) go out as a serialized
+// google.rpc.Status in error_details (the grpc-status-details-bin trailer),
+// with the same code and message; left out when they would make the
+// trailers too large for a client's default metadata limit.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace metad::daemon

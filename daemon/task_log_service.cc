@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/page_token.h"
 #include "daemon/validation.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 #include "store/status_macros.h"
 
@@ -24,9 +25,9 @@ constexpr int64_t kMaxTimestampSeconds = 253402300799;
 absl::Status CheckLeaseSeconds(absl::string_view field, int32_t seconds,
                                absl::string_view zero_means) {
   if (seconds < 0 || seconds > kMaxLeaseSeconds) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must be 0 (", zero_means, ") or 1..",
-                     kMaxLeaseSeconds, " seconds (got ", seconds, ")"));
+    return store::InvalidFieldError(
+        field, absl::StrCat("must be 0 (", zero_means, ") or 1..",
+                            kMaxLeaseSeconds, " seconds (got ", seconds, ")"));
   }
   return absl::OkStatus();
 }
@@ -40,9 +41,8 @@ absl::Status CheckTimestamp(absl::string_view field, bool present,
   if (ts.seconds() < kMinTimestampSeconds ||
       ts.seconds() > kMaxTimestampSeconds || ts.nanos() < 0 ||
       ts.nanos() > 999999999) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field,
-        ": must be a valid timestamp between 0001-01-01 and 9999-12-31"));
+    return store::InvalidFieldError(
+        field, "must be a valid timestamp between 0001-01-01 and 9999-12-31");
   }
   *micros = store::TimestampToMicros(ts);
   return absl::OkStatus();
@@ -50,8 +50,8 @@ absl::Status CheckTimestamp(absl::string_view field, bool present,
 
 absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
   if (!metad::v1::RunStatus_IsValid(status)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": unknown RunStatus value ", status));
+    return store::InvalidFieldError(
+        field, absl::StrCat("unknown RunStatus value ", status));
   }
   return absl::OkStatus();
 }
@@ -116,16 +116,18 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
         RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
         if (request->status() != metad::v1::RUN_STATUS_SUCCESS &&
             request->status() != metad::v1::RUN_STATUS_ERROR) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "status: must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
-              request->status(), ")"));
+          return store::InvalidFieldError(
+              "status",
+              absl::StrCat(
+                  "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
+                  request->status(), ")"));
         }
         RETURN_IF_ERROR(CheckText("error_message", request->error_message(), 0,
                                   kMaxMessageBytes));
         if (request->status() == metad::v1::RUN_STATUS_SUCCESS &&
             !request->error_message().empty()) {
-          return absl::InvalidArgumentError(
-              "error_message: must be empty for RUN_STATUS_SUCCESS");
+          return store::InvalidFieldError(
+              "error_message", "must be empty for RUN_STATUS_SUCCESS");
         }
         ASSIGN_OR_RETURN(
             store::FinishRunResult result,
@@ -216,9 +218,10 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRunEvents(
         RETURN_IF_ERROR(
             CheckPageSize("page_size", request->page_size(), &page_size));
         if (request->run_id() < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "run_id: must be 0 (every run) or a positive id (got ",
-              request->run_id(), ")"));
+          return store::InvalidFieldError(
+              "run_id",
+              absl::StrCat("must be 0 (every run) or a positive id (got ",
+                           request->run_id(), ")"));
         }
         if (!request->batch_id().empty()) {
           RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));

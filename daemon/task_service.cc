@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/page_token.h"
 #include "daemon/validation.h"
+#include "store/error_details.h"
 #include "store/status_macros.h"
 
 namespace metad::daemon {
@@ -21,8 +22,9 @@ using metad::v1::Task;
 absl::Status CheckSetting(absl::string_view field, int32_t value, int32_t max,
                           absl::string_view zero) {
   if (value < 0 || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must be 0 (", zero, ") or 1..", max, " (got ", value, ")"));
+    return store::InvalidFieldError(
+        field, absl::StrCat("must be 0 (", zero, ") or 1..", max, " (got ",
+                            value, ")"));
   }
   return absl::OkStatus();
 }
@@ -41,7 +43,7 @@ absl::StatusOr<store::TaskKey> TaskKeyOf(const Request& request) {
       key.name = request.name();
       return key;
     default:
-      return absl::InvalidArgumentError("key: set either id or name");
+      return store::InvalidFieldError("key", "set either id or name");
   }
 }
 

@@ -1,6 +1,7 @@
 #include "daemon/validation.h"
 
 #include "absl/strings/str_cat.h"
+#include "store/error_details.h"
 
 namespace metad::daemon {
 
@@ -46,20 +47,18 @@ bool IsValidUtf8(absl::string_view text) {
 absl::Status CheckText(absl::string_view field, absl::string_view value,
                        size_t min_bytes, size_t max_bytes) {
   if (value.size() < min_bytes || value.size() > max_bytes) {
-    return absl::InvalidArgumentError(
-        min_bytes == 0
-            ? absl::StrCat(field, ": must be at most ", max_bytes,
-                           " bytes (got ", value.size(), ")")
-            : absl::StrCat(field, ": must be ", min_bytes, "..", max_bytes,
-                           " bytes (got ", value.size(), ")"));
+    return store::InvalidFieldError(
+        field, min_bytes == 0
+                   ? absl::StrCat("must be at most ", max_bytes, " bytes (got ",
+                                  value.size(), ")")
+                   : absl::StrCat("must be ", min_bytes, "..", max_bytes,
+                                  " bytes (got ", value.size(), ")"));
   }
   if (value.find('\0') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must not contain NUL bytes"));
+    return store::InvalidFieldError(field, "must not contain NUL bytes");
   }
   if (!IsValidUtf8(value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must be valid UTF-8"));
+    return store::InvalidFieldError(field, "must be valid UTF-8");
   }
   return absl::OkStatus();
 }
@@ -70,8 +69,8 @@ absl::Status CheckLabel(absl::string_view field, absl::string_view value,
   if (!status.ok()) return status;
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": must not contain control characters"));
+      return store::InvalidFieldError(field,
+                                      "must not contain control characters");
     }
   }
   return absl::OkStatus();
@@ -79,16 +78,17 @@ absl::Status CheckLabel(absl::string_view field, absl::string_view value,
 
 absl::Status CheckTaskName(absl::string_view field, absl::string_view value) {
   if (value.empty() || value.size() > 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must be 1..128 characters (got ", value.size(), ")"));
+    return store::InvalidFieldError(
+        field,
+        absl::StrCat("must be 1..128 characters (got ", value.size(), ")"));
   }
   for (char c : value) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
               c == '-';
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": may contain only letters, digits and _ . : -"));
+      return store::InvalidFieldError(
+          field, "may contain only letters, digits and _ . : -");
     }
   }
   return absl::OkStatus();
@@ -100,8 +100,8 @@ absl::Status CheckBatchId(absl::string_view field, absl::string_view value) {
 
 absl::Status CheckId(absl::string_view field, int64_t id) {
   if (id <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must be a positive id (got ", id, ")"));
+    return store::InvalidFieldError(
+        field, absl::StrCat("must be a positive id (got ", id, ")"));
   }
   return absl::OkStatus();
 }
@@ -113,9 +113,9 @@ absl::Status CheckRequestId(absl::string_view field, absl::string_view value) {
 absl::Status CheckPageSize(absl::string_view field, int32_t page_size,
                            int32_t* effective) {
   if (page_size < 0 || page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must be 0 (default ", kDefaultPageSize, ") to ",
-        kMaxPageSize, " (got ", page_size, ")"));
+    return store::InvalidFieldError(
+        field, absl::StrCat("must be 0 (default ", kDefaultPageSize, ") to ",
+                            kMaxPageSize, " (got ", page_size, ")"));
   }
   *effective = page_size == 0 ? kDefaultPageSize : page_size;
   return absl::OkStatus();

@@ -16,6 +16,7 @@
 #include "daemon/auth.h"
 #include "daemon/status_convert.h"
 #include "daemon/validation.h"
+#include "store/error_details.h"
 #include "store/log.h"
 #include "store/status_macros.h"
 
@@ -260,10 +261,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<Event>,
 
 absl::Status CheckAfterEventId(int64_t after_event_id) {
   if (after_event_id < -1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "after_event_id: must be -1 (from the first event), 0 (from now) or "
-        "an event id (got ",
-        after_event_id, ")"));
+    return store::InvalidFieldError(
+        "after_event_id",
+        absl::StrCat("must be -1 (from the first event), 0 (from now) or "
+                     "an event id (got ",
+                     after_event_id, ")"));
   }
   return absl::OkStatus();
 }
@@ -271,8 +273,9 @@ absl::Status CheckAfterEventId(int64_t after_event_id) {
 absl::Status CheckOptionalId(absl::string_view field, int64_t id,
                              absl::string_view what) {
   if (id < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must not be negative (got ", id, "); 0 means any ", what));
+    return store::InvalidFieldError(
+        field, absl::StrCat("must not be negative (got ", id, "); 0 means any ",
+                            what));
   }
   return absl::OkStatus();
 }
@@ -285,8 +288,8 @@ absl::Status FileFilterOf(const metad::v1::WatchFilesRequest& request,
     RETURN_IF_ERROR(CheckText("source", request.source(), 1, kMaxSourceBytes));
   }
   if (!metad::v1::FileStatus_IsValid(request.status())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("status: unknown FileStatus value ", request.status()));
+    return store::InvalidFieldError(
+        "status", absl::StrCat("unknown FileStatus value ", request.status()));
   }
   RETURN_IF_ERROR(CheckOptionalId("file_id", request.file_id(), "file"));
   filter->source = request.source();
@@ -310,8 +313,8 @@ absl::Status RunFilterOf(const metad::v1::WatchRunsRequest& request,
     RETURN_IF_ERROR(CheckTaskName("task", request.task()));
   }
   if (!metad::v1::RunStatus_IsValid(request.status())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("status: unknown RunStatus value ", request.status()));
+    return store::InvalidFieldError(
+        "status", absl::StrCat("unknown RunStatus value ", request.status()));
   }
   RETURN_IF_ERROR(CheckOptionalId("run_id", request.run_id(), "run"));
   filter->batch_id = request.batch_id();

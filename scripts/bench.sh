@@ -57,8 +57,8 @@ esac
 
 install_packages g++ cmake ninja-build pkg-config libgrpc++-dev \
   protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libpqxx-dev \
-  prometheus-cpp-dev grpc-proto postgresql-15 postgresql-contrib \
-  postgresql-client-15
+  prometheus-cpp-dev grpc-proto golang-github-gogo-googleapis-dev \
+  postgresql-15 postgresql-contrib postgresql-client-15
 
 build=${METAD_BENCH_BUILD_DIR:-$METAD_ROOT/build-release}
 if [ -n "$build_it" ]; then

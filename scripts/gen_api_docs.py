@@ -118,8 +118,31 @@ def render(fds):
 
 
 def undocumented(fds):
-    """Every service, RPC, message, field, enum and value without a comment."""
+    """Every service, RPC, message, field, enum and enum value without a
+    comment, nested types included (map entries are generated: skipped)."""
     missing = []
+
+    def enum_missing(fp, c, path, enum, prefix):
+        if path not in c:
+            missing.append("%s: enum %s%s" % (fp.name, prefix, enum.name))
+        for vi, v in enumerate(enum.value):
+            if path + (2, vi) not in c:
+                missing.append("%s: value %s%s.%s" % (fp.name, prefix, enum.name, v.name))
+
+    def message_missing(fp, c, path, msg, prefix):
+        if msg.options.map_entry:
+            return
+        name = prefix + msg.name
+        if path not in c:
+            missing.append("%s: message %s" % (fp.name, name))
+        for fi, f in enumerate(msg.field):
+            if path + (2, fi) not in c:
+                missing.append("%s: field %s.%s" % (fp.name, name, f.name))
+        for ni, nested in enumerate(msg.nested_type):
+            message_missing(fp, c, path + (3, ni), nested, name + ".")
+        for ei, enum in enumerate(msg.enum_type):
+            enum_missing(fp, c, path + (4, ei), enum, name + ".")
+
     for fp in fds.file:
         if not fp.name.startswith("metad/"):
             continue
@@ -131,14 +154,9 @@ def undocumented(fds):
                 if (6, si, 2, mi) not in c:
                     missing.append("%s: rpc %s.%s" % (fp.name, svc.name, m.name))
         for mi, msg in enumerate(fp.message_type):
-            if (4, mi) not in c:
-                missing.append("%s: message %s" % (fp.name, msg.name))
-            for fi, f in enumerate(msg.field):
-                if (4, mi, 2, fi) not in c:
-                    missing.append("%s: field %s.%s" % (fp.name, msg.name, f.name))
+            message_missing(fp, c, (4, mi), msg, "")
         for ei, enum in enumerate(fp.enum_type):
-            if (5, ei) not in c:
-                missing.append("%s: enum %s" % (fp.name, enum.name))
+            enum_missing(fp, c, (5, ei), enum, "")
     return missing
 
 

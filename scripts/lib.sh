@@ -16,6 +16,7 @@ METAD_PACKAGES=(
   libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
+  golang-github-gogo-googleapis-dev  # google/rpc/*.proto: error details
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
 METAD_TEST_PACKAGES=(chromium)

@@ -4,6 +4,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages "${METAD_PACKAGES[@]}" "${METAD_TEST_PACKAGES[@]}"
+# The proto is the contract: every item documented, docs/api.md current.
+/usr/bin/python3 "$METAD_ROOT/scripts/gen_api_docs.py" --lint ||
+  die "undocumented items in proto/ (listed above)"
+/usr/bin/python3 "$METAD_ROOT/scripts/gen_api_docs.py" --check ||
+  die "docs/api.md is stale: run scripts/gen_api_docs.py"
 build_metad
 
 work=$(mktemp -d /tmp/metad-test.XXXXXX)

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 #include "store/status_macros.h"
 #include "store/task_store.h"
@@ -166,7 +167,8 @@ RETURNING metad_us(create_time) AS create_us
 // "a -> b -> c -> a" for the cycle that parent -> child would close, given
 // that parent is reachable from child: a shortest path child ~> parent. The
 // caller holds the graph lock, so the path kReaches found is still there.
-absl::StatusOr<std::string> CyclePath(Tx& tx, int64_t parent, int64_t child) {
+absl::StatusOr<std::vector<std::string>> CyclePath(Tx& tx, int64_t parent,
+                                                   int64_t child) {
   std::vector<Edge> edges = ClosureEdges(tx, {child}, EdgeDirection::kChildren);
   std::unordered_map<int64_t, int64_t> via;
   Distances(Follow(edges, EdgeDirection::kChildren), child, 0, &via);
@@ -183,7 +185,24 @@ absl::StatusOr<std::string> CyclePath(Tx& tx, int64_t parent, int64_t child) {
   std::unordered_map<int64_t, Task> tasks = TasksByIds(tx, path);
   std::vector<std::string> names;
   for (int64_t id : path) names.push_back(tasks[id].name());
-  return absl::StrJoin(names, " -> ");
+  return names;
+}
+
+// FAILED_PRECONDITION for an edge parent -> child that would close `cycle`
+// (task names, first == last): ErrorInfo DEPENDENCY_CYCLE with the path as
+// metadata "cycle" ("a,b,c,a"), and one PreconditionFailure violation of
+// type CYCLE whose subject is the refused edge.
+absl::Status CycleError(const std::string& message, const std::string& parent,
+                        const std::string& child,
+                        const std::vector<std::string>& cycle) {
+  absl::Status status = WithPreconditionFailure(
+      absl::FailedPreconditionError(message),
+      {{"CYCLE", absl::StrCat(parent, " -> ", child),
+        absl::StrCat("would close the cycle ", absl::StrJoin(cycle, " -> "))}});
+  return WithErrorInfo(std::move(status), reason::kDependencyCycle,
+                       {{"parent_task", parent},
+                        {"child_task", child},
+                        {"cycle", absl::StrJoin(cycle, ",")}});
 }
 
 }  // namespace
@@ -205,9 +224,10 @@ absl::StatusOr<AddDependencyResult> DependencyStore::Add(
                                         /*key_share_lock=*/true));
         const int64_t p = parent_id[0], c = child_id[0];
         if (p == c) {
-          return absl::FailedPreconditionError(
+          return CycleError(
               absl::StrCat("adding ", parent, " -> ", child,
-                           " would make task ", parent, " depend on itself"));
+                           " would make task ", parent, " depend on itself"),
+              parent, child, {parent, parent});
         }
         auto done = [&](const pqxx::field& create_us, bool created) {
           FillDependency(p, parent, c, child, create_us, &result.dependency);
@@ -222,10 +242,11 @@ absl::StatusOr<AddDependencyResult> DependencyStore::Add(
         // the reachability check below sees every edge committed before.
         Exec(tx, kLockGraph);
         if (!Exec(tx, kReaches, c, p).empty()) {
-          ASSIGN_OR_RETURN(std::string cycle, CyclePath(tx, p, c));
-          return absl::FailedPreconditionError(
-              absl::StrCat("adding ", parent, " -> ", child,
-                           " would close the cycle ", cycle));
+          ASSIGN_OR_RETURN(std::vector<std::string> cycle, CyclePath(tx, p, c));
+          return CycleError(absl::StrCat("adding ", parent, " -> ", child,
+                                         " would close the cycle ",
+                                         absl::StrJoin(cycle, " -> ")),
+                            parent, child, cycle);
         }
         pqxx::result inserted = Exec(tx, kInsertEdge, p, c);
         if (!inserted.empty()) return done(inserted[0]["create_us"], true);
@@ -260,8 +281,10 @@ absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
         Exec(tx, kLockGraph);
         pqxx::result rows = Exec(tx, kRemoveEdge, parent_id[0], child_id[0]);
         if (rows.empty()) {
-          return absl::NotFoundError(absl::StrCat("dependency ", parent, " -> ",
-                                                  child, ": not found"));
+          return NotFoundResourceError(
+              resource::kDependency, absl::StrCat(parent, " -> ", child),
+              absl::StrCat("dependency ", parent, " -> ", child,
+                           ": not found"));
         }
         FillDependency(parent_id[0], parent, child_id[0], child,
                        rows[0]["create_us"], &dependency);

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 #include "store/sql.h"
 #include "store/status_macros.h"
@@ -138,12 +139,14 @@ FROM task_log WHERE id = $1 FOR SHARE
 absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
   pqxx::result r = Exec(tx, kLockRun, run_id);
   if (r.empty()) {
-    return absl::NotFoundError(absl::StrCat("run ", run_id, ": no such run"));
+    return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                 absl::StrCat("run ", run_id, ": no such run"));
   }
   const std::string status = r[0][0].c_str();
   if (status != "PROCESSING") {
     std::string why = r[0][3].c_str();
-    return absl::FailedPreconditionError(
+    return RunEndedError(
+        run_id, status,
         absl::StrCat("run ", run_id, ": has ended as ", status,
                      why.empty() ? "" : absl::StrCat(" (", why, ")"),
                      "; only a live run can ", action, "; start a new run"));
@@ -151,7 +154,8 @@ absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
   if (!r[0][1].as<bool>()) {
     google::protobuf::Timestamp expired;
     ReadTime(r[0][2], &expired);
-    return absl::FailedPreconditionError(
+    return LeaseExpiredError(
+        run_id,
         absl::StrCat("run ", run_id, ": lease expired at ",
                      google::protobuf::util::TimeUtil::ToString(expired),
                      "; only a live run can ", action, "; start a new run"));
@@ -296,7 +300,8 @@ absl::StatusOr<File> FileStore::Get(const TxOptions& options, int64_t id) {
       db_->Transact("file.get", options, [&](Tx& tx) -> absl::Status {
         pqxx::result r = Exec(tx, kGetById, id);
         if (r.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kFile, absl::StrCat(id),
               absl::StrCat("file ", id, ": no such file"));
         }
         ASSIGN_OR_RETURN(file, ReadFile(r[0]));
@@ -314,7 +319,8 @@ absl::StatusOr<File> FileStore::GetByName(const TxOptions& options,
         pqxx::result r = Exec(tx, kGetByName, source, file_name);
         if (r.empty()) {
           // Names can be long: say which one without echoing 1 KiB.
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kFile, absl::StrCat(source, "/", file_name),
               "no file with that source and file_name is registered");
         }
         ASSIGN_OR_RETURN(file, ReadFile(r[0]));
@@ -468,7 +474,8 @@ absl::StatusOr<File> FileStore::Complete(const TxOptions& options,
       db_->Transact("file.complete", options, [&](Tx& tx) -> absl::Status {
         pqxx::result state = Exec(tx, kFileState, file_id);
         if (state.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kFile, absl::StrCat(file_id),
               absl::StrCat("file ", file_id, ": no such file"));
         }
         RETURN_IF_ERROR(LockLiveRun(tx, run_id, "complete files"));
@@ -482,14 +489,25 @@ absl::StatusOr<File> FileStore::Complete(const TxOptions& options,
         state = Exec(tx, kFileState, file_id);
         const std::string current = state[0][0].c_str();
         if (current != "PROCESSING") {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "file ", file_id, ": is ", current,
-              ", not PROCESSING; only a file claimed by the run can be "
-              "completed"));
+          return WithErrorInfo(
+              absl::FailedPreconditionError(absl::StrCat(
+                  "file ", file_id, ": is ", current,
+                  ", not PROCESSING; only a file claimed by the run can be "
+                  "completed")),
+              reason::kFileNotHeld,
+              {{"file_id", absl::StrCat(file_id)},
+               {"run_id", absl::StrCat(run_id)},
+               {"status", current}});
         }
-        return absl::FailedPreconditionError(
-            absl::StrCat("file ", file_id, ": is held by run ",
-                         OrZero(state[0][1]), ", not run ", run_id));
+        return WithErrorInfo(
+            absl::FailedPreconditionError(
+                absl::StrCat("file ", file_id, ": is held by run ",
+                             OrZero(state[0][1]), ", not run ", run_id)),
+            reason::kFileNotHeld,
+            {{"file_id", absl::StrCat(file_id)},
+             {"run_id", absl::StrCat(run_id)},
+             {"status", "PROCESSING"},
+             {"holder_run_id", absl::StrCat(OrZero(state[0][1]))}});
       }));
   return file;
 }
@@ -521,12 +539,16 @@ absl::StatusOr<File> FileStore::Reset(const TxOptions& options, int64_t file_id,
         }
         pqxx::result state = Exec(tx, kFileState, file_id);
         if (state.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kFile, absl::StrCat(file_id),
               absl::StrCat("file ", file_id, ": no such file"));
         }
-        return absl::FailedPreconditionError(
-            absl::StrCat("file ", file_id, ": is ", state[0][0].c_str(),
-                         "; only an ERROR file can be reset to NEW"));
+        return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                 "file ", file_id, ": is ", state[0][0].c_str(),
+                                 "; only an ERROR file can be reset to NEW")),
+                             reason::kFileNotInError,
+                             {{"file_id", absl::StrCat(file_id)},
+                              {"status", state[0][0].c_str()}});
       }));
   return file;
 }
@@ -556,7 +578,8 @@ absl::StatusOr<std::vector<FileEvent>> FileStore::ListEvents(
         pqxx::result r;
         if (file_id != 0) {
           if (Exec(tx, kFileExists, file_id).empty()) {
-            return absl::NotFoundError(
+            return NotFoundResourceError(
+                resource::kFile, absl::StrCat(file_id),
                 absl::StrCat("file ", file_id, ": no such file"));
           }
           r = Exec(tx, kEventsOfFile, file_id, after_id, limit);

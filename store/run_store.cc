@@ -4,7 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 #include "store/sql.h"
 #include "store/status_macros.h"
@@ -106,6 +109,30 @@ constexpr Query kRunState{"run.state", R"sql(
    WHERE id = $1
 )sql"};
 
+// FAILED_PRECONDITION for a start refused because the parents in
+// `parent_list` (", "-separated, as kStartChecks aggregates them; task names
+// cannot contain ',' or ' ') have no SUCCESS run in the batch: ErrorInfo
+// PARENTS_NOT_SUCCEEDED and one PreconditionFailure violation per parent.
+absl::Status UnmetParentsError(const std::string& refused,
+                               const std::string& task,
+                               const std::string& batch_id,
+                               const std::string& parent_list) {
+  std::vector<std::string> parents = absl::StrSplit(parent_list, ", ");
+  std::vector<Violation> violations;
+  for (const std::string& parent : parents) {
+    violations.push_back(
+        {"DEPENDENCY", parent,
+         absl::StrCat(parent, " has no SUCCESS run in batch ", batch_id)});
+  }
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+      refused, "waiting for ", parent_list, " (no SUCCESS run in this batch)"));
+  status = WithPreconditionFailure(std::move(status), violations);
+  return WithErrorInfo(std::move(status), reason::kParentsNotSucceeded,
+                       {{"task", task},
+                        {"batch_id", batch_id},
+                        {"parents", absl::StrJoin(parents, ",")}});
+}
+
 // Why a conditional update of run `run_id` (Heartbeat, FinishRun) changed
 // nothing: NOT_FOUND, or FAILED_PRECONDITION for an ended run or a lapsed
 // lease. A lapsed run is ended as expired here, under its (task, batch) lock
@@ -114,13 +141,15 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id, bool locked) {
   for (int pass = 0; pass < 3; ++pass) {
     pqxx::result r = Exec(tx, kRunState, run_id);
     if (r.empty()) {
-      return absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
+      return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                   absl::StrCat("run ", run_id, " not found"));
     }
     const pqxx::row row = r[0];
     const std::string status = row[2].as<std::string>();
     if (status != "PROCESSING") {
       const std::string message = row[3].as<std::string>();
-      return absl::FailedPreconditionError(
+      return RunEndedError(
+          run_id, status,
           absl::StrCat("run ", run_id, " has ended (", status,
                        message.empty() ? "" : ": ", message, ")"));
     }
@@ -133,7 +162,8 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id, bool locked) {
     ASSIGN_OR_RETURN(std::optional<ExpiredRun> expired,
                      ExpireLocked(tx, run_id));
     (void)expired;  // ended now, or just before by someone else: refused alike
-    return absl::FailedPreconditionError(
+    return LeaseExpiredError(
+        run_id,
         absl::StrCat("run ", run_id, ": lease expired at ",
                      FormatMicros(row[4].as<int64_t>()), "; start a new run"));
   }
@@ -241,7 +271,8 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
         result = StartRunResult();
         pqxx::result task = Exec(tx, kResolveTask, in.task);
         if (task.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kTask, in.task,
               absl::StrCat("task ", in.task, " not found"));
         }
         const int64_t task_id = task[0][0].as<int64_t>();
@@ -263,10 +294,19 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
               ReadRun(existing[0], &result.run);
               if (result.run.task_id() != task_id ||
                   result.run.batch_id() != in.batch_id) {
-                return absl::AlreadyExistsError(absl::StrCat(
-                    "request_id: already used by run ", result.run.id(),
-                    " (task ", result.run.task_name(), ", batch ",
-                    result.run.batch_id(), ")"));
+                const std::string run_id = absl::StrCat(result.run.id());
+                absl::Status reused = WithResourceInfo(
+                    absl::AlreadyExistsError(
+                        absl::StrCat("request_id: already used by run ", run_id,
+                                     " (task ", result.run.task_name(),
+                                     ", batch ", result.run.batch_id(), ")")),
+                    resource::kRun, run_id);
+                return WithErrorInfo(std::move(reused),
+                                     reason::kRequestIdReused,
+                                     {{"request_id", in.request_id},
+                                      {"run_id", run_id},
+                                      {"task", result.run.task_name()},
+                                      {"batch_id", result.run.batch_id()}});
               }
               result.created = false;
               return absl::OkStatus();
@@ -280,28 +320,44 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
               RETURN_IF_ERROR(ExpireLocked(tx, processing).status());
               continue;
             }
-            *refusal = absl::FailedPreconditionError(
-                absl::StrCat(refused, "run ", processing,
-                             " of it is PROCESSING in this batch"));
+            *refusal = WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                         refused, "run ", processing,
+                                         " of it is PROCESSING in this batch")),
+                                     reason::kRunInProgress,
+                                     {{"task", in.task},
+                                      {"batch_id", in.batch_id},
+                                      {"run_id", absl::StrCat(processing)}});
             return absl::OkStatus();
           }
           if (!c[2].is_null()) {
-            *refusal = absl::FailedPreconditionError(absl::StrCat(
-                refused, "it already succeeded in this batch (run ",
-                c[2].as<int64_t>(), ")"));
+            const std::string run_id = absl::StrCat(c[2].as<int64_t>());
+            *refusal = WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                         refused,
+                                         "it already succeeded in this batch "
+                                         "(run ",
+                                         run_id, ")")),
+                                     reason::kAlreadySucceeded,
+                                     {{"task", in.task},
+                                      {"batch_id", in.batch_id},
+                                      {"run_id", run_id}});
             return absl::OkStatus();
           }
           const int64_t errors = c[3].as<int64_t>();
           if (errors >= max_attempts) {
-            *refusal = absl::FailedPreconditionError(absl::StrCat(
-                refused, "its ", errors, " ERROR runs used up max_attempts (",
-                max_attempts, ")"));
+            *refusal = WithErrorInfo(
+                absl::FailedPreconditionError(absl::StrCat(
+                    refused, "its ", errors,
+                    " ERROR runs used up max_attempts (", max_attempts, ")")),
+                reason::kAttemptsExhausted,
+                {{"task", in.task},
+                 {"batch_id", in.batch_id},
+                 {"error_runs", absl::StrCat(errors)},
+                 {"max_attempts", absl::StrCat(max_attempts)}});
             return absl::OkStatus();
           }
           if (!c[5].is_null()) {
-            *refusal = absl::FailedPreconditionError(
-                absl::StrCat(refused, "waiting for ", c[5].as<std::string>(),
-                             " (no SUCCESS run in this batch)"));
+            *refusal = UnmetParentsError(refused, in.task, in.batch_id,
+                                         c[5].as<std::string>());
             return absl::OkStatus();
           }
           const int32_t attempt = c[4].as<int32_t>() + 1;
@@ -387,8 +443,8 @@ absl::StatusOr<FinishRunResult> RunStore::FinishRun(
     const std::string& error_message) {
   if (status != metad::v1::RUN_STATUS_SUCCESS &&
       status != metad::v1::RUN_STATUS_ERROR) {
-    return absl::InvalidArgumentError(
-        "status: must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR");
+    return InvalidFieldError("status",
+                             "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR");
   }
   const std::string message =
       status == metad::v1::RUN_STATUS_ERROR ? error_message : "";
@@ -398,7 +454,8 @@ absl::StatusOr<FinishRunResult> RunStore::FinishRun(
       [&](Tx& tx, absl::Status* refusal) -> absl::Status {
         result = FinishRunResult();
         if (Exec(tx, kLockRun, run_id).empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kRun, absl::StrCat(run_id),
               absl::StrCat("run ", run_id, " not found"));
         }
         pqxx::result r = Exec(tx, kFinish, run_id,
@@ -486,7 +543,8 @@ absl::StatusOr<Run> RunStore::GetRun(const TxOptions& options, int64_t run_id) {
       db_->Transact("run.get", options, [&](Tx& tx) -> absl::Status {
         pqxx::result r = Exec(tx, kGetRun, run_id);
         if (r.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kRun, absl::StrCat(run_id),
               absl::StrCat("run ", run_id, " not found"));
         }
         ReadRun(r[0], &run);
@@ -523,7 +581,8 @@ absl::StatusOr<metad::v1::Batch> RunStore::GetBatch(
         batch.Clear();
         pqxx::result r = Exec(tx, kGetBatch, batch_id);
         if (r.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kBatch, batch_id,
               absl::StrCat("batch ", batch_id, " has no runs"));
         }
         batch.set_batch_id(batch_id);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "store/error_details.h"
 #include "store/proto_time.h"
 
 namespace metad::store {
@@ -12,6 +13,11 @@ namespace {
 using metad::v1::Task;
 
 // How a task is named in messages: by name when known, else by id.
+// ResourceInfo.resource_name of the task: its name, or its id as given.
+std::string ResourceName(const TaskKey& key) {
+  return key.id > 0 ? absl::StrCat(key.id) : key.name;
+}
+
 std::string Describe(const TaskKey& key) {
   return key.id > 0 ? absl::StrCat("task ", key.id)
                     : absl::StrCat("task \"", key.name, "\"");
@@ -52,7 +58,8 @@ absl::StatusOr<std::vector<int64_t>> ResolveTaskIds(
   for (const std::string& name : names) {
     auto it = ids.find(name);
     if (it == ids.end()) {
-      return absl::NotFoundError(
+      return NotFoundResourceError(
+          resource::kTask, name,
           absl::StrCat(field, ": no task named \"", name,
                        "\" (register it with RegisterTask first)"));
     }
@@ -126,7 +133,8 @@ absl::StatusOr<Task> TaskStore::Get(const TxOptions& options,
         pqxx::result rows = key.id > 0 ? Exec(tx, kGetById, key.id)
                                        : Exec(tx, kGetByName, key.name);
         if (rows.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kTask, ResourceName(key),
               absl::StrCat(Describe(key), ": not found"));
         }
         ReadTaskRow(rows[0], &task);
@@ -195,7 +203,8 @@ absl::StatusOr<Task> TaskStore::Delete(const TxOptions& options,
         pqxx::result rows = key.id > 0 ? Exec(tx, kLockById, key.id)
                                        : Exec(tx, kLockByName, key.name);
         if (rows.empty()) {
-          return absl::NotFoundError(
+          return NotFoundResourceError(
+              resource::kTask, ResourceName(key),
               absl::StrCat(Describe(key), ": not found"));
         }
         ReadTaskRow(rows[0], &task);
@@ -215,9 +224,15 @@ absl::StatusOr<Task> TaskStore::Delete(const TxOptions& options,
                            "); remove them with RemoveDependency first"));
         }
         if (!reasons.empty()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "task \"", task.name(), "\" (id ", task.id(),
-              ") cannot be deleted: ", absl::StrJoin(reasons, "; and ")));
+          return WithErrorInfo(
+              absl::FailedPreconditionError(absl::StrCat(
+                  "task \"", task.name(), "\" (id ", task.id(),
+                  ") cannot be deleted: ", absl::StrJoin(reasons, "; and "))),
+              reason::kTaskInUse,
+              {{"task", task.name()},
+               {"has_runs", usage["has_runs"].as<bool>() ? "true" : "false"},
+               {"parents", absl::StrCat(parents)},
+               {"children", absl::StrCat(children)}});
         }
         Exec(tx, kDelete, task.id());
         return absl::OkStatus();

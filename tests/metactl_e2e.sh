@@ -102,6 +102,9 @@ expect_in "$OUT" "load_sales -> calculate_profit (already there)" "no-op add"
 mc deps add calculate_profit load_sales
 expect_rc 9 "cycle refused with FAILED_PRECONDITION"
 expect_in "$ERR" "metactl: FAILED_PRECONDITION: " "cycle message"
+expect_in "$ERR" "reason: DEPENDENCY_CYCLE (metad.dev)" "cycle reason shown"
+expect_in "$ERR" "cycle=calculate_profit,load_sales,calculate_profit" \
+  "cycle path shown"
 mc deps add load_sales load_sales
 expect_rc 9 "self-edge refused"
 mc deps add load_sales no_such_task
@@ -128,6 +131,15 @@ echo "--- a batch run"
 mc runs start calculate_profit --batch "$B"
 expect_rc 9 "child before parent is FAILED_PRECONDITION"
 expect_in "$ERR" "load_sales" "unmet parent named"
+expect_in "$ERR" "unmet DEPENDENCY load_sales: load_sales has no SUCCESS run in batch $B" \
+  "unmet parent listed from the error details"
+mc runs start calculate_profit --batch "$B" --output json
+expect_rc 9 "child before parent, JSON"
+expect_eq "$(js 'd["code"]')" 9 "JSON error code"
+expect_eq "$(js '[x["reason"] for x in d["details"] if "reason" in x]')" \
+  '["PARENTS_NOT_SUCCEEDED"]' "JSON error reason"
+expect_eq "$(js '[v["subject"] for x in d["details"] for v in x.get("violations", [])]')" \
+  '["load_sales"]' "JSON unmet parents"
 mc deps ready --batch "$B" --output json
 expect_eq "$(js '[t["name"] for t in d["tasks"]]')" '["load_sales"]' \
   "only load_sales is ready"

@@ -6,7 +6,9 @@
 
 #include "clients/cpp/args.h"
 #include "clients/cpp/output.h"
+#include "clients/cpp/status_details.h"
 #include "clients/cpp/views.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace metad::metactl {
 namespace {
@@ -150,6 +152,49 @@ TEST(Views, PlanLayersCountFromZero) {
             "LAYER  ID  NAME\n"
             "0      1   load_sales\n"
             "1      2   calculate_profit\n");
+}
+
+TEST(StatusDetails, DescribesEachDetailOnItsOwnLine) {
+  google::rpc::Status rpc;
+  rpc.set_code(9);
+  rpc.set_message("report cannot start");
+  google::rpc::ErrorInfo info;
+  info.set_reason("PARENTS_NOT_SUCCEEDED");
+  info.set_domain("metad.dev");
+  (*info.mutable_metadata())["task"] = "report";
+  (*info.mutable_metadata())["batch_id"] = "b1";
+  rpc.add_details()->PackFrom(info);
+  google::rpc::PreconditionFailure failure;
+  auto* v = failure.add_violations();
+  v->set_type("DEPENDENCY");
+  v->set_subject("load_a");
+  v->set_description("load_a has no SUCCESS run in batch b1");
+  rpc.add_details()->PackFrom(failure);
+  google::rpc::BadRequest bad;
+  auto* f = bad.add_field_violations();
+  f->set_field("file.source");
+  f->set_description("must be 1..256 bytes (got 0)");
+  rpc.add_details()->PackFrom(bad);
+  grpc::Status status(grpc::StatusCode::FAILED_PRECONDITION, rpc.message(),
+                      rpc.SerializeAsString());
+  EXPECT_THAT(
+      DescribeDetails(status),
+      ::testing::ElementsAre(
+          "reason: PARENTS_NOT_SUCCEEDED (metad.dev) batch_id=b1 task=report",
+          "unmet DEPENDENCY load_a: load_a has no SUCCESS run in batch b1",
+          "field file.source: must be 1..256 bytes (got 0)"));
+  EXPECT_EQ(RpcStatusOf(status).details_size(), 3);
+  // JSON for scripts names each detail's type.
+  EXPECT_THAT(
+      ToJson(RpcStatusOf(status)),
+      HasSubstr("\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\""));
+}
+
+TEST(StatusDetails, PlainStatusHasNoLinesAndItsCodeInJson) {
+  grpc::Status status(grpc::StatusCode::NOT_FOUND, "no such run");
+  EXPECT_TRUE(DescribeDetails(status).empty());
+  EXPECT_EQ(RpcStatusOf(status).code(), 5);
+  EXPECT_EQ(RpcStatusOf(status).message(), "no such run");
 }
 
 }  // namespace

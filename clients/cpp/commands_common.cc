@@ -1,5 +1,6 @@
 // Helpers every command group shares: status reporting, printing, paging.
 #include "clients/cpp/commands.h"
+#include "clients/cpp/status_details.h"
 
 namespace metad::metactl {
 
@@ -47,6 +48,12 @@ std::string CodeName(grpc::StatusCode code) {
 int Fail(Context& ctx, const grpc::Status& status) {
   *ctx.err << "metactl: " << CodeName(status.error_code()) << ": "
            << status.error_message() << "\n";
+  for (const std::string& line : DescribeDetails(status)) {
+    *ctx.err << "  " << line << "\n";
+  }
+  // Scripts get the whole google.rpc.Status (code, message, details) as the
+  // JSON document on stdout.
+  if (ctx.json()) PrintJson(RpcStatusOf(status), *ctx.out);
   int code = static_cast<int>(status.error_code());
   // A code outside 1..16 must still fail, and never look like a usage error.
   return code >= 1 && code <= 16 ? code : static_cast<int>(grpc::UNKNOWN);

@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 # generates (it panics "protobuf tag not enough fields"). apt replaces 1-3.
 GO_PACKAGES=(
   golang-go golang-google-grpc-dev golang-google-protobuf-dev
+  golang-google-genproto-dev  # errdetails: decoding metad's error details
   golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc
   protobuf-compiler libprotobuf-dev postgresql-client-15
 )

@@ -28,6 +28,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 30000,
@@ -259,6 +260,56 @@ class Client {
 }
 
 /** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
+// google/rpc/status.proto and error_details.proto (Debian ships them in
+// golang-github-gogo-googleapis-dev); METAD_GOOGLEAPIS_DIR overrides.
+const GOOGLEAPIS_DIR = process.env.METAD_GOOGLEAPIS_DIR || '/usr/share/gocode/src/github.com/gogo/googleapis';
+let rpcRoot = null;
+
+function loadRpcRoot() {
+  if (rpcRoot) return rpcRoot;
+  const root = new protobuf.Root();
+  // google/protobuf/*.proto come bundled with protobufjs.
+  root.resolvePath = (origin, target) => (target.startsWith('google/rpc/') ? path.join(GOOGLEAPIS_DIR, target) : target);
+  root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+  rpcRoot = root.resolveAll();
+  return rpcRoot;
+}
+
+/**
+ * The google.rpc.Status metad sends with a refusal (grpc-status-details-bin
+ * trailer), decoded: { code, message, details: [{ '@type': 'google.rpc.ErrorInfo',
+ * reason, domain, metadata }, { '@type': 'google.rpc.PreconditionFailure',
+ * violations: [{ type, subject, description }] }, ...], errorInfo,
+ * violations, fieldViolations, resourceInfo }. null when the error has none.
+ */
+function errorDetails(err) {
+  const values = err && err.metadata ? err.metadata.get('grpc-status-details-bin') : [];
+  if (!values || values.length === 0) return null;
+  const root = loadRpcRoot();
+  const Status = root.lookupType('google.rpc.Status');
+  const status = Status.decode(values[0]);
+  const out = {
+    code: status.code, message: status.message, details: [], errorInfo: null, violations: [], fieldViolations: [], resourceInfo: null,
+  };
+  for (const any of status.details) {
+    const typeName = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+    let type;
+    try {
+      type = root.lookupType(typeName);
+    } catch (e) {
+      out.details.push({ '@type': typeName });
+      continue;
+    }
+    const detail = { '@type': typeName, ...type.toObject(type.decode(any.value), { defaults: true }) };
+    out.details.push(detail);
+    if (typeName === 'google.rpc.ErrorInfo') out.errorInfo = detail;
+    else if (typeName === 'google.rpc.PreconditionFailure') out.violations.push(...detail.violations);
+    else if (typeName === 'google.rpc.BadRequest') out.fieldViolations.push(...detail.field_violations);
+    else if (typeName === 'google.rpc.ResourceInfo') out.resourceInfo = detail;
+  }
+  return out;
+}
+
 function toDate(ts) {
   if (!ts) return null;
   return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos || 0) / 1e6));
@@ -280,6 +331,7 @@ module.exports = {
   newRequestId,
   loadPackage,
   listMethods,
+  errorDetails,
   namespaceOf,
   toDate,
   status: grpc.status,

@@ -137,3 +137,29 @@ test('a run lifecycle in the seed shape', async (t) => {
   assert.deepEqual(runs.runs.map((r) => r.id), [run.id]);
   await assert.rejects(c.deleteTask({ name: load }), refused(status.FAILED_PRECONDITION));
 });
+
+test('a refusal carries error details: unmet parents, the field at fault', async (t) => {
+  const c = client(t);
+  if (!c) return;
+  const parent = name('details_load');
+  const child = name('details_report');
+  await c.registerTask({ name: parent });
+  await c.registerTask({ name: child });
+  await c.addDependency({ parentTask: parent, childTask: child });
+  const err = await c.startRun({ task: child, batchId: name('b') }).then(
+    () => assert.fail('StartRun should be refused'),
+    (e) => e,
+  );
+  assert.equal(err.code, status.FAILED_PRECONDITION);
+  const details = metad.errorDetails(err);
+  assert.equal(details.code, status.FAILED_PRECONDITION);
+  assert.equal(details.message, err.details);
+  assert.equal(details.errorInfo.reason, 'PARENTS_NOT_SUCCEEDED');
+  assert.equal(details.errorInfo.domain, 'metad.dev');
+  assert.equal(details.errorInfo.metadata.parents, parent);
+  assert.deepEqual(details.violations.map((v) => [v.type, v.subject]), [['DEPENDENCY', parent]]);
+
+  const bad = await c.startRun({ task: child, batchId: '' }).then(() => null, (e) => e);
+  assert.deepEqual(metad.errorDetails(bad).fieldViolations.map((v) => v.field), ['batch_id']);
+  assert.equal(metad.errorDetails({ metadata: new metad.Metadata() }), null);
+});

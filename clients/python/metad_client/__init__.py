@@ -17,11 +17,12 @@ from metad_client._stubs import (dependencies_pb2, dependencies_pb2_grpc,
                                  files_pb2, files_pb2_grpc, task_log_pb2,
                                  task_log_pb2_grpc, tasks_pb2, tasks_pb2_grpc)
 from metad_client.client import DEFAULT_ADDRESS, Client, connect
+from metad_client.errors import ErrorDetails, error_details
 from metad_client.retry import NO_RETRY, RetryPolicy
 from metad_client.worker import RunLost, WorkerRun
 
 __all__ = [
-    "Client", "connect", "DEFAULT_ADDRESS", "RetryPolicy", "NO_RETRY",
+    "Client", "connect", "DEFAULT_ADDRESS", "ErrorDetails", "error_details", "RetryPolicy", "NO_RETRY",
     "RunLost", "WorkerRun", "files_pb2", "files_pb2_grpc", "tasks_pb2",
     "tasks_pb2_grpc", "task_log_pb2", "task_log_pb2_grpc", "dependencies_pb2",
     "dependencies_pb2_grpc",

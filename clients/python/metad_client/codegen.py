@@ -25,6 +25,11 @@ DEFAULT_PROTO_DIR = os.path.normpath(
     os.path.join(PACKAGE_DIR, "..", "..", "..", "proto"))
 STAMP = ".proto-hash"
 PLUGIN = "/usr/bin/grpc_python_plugin"
+# google/rpc/status.proto and error_details.proto, for decoding the error
+# details metad sends (Debian ships them in golang-github-gogo-googleapis-dev).
+GOOGLEAPIS_DIR = os.environ.get(
+    "METAD_GOOGLEAPIS_DIR", "/usr/share/gocode/src/github.com/gogo/googleapis")
+GOOGLE_RPC_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
 
 
 class CodegenError(RuntimeError):
@@ -38,12 +43,20 @@ def _proto_files(proto_dir):
     return files
 
 
+def _google_rpc_files():
+    """The google.rpc protos when installed; [] otherwise (no error details)."""
+    paths = [os.path.join(GOOGLEAPIS_DIR, p) for p in GOOGLE_RPC_PROTOS]
+    return paths if all(os.path.isfile(p) for p in paths) else []
+
+
 def proto_hash(proto_dir):
     digest = hashlib.sha256()
     for path in _proto_files(proto_dir):
         digest.update(os.path.relpath(path, proto_dir).encode())
         with open(path, "rb") as f:
             digest.update(f.read())
+    for path in _google_rpc_files():
+        digest.update(path.encode())
     return digest.hexdigest()
 
 
@@ -76,6 +89,14 @@ def generate(proto_dir=DEFAULT_PROTO_DIR, out_dir=DEFAULT_OUT, force=False):
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise CodegenError(f"protoc failed: {done.stderr.strip()}")
+        if _google_rpc_files():
+            # No __init__.py under google/: it must stay a namespace package
+            # that merges with the installed google.protobuf.
+            done = subprocess.run(
+                [protoc, f"--python_out={tmp}", f"-I{GOOGLEAPIS_DIR}"]
+                + GOOGLE_RPC_PROTOS, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise CodegenError(f"protoc failed: {done.stderr.strip()}")
         # protoc writes plain directories; make them regular packages so the
         # import does not depend on namespace-package lookup order.
         for sub in ("metad", os.path.join("metad", "v1")):
