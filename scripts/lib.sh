@@ -16,6 +16,7 @@ METAD_PACKAGES=(
   libpqxx-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
+  clang libclang-rt-14-dev  # the libFuzzer target (tests/bad_input/fuzz)
 )
 
 # Installs what is missing (apt-get update first), as root or through sudo.
