@@ -21,8 +21,9 @@ METAD_BUILD_DIR=${METAD_ASAN_BUILD_DIR:-$METAD_ROOT/build-asan}
 # build directory is first configured.)
 METAD_BUILD_TYPE=Sanitize
 export CXXFLAGS="${CXXFLAGS:--O1 -g1}"
-# The benchmark harness has no tests; skip building it.
-METAD_CMAKE_ARGS="-DMETAD_SANITIZE=ON -DMETAD_BUILD_BENCH=OFF ${METAD_CMAKE_ARGS:-}"
+# The benchmark harness has no tests, and the fuzzer is built with both
+# sanitizers in every build (tests/bad_input/fuzz.cmake): skip them here.
+METAD_CMAKE_ARGS="-DMETAD_SANITIZE=ON -DMETAD_BUILD_BENCH=OFF -DMETAD_FUZZ=OFF ${METAD_CMAKE_ARGS:-}"
 
 install_packages "${METAD_PACKAGES[@]}"
 
