@@ -32,6 +32,8 @@ uint64_t FilterFingerprint(const google::protobuf::Message& request) {
     out.SetSerializationDeterministic(true);
     copy->SerializeToCodedStream(&out);
   }
+  // The type first: a token of one List RPC must not page another.
+  bytes.insert(0, descriptor->full_name() + ":");
   uint64_t hash = 1469598103934665603ULL;
   for (unsigned char c : bytes) {
     hash ^= c;

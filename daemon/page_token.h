@@ -13,8 +13,9 @@
 
 namespace metad::daemon {
 
-// FNV-1a over the deterministic serialization of `request` with its
-// page_token and page_size fields cleared (stable across processes).
+// FNV-1a over the request's type name and the deterministic serialization
+// of `request` with its page_token and page_size fields cleared (stable
+// across processes; a token of one List RPC does not page another).
 uint64_t FilterFingerprint(const google::protobuf::Message& request);
 
 std::string EncodePageToken(int64_t last_id, uint64_t fingerprint);

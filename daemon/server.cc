@@ -7,6 +7,7 @@
 #include "daemon/admin_service.h"
 #include "daemon/dependency_service.h"
 #include "daemon/file_service.h"
+#include "daemon/malformed_request.h"
 #include "daemon/task_log_service.h"
 #include "daemon/task_service.h"
 #include "daemon/watch_service.h"
@@ -79,6 +80,14 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   builder.RegisterService(&server->services_->dependencies);
   builder.RegisterService(&server->services_->watch);
   builder.RegisterService(&server->services_->admin);
+  // gRPC 1.51 answers a request protobuf cannot parse (e.g. invalid UTF-8
+  // in a string) with a bare UNIMPLEMENTED; say INVALID_ARGUMENT instead.
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>(
+      options.call_observer));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -17,6 +17,7 @@ METAD_PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-client-15 grpc-proto
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
   golang-github-gogo-googleapis-dev  # google/rpc/*.proto: error details
+  clang libclang-rt-14-dev  # the libFuzzer target (tests/bad_input/fuzz)
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
 METAD_TEST_PACKAGES=(chromium)

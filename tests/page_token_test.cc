@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "metad/v1/files.pb.h"
+#include "metad/v1/tasks.pb.h"
 
 namespace metad::daemon {
 namespace {
@@ -31,6 +32,13 @@ TEST(PageToken, FingerprintIgnoresPagingFields) {
   EXPECT_EQ(FilterFingerprint(a), FilterFingerprint(b));
   b.set_source("y");
   EXPECT_NE(FilterFingerprint(a), FilterFingerprint(b));
+}
+
+TEST(PageToken, FingerprintDependsOnTheRequestType) {
+  // Without filters both requests serialize to nothing: a ListFiles token
+  // must still not page ListTasks.
+  EXPECT_NE(FilterFingerprint(v1::ListFilesRequest()),
+            FilterFingerprint(v1::ListTasksRequest()));
 }
 
 TEST(PageToken, RefusesTokenForOtherFilters) {
