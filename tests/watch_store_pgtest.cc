@@ -46,17 +46,26 @@ class WatchStoreTest : public PgTest {
   }
 
   // Steps until the horizon stops moving (at most `steps`).
-  Horizon Settle(EventTable table, Horizon h, int steps = 20) {
+  // Steps until nothing moves and no fence is pending. A fence passes once
+  // every older transaction of the whole cluster has ended, and other
+  // suites run beside this one, so a pending fence is retried for up to
+  // 30 s (a bounded wait for something that must happen). With `steps`,
+  // exactly that many steps at most, without waiting.
+  Horizon Settle(EventTable table, Horizon h, int steps = -1) {
     WatchStore store(db());
-    for (int i = 0; i < steps; ++i) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    for (int i = 0; steps < 0 || i < steps; ++i) {
       int64_t before = h.settled;
       std::string fence_before = h.fence;
       absl::StatusOr<bool> more = store.AdvanceHorizon(table, {}, &h);
       EXPECT_TRUE(more.ok()) << more.status();
       if (!more.ok()) break;
-      if (!*more && h.settled == before && h.fence == fence_before &&
-          h.fence.empty()) {
-        break;
+      const bool still =
+          !*more && h.settled == before && h.fence == fence_before;
+      if (still && h.fence.empty()) break;
+      if (steps < 0 && still) {
+        if (absl::Now() > give_up) break;
+        absl::SleepFor(absl::Milliseconds(10));
       }
     }
     return h;
