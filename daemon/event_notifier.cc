@@ -14,23 +14,27 @@ EventNotifier::EventNotifier(store::WatchStore* store, bool send_notify,
                              std::function<void()> wake_local,
                              absl::Duration min_interval)
     : store_(store),
+      send_notify_(send_notify),
       wake_local_(std::move(wake_local)),
       min_interval_(min_interval) {
-  if (send_notify) thread_ = std::thread([this] { Loop(); });
+  if (send_notify_) thread_ = std::thread([this] { Loop(); });
 }
 
 EventNotifier::~EventNotifier() { Stop(); }
 
 void EventNotifier::Written() {
   if (wake_local_) wake_local_();
-  if (!thread_.joinable()) return;
+  if (!send_notify_) return;
+  // Calls still finishing while the daemon drains may get here after
+  // Stop(): nothing is sent for them (listeners look on their own).
   absl::MutexLock lock(&mu_);
-  pending_ = true;
+  if (!stopping_) pending_ = true;
 }
 
 void EventNotifier::Stop() {
   {
     absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // joined (or joining) already
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
@@ -66,9 +70,8 @@ void EventNotifier::Loop() {
     absl::MutexLock lock(&mu_);
     if (status.ok()) ++sent_;
     // Writes during the pause share the next NOTIFY.
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_;
-    };
+    auto stop = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithDeadline(absl::Condition(&stop), next);
     if (stopping_ && !pending_) return;
   }

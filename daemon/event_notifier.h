@@ -43,6 +43,7 @@ class EventNotifier {
   void Loop();
 
   store::WatchStore* store_;
+  const bool send_notify_;
   const std::function<void()> wake_local_;
   const absl::Duration min_interval_;
   mutable absl::Mutex mu_;
