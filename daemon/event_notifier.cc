@@ -40,11 +40,6 @@ void EventNotifier::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t EventNotifier::sent() const {
-  absl::MutexLock lock(&mu_);
-  return sent_;
-}
-
 void EventNotifier::Loop() {
   bool failing = false;
   for (;;) {
@@ -68,12 +63,10 @@ void EventNotifier::Loop() {
     failing = !status.ok();
     absl::Time next = absl::Now() + min_interval_;
     absl::MutexLock lock(&mu_);
-    if (status.ok()) ++sent_;
     // Writes during the pause share the next NOTIFY.
     auto stop = [this]()
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithDeadline(absl::Condition(&stop), next);
-    if (stopping_ && !pending_) return;
   }
 }
 

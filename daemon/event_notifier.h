@@ -36,9 +36,6 @@ class EventNotifier {
   // Sends what is pending and ends the thread (idempotent).
   void Stop();
 
-  // NOTIFYs sent so far (for tests).
-  int64_t sent() const;
-
  private:
   void Loop();
 
@@ -46,10 +43,9 @@ class EventNotifier {
   const bool send_notify_;
   const std::function<void()> wake_local_;
   const absl::Duration min_interval_;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 
