@@ -1,10 +1,9 @@
 #include "store/database.h"
 
 #include <algorithm>
+#include <pqxx/pqxx>
 #include <random>
 #include <regex>
-
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -112,6 +111,8 @@ absl::Status Database::Transact(const char* name, const TxOptions& options,
       }
       return slot.status();
     }
+    // Whether this attempt opens the connection (rather than reusing one).
+    const bool fresh = (*slot)->conn == nullptr;
     try {
       absl::Status status = RunOnce(*slot, name, options, body);
       Release(*slot, /*broken=*/false);
@@ -122,12 +123,15 @@ absl::Status Database::Transact(const char* name, const TxOptions& options,
                     (*slot)->conn == nullptr || !(*slot)->conn->is_open() ||
                     dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
       Release(*slot, broken);
-      bool retry = (kind == FailureKind::kRetryable &&
-                    attempt < options_.max_attempts) ||
-                   // A connection that broke before COMMIT left nothing
-                   // behind: one immediate retry on a fresh connection hides
-                   // a database restart from the caller.
-                   (kind == FailureKind::kBrokenConnection && attempt == 1);
+      // A pooled connection that broke before COMMIT left nothing behind:
+      // one immediate retry on a new connection hides a database restart
+      // from the caller. A refused new connection is not retried: the
+      // database would refuse the next one too, and each attempt costs it
+      // a backend fork while it is already short.
+      const bool reconnect =
+          kind == FailureKind::kBrokenConnection && attempt == 1 && !fresh;
+      const bool retry = reconnect || (kind == FailureKind::kRetryable &&
+                                       attempt < options_.max_attempts);
       if (retry && absl::Now() < options.deadline) {
         retries_.fetch_add(1, std::memory_order_relaxed);
         log::Debug("tx_retry", {{"tx", name}, {"attempt", attempt}});

@@ -9,6 +9,18 @@ namespace metad::store {
 
 using metad::v1::FileSpec;
 
+namespace {
+
+// Whether a batch's failure may come from one of its calls (a bad value, a
+// request_id conflict, the most impatient call's deadline or cancellation)
+// rather than from the database as a whole.
+bool CallSpecific(const absl::Status& status) {
+  return status.code() != absl::StatusCode::kUnavailable &&
+         status.code() != absl::StatusCode::kResourceExhausted;
+}
+
+}  // namespace
+
 RegisterBatcher::RegisterBatcher(FileStore* store,
                                  RegisterBatcherOptions options)
     : store_(store), options_(options) {
@@ -26,8 +38,7 @@ void RegisterBatcher::Submit(TxOptions options,
   {
     absl::MutexLock lock(&mu_);
     stopping = stopping_;
-    if (!stopping &&
-        queue_.size() < static_cast<size_t>(options_.max_queued)) {
+    if (!stopping && queue_.size() < static_cast<size_t>(options_.max_queued)) {
       queue_.push_back(Call{std::move(options), std::move(specs),
                             std::move(request_id), std::move(done)});
       return;
@@ -94,8 +105,8 @@ void RegisterBatcher::Commit(std::vector<Call>& batch) {
 
   absl::StatusOr<std::vector<RegisteredFile>> results;
   if (live.size() == 1) {
-    results = store_->Register(live[0]->options, live[0]->specs,
-                               live[0]->request_id);
+    results =
+        store_->Register(live[0]->options, live[0]->specs, live[0]->request_id);
   } else {
     // The batch lives as long as its most impatient call allows, and rolls
     // back if any of its calls is cancelled before COMMIT.
@@ -135,10 +146,28 @@ void RegisterBatcher::Commit(std::vector<Call>& batch) {
     ++stats_.calls;
     return;
   }
+  if (!CallSpecific(results.status())) {
+    // The database is unreachable or out of connections for everyone:
+    // running each call again would only make each wait for the same
+    // refusal, one after another.
+    for (Call* call : live) call->done(results.status());
+    absl::MutexLock lock(&mu_);
+    ++stats_.shared_failures;
+    stats_.calls += live.size();
+    return;
+  }
   // One call's problem (or the shared deadline) must not decide the
   // others' outcome: each runs again in its own transaction.
   for (Call* call : live) {
-    call->done(store_->Register(call->options, call->specs, call->request_id));
+    if (call->options.cancelled && call->options.cancelled()) {
+      call->done(
+          absl::CancelledError("the call was cancelled; nothing was changed"));
+    } else if (absl::Now() >= call->options.deadline) {
+      call->done(absl::DeadlineExceededError("the call's deadline passed"));
+    } else {
+      call->done(
+          store_->Register(call->options, call->specs, call->request_id));
+    }
   }
   absl::MutexLock lock(&mu_);
   ++stats_.fallbacks;

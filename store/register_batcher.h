@@ -7,8 +7,10 @@
 // batch holds what arrived during the previous commit. Each call keeps its
 // own outcome: a batch commits all its calls or none, and when a batch
 // fails, its calls are run again one by one, so each gets its own status
-// (a caller's bad value never fails its neighbours). A call cancelled or
-// past its deadline before its batch commits is left out of it.
+// (a caller's bad value never fails its neighbours), unless the failure is
+// the database's (UNAVAILABLE, RESOURCE_EXHAUSTED): then all get it at once. A
+// call cancelled or past its deadline before its batch commits is left out of
+// it.
 #ifndef METAD_STORE_REGISTER_BATCHER_H_
 #define METAD_STORE_REGISTER_BATCHER_H_
 
@@ -34,15 +36,17 @@ struct RegisterBatcherOptions {
 };
 
 struct RegisterBatcherStats {
-  int64_t batches = 0;   // transactions committed for batches
-  int64_t calls = 0;     // calls answered
-  int64_t fallbacks = 0; // batches that failed and were run call by call
+  int64_t batches = 0;    // transactions committed for batches
+  int64_t calls = 0;      // calls answered
+  int64_t fallbacks = 0;  // batches that failed and were run call by call
+  // Batches that failed for a reason no call caused (the database
+  // unreachable, no connection free): every call got that status.
+  int64_t shared_failures = 0;
 };
 
 class RegisterBatcher {
  public:
-  using Done =
-      std::function<void(absl::StatusOr<std::vector<RegisteredFile>>)>;
+  using Done = std::function<void(absl::StatusOr<std::vector<RegisteredFile>>)>;
 
   RegisterBatcher(FileStore* store, RegisterBatcherOptions options = {});
   ~RegisterBatcher();  // Stop()
@@ -51,8 +55,7 @@ class RegisterBatcher {
   // FileStore::Register, and calls `done` with the result on a committer
   // thread. `done` must not block. RESOURCE_EXHAUSTED at once when
   // max_queued calls wait already.
-  void Submit(TxOptions options,
-              std::vector<const metad::v1::FileSpec*> specs,
+  void Submit(TxOptions options, std::vector<const metad::v1::FileSpec*> specs,
               std::string request_id, Done done);
 
   // Answers what is queued and ends the committers (idempotent). Later

@@ -1,10 +1,17 @@
 // store::Database's transaction runner against a real PostgreSQL: a call's
-// deadline becomes the statement_timeout of its transaction.
+// deadline becomes the statement_timeout of its transaction; a pooled
+// connection that broke is retried once on a new one, a refused new
+// connection is not.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "store/database.h"
 #include "tests/support/pg_test_base.h"
@@ -61,6 +68,51 @@ TEST_F(DatabaseTest, TheTimeoutDoesNotOutliveItsTransaction) {
   EXPECT_GT(bounded, 15000);
   EXPECT_LE(bounded, 20000);
   EXPECT_EQ(seen(TxOptions()), 0);
+}
+
+// A database restart under a pooled connection is hidden from the caller:
+// the transaction runs again, once, on a new connection.
+TEST_F(DatabaseTest, ABrokenPooledConnectionIsRetriedOnce) {
+  std::string pid;
+  auto backend_pid = [&](Tx& tx) {
+    pid = tx.exec1("SELECT pg_backend_pid()")[0].c_str();
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(single_->Transact("test.pid", TxOptions(), backend_pid).ok());
+  ASSERT_EQ(Sql("SELECT pg_terminate_backend(" + pid + ")"), "t");
+  const std::string killed = pid;
+  absl::Status s = single_->Transact("test.pid", TxOptions(), backend_pid);
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_NE(pid, killed);
+  EXPECT_EQ(single_->Stats().retries, 1);
+}
+
+// A port on loopback where nothing listens (bound, then closed).
+int ClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A database that refuses new connections (down, or at max_connections)
+// would refuse an immediate second try too: the caller hears UNAVAILABLE
+// after one attempt.
+TEST(DatabaseRefusedTest, ARefusedNewConnectionIsNotRetried) {
+  DatabaseOptions options;
+  options.url = absl::StrCat("host=127.0.0.1 port=", ClosedPort(),
+                             " dbname=none user=none");
+  options.pool_size = 1;
+  Database db(options);
+  absl::Status s = db.Transact("test.refused", TxOptions(),
+                               [](Tx&) { return absl::OkStatus(); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(db.Stats().retries, 0);
 }
 
 }  // namespace

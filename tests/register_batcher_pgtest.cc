@@ -1,10 +1,14 @@
 // store::RegisterBatcher (group commit for RegisterFile) against a real
 // PostgreSQL: calls that queue behind a busy committer share one
-// transaction, each keeps its own outcome and error, and cancelled or late
-// calls stay out of the shared transaction.
-#include "store/register_batcher.h"
-
+// transaction, each keeps its own outcome and error, cancelled or late
+// calls stay out of the shared transaction, and a batch the database
+// refuses as a whole is answered at once.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -16,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "store/register_batcher.h"
 #include "tests/file_test_support.h"
 
 namespace metad::store {
@@ -59,8 +64,7 @@ class RegisterBatcherTest : public FileTest {
   void HoldCommitter(pqxx::connection* conn, pqxx::work** tx,
                      const FileSpec* blocker, Answer* answer) {
     *tx = new pqxx::work(*conn);
-    (*tx)->exec(
-        "INSERT INTO files (source, file_name) VALUES ('block', 'x')");
+    (*tx)->exec("INSERT INTO files (source, file_name) VALUES ('block', 'x')");
     Submit(blocker, answer);
     // The committer is blocked once its insert waits for our lock.
     for (int i = 0; i < 1000; ++i) {
@@ -123,6 +127,7 @@ TEST_F(RegisterBatcherTest, QueuedCallsShareOneTransaction) {
                   "ON f.id = e.file_id WHERE f.source = 'src'"),
             kCalls - 1);
   // One batch for the blocked call, one for the 50 queued behind it.
+  batcher_->Stop();  // the committer counts a batch after answering it
   RegisterBatcherStats stats = batcher_->stats();
   EXPECT_EQ(stats.batches, 2);
   EXPECT_EQ(stats.calls, kCalls + 1);
@@ -153,6 +158,7 @@ TEST_F(RegisterBatcherTest, OneBadCallDoesNotFailItsBatch) {
   EXPECT_TRUE(a3.result.ok()) << a3.result.status();
   EXPECT_EQ(Count("SELECT count(*) FROM files WHERE source = 'src'"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM files WHERE file_name = 'bad'"), 0);
+  batcher_->Stop();  // the committer counts a batch after answering it
   EXPECT_EQ(batcher_->stats().fallbacks, 1);
 }
 
@@ -225,6 +231,62 @@ TEST_F(RegisterBatcherTest, StoppedBatcherRefuses) {
   Submit(&spec, &answer);
   answer.done.WaitForNotification();
   EXPECT_EQ(answer.result.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// When the database refuses the batch's connection, no call is to blame:
+// all get UNAVAILABLE together instead of queueing for the same refusal one
+// by one (which once pushed the last of them past their deadlines).
+TEST(RegisterBatcherRefusedTest, ARefusedBatchIsAnsweredAtOnce) {
+  // A "database" on loopback that accepts the first connection and never
+  // answers it: the committer waits there while the other calls queue.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 8), 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+
+  DatabaseOptions db_options;
+  db_options.url = absl::StrCat("host=127.0.0.1 port=", ntohs(addr.sin_port),
+                                " dbname=none user=none");
+  db_options.pool_size = 1;
+  Database db(db_options);
+  FileStore store(&db);
+  RegisterBatcherOptions options;
+  options.committers = 1;
+  RegisterBatcher batcher(&store, options);
+
+  constexpr int kCalls = 6;
+  std::vector<FileSpec> specs;
+  for (int i = 0; i < kCalls; ++i)
+    specs.push_back(Spec("src", absl::StrCat(i)));
+  Answer answers[kCalls];
+  auto submit = [&](int i) {
+    batcher.Submit(TxOptions(), {&specs[i]}, "", [&answers, i](auto result) {
+      answers[i].result = std::move(result);
+      answers[i].done.Notify();
+    });
+  };
+  submit(0);
+  pollfd pfd{listener, POLLIN, 0};
+  ASSERT_EQ(poll(&pfd, 1, 10000), 1) << "the committer never connected";
+  int held = accept(listener, nullptr, nullptr);
+  for (int i = 1; i < kCalls; ++i) submit(i);
+  close(listener);  // later connections are refused
+  close(held);      // the first one ends without an answer
+
+  for (Answer& a : answers) {
+    a.done.WaitForNotification();
+    EXPECT_EQ(a.result.status().code(), absl::StatusCode::kUnavailable)
+        << a.result.status();
+  }
+  batcher.Stop();  // the committer counts a batch after answering it
+  RegisterBatcherStats stats = batcher.stats();
+  EXPECT_EQ(stats.calls, kCalls);
+  EXPECT_EQ(stats.shared_failures, 1);  // calls 1..5, one batch
+  EXPECT_EQ(stats.fallbacks, 0);
 }
 
 }  // namespace
