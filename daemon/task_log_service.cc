@@ -59,32 +59,64 @@ absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
 }  // namespace
 
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
-    : store_(db), runner_(runner) {}
+    : store_(db),
+      runner_(runner),
+      starts_(
+          [this](const store::TxOptions& o, const store::StartRunInput& in) {
+            return store_.StartRun(o, in);
+          },
+          [this](const store::TxOptions& o,
+                 const std::vector<const store::StartRunInput*>& ins) {
+            return store_.StartRuns(o, ins);
+          }),
+      finishes_(
+          [this](const store::TxOptions& o, const store::FinishRunInput& in) {
+            return store_.FinishRun(o, in.run_id, in.status, in.error_message);
+          },
+          [this](const store::TxOptions& o,
+                 const std::vector<const store::FinishRunInput*>& ins) {
+            return store_.FinishRuns(o, ins);
+          }) {}
 
 grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
     grpc::CallbackServerContext* context,
     const metad::v1::StartRunRequest* request,
     metad::v1::StartRunResponse* response) {
-  return runner_->Run(
+  // Validated here on gRPC's thread; run by the group committer, which may
+  // share the statement with concurrent StartRun calls.
+  return runner_->RunAsync(
       context, "StartRun",
-      [this, request, response](const store::TxOptions& o) -> absl::Status {
-        RETURN_IF_ERROR(CheckTaskName("task", request->task()));
-        RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
-        RETURN_IF_ERROR(CheckLabel("worker_id", request->worker_id(), 0,
-                                   kMaxWorkerIdBytes));
-        RETURN_IF_ERROR(CheckLeaseSeconds(
-            "lease_seconds", request->lease_seconds(), "the task's default"));
-        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
+      [this, request, response](store::TxOptions o, CallRunner::Done done) {
+        absl::Status valid = [&]() -> absl::Status {
+          RETURN_IF_ERROR(CheckTaskName("task", request->task()));
+          RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
+          RETURN_IF_ERROR(CheckLabel("worker_id", request->worker_id(), 0,
+                                     kMaxWorkerIdBytes));
+          RETURN_IF_ERROR(CheckLeaseSeconds(
+              "lease_seconds", request->lease_seconds(), "the task's default"));
+          return CheckRequestId("request_id", request->request_id());
+        }();
+        if (!valid.ok()) {
+          done(valid);
+          return;
+        }
         store::StartRunInput in;
         in.task = request->task();
         in.batch_id = request->batch_id();
         in.worker_id = request->worker_id();
         in.lease_seconds = request->lease_seconds();
         in.request_id = request->request_id();
-        ASSIGN_OR_RETURN(store::StartRunResult result, store_.StartRun(o, in));
-        *response->mutable_run() = std::move(result.run);
-        response->set_created(result.created);
-        return absl::OkStatus();
+        starts_.Submit(std::move(o), std::move(in),
+                       [response, done = std::move(done)](
+                           absl::StatusOr<store::StartRunResult> result) {
+                         if (!result.ok()) {
+                           done(result.status());
+                           return;
+                         }
+                         *response->mutable_run() = std::move(result->run);
+                         response->set_created(result->created);
+                         done(absl::OkStatus());
+                       });
       });
 }
 
@@ -110,32 +142,48 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
     grpc::CallbackServerContext* context,
     const metad::v1::FinishRunRequest* request,
     metad::v1::FinishRunResponse* response) {
-  return runner_->Run(
+  // Validated here; run by the group committer, like StartRun.
+  return runner_->RunAsync(
       context, "FinishRun",
-      [this, request, response](const store::TxOptions& o) -> absl::Status {
-        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
-        if (request->status() != metad::v1::RUN_STATUS_SUCCESS &&
-            request->status() != metad::v1::RUN_STATUS_ERROR) {
-          return store::InvalidFieldError(
-              "status",
-              absl::StrCat(
-                  "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
-                  request->status(), ")"));
+      [this, request, response](store::TxOptions o, CallRunner::Done done) {
+        absl::Status valid = [&]() -> absl::Status {
+          RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+          if (request->status() != metad::v1::RUN_STATUS_SUCCESS &&
+              request->status() != metad::v1::RUN_STATUS_ERROR) {
+            return store::InvalidFieldError(
+                "status",
+                absl::StrCat(
+                    "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
+                    request->status(), ")"));
+          }
+          RETURN_IF_ERROR(CheckText("error_message", request->error_message(),
+                                    0, kMaxMessageBytes));
+          if (request->status() == metad::v1::RUN_STATUS_SUCCESS &&
+              !request->error_message().empty()) {
+            return store::InvalidFieldError(
+                "error_message", "must be empty for RUN_STATUS_SUCCESS");
+          }
+          return absl::OkStatus();
+        }();
+        if (!valid.ok()) {
+          done(valid);
+          return;
         }
-        RETURN_IF_ERROR(CheckText("error_message", request->error_message(), 0,
-                                  kMaxMessageBytes));
-        if (request->status() == metad::v1::RUN_STATUS_SUCCESS &&
-            !request->error_message().empty()) {
-          return store::InvalidFieldError(
-              "error_message", "must be empty for RUN_STATUS_SUCCESS");
-        }
-        ASSIGN_OR_RETURN(
-            store::FinishRunResult result,
-            store_.FinishRun(o, request->run_id(), request->status(),
-                             request->error_message()));
-        *response->mutable_run() = std::move(result.run);
-        response->set_files_finished(result.files_finished);
-        return absl::OkStatus();
+        store::FinishRunInput in;
+        in.run_id = request->run_id();
+        in.status = request->status();
+        in.error_message = request->error_message();
+        finishes_.Submit(std::move(o), std::move(in),
+                         [response, done = std::move(done)](
+                             absl::StatusOr<store::FinishRunResult> result) {
+                           if (!result.ok()) {
+                             done(result.status());
+                             return;
+                           }
+                           *response->mutable_run() = std::move(result->run);
+                           response->set_files_finished(result->files_finished);
+                           done(absl::OkStatus());
+                         });
       });
 }
 

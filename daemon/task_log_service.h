@@ -7,6 +7,7 @@
 #include "daemon/call_runner.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "store/database.h"
+#include "store/group_commit.h"
 #include "store/run_store.h"
 
 namespace metad::daemon {
@@ -46,6 +47,10 @@ class TaskLogServiceImpl final
  private:
   store::RunStore store_;
   CallRunner* runner_;
+  // StartRun and FinishRun calls that arrive together share a statement
+  // and a commit (store/group_commit.h).
+  store::GroupCommit<store::StartRunInput, store::StartRunResult> starts_;
+  store::GroupCommit<store::FinishRunInput, store::FinishRunResult> finishes_;
 };
 
 }  // namespace metad::daemon

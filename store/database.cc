@@ -1,5 +1,7 @@
 #include "store/database.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <pqxx/pqxx>
 #include <random>
@@ -15,6 +17,9 @@ namespace metad::store {
 struct Database::Slot {
   // Null until first use and after the connection broke.
   std::unique_ptr<pqxx::connection> conn;
+  // The connection's session statement_timeout (0: none), which Autocommit
+  // sets and transactions override locally.
+  int64_t session_timeout_ms = 0;
 };
 
 namespace {
@@ -22,7 +27,28 @@ namespace {
 constexpr Query kSetStatementTimeout{
     "db.set_statement_timeout",
     "SELECT set_config('statement_timeout', $1, true)"};
+constexpr Query kSetSessionStatementTimeout{
+    "db.set_session_statement_timeout",
+    "SELECT set_config('statement_timeout', $1, false)"};
 constexpr Query kPing{"db.ping", "SELECT 1"};
+
+// Whether a session statement_timeout of `have` ms can bound a statement
+// that has `want` ms left (0: no deadline): never later than the deadline,
+// and at most 10% earlier.
+bool TimeoutFits(int64_t have, int64_t want) {
+  if (want == 0) return have == 0;
+  return have > 0 && have <= want && have * 10 >= want * 9;
+}
+
+// Whether the server closed an idle connection (it sends a FATAL notice,
+// then EOF, when it shuts down or terminates the backend): an idle pooled
+// connection has nothing to read otherwise.
+bool ClosedWhileIdle(const pqxx::connection& conn) {
+  const int fd = conn.sock();
+  if (fd < 0) return true;
+  pollfd pfd{fd, POLLIN, 0};
+  return poll(&pfd, 1, 0) != 0;
+}
 
 absl::Duration Backoff(int attempt) {
   // Jittered exponential backoff: 1-2 ms, 2-4 ms, ... capped at 100 ms.
@@ -69,13 +95,21 @@ void Database::Release(Slot* slot, bool broken) {
   idle_.push_back(slot);
 }
 
-absl::Status Database::RunOnce(Slot* slot, const char* name,
-                               const TxOptions& options,
-                               absl::FunctionRef<absl::Status(Tx&)> body) {
+void Database::Connect(Slot* slot) {
+  if (slot->conn != nullptr && ClosedWhileIdle(*slot->conn)) {
+    slot->conn.reset();
+    open_.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (slot->conn == nullptr) {
+    slot->session_timeout_ms = 0;
     slot->conn = std::make_unique<pqxx::connection>(options_.url);
     open_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
+                               absl::FunctionRef<absl::Status(Tx&)> body) {
+  Connect(slot);
   Tx tx(*slot->conn);
   if (options.deadline != absl::InfiniteFuture()) {
     int64_t ms = absl::ToInt64Milliseconds(options.deadline - absl::Now());
@@ -83,6 +117,8 @@ absl::Status Database::RunOnce(Slot* slot, const char* name,
       return absl::DeadlineExceededError("the call's deadline passed");
     }
     Exec(tx, kSetStatementTimeout, std::to_string(ms));
+  } else if (slot->session_timeout_ms != 0) {
+    Exec(tx, kSetStatementTimeout, std::string("0"));
   }
   absl::Status status = body(tx);
   if (!status.ok()) {
@@ -97,9 +133,52 @@ absl::Status Database::RunOnce(Slot* slot, const char* name,
   return absl::OkStatus();
 }
 
+absl::Status Database::RunAutocommit(
+    Slot* slot, const TxOptions& options,
+    absl::FunctionRef<absl::Status(AutoTx&)> body, bool* sent) {
+  Connect(slot);
+  if (options.cancelled && options.cancelled()) {
+    return absl::CancelledError("the call was cancelled; nothing was changed");
+  }
+  int64_t want = 0;
+  if (options.deadline != absl::InfiniteFuture()) {
+    want = absl::ToInt64Milliseconds(options.deadline - absl::Now());
+    if (want <= 0) {
+      return absl::DeadlineExceededError("the call's deadline passed");
+    }
+  }
+  AutoTx tx(*slot->conn);
+  if (!TimeoutFits(slot->session_timeout_ms, want)) {
+    // 95%: the next calls with about the same deadline fit it too.
+    const int64_t ms = want == 0 ? 0 : std::max<int64_t>(1, want * 19 / 20);
+    slot->session_timeout_ms = -1;  // unknown until the SET answers
+    Exec(tx, kSetSessionStatementTimeout, std::to_string(ms));
+    slot->session_timeout_ms = ms;
+  }
+  *sent = true;
+  return body(tx);
+}
+
 absl::Status Database::Transact(const char* name, const TxOptions& options,
                                 absl::FunctionRef<absl::Status(Tx&)> body) {
-  for (int attempt = 1;; ++attempt) {
+  // Nothing commits before COMMIT, and a broken COMMIT is in doubt (its own
+  // exception): a connection that broke earlier left nothing behind.
+  return Run(name, options,
+             [&](Slot* slot, bool*) { return RunOnce(slot, options, body); });
+}
+
+absl::Status Database::Autocommit(
+    const char* name, const TxOptions& options,
+    absl::FunctionRef<absl::Status(AutoTx&)> body) {
+  return Run(name, options, [&](Slot* slot, bool* sent) {
+    return RunAutocommit(slot, options, body, sent);
+  });
+}
+
+absl::Status Database::Run(
+    const char* name, const TxOptions& options,
+    absl::FunctionRef<absl::Status(Slot*, bool* sent)> attempt) {
+  for (int attempt_no = 1;; ++attempt_no) {
     absl::Time wait_until =
         std::min(options.deadline, absl::Now() + options_.acquire_timeout);
     absl::StatusOr<Slot*> slot = Acquire(wait_until);
@@ -113,8 +192,9 @@ absl::Status Database::Transact(const char* name, const TxOptions& options,
     }
     // Whether this attempt opens the connection (rather than reusing one).
     const bool fresh = (*slot)->conn == nullptr;
+    bool sent = false;
     try {
-      absl::Status status = RunOnce(*slot, name, options, body);
+      absl::Status status = attempt(*slot, &sent);
       Release(*slot, /*broken=*/false);
       return status;
     } catch (const std::exception& e) {
@@ -123,19 +203,28 @@ absl::Status Database::Transact(const char* name, const TxOptions& options,
                     (*slot)->conn == nullptr || !(*slot)->conn->is_open() ||
                     dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
       Release(*slot, broken);
+      if (kind == FailureKind::kBrokenConnection && sent) {
+        // An autocommit statement may have committed before the break.
+        log::Error("tx_in_doubt", {{"tx", name}, {"error", e.what()}});
+        return absl::UnavailableError(
+            "the database connection broke during the call, so its outcome "
+            "is unknown; retry with the same request_id");
+      }
       // A pooled connection that broke before COMMIT left nothing behind:
       // one immediate retry on a new connection hides a database restart
       // from the caller. A refused new connection is not retried: the
       // database would refuse the next one too, and each attempt costs it
       // a backend fork while it is already short.
       const bool reconnect =
-          kind == FailureKind::kBrokenConnection && attempt == 1 && !fresh;
+          kind == FailureKind::kBrokenConnection && attempt_no == 1 && !fresh;
       const bool retry = reconnect || (kind == FailureKind::kRetryable &&
-                                       attempt < options_.max_attempts);
+                                       attempt_no < options_.max_attempts);
       if (retry && absl::Now() < options.deadline) {
         retries_.fetch_add(1, std::memory_order_relaxed);
-        log::Debug("tx_retry", {{"tx", name}, {"attempt", attempt}});
-        if (kind == FailureKind::kRetryable) absl::SleepFor(Backoff(attempt));
+        log::Debug("tx_retry", {{"tx", name}, {"attempt", attempt_no}});
+        if (kind == FailureKind::kRetryable) {
+          absl::SleepFor(Backoff(attempt_no));
+        }
         continue;
       }
       return StatusFromException(e, name);

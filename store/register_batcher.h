@@ -1,55 +1,42 @@
 // Group commit for RegisterFile: concurrent single-file registrations share
 // one transaction (and one WAL flush) instead of paying for one each.
 //
-// Calls queue here; a few committer threads each take whatever is queued
-// (up to max_files) and register it with one FileStore::Register. Under
-// light load a batch holds one call and nothing waits; under heavy load a
-// batch holds what arrived during the previous commit. Each call keeps its
-// own outcome: a batch commits all its calls or none, and when a batch
-// fails, its calls are run again one by one, so each gets its own status
+// A GroupCommit (store/group_commit.h) whose batch is one FileStore::Register
+// of every queued call's files: it commits all its calls or none. When a
+// batch fails, its calls run again one by one, so each gets its own status
 // (a caller's bad value never fails its neighbours), unless the failure is
-// the database's (UNAVAILABLE, RESOURCE_EXHAUSTED): then all get it at once. A
-// call cancelled or past its deadline before its batch commits is left out of
-// it.
+// the database's (UNAVAILABLE, RESOURCE_EXHAUSTED): then all get it at once.
+// A call cancelled or past its deadline before its batch commits is left
+// out of it, and a batch rolls back if one of its calls is cancelled before
+// COMMIT.
 #ifndef METAD_STORE_REGISTER_BATCHER_H_
 #define METAD_STORE_REGISTER_BATCHER_H_
 
-#include <deque>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "store/file_store.h"
+#include "store/group_commit.h"
 
 namespace metad::store {
 
 struct RegisterBatcherOptions {
   // Batches in flight at once (each holds one pooled connection).
   int committers = 2;
-  // Files per batch at most.
-  int max_files = 1000;
+  // Calls per batch at most.
+  int max_calls = 1000;
   // Calls waiting at most; more are refused with RESOURCE_EXHAUSTED.
   int max_queued = 4096;
 };
 
-struct RegisterBatcherStats {
-  int64_t batches = 0;    // transactions committed for batches
-  int64_t calls = 0;      // calls answered
-  int64_t fallbacks = 0;  // batches that failed and were run call by call
-  // Batches that failed for a reason no call caused (the database
-  // unreachable, no connection free): every call got that status.
-  int64_t shared_failures = 0;
-};
-
 class RegisterBatcher {
  public:
-  using Done = std::function<void(absl::StatusOr<std::vector<RegisteredFile>>)>;
+  using Files = std::vector<RegisteredFile>;
+  using Done = std::function<void(absl::StatusOr<Files>)>;
 
   RegisterBatcher(FileStore* store, RegisterBatcherOptions options = {});
-  ~RegisterBatcher();  // Stop()
 
   // Registers `specs` (they must stay valid until `done` runs) like
   // FileStore::Register, and calls `done` with the result on a committer
@@ -60,28 +47,22 @@ class RegisterBatcher {
 
   // Answers what is queued and ends the committers (idempotent). Later
   // Submits are answered UNAVAILABLE.
-  void Stop();
+  void Stop() { group_.Stop(); }
 
-  RegisterBatcherStats stats() const;
+  GroupCommitStats stats() const { return group_.stats(); }
 
  private:
   struct Call {
-    TxOptions options;
     std::vector<const metad::v1::FileSpec*> specs;
     std::string request_id;
-    Done done;
+    // The caller's own cancellation; the batch rolls back if any is set.
+    std::function<bool()> cancelled;
   };
-  void Loop();
-  // Runs one batch and answers its calls.
-  void Commit(std::vector<Call>& batch);
+  absl::StatusOr<std::vector<absl::StatusOr<Files>>> RegisterAll(
+      const TxOptions& shared, const std::vector<const Call*>& calls);
 
   FileStore* store_;
-  const RegisterBatcherOptions options_;
-  mutable absl::Mutex mu_;
-  std::deque<Call> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  RegisterBatcherStats stats_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_;
+  GroupCommit<Call, Files> group_;
 };
 
 }  // namespace metad::store

@@ -1,6 +1,7 @@
 #include "store/run_store.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "store/error_details.h"
+#include "store/log.h"
 #include "store/proto_time.h"
 #include "store/sql.h"
 #include "store/status_macros.h"
@@ -65,28 +67,8 @@ constexpr Query kLockRun{"run.lock_run", R"sql(
 // Ends a PROCESSING run whose lease lapsed, releases its files and writes the
 // events, in one statement. No row when the run is not (or no longer) both.
 constexpr Query kExpire{"run.expire", R"sql(
-  WITH r AS (
-    UPDATE task_log
-       SET status = 'ERROR', error_message = $2, end_time = now(),
-           lease_expire_time = NULL
-     WHERE id = $1 AND status = 'PROCESSING' AND lease_expire_time <= now()
-    RETURNING id, task_id, batch_id
-  ), f AS (
-    UPDATE files
-       SET status = 'NEW', run_id = NULL, update_time = now()
-      FROM r
-     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
-    RETURNING files.id
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', $1, $2 FROM f
-  ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', $2 FROM r
-  )
-  SELECT r.id, r.task_id, t.name, r.batch_id, (SELECT count(*) FROM f)
-    FROM r JOIN tasks t ON t.id = r.task_id
+  SELECT run_id, task_id, task_name, batch_id, files_released
+    FROM metad_expire_run($1, $2)
 )sql"};
 
 // The caller holds the run's (task, batch) lock.
@@ -110,7 +92,7 @@ constexpr Query kRunState{"run.state", R"sql(
 )sql"};
 
 // FAILED_PRECONDITION for a start refused because the parents in
-// `parent_list` (", "-separated, as kStartChecks aggregates them; task names
+// `parent_list` (", "-separated, as metad_start_run aggregates them; task names
 // cannot contain ',' or ' ') have no SUCCESS run in the batch: ErrorInfo
 // PARENTS_NOT_SUCCEEDED and one PreconditionFailure violation per parent.
 absl::Status UnmetParentsError(const std::string& refused,
@@ -133,11 +115,30 @@ absl::Status UnmetParentsError(const std::string& refused,
                         {"parents", absl::StrJoin(parents, ",")}});
 }
 
-// Why a conditional update of run `run_id` (Heartbeat, FinishRun) changed
-// nothing: NOT_FOUND, or FAILED_PRECONDITION for an ended run or a lapsed
-// lease. A lapsed run is ended as expired here, under its (task, batch) lock
-// (taken unless `locked`), so the caller must commit.
-absl::Status WhyNotLive(Tx& tx, int64_t run_id, bool locked) {
+std::string EndedMessage(int64_t run_id, const std::string& status,
+                         const std::string& message) {
+  return absl::StrCat("run ", run_id, " has ended (", status,
+                      message.empty() ? "" : ": ", message, ")");
+}
+
+std::string LeaseExpiredMessage(int64_t run_id, int64_t lapsed_us) {
+  return absl::StrCat("run ", run_id, ": lease expired at ",
+                      FormatMicros(lapsed_us), "; start a new run");
+}
+
+// A server-side function answered something this daemon does not know: a
+// schema from another version (metad refuses those at start).
+absl::Status UnknownOutcome(const char* what, const std::string& outcome) {
+  log::Error("unknown_outcome", {{"tx", what}, {"outcome", outcome}});
+  return absl::InternalError("internal error (see the daemon's log)");
+}
+
+// Why Heartbeat's conditional update of run `run_id` changed nothing:
+// NOT_FOUND, or FAILED_PRECONDITION for an ended run or a lapsed lease. A
+// lapsed run is ended as expired here, under its (task, batch) lock, so the
+// caller must commit. (metad_finish_run does the same for FinishRun.)
+absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
+  bool locked = false;
   for (int pass = 0; pass < 3; ++pass) {
     pqxx::result r = Exec(tx, kRunState, run_id);
     if (r.empty()) {
@@ -147,11 +148,9 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id, bool locked) {
     const pqxx::row row = r[0];
     const std::string status = row[2].as<std::string>();
     if (status != "PROCESSING") {
-      const std::string message = row[3].as<std::string>();
       return RunEndedError(
           run_id, status,
-          absl::StrCat("run ", run_id, " has ended (", status,
-                       message.empty() ? "" : ": ", message, ")"));
+          EndedMessage(run_id, status, row[3].as<std::string>()));
     }
     if (!row[5].as<bool>()) break;  // live again: a concurrent change
     if (!locked) {
@@ -162,10 +161,8 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id, bool locked) {
     ASSIGN_OR_RETURN(std::optional<ExpiredRun> expired,
                      ExpireLocked(tx, run_id));
     (void)expired;  // ended now, or just before by someone else: refused alike
-    return LeaseExpiredError(
-        run_id,
-        absl::StrCat("run ", run_id, ": lease expired at ",
-                     FormatMicros(row[4].as<int64_t>()), "; start a new run"));
+    return LeaseExpiredError(run_id,
+                             LeaseExpiredMessage(run_id, row[4].as<int64_t>()));
   }
   return absl::AbortedError(
       absl::StrCat("run ", run_id, " changed concurrently; retry"));
@@ -188,54 +185,118 @@ absl::Status TransactCommittingRefusal(
 
 // --- StartRun ---------------------------------------------------------------
 
-// FOR KEY SHARE: a concurrent DeleteTask waits for this run to exist.
-constexpr Query kResolveTask{"run.resolve_task", R"sql(
-  SELECT id, max_attempts, default_lease_seconds
-    FROM tasks
-   WHERE name = $1
-     FOR KEY SHARE
+// StartRun and FinishRun are one server-side function each (migration
+// 0006): the function applies the rules and reports an outcome, and the
+// functions below word it. Columns: the run's (ReadRun), then these.
+constexpr int kOutcome = kRunColumnCount;
+constexpr int kDetail = kRunColumnCount + 1;
+constexpr int kN1 = kRunColumnCount + 2;
+constexpr int kN2 = kRunColumnCount + 3;
+
+constexpr Query kStartRun{"run.start", R"sql(
+  SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6)
 )sql"};
 
-constexpr Query kRunByRequestId{"run.by_request_id", "SELECT" METAD_RUN_COLUMNS
-                                                     R"sql(
-    FROM task_log r JOIN tasks t ON t.id = r.task_id
-   WHERE r.request_id = $1
-)sql"};
+// Words metad_start_run's answer for the caller of `in`.
+absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
+                                           const StartRunInput& in) {
+  const std::string outcome = row[kOutcome].as<std::string>();
+  const std::string refused =
+      absl::StrCat(in.task, " cannot start in batch ", in.batch_id, ": ");
+  StartRunResult result;
+  if (outcome == "created" || outcome == "existing") {
+    ReadRun(row, &result.run);
+    result.created = outcome == "created";
+    return result;
+  }
+  if (outcome == "task_not_found") {
+    return NotFoundResourceError(resource::kTask, in.task,
+                                 absl::StrCat("task ", in.task, " not found"));
+  }
+  if (outcome == "request_id_reused") {
+    Run other;
+    ReadRun(row, &other);
+    const std::string run_id = absl::StrCat(other.id());
+    absl::Status reused = WithResourceInfo(
+        absl::AlreadyExistsError(
+            absl::StrCat("request_id: already used by run ", run_id, " (task ",
+                         other.task_name(), ", batch ", other.batch_id(), ")")),
+        resource::kRun, run_id);
+    return WithErrorInfo(std::move(reused), reason::kRequestIdReused,
+                         {{"request_id", in.request_id},
+                          {"run_id", run_id},
+                          {"task", other.task_name()},
+                          {"batch_id", other.batch_id()}});
+  }
+  if (outcome == "run_in_progress") {
+    const std::string run_id = absl::StrCat(row[kN1].as<int64_t>());
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            refused, "run ", run_id, " of it is PROCESSING in this batch")),
+        reason::kRunInProgress,
+        {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
+  }
+  if (outcome == "already_succeeded") {
+    const std::string run_id = absl::StrCat(row[kN1].as<int64_t>());
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            refused, "it already succeeded in this batch (run ", run_id, ")")),
+        reason::kAlreadySucceeded,
+        {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
+  }
+  if (outcome == "attempts_exhausted") {
+    const int64_t errors = row[kN1].as<int64_t>();
+    const int64_t max_attempts = row[kN2].as<int64_t>();
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            refused, "its ", errors, " ERROR runs used up max_attempts (",
+            max_attempts, ")")),
+        reason::kAttemptsExhausted,
+        {{"task", in.task},
+         {"batch_id", in.batch_id},
+         {"error_runs", absl::StrCat(errors)},
+         {"max_attempts", absl::StrCat(max_attempts)}});
+  }
+  if (outcome == "parents_unmet") {
+    return UnmetParentsError(refused, in.task, in.batch_id,
+                             row[kDetail].as<std::string>());
+  }
+  if (outcome == "conflicting") {
+    return absl::AbortedError(
+        absl::StrCat(refused, "concurrent starts kept conflicting; retry"));
+  }
+  return UnknownOutcome("run.start", outcome);
+}
 
-// Everything StartRun's rules need about (task $1, batch $2), in one read.
-constexpr Query kStartChecks{"run.start_checks", R"sql(
-  SELECT max(id) FILTER (WHERE status = 'PROCESSING'),
-         bool_or(lease_expire_time <= now()) FILTER (WHERE status = 'PROCESSING'),
-         max(id) FILTER (WHERE status = 'SUCCESS'),
-         count(*) FILTER (WHERE status = 'ERROR'),
-         coalesce(max(attempt), 0),
-         (SELECT string_agg(p.name, ', ' ORDER BY p.name)
-            FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
-           WHERE d.child_id = $1
-             AND NOT EXISTS (SELECT 1 FROM task_log s
-                              WHERE s.task_id = d.parent_id
-                                AND s.batch_id = $2
-                                AND s.status = 'SUCCESS'))
-    FROM task_log
-   WHERE task_id = $1 AND batch_id = $2
-)sql"};
-
-// ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING and one
-// SUCCESS run per task and batch, unique request_id) answer races that the
-// advisory lock does not cover; the caller then finds out which.
-constexpr Query kInsertRun{"run.insert", R"sql(
-  WITH r AS (
-    INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
-                          lease_seconds, lease_expire_time, request_id)
-    VALUES ($1, $2, 'PROCESSING', $3, $4, $5,
-            now() + $5::integer * interval '1 second', $6)
-    ON CONFLICT DO NOTHING
-    RETURNING *
-  ), e AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status)
-    SELECT id, 'STARTED', NULL, 'PROCESSING' FROM r
-  )
-  SELECT)sql" METAD_RUN_COLUMNS "FROM r JOIN tasks t ON t.id = r.task_id"};
+// Words metad_finish_run's answer for the caller finishing `run_id`.
+absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
+                                             int64_t run_id) {
+  const std::string outcome = row[kOutcome].as<std::string>();
+  if (outcome == "finished") {
+    FinishRunResult result;
+    ReadRun(row, &result.run);
+    result.files_finished = row[kN1].as<int32_t>();
+    return result;
+  }
+  if (outcome == "not_found") {
+    return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                 absl::StrCat("run ", run_id, " not found"));
+  }
+  if (outcome == "ended") {
+    const std::string ended = row[4].as<std::string>();
+    return RunEndedError(run_id, ended,
+                         EndedMessage(run_id, ended, row[8].as<std::string>()));
+  }
+  if (outcome == "lease_expired") {
+    return LeaseExpiredError(
+        run_id, LeaseExpiredMessage(run_id, row[kN1].as<int64_t>()));
+  }
+  if (outcome == "conflicting") {
+    return absl::AbortedError(
+        absl::StrCat("run ", run_id, " changed concurrently; retry"));
+  }
+  return UnknownOutcome("run.finish", outcome);
+}
 
 }  // namespace
 
@@ -263,117 +324,19 @@ RunStore::RunStore(Database* db) : db_(db) {}
 
 absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
                                                   const StartRunInput& in) {
-  StartRunResult result;
-  // A refusal commits: a lapsed run may have been expired on the way.
-  RETURN_IF_ERROR(TransactCommittingRefusal(
-      db_, "run.start", options,
-      [&](Tx& tx, absl::Status* refusal) -> absl::Status {
-        result = StartRunResult();
-        pqxx::result task = Exec(tx, kResolveTask, in.task);
-        if (task.empty()) {
-          return NotFoundResourceError(
-              resource::kTask, in.task,
-              absl::StrCat("task ", in.task, " not found"));
-        }
-        const int64_t task_id = task[0][0].as<int64_t>();
-        const int64_t max_attempts = task[0][1].as<int64_t>();
-        const int32_t lease_seconds =
-            in.lease_seconds > 0 ? in.lease_seconds : task[0][2].as<int32_t>();
-        const std::string refused =
-            absl::StrCat(in.task, " cannot start in batch ", in.batch_id, ": ");
-        std::optional<std::string> request_id;
-        if (!in.request_id.empty()) request_id = in.request_id;
-
-        Exec(tx, kLockTaskBatch, task_id, in.batch_id);
-        // A pass ends in an answer, or loops after expiring a lapsed run or
-        // losing an insert race to a caller outside our lock.
-        for (int pass = 0; pass < 3; ++pass) {
-          if (request_id) {
-            pqxx::result existing = Exec(tx, kRunByRequestId, *request_id);
-            if (!existing.empty()) {
-              ReadRun(existing[0], &result.run);
-              if (result.run.task_id() != task_id ||
-                  result.run.batch_id() != in.batch_id) {
-                const std::string run_id = absl::StrCat(result.run.id());
-                absl::Status reused = WithResourceInfo(
-                    absl::AlreadyExistsError(
-                        absl::StrCat("request_id: already used by run ", run_id,
-                                     " (task ", result.run.task_name(),
-                                     ", batch ", result.run.batch_id(), ")")),
-                    resource::kRun, run_id);
-                return WithErrorInfo(std::move(reused),
-                                     reason::kRequestIdReused,
-                                     {{"request_id", in.request_id},
-                                      {"run_id", run_id},
-                                      {"task", result.run.task_name()},
-                                      {"batch_id", result.run.batch_id()}});
-              }
-              result.created = false;
-              return absl::OkStatus();
-            }
-          }
-          pqxx::result checks = Exec(tx, kStartChecks, task_id, in.batch_id);
-          const pqxx::row c = checks[0];
-          if (!c[0].is_null()) {
-            const int64_t processing = c[0].as<int64_t>();
-            if (c[1].as<bool>()) {
-              RETURN_IF_ERROR(ExpireLocked(tx, processing).status());
-              continue;
-            }
-            *refusal = WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                         refused, "run ", processing,
-                                         " of it is PROCESSING in this batch")),
-                                     reason::kRunInProgress,
-                                     {{"task", in.task},
-                                      {"batch_id", in.batch_id},
-                                      {"run_id", absl::StrCat(processing)}});
-            return absl::OkStatus();
-          }
-          if (!c[2].is_null()) {
-            const std::string run_id = absl::StrCat(c[2].as<int64_t>());
-            *refusal = WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                         refused,
-                                         "it already succeeded in this batch "
-                                         "(run ",
-                                         run_id, ")")),
-                                     reason::kAlreadySucceeded,
-                                     {{"task", in.task},
-                                      {"batch_id", in.batch_id},
-                                      {"run_id", run_id}});
-            return absl::OkStatus();
-          }
-          const int64_t errors = c[3].as<int64_t>();
-          if (errors >= max_attempts) {
-            *refusal = WithErrorInfo(
-                absl::FailedPreconditionError(absl::StrCat(
-                    refused, "its ", errors,
-                    " ERROR runs used up max_attempts (", max_attempts, ")")),
-                reason::kAttemptsExhausted,
-                {{"task", in.task},
-                 {"batch_id", in.batch_id},
-                 {"error_runs", absl::StrCat(errors)},
-                 {"max_attempts", absl::StrCat(max_attempts)}});
-            return absl::OkStatus();
-          }
-          if (!c[5].is_null()) {
-            *refusal = UnmetParentsError(refused, in.task, in.batch_id,
-                                         c[5].as<std::string>());
-            return absl::OkStatus();
-          }
-          const int32_t attempt = c[4].as<int32_t>() + 1;
-          pqxx::result inserted =
-              Exec(tx, kInsertRun, task_id, in.batch_id, attempt, in.worker_id,
-                   lease_seconds, request_id);
-          if (!inserted.empty()) {
-            ReadRun(inserted[0], &result.run);
-            result.created = true;
-            return absl::OkStatus();
-          }
-        }
-        return absl::AbortedError(
-            absl::StrCat(refused, "concurrent starts kept conflicting; retry"));
+  std::optional<std::string> request_id;
+  if (!in.request_id.empty()) request_id = in.request_id;
+  pqxx::result answer;
+  // One statement: it commits what it did, a refusal included (a lapsed
+  // run may have been expired on the way).
+  RETURN_IF_ERROR(
+      db_->Autocommit("run.start", options, [&](AutoTx& tx) -> absl::Status {
+        answer = Exec(tx, kStartRun, in.task, in.batch_id, in.worker_id,
+                      in.lease_seconds, request_id,
+                      std::string(kLeaseExpiredMessage));
+        return absl::OkStatus();
       }));
-  return result;
+  return AnswerStart(answer[0], in);
 }
 
 // --- Heartbeat --------------------------------------------------------------
@@ -403,7 +366,7 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
           ReadRun(r[0], &run);
           return absl::OkStatus();
         }
-        *refusal = WhyNotLive(tx, run_id, /*locked=*/false);
+        *refusal = WhyNotLive(tx, run_id);
         return absl::OkStatus();
       }));
   return run;
@@ -413,28 +376,7 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 
 namespace {
 constexpr Query kFinish{"run.finish", R"sql(
-  WITH r AS (
-    UPDATE task_log
-       SET status = $2::text, error_message = $3::text, end_time = now(),
-           lease_expire_time = NULL
-     WHERE id = $1 AND status = 'PROCESSING' AND lease_expire_time > now()
-    RETURNING *
-  ), f AS (
-    UPDATE files
-       SET status = $2::text, error_message = $3::text, update_time = now()
-      FROM r
-     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
-    RETURNING files.id
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'FINISHED', 'PROCESSING', $2::text, $1, $3::text FROM f
-  ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'FINISHED', 'PROCESSING', $2::text, $3::text FROM r
-  )
-  SELECT)sql" METAD_RUN_COLUMNS R"sql(, (SELECT count(*) FROM f)
-    FROM r JOIN tasks t ON t.id = r.task_id
+  SELECT * FROM metad_finish_run($1, $2, $3, $4)
 )sql"};
 }  // namespace
 
@@ -448,27 +390,116 @@ absl::StatusOr<FinishRunResult> RunStore::FinishRun(
   }
   const std::string message =
       status == metad::v1::RUN_STATUS_ERROR ? error_message : "";
-  FinishRunResult result;
-  RETURN_IF_ERROR(TransactCommittingRefusal(
-      db_, "run.finish", options,
-      [&](Tx& tx, absl::Status* refusal) -> absl::Status {
-        result = FinishRunResult();
-        if (Exec(tx, kLockRun, run_id).empty()) {
-          return NotFoundResourceError(
-              resource::kRun, absl::StrCat(run_id),
-              absl::StrCat("run ", run_id, " not found"));
-        }
-        pqxx::result r = Exec(tx, kFinish, run_id,
-                              std::string(RunStatusText(status)), message);
-        if (!r.empty()) {
-          ReadRun(r[0], &result.run);
-          result.files_finished = r[0][kRunColumnCount].as<int32_t>();
-          return absl::OkStatus();
-        }
-        *refusal = WhyNotLive(tx, run_id, /*locked=*/true);
+  pqxx::result answer;
+  // One statement: a refusal commits too (a lapsed run is ended on the way).
+  RETURN_IF_ERROR(
+      db_->Autocommit("run.finish", options, [&](AutoTx& tx) -> absl::Status {
+        answer = Exec(tx, kFinish, run_id, std::string(RunStatusText(status)),
+                      message, std::string(kLeaseExpiredMessage));
         return absl::OkStatus();
       }));
-  return result;
+  return AnswerFinish(answer[0], run_id);
+}
+
+// --- group commit
+// -------------------------------------------------------------
+
+namespace {
+constexpr Query kStartRuns{"run.start_batch", R"sql(
+  SELECT * FROM metad_start_runs($1::text[], $2::text[], $3::text[],
+                                 $4::integer[], $5::text[], $6)
+)sql"};
+
+constexpr Query kFinishRuns{"run.finish_batch", R"sql(
+  SELECT * FROM metad_finish_runs($1::bigint[], $2::text[], $3::text[], $4)
+)sql"};
+
+// The positions of `ins` sorted by `key`: the order a batch runs its calls
+// in, the same in every batch, so two batches wait on each other's locks
+// at most one way.
+template <typename In, typename Key>
+std::vector<size_t> LockOrder(const std::vector<const In*>& ins, Key key) {
+  std::vector<size_t> order(ins.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return key(*ins[a]) < key(*ins[b]);
+  });
+  return order;
+}
+
+// Runs `query` (one of the batch functions) in one statement and hands
+// row i of its answer to answer(position order[i]).
+template <typename Out, typename... Args>
+absl::StatusOr<std::vector<absl::StatusOr<Out>>> RunBatch(
+    Database* db, const char* name, const TxOptions& options,
+    const std::vector<size_t>& order,
+    absl::FunctionRef<absl::StatusOr<Out>(const pqxx::row&, size_t)> answer,
+    const Query& query, const Args&... args) {
+  pqxx::result rows;
+  RETURN_IF_ERROR(db->Autocommit(name, options, [&](AutoTx& tx) {
+    rows = Exec(tx, query, args...);
+    return absl::OkStatus();
+  }));
+  if (rows.size() != order.size()) {
+    return UnknownOutcome(name, absl::StrCat(rows.size(), " rows"));
+  }
+  std::vector<absl::StatusOr<Out>> out(order.size(),
+                                       absl::InternalError("unanswered"));
+  for (size_t i = 0; i < order.size(); ++i) {
+    out[order[i]] = answer(rows[i], order[i]);
+  }
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
+    const TxOptions& options, const std::vector<const StartRunInput*>& ins) {
+  const std::vector<size_t> order = LockOrder(ins, [](const StartRunInput& in) {
+    return std::tie(in.task, in.batch_id);
+  });
+  std::vector<std::string> tasks, batches, workers, request_ids;
+  std::vector<int32_t> leases;
+  for (size_t i : order) {
+    tasks.push_back(ins[i]->task);
+    batches.push_back(ins[i]->batch_id);
+    workers.push_back(ins[i]->worker_id);
+    leases.push_back(ins[i]->lease_seconds);
+    request_ids.push_back(ins[i]->request_id);
+  }
+  return RunBatch<StartRunResult>(
+      db_, "run.start_batch", options, order,
+      [&](const pqxx::row& row, size_t i) { return AnswerStart(row, *ins[i]); },
+      kStartRuns, TextArrayLiteral(tasks), TextArrayLiteral(batches),
+      TextArrayLiteral(workers), IntArrayLiteral(leases),
+      TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage));
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<FinishRunResult>>>
+RunStore::FinishRuns(const TxOptions& options,
+                     const std::vector<const FinishRunInput*>& ins) {
+  const std::vector<size_t> order =
+      LockOrder(ins, [](const FinishRunInput& in) { return in.run_id; });
+  std::vector<int64_t> runs;
+  std::vector<std::string> statuses, messages;
+  for (size_t i : order) {
+    const FinishRunInput& in = *ins[i];
+    if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
+        in.status != metad::v1::RUN_STATUS_ERROR) {
+      return InvalidFieldError(
+          "status", "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR");
+    }
+    runs.push_back(in.run_id);
+    statuses.push_back(RunStatusText(in.status));
+    messages.push_back(
+        in.status == metad::v1::RUN_STATUS_ERROR ? in.error_message : "");
+  }
+  return RunBatch<FinishRunResult>(
+      db_, "run.finish_batch", options, order,
+      [&](const pqxx::row& row, size_t i) {
+        return AnswerFinish(row, ins[i]->run_id);
+      },
+      kFinishRuns, IntArrayLiteral(runs), TextArrayLiteral(statuses),
+      TextArrayLiteral(messages), std::string(kLeaseExpiredMessage));
 }
 
 // --- reads ------------------------------------------------------------------

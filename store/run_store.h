@@ -46,6 +46,12 @@ struct StartRunResult {
   bool created = false;  // false when request_id matched an existing run
 };
 
+struct FinishRunInput {
+  int64_t run_id = 0;
+  metad::v1::RunStatus status = metad::v1::RUN_STATUS_UNSPECIFIED;
+  std::string error_message;
+};
+
 struct FinishRunResult {
   metad::v1::Run run;
   int32_t files_finished = 0;
@@ -112,6 +118,17 @@ class RunStore {
                                             int64_t run_id,
                                             metad::v1::RunStatus status,
                                             const std::string& error_message);
+
+  // StartRun and FinishRun for several calls in one statement and one
+  // commit (group commit), as if the calls ran one after another: one
+  // answer per input, in order, each as the single call would have got it;
+  // or a status for the whole batch, and then nothing of it committed.
+  // Calls are run in lock order (by task and batch, by run), so concurrent
+  // batches do not deadlock each other.
+  absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> StartRuns(
+      const TxOptions& options, const std::vector<const StartRunInput*>& ins);
+  absl::StatusOr<std::vector<absl::StatusOr<FinishRunResult>>> FinishRuns(
+      const TxOptions& options, const std::vector<const FinishRunInput*>& ins);
 
   // NOT_FOUND if no such run.
   absl::StatusOr<metad::v1::Run> GetRun(const TxOptions& options,

@@ -7,10 +7,9 @@
 #define METAD_STORE_SQL_H_
 
 #include <cstdint>
+#include <pqxx/pqxx>
 #include <string>
 #include <utility>
-
-#include <pqxx/pqxx>
 
 namespace metad::store {
 
@@ -24,11 +23,16 @@ struct Query {
 // The transaction type every store function receives (READ COMMITTED).
 using Tx = pqxx::work;
 
+// What Database::Autocommit lends: a connection outside any explicit
+// transaction, where one statement is its own transaction.
+using AutoTx = pqxx::nontransaction;
+
 // Runs `query` as a prepared statement on the transaction's connection.
 // libpqxx 6 prepares lazily on first use per connection and re-prepares after
 // a reconnect; re-declaring an identical definition is a map lookup.
 template <typename... Args>
-pqxx::result Exec(Tx& tx, const Query& query, Args&&... args) {
+pqxx::result Exec(pqxx::transaction_base& tx, const Query& query,
+                  Args&&... args) {
   tx.conn().prepare(query.name, query.sql);
   return tx.exec_prepared(query.name, std::forward<Args>(args)...);
 }

@@ -128,7 +128,7 @@ TEST_F(RegisterBatcherTest, QueuedCallsShareOneTransaction) {
             kCalls - 1);
   // One batch for the blocked call, one for the 50 queued behind it.
   batcher_->Stop();  // the committer counts a batch after answering it
-  RegisterBatcherStats stats = batcher_->stats();
+  GroupCommitStats stats = batcher_->stats();
   EXPECT_EQ(stats.batches, 2);
   EXPECT_EQ(stats.calls, kCalls + 1);
   EXPECT_EQ(stats.fallbacks, 0);
@@ -283,7 +283,7 @@ TEST(RegisterBatcherRefusedTest, ARefusedBatchIsAnsweredAtOnce) {
         << a.result.status();
   }
   batcher.Stop();  // the committer counts a batch after answering it
-  RegisterBatcherStats stats = batcher.stats();
+  GroupCommitStats stats = batcher.stats();
   EXPECT_EQ(stats.calls, kCalls);
   EXPECT_EQ(stats.shared_failures, 1);  // calls 1..5, one batch
   EXPECT_EQ(stats.fallbacks, 0);

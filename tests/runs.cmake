@@ -6,3 +6,5 @@ metad_test(run_service_pgtest run_service_pgtest.cc
 # other service, and their work in progress must not stop this test building.
 metad_test(lease_reaper_pgtest lease_reaper_pgtest.cc
   ${CMAKE_SOURCE_DIR}/daemon/lease_reaper.cc LIBS metad_task_log_service)
+# Group commit of StartRun and FinishRun.
+metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_task_log_service)
