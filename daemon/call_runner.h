@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "daemon/worker_pool.h"
 #include "store/database.h"
 
@@ -75,6 +76,19 @@ class CallRunner {
 
 // TxOptions carrying the call's deadline and cancellation.
 store::TxOptions TxOptionsFor(grpc::ServerContextBase* context);
+
+// For RunAsync handlers that hand their call to a group committer: the
+// callback that, given the committer's answer, lets `fill` write a result
+// into the response and finishes the call with the answer's status.
+template <typename T, typename Fill>
+std::function<void(absl::StatusOr<T>)> Answer(CallRunner::Done done,
+                                              Fill fill) {
+  return [done = std::move(done),
+          fill = std::move(fill)](absl::StatusOr<T> result) {
+    if (result.ok()) fill(*result);
+    done(result.status());
+  };
+}
 
 }  // namespace metad::daemon
 

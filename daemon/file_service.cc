@@ -120,16 +120,11 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
         }
         register_batcher_.Submit(
             std::move(options), {&request->file()}, request->request_id(),
-            [response, done = std::move(done)](
-                absl::StatusOr<std::vector<store::RegisteredFile>> results) {
-              if (!results.ok()) {
-                done(results.status());
-                return;
-              }
-              *response->mutable_file() = std::move((*results)[0].file);
-              response->set_created((*results)[0].created);
-              done(absl::OkStatus());
-            });
+            Answer<std::vector<store::RegisteredFile>>(
+                std::move(done), [response](auto& results) {
+                  *response->mutable_file() = std::move(results[0].file);
+                  response->set_created(results[0].created);
+                }));
       });
 }
 

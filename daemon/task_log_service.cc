@@ -107,16 +107,11 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
         in.lease_seconds = request->lease_seconds();
         in.request_id = request->request_id();
         starts_.Submit(std::move(o), std::move(in),
-                       [response, done = std::move(done)](
-                           absl::StatusOr<store::StartRunResult> result) {
-                         if (!result.ok()) {
-                           done(result.status());
-                           return;
-                         }
-                         *response->mutable_run() = std::move(result->run);
-                         response->set_created(result->created);
-                         done(absl::OkStatus());
-                       });
+                       Answer<store::StartRunResult>(
+                           std::move(done), [response](auto& result) {
+                             *response->mutable_run() = std::move(result.run);
+                             response->set_created(result.created);
+                           }));
       });
 }
 
@@ -173,17 +168,13 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
         in.run_id = request->run_id();
         in.status = request->status();
         in.error_message = request->error_message();
-        finishes_.Submit(std::move(o), std::move(in),
-                         [response, done = std::move(done)](
-                             absl::StatusOr<store::FinishRunResult> result) {
-                           if (!result.ok()) {
-                             done(result.status());
-                             return;
-                           }
-                           *response->mutable_run() = std::move(result->run);
-                           response->set_files_finished(result->files_finished);
-                           done(absl::OkStatus());
-                         });
+        finishes_.Submit(
+            std::move(o), std::move(in),
+            Answer<store::FinishRunResult>(
+                std::move(done), [response](auto& result) {
+                  *response->mutable_run() = std::move(result.run);
+                  response->set_files_finished(result.files_finished);
+                }));
       });
 }
 

@@ -50,6 +50,15 @@ bool ClosedWhileIdle(const pqxx::connection& conn) {
   return poll(&pfd, 1, 0) != 0;
 }
 
+// The milliseconds left before `options.deadline` (0: no deadline), or
+// DEADLINE_EXCEEDED when none are.
+absl::StatusOr<int64_t> RemainingMs(const TxOptions& options) {
+  if (options.deadline == absl::InfiniteFuture()) return 0;
+  const int64_t ms = absl::ToInt64Milliseconds(options.deadline - absl::Now());
+  if (ms <= 0) return absl::DeadlineExceededError("the call's deadline passed");
+  return ms;
+}
+
 absl::Duration Backoff(int attempt) {
   // Jittered exponential backoff: 1-2 ms, 2-4 ms, ... capped at 100 ms.
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -86,20 +95,20 @@ absl::StatusOr<Database::Slot*> Database::Acquire(absl::Time deadline) {
   return slots_.back().get();
 }
 
+void Database::Disconnect(Slot* slot) {
+  if (slot->conn == nullptr) return;
+  slot->conn.reset();  // reconnect on next use
+  open_.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void Database::Release(Slot* slot, bool broken) {
-  if (broken && slot->conn != nullptr) {
-    slot->conn.reset();  // reconnect on next use
-    open_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (broken) Disconnect(slot);
   absl::MutexLock lock(&mu_);
   idle_.push_back(slot);
 }
 
 void Database::Connect(Slot* slot) {
-  if (slot->conn != nullptr && ClosedWhileIdle(*slot->conn)) {
-    slot->conn.reset();
-    open_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (slot->conn != nullptr && ClosedWhileIdle(*slot->conn)) Disconnect(slot);
   if (slot->conn == nullptr) {
     slot->session_timeout_ms = 0;
     slot->conn = std::make_unique<pqxx::connection>(options_.url);
@@ -109,16 +118,12 @@ void Database::Connect(Slot* slot) {
 
 absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
                                absl::FunctionRef<absl::Status(Tx&)> body) {
-  Connect(slot);
+  absl::StatusOr<int64_t> ms = RemainingMs(options);
+  if (!ms.ok()) return ms.status();
   Tx tx(*slot->conn);
-  if (options.deadline != absl::InfiniteFuture()) {
-    int64_t ms = absl::ToInt64Milliseconds(options.deadline - absl::Now());
-    if (ms <= 0) {
-      return absl::DeadlineExceededError("the call's deadline passed");
-    }
-    Exec(tx, kSetStatementTimeout, std::to_string(ms));
-  } else if (slot->session_timeout_ms != 0) {
-    Exec(tx, kSetStatementTimeout, std::string("0"));
+  // Local to the transaction; 0 only to undo a session timeout.
+  if (*ms != 0 || slot->session_timeout_ms != 0) {
+    Exec(tx, kSetStatementTimeout, std::to_string(*ms));
   }
   absl::Status status = body(tx);
   if (!status.ok()) {
@@ -136,17 +141,12 @@ absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
 absl::Status Database::RunAutocommit(
     Slot* slot, const TxOptions& options,
     absl::FunctionRef<absl::Status(AutoTx&)> body, bool* sent) {
-  Connect(slot);
   if (options.cancelled && options.cancelled()) {
     return absl::CancelledError("the call was cancelled; nothing was changed");
   }
-  int64_t want = 0;
-  if (options.deadline != absl::InfiniteFuture()) {
-    want = absl::ToInt64Milliseconds(options.deadline - absl::Now());
-    if (want <= 0) {
-      return absl::DeadlineExceededError("the call's deadline passed");
-    }
-  }
+  absl::StatusOr<int64_t> remaining = RemainingMs(options);
+  if (!remaining.ok()) return remaining.status();
+  const int64_t want = *remaining;
   AutoTx tx(*slot->conn);
   if (!TimeoutFits(slot->session_timeout_ms, want)) {
     // 95%: the next calls with about the same deadline fit it too.
@@ -190,10 +190,12 @@ absl::Status Database::Run(
       }
       return slot.status();
     }
-    // Whether this attempt opens the connection (rather than reusing one).
-    const bool fresh = (*slot)->conn == nullptr;
-    bool sent = false;
+    // Where it failed: opening a connection, or using one (and whether a
+    // statement that may commit had gone out).
+    bool connected = false, sent = false;
     try {
+      Connect(*slot);
+      connected = true;
       absl::Status status = attempt(*slot, &sent);
       Release(*slot, /*broken=*/false);
       return status;
@@ -215,8 +217,8 @@ absl::Status Database::Run(
       // from the caller. A refused new connection is not retried: the
       // database would refuse the next one too, and each attempt costs it
       // a backend fork while it is already short.
-      const bool reconnect =
-          kind == FailureKind::kBrokenConnection && attempt_no == 1 && !fresh;
+      const bool reconnect = kind == FailureKind::kBrokenConnection &&
+                             attempt_no == 1 && connected;
       const bool retry = reconnect || (kind == FailureKind::kRetryable &&
                                        attempt_no < options_.max_attempts);
       if (retry && absl::Now() < options.deadline) {

@@ -95,8 +95,9 @@ class Database {
   struct Slot;
   absl::StatusOr<Slot*> Acquire(absl::Time deadline);
   void Release(Slot* slot, bool broken);
-  // Runs `attempt` on a pooled connection, retrying as Transact documents.
-  // `attempt` sets *sent once a statement that may commit has gone out.
+  // Runs `attempt` on a pooled, connected slot, retrying as Transact
+  // documents. `attempt` sets *sent once a statement that may commit has
+  // gone out.
   absl::Status Run(const char* name, const TxOptions& options,
                    absl::FunctionRef<absl::Status(Slot*, bool* sent)> attempt);
   absl::Status RunOnce(Slot* slot, const TxOptions& options,
@@ -108,6 +109,7 @@ class Database {
   // while it sat idle (a restart): it is found here, before a statement is
   // sent, rather than by the statement.
   void Connect(Slot* slot);
+  void Disconnect(Slot* slot);
 
   const DatabaseOptions options_;
   mutable absl::Mutex mu_;

@@ -53,7 +53,9 @@ class GroupCommit {
   // Runs one call alone.
   using One = std::function<absl::StatusOr<Out>(const TxOptions&, const In&)>;
   // Runs calls together in one transaction: one answer per call, in order,
-  // or a status for the whole batch (then nothing of it committed).
+  // or a status for the whole batch (then nothing of it committed). The
+  // options carry the earliest deadline and a cancelled() that is true
+  // when any call is cancelled.
   using Batch = std::function<absl::StatusOr<std::vector<absl::StatusOr<Out>>>(
       const TxOptions&, const std::vector<const In*>&)>;
 
@@ -161,13 +163,19 @@ class GroupCommit {
       });
       return;
     }
-    // The batch lives as long as its most impatient call allows.
+    // The batch lives as long as its most impatient call allows, and is
+    // cancelled (before it commits) when any of its calls is.
     TxOptions shared;
     std::vector<const In*> ins;
     for (Call* call : live) {
       shared.deadline = std::min(shared.deadline, call->options.deadline);
       ins.push_back(&call->in);
     }
+    shared.cancelled = [&live] {
+      return std::any_of(live.begin(), live.end(), [](const Call* call) {
+        return call->options.cancelled && call->options.cancelled();
+      });
+    };
     absl::StatusOr<std::vector<absl::StatusOr<Out>>> answers =
         batch_(shared, ins);
     const int64_t n = static_cast<int64_t>(live.size());

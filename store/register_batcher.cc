@@ -1,6 +1,5 @@
 #include "store/register_batcher.h"
 
-#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -25,28 +24,22 @@ RegisterBatcher::RegisterBatcher(FileStore* store,
 void RegisterBatcher::Submit(TxOptions options,
                              std::vector<const FileSpec*> specs,
                              std::string request_id, Done done) {
-  Call call{std::move(specs), std::move(request_id), options.cancelled};
+  Call call{std::move(specs), std::move(request_id)};
   group_.Submit(std::move(options), std::move(call), std::move(done));
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<RegisterBatcher::Files>>>
 RegisterBatcher::RegisterAll(const TxOptions& shared,
                              const std::vector<const Call*>& calls) {
-  // One multi-row registration; it rolls back if any of its calls is
-  // cancelled before COMMIT.
-  TxOptions options = shared;
-  options.cancelled = [&calls] {
-    return std::any_of(calls.begin(), calls.end(), [](const Call* call) {
-      return call->cancelled && call->cancelled();
-    });
-  };
+  // One multi-row registration; `shared` rolls it back if any of its calls
+  // is cancelled before COMMIT.
   std::vector<const FileSpec*> specs;
   std::vector<std::string> request_ids;
   for (const Call* call : calls) {
     specs.insert(specs.end(), call->specs.begin(), call->specs.end());
     request_ids.insert(request_ids.end(), call->specs.size(), call->request_id);
   }
-  absl::StatusOr<Files> all = store_->Register(options, specs, request_ids);
+  absl::StatusOr<Files> all = store_->Register(shared, specs, request_ids);
   if (!all.ok()) return all.status();
   std::vector<absl::StatusOr<Files>> answers;
   auto next = all->begin();

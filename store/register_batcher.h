@@ -55,8 +55,6 @@ class RegisterBatcher {
   struct Call {
     std::vector<const metad::v1::FileSpec*> specs;
     std::string request_id;
-    // The caller's own cancellation; the batch rolls back if any is set.
-    std::function<bool()> cancelled;
   };
   absl::StatusOr<std::vector<absl::StatusOr<Files>>> RegisterAll(
       const TxOptions& shared, const std::vector<const Call*>& calls);
