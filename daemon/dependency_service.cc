@@ -63,9 +63,10 @@ absl::StatusOr<std::vector<std::string>> CheckTargets(
 
 }  // namespace
 
-DependencyServiceImpl::DependencyServiceImpl(store::Database* db,
-                                             CallRunner* runner)
-    : store_(db), runner_(runner) {}
+DependencyServiceImpl::DependencyServiceImpl(
+    store::Database* db, CallRunner* runner,
+    const store::DependencyStoreOptions& store_options)
+    : store_(db, store_options), runner_(runner) {}
 
 grpc::ServerUnaryReactor* DependencyServiceImpl::AddDependency(
     grpc::CallbackServerContext* context, const AddDependencyRequest* request,

@@ -19,7 +19,9 @@ inline constexpr int kMaxTargets = 1000;
 class DependencyServiceImpl final
     : public metad::v1::DependencyService::CallbackService {
  public:
-  DependencyServiceImpl(store::Database* db, CallRunner* runner);
+  DependencyServiceImpl(
+      store::Database* db, CallRunner* runner,
+      const store::DependencyStoreOptions& store_options = {});
 
   // FAILED_PRECONDITION for a self-edge or an edge closing a cycle (the
   // message names the cycle); an existing edge is returned, created=false.

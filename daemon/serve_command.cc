@@ -83,6 +83,9 @@ std::vector<FlagSpec> ServeFlags() {
        "prune finished runs, their events and file events older than this "
        "(e.g. 30d, 720h; at least 1h; empty: keep everything); files are "
        "never pruned"},
+      {"ready_graph_max_tasks", "METAD_READY_GRAPH_MAX_TASKS", "100000",
+       "GetReadyTasks keeps the task graph in memory up to this many tasks "
+       "(0: join it in SQL on every call)"},
       {"retention_interval", "METAD_RETENTION_INTERVAL", "3600",
        "seconds between pruning rounds when --retention is set"},
   };
@@ -175,10 +178,12 @@ int RunServe(int argc, char** argv) {
   auto drain = flags.GetSeconds("drain");
   auto auto_migrate = flags.GetBool("auto_migrate");
   auto state_interval = flags.GetSeconds("state_metrics_interval");
+  auto ready_graph_max = flags.GetInt("ready_graph_max_tasks", 0, 10000000);
   for (const absl::Status& s :
        {pool_size.status(), max_queued.status(), max_message.status(),
         reaper_interval.status(), database_wait.status(), drain.status(),
-        auto_migrate.status(), state_interval.status()}) {
+        auto_migrate.status(), state_interval.status(),
+        ready_graph_max.status()}) {
     if (!s.ok()) return Fail("bad_flags", s);
   }
   WatchOptions watch;
@@ -299,6 +304,7 @@ int RunServe(int argc, char** argv) {
   server_options.max_receive_message_bytes = *max_message;
   server_options.credentials = credentials;
   server_options.watch = watch;
+  server_options.dependencies.ready_graph_max_tasks = *ready_graph_max;
   if (!token_file.empty()) {
     server_options.authorizer = [tokens](const grpc::ServerContextBase& ctx,
                                          const char* method) {

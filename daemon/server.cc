@@ -17,11 +17,12 @@ namespace metad::daemon {
 
 struct MetadServer::Services {
   Services(store::Database* db, CallRunner* runner,
-           const WatchOptions& watch_options)
+           const WatchOptions& watch_options,
+           const store::DependencyStoreOptions& dependency_options)
       : files(db, runner),
         tasks(db, runner),
         runs(db, runner),
-        dependencies(db, runner),
+        dependencies(db, runner, dependency_options),
         watch(db, runner, watch_options),
         admin(db, runner) {}
   FileServiceImpl files;
@@ -45,7 +46,8 @@ constexpr const char* kServiceNames[] = {"",
 MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
     : pool_(options.worker_threads, options.max_queued_calls),
       runner_(&pool_),
-      services_(std::make_unique<Services>(db, &runner_, options.watch)) {
+      services_(std::make_unique<Services>(db, &runner_, options.watch,
+                                           options.dependencies)) {
   if (options.call_observer) runner_.add_observer(options.call_observer);
   if (options.authorizer) runner_.set_authorizer(options.authorizer);
 }

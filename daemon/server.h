@@ -14,6 +14,7 @@
 #include "daemon/event_listener.h"
 #include "daemon/worker_pool.h"
 #include "store/database.h"
+#include "store/dependency_store.h"
 
 namespace metad::daemon {
 
@@ -35,6 +36,8 @@ struct ServerOptions {
   CallRunner::Authorizer authorizer;
   // WatchService: notify (LISTEN) or poll, and its limits.
   WatchOptions watch;
+  // DependencyService: how big a task graph GetReadyTasks holds in memory.
+  store::DependencyStoreOptions dependencies;
 };
 
 class MetadServer {

@@ -4,6 +4,7 @@
 #define METAD_STORE_DEPENDENCY_STORE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "metad/v1/dependencies.pb.h"
 #include "metad/v1/tasks.pb.h"
 #include "store/database.h"
+#include "store/task_graph.h"
 
 namespace metad::store {
 
@@ -28,9 +30,18 @@ struct AddDependencyResult {
 
 // Every method takes task names (validated by the caller) and returns
 // NOT_FOUND naming the field and the unknown task.
+struct DependencyStoreOptions {
+  // ReadyTasks holds the task graph in memory while it has at most this
+  // many tasks (about 300 bytes each plus 8 per edge), and reads only the
+  // batch's runs per call; above it, or at 0, every call joins the whole
+  // graph in SQL.
+  int64_t ready_graph_max_tasks = 100000;
+};
+
 class DependencyStore {
  public:
-  explicit DependencyStore(Database* db) : db_(db) {}
+  explicit DependencyStore(Database* db, DependencyStoreOptions options = {})
+      : db_(db), options_(options) {}
 
   // Adds parent -> child. FAILED_PRECONDITION for a self-edge, or for an edge
   // that would close a cycle (the message names the cycle's path). An
@@ -73,12 +84,34 @@ class DependencyStore {
   // max_attempts. Spent attempts are ERROR runs plus PROCESSING runs whose
   // lease lapsed (StartRun ends those as expired, i.e. ERROR, before it
   // starts a new run, so they do not block). Ordered by id.
+  // Implemented in dependency_ready.cc.
   absl::StatusOr<std::vector<metad::v1::Task>> ReadyTasks(
       const TxOptions& options, const std::string& batch_id,
       const std::vector<std::string>& targets);
 
+  // How many times the task graph was read for ReadyTasks (for tests and
+  // metrics).
+  int64_t graph_loads() const { return graph_cache_.loads(); }
+
  private:
+  // ReadyTasks with `graph` and the batch's runs; returns the graph version
+  // of the runs' snapshot, and fills *out only when it is graph's.
+  absl::StatusOr<int64_t> ReadyFromGraph(
+      const TxOptions& options, const TaskGraph& graph,
+      const std::string& batch_id, const std::vector<std::string>& targets,
+      std::vector<metad::v1::Task>* out);
+  // ReadyTasks joining the graph in SQL.
+  absl::StatusOr<std::vector<metad::v1::Task>> ReadyFromSql(
+      const TxOptions& options, const std::string& batch_id,
+      const std::vector<std::string>& targets);
+  // The cached graph if it is at least `version` (and not a stale too_big
+  // mark), else a freshly read one.
+  absl::StatusOr<std::shared_ptr<const TaskGraph>> GraphAtLeast(
+      const TxOptions& options, int64_t version);
+
   Database* db_;
+  const DependencyStoreOptions options_;
+  TaskGraphCache graph_cache_;
 };
 
 }  // namespace metad::store

@@ -44,6 +44,14 @@ void ReadTaskRow(const pqxx::row& row, Task* task) {
   ReadTime(row["update_us"], task->mutable_update_time());
 }
 
+absl::Status UnknownTaskError(const std::string& field,
+                              const std::string& name) {
+  return NotFoundResourceError(
+      resource::kTask, name,
+      absl::StrCat(field, ": no task named \"", name,
+                   "\" (register it with RegisterTask first)"));
+}
+
 absl::StatusOr<std::vector<int64_t>> ResolveTaskIds(
     Tx& tx, const std::string& field, const std::vector<std::string>& names,
     bool key_share_lock) {
@@ -58,10 +66,7 @@ absl::StatusOr<std::vector<int64_t>> ResolveTaskIds(
   for (const std::string& name : names) {
     auto it = ids.find(name);
     if (it == ids.end()) {
-      return NotFoundResourceError(
-          resource::kTask, name,
-          absl::StrCat(field, ": no task named \"", name,
-                       "\" (register it with RegisterTask first)"));
+      return UnknownTaskError(field, name);
     }
     out.push_back(it->second);
   }

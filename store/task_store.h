@@ -25,6 +25,10 @@ namespace metad::store {
 // other columns may come before or after).
 void ReadTaskRow(const pqxx::row& row, metad::v1::Task* task);
 
+// NOT_FOUND for a task name that is not registered, naming `field`.
+absl::Status UnknownTaskError(const std::string& field,
+                              const std::string& name);
+
 // Resolves task names to ids inside the caller's transaction; ids come back
 // in the order of `names`. With `key_share_lock` the rows are locked FOR KEY
 // SHARE, so a concurrent DeleteTask waits for the caller's commit (or the

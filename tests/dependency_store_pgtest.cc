@@ -1,19 +1,26 @@
 // DependencyStore against a real PostgreSQL: edges, cycle refusal with its
 // path, shortest depths, execution layers, and the ready query checked
-// against a C++ reference on a graph of 10,000 tasks and ~50,000 edges.
+// against a C++ reference on a graph of 10,000 tasks and ~50,000 edges, from
+// the graph held in memory and from SQL; the held graph follows changes made
+// through another daemon.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
 #include "store/dependency_store.h"
+#include "store/task_graph.h"
+#include "store/task_store.h"
 #include "tests/support/pg_test_base.h"
 
 namespace metad::store {
@@ -335,13 +342,6 @@ void BigGraphTest::ReadyTasksMatchesTheReference() {
     if (Ready(id)) expected.push_back(id);
   }
   ASSERT_FALSE(expected.empty());
-  absl::StatusOr<std::vector<Task>> all = store_->ReadyTasks({}, "big", {});
-  ASSERT_TRUE(all.ok()) << all.status();
-  std::vector<int64_t> got;
-  for (const Task& t : *all) got.push_back(t.id());
-  EXPECT_EQ(got, expected);
-
-  // With targets: only the targets' upstream closure.
   std::vector<std::string> targets{"n9990", "n5001", "n120"};
   std::set<int64_t> closure;
   for (int64_t t : {9990, 5001, 120}) {
@@ -352,18 +352,40 @@ void BigGraphTest::ReadyTasksMatchesTheReference() {
   for (int64_t id : expected) {
     if (closure.count(id)) expected_targets.push_back(id);
   }
-  absl::StatusOr<std::vector<Task>> some =
-      store_->ReadyTasks({}, "big", targets);
-  ASSERT_TRUE(some.ok()) << some.status();
-  got.clear();
-  for (const Task& t : *some) got.push_back(t.id());
-  EXPECT_EQ(got, expected_targets);
 
-  // Another batch: nothing ran there, so the tasks without parents are
-  // ready.
-  absl::StatusOr<std::vector<Task>> fresh = store_->ReadyTasks({}, "new", {});
-  ASSERT_TRUE(fresh.ok()) << fresh.status();
-  for (const Task& t : *fresh) EXPECT_TRUE(parents_[t.id()].empty());
+  // The same answers from the graph held in memory (the default), from SQL
+  // (the cache off) and from SQL because the graph is over the limit.
+  DependencyStore sql_only(db(), {.ready_graph_max_tasks = 0});
+  DependencyStore over_limit(db(), {.ready_graph_max_tasks = kTasks - 1});
+  for (DependencyStore* store : {store_.get(), &sql_only, &over_limit}) {
+    SCOPED_TRACE(store == store_.get() ? "graph"
+                 : store == &sql_only  ? "sql"
+                                       : "over limit");
+    absl::StatusOr<std::vector<Task>> all = store->ReadyTasks({}, "big", {});
+    ASSERT_TRUE(all.ok()) << all.status();
+    std::vector<int64_t> got;
+    for (const Task& t : *all) got.push_back(t.id());
+    EXPECT_EQ(got, expected);
+
+    // With targets: only the targets' upstream closure.
+    absl::StatusOr<std::vector<Task>> some =
+        store->ReadyTasks({}, "big", targets);
+    ASSERT_TRUE(some.ok()) << some.status();
+    got.clear();
+    for (const Task& t : *some) got.push_back(t.id());
+    EXPECT_EQ(got, expected_targets);
+
+    // Another batch: nothing ran there, so the tasks without parents are
+    // ready.
+    absl::StatusOr<std::vector<Task>> fresh = store->ReadyTasks({}, "new", {});
+    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    ASSERT_FALSE(fresh->empty());
+    for (const Task& t : *fresh) EXPECT_TRUE(parents_[t.id()].empty());
+  }
+  // Only the default store held the graph, and read it once.
+  EXPECT_EQ(store_->graph_loads(), 1);
+  EXPECT_EQ(sql_only.graph_loads(), 0);
+  EXPECT_EQ(over_limit.graph_loads(), 1);  // counted, found too big
 }
 
 void BigGraphTest::WalksMatchBreadthFirstReferences() {
@@ -460,6 +482,173 @@ TEST_F(BigGraphTest, QueriesMatchReferences) {
     SCOPED_TRACE("CycleCheckNamesAShortestRealPath");
     CycleCheckNamesAShortestRealPath();
   }
+}
+
+// ---- The task graph held in memory for ReadyTasks ----
+
+// Two daemons on one database: `writer_` changes the graph, store_ answers
+// from its copy. Every change must show in store_'s very next answer.
+class ReadyGraphTest : public DependencyStoreTest {
+ protected:
+  void SetUp() override {
+    DependencyStoreTest::SetUp();
+    writer_ = std::make_unique<DependencyStore>(db());
+    tasks_ = std::make_unique<TaskStore>(db());
+  }
+
+  std::vector<std::string> Ready(const std::string& batch,
+                                 const std::vector<std::string>& targets = {}) {
+    absl::StatusOr<std::vector<Task>> r =
+        store_->ReadyTasks({}, batch, targets);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const Task& t : *r) out.push_back(t.name());
+    }
+    return out;
+  }
+
+  void Register(const std::string& name, int32_t max_attempts = 0) {
+    RegisterTaskInput input;
+    input.name = name;
+    input.max_attempts = max_attempts;
+    ASSERT_TRUE(tasks_->Register({}, input).ok());
+  }
+
+  void Succeed(const std::string& task, const std::string& batch) {
+    Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
+        "lease_seconds, end_time) SELECT id, '" +
+        batch + "', 'SUCCESS', 1, 60, now() FROM tasks WHERE name = '" + task +
+        "'");
+  }
+
+  std::unique_ptr<DependencyStore> writer_;
+  std::unique_ptr<TaskStore> tasks_;
+};
+
+TEST_F(ReadyGraphTest, AnotherDaemonsGraphChangesShowInTheNextAnswer) {
+  Register("a");
+  Register("b");
+  EXPECT_THAT(Ready("x"), ElementsAre("a", "b"));
+  EXPECT_EQ(store_->graph_loads(), 1);
+
+  // Runs change the answer without a new read of the graph.
+  Succeed("a", "x");
+  EXPECT_THAT(Ready("x"), ElementsAre("b"));
+  EXPECT_EQ(store_->graph_loads(), 1);
+
+  // An edge added elsewhere: b now waits for c, which has not run.
+  Register("c");
+  ASSERT_TRUE(writer_->Add({}, "c", "b").ok());
+  EXPECT_THAT(Ready("x"), ElementsAre("c"));
+  EXPECT_EQ(store_->graph_loads(), 2);
+  // ... and removed again.
+  ASSERT_TRUE(writer_->Remove({}, "c", "b").ok());
+  EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
+
+  // A changed max_attempts: one ERROR no longer uses up b.
+  Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
+      "lease_seconds, end_time) SELECT id, 'x', 'ERROR', 1, 60, now() "
+      "FROM tasks WHERE name = 'b'");
+  EXPECT_THAT(Ready("x"), ElementsAre("c"));
+  Register("b", 2);
+  EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
+
+  // A task deleted elsewhere is gone; a target registered elsewhere is
+  // found, not NOT_FOUND from the old copy.
+  Sql("DELETE FROM tasks WHERE name = 'c'");
+  EXPECT_THAT(Ready("x"), ElementsAre("b"));
+  Register("d");
+  EXPECT_THAT(Ready("x", {"d"}), ElementsAre("d"));
+  absl::Status unknown = store_->ReadyTasks({}, "x", {"d", "nope"}).status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(unknown.message(), HasSubstr("targets: no task named \"nope\""));
+
+  // Registering again with the same settings changes nothing, so the copy
+  // stays valid.
+  const int64_t loads = store_->graph_loads();
+  Register("d");
+  EXPECT_THAT(Ready("x"), ElementsAre("b", "d"));
+  EXPECT_EQ(store_->graph_loads(), loads);
+}
+
+TEST_F(ReadyGraphTest, LeasesLapseWithoutAGraphChange) {
+  Register("t", 2);
+  Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
+      "lease_seconds, lease_expire_time) SELECT id, 'x', 'PROCESSING', 1, 1, "
+      "now() + interval '400 milliseconds' FROM tasks");
+  EXPECT_TRUE(Ready("x").empty());
+  // Polls until the lease lapses (the answer is computed with the
+  // database's clock); the lapsed run counts as one of two attempts.
+  std::vector<std::string> ready;
+  for (int i = 0; i < 100 && ready.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ready = Ready("x");
+  }
+  EXPECT_THAT(ready, ElementsAre("t"));
+  EXPECT_EQ(store_->graph_loads(), 1);
+}
+
+TEST_F(ReadyGraphTest, ConcurrentCallersShareOneRead) {
+  for (int i = 0; i < 200; ++i) Register("t" + std::to_string(i));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      absl::StatusOr<std::vector<Task>> r = store_->ReadyTasks({}, "x", {});
+      if (!r.ok() || r->size() != 200) ++wrong;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(store_->graph_loads(), 1);
+}
+
+TEST(TaskGraph, ParsesBigintArrays) {
+  EXPECT_THAT(*ParseIntArray("{}"), ::testing::IsEmpty());
+  EXPECT_THAT(*ParseIntArray("{7}"), ElementsAre(7));
+  EXPECT_THAT(*ParseIntArray("{1,-2,9223372036854775807}"),
+              ElementsAre(1, -2, 9223372036854775807));
+  for (const char* bad : {"", "{", "1,2", "{1,,2}", "{NULL}", "{1,2"}) {
+    EXPECT_EQ(ParseIntArray(bad).status().code(), absl::StatusCode::kInternal)
+        << bad;
+  }
+}
+
+TEST(TaskGraph, ClosureAndReadyRule) {
+  // ids 10 (root), 20 (root), 30 <- 10, 20; 40 <- 30.
+  TaskGraph g;
+  for (int64_t id : {10, 20, 30, 40}) {
+    Task& t = g.tasks.emplace_back();
+    t.set_id(id);
+    t.set_name("t" + std::to_string(id));
+    t.set_max_attempts(id == 20 ? 2 : 1);
+  }
+  ASSERT_TRUE(g.Build({{30, 10}, {30, 20}, {40, 30}}).ok());
+  EXPECT_FALSE(g.Build({{30, 99}}).ok());
+  ASSERT_TRUE(g.Build({{30, 10}, {30, 20}, {40, 30}}).ok());
+  EXPECT_THAT(g.UpstreamClosure({g.IndexOfName("t40")}),
+              ElementsAre(0, 1, 2, 3));
+  EXPECT_THAT(g.UpstreamClosure({1, 1}), ElementsAre(1));
+  EXPECT_EQ(g.IndexOfName("nope"), -1);
+
+  BatchRunSummary runs;
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ElementsAre(0, 1));
+  runs.succeeded = {10};
+  runs.spent = {20};  // one of t20's two attempts
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ElementsAre(1));
+  runs.live = {20};
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ::testing::IsEmpty());
+  runs.live.clear();
+  runs.spent = {20, 20};  // both
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ::testing::IsEmpty());
+  runs.succeeded = {10, 20};
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ElementsAre(2));
+  std::vector<int32_t> only_40{3};
+  EXPECT_THAT(ReadyIndexes(g, runs, &only_40), ::testing::IsEmpty());
+  // Runs of a task the graph does not hold are ignored.
+  runs.succeeded.push_back(99);
+  EXPECT_THAT(ReadyIndexes(g, runs, nullptr), ElementsAre(2));
 }
 
 }  // namespace

@@ -1,0 +1,259 @@
+// GetReadyTasks: from the task graph held in memory plus the batch's runs
+// (task_graph.h), or all in SQL when the graph is too big to hold or keeps
+// changing under the call. Both answer the same rule, documented at
+// DependencyStore::ReadyTasks; tests/dependency_store_pgtest.cc holds them to
+// the same reference.
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "store/dependency_store.h"
+#include "store/status_macros.h"
+#include "store/task_store.h"
+
+namespace metad::store {
+namespace {
+
+using metad::v1::Task;
+
+// How often a call looks for a graph matching its runs' snapshot before it
+// answers from SQL (graph changes are rare; this bounds a storm of them).
+constexpr int kGraphAttempts = 3;
+// A graph found too big is counted again after this long.
+constexpr absl::Duration kTooBigRecheck = absl::Seconds(60);
+
+// A candidate task `t`'s runs in batch $1, as columns `blocked` and
+// `attempts_spent`. They mirror StartRun's rules: a PROCESSING run whose
+// lease lapsed does not block (StartRun ends it as expired first) but counts
+// as a spent attempt, like the ERROR run it becomes.
+#define METAD_RUN_STATE_COLUMNS                                             \
+  "\n  bool_or(l.status = 'SUCCESS' OR"                                     \
+  " (l.status = 'PROCESSING' AND l.lease_expire_time > now())) AS blocked," \
+  "\n  count(*) FILTER (WHERE l.status = 'ERROR' OR"                        \
+  " (l.status = 'PROCESSING' AND l.lease_expire_time <= now()))"            \
+  " AS attempts_spent"
+
+// Every parent of `t` has a SUCCESS run in batch $1 (probes the
+// task_log_one_success partial index), and `t` may start.
+#define METAD_READY_WHERE                                       \
+  "\nWHERE r.blocked IS NOT TRUE"                               \
+  "\n  AND coalesce(r.attempts_spent, 0) < t.max_attempts"      \
+  "\n  AND NOT EXISTS ("                                        \
+  "\n    SELECT 1 FROM task_dependencies d"                     \
+  "\n    WHERE d.child_id = t.id"                               \
+  "\n      AND NOT EXISTS ("                                    \
+  "\n        SELECT 1 FROM task_log s"                          \
+  "\n        WHERE s.task_id = d.parent_id AND s.batch_id = $1" \
+  "\n          AND s.status = 'SUCCESS'))"                      \
+  "\nORDER BY t.id\n"
+
+// Every task is a candidate: the batch's runs are aggregated once (one range
+// of task_log_batch) and hash-joined, and the parent check becomes an anti
+// join over the edges.
+constexpr Query kReadyAll{
+    "dependency.ready_all",
+    "SELECT" METAD_TASK_COLUMNS
+    "FROM tasks t"
+    "\nLEFT JOIN (SELECT l.task_id," METAD_RUN_STATE_COLUMNS
+    "\n  FROM task_log l WHERE l.batch_id = $1 GROUP BY l.task_id"
+    ") r ON r.task_id = t.id" METAD_READY_WHERE};
+
+// Candidates are the targets' upstream closure (each task expanded once);
+// each candidate's runs are looked up through task_log_batch, so the cost
+// follows the closure's size, not the batch's.
+constexpr Query kReadyForTargets{
+    "dependency.ready_for_targets",
+    R"sql(
+WITH RECURSIVE candidates(id) AS (
+  SELECT unnest($2::bigint[])
+  UNION
+  SELECT d.parent_id
+  FROM task_dependencies d JOIN candidates c ON d.child_id = c.id
+)
+SELECT)sql" METAD_TASK_COLUMNS
+    "FROM candidates JOIN tasks t ON t.id = candidates.id"
+    "\nCROSS JOIN LATERAL (SELECT" METAD_RUN_STATE_COLUMNS
+    "\n  FROM task_log l WHERE l.batch_id = $1 AND l.task_id = t.id) "
+    "r" METAD_READY_WHERE};
+
+// The batch's runs (every task's, or only those of $2) as three arrays of
+// task ids, once per run of each kind, and the graph version of the same
+// snapshot. One pass with no grouping: a seventh of the time of
+// aggregating per task first, which C++ does with the counts instead.
+#define METAD_RUN_SUMMARY_SELECT                                            \
+  "SELECT (SELECT version FROM task_graph_version) AS graph_version,"       \
+  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'),"  \
+  " '{}') AS succeeded,"                                                    \
+  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'PROCESSING'" \
+  " AND l.lease_expire_time > now()), '{}') AS live,"                       \
+  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'ERROR' OR"   \
+  " (l.status = 'PROCESSING' AND l.lease_expire_time <= now())), '{}')"     \
+  " AS spent"                                                               \
+  "\nFROM task_log l WHERE l.batch_id = $1"
+
+constexpr Query kRunSummaryAll{"dependency.run_summary_all",
+                               METAD_RUN_SUMMARY_SELECT};
+
+constexpr Query kRunSummaryOf{"dependency.run_summary_of",
+                              METAD_RUN_SUMMARY_SELECT
+                              " AND l.task_id = ANY($2::bigint[])"};
+
+// At most $1 + 1 tasks counted: enough to know the graph is too big.
+constexpr Query kCountTasksUpTo{
+    "dependency.count_tasks_up_to",
+    "SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT $1::bigint + 1) x"};
+
+// The whole graph in one statement, so in one snapshot with its version:
+// every task with its parents' ids, ascending id; one row of NULLs besides
+// the version when there are no tasks.
+constexpr Query kLoadGraph{
+    "dependency.load_graph",
+    "SELECT v.version AS graph_version, x.* FROM task_graph_version v"
+    "\nLEFT JOIN LATERAL (SELECT" METAD_TASK_COLUMNS
+    ","
+    "\n  (SELECT array_agg(d.parent_id) FROM task_dependencies d"
+    "\n   WHERE d.child_id = t.id) AS parent_ids"
+    "\n  FROM tasks t) x ON true"
+    "\nORDER BY x.id"};
+
+absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
+  BatchRunSummary runs;
+  ASSIGN_OR_RETURN(runs.succeeded,
+                   ParseIntArray(row["succeeded"].as<std::string>()));
+  ASSIGN_OR_RETURN(runs.live, ParseIntArray(row["live"].as<std::string>()));
+  ASSIGN_OR_RETURN(runs.spent, ParseIntArray(row["spent"].as<std::string>()));
+  return runs;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
+    const TxOptions& options, const std::string& batch_id,
+    const std::vector<std::string>& targets) {
+  if (options_.ready_graph_max_tasks > 0) {
+    int64_t seen_version = 0;
+    for (int attempt = 0; attempt < kGraphAttempts; ++attempt) {
+      ASSIGN_OR_RETURN(std::shared_ptr<const TaskGraph> graph,
+                       GraphAtLeast(options, seen_version));
+      if (graph->too_big) break;
+      std::vector<Task> out;
+      ASSIGN_OR_RETURN(seen_version, ReadyFromGraph(options, *graph, batch_id,
+                                                    targets, &out));
+      if (seen_version == graph->version) return out;
+    }
+  }
+  return ReadyFromSql(options, batch_id, targets);
+}
+
+absl::StatusOr<int64_t> DependencyStore::ReadyFromGraph(
+    const TxOptions& options, const TaskGraph& graph,
+    const std::string& batch_id, const std::vector<std::string>& targets,
+    std::vector<Task>* out) {
+  // Targets unknown to this copy may be tasks registered since: they are
+  // NOT_FOUND only if the runs' snapshot has this very graph.
+  std::optional<std::vector<int32_t>> candidates;
+  const std::string* unknown = nullptr;
+  if (!targets.empty()) {
+    std::vector<int32_t> seeds;
+    for (const std::string& name : targets) {
+      const int32_t i = graph.IndexOfName(name);
+      if (i >= 0) {
+        seeds.push_back(i);
+      } else if (unknown == nullptr) {
+        unknown = &name;
+      }
+    }
+    candidates = graph.UpstreamClosure(seeds);
+  }
+  int64_t version = 0;
+  BatchRunSummary runs;
+  RETURN_IF_ERROR(
+      db_->Transact("dependency.ready", options, [&](Tx& tx) -> absl::Status {
+        pqxx::result rows;
+        if (candidates) {
+          std::vector<int64_t> ids;
+          ids.reserve(candidates->size());
+          for (int32_t i : *candidates) ids.push_back(graph.tasks[i].id());
+          rows = Exec(tx, kRunSummaryOf, batch_id, IntArrayLiteral(ids));
+        } else {
+          rows = Exec(tx, kRunSummaryAll, batch_id);
+        }
+        version = rows.at(0)["graph_version"].as<int64_t>();
+        if (version != graph.version) return absl::OkStatus();
+        ASSIGN_OR_RETURN(runs, ReadRunSummary(rows.at(0)));
+        return absl::OkStatus();
+      }));
+  if (version != graph.version) return version;
+  if (unknown != nullptr) return UnknownTaskError("targets", *unknown);
+  out->clear();
+  for (int32_t i :
+       ReadyIndexes(graph, runs, candidates ? &*candidates : nullptr)) {
+    out->push_back(graph.tasks[i]);
+  }
+  return version;
+}
+
+absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::GraphAtLeast(
+    const TxOptions& options, int64_t version) {
+  auto usable = [&](const std::shared_ptr<const TaskGraph>& g) {
+    return g != nullptr && g->version >= version &&
+           !(g->too_big && absl::Now() - g->read_at > kTooBigRecheck);
+  };
+  std::shared_ptr<const TaskGraph> graph = graph_cache_.Get();
+  if (usable(graph)) return graph;
+  // One load at a time; those who waited usually find it done.
+  absl::MutexLock lock(graph_cache_.load_mutex());
+  graph = graph_cache_.Get();
+  if (usable(graph)) return graph;
+  auto loaded = std::make_shared<TaskGraph>();
+  RETURN_IF_ERROR(db_->Transact(
+      "dependency.load_graph", options, [&](Tx& tx) -> absl::Status {
+        *loaded = TaskGraph();
+        loaded->read_at = absl::Now();
+        const int64_t max = options_.ready_graph_max_tasks;
+        if (Exec(tx, kCountTasksUpTo, max).at(0)[0].as<int64_t>() > max) {
+          loaded->too_big = true;
+          return absl::OkStatus();
+        }
+        pqxx::result rows = Exec(tx, kLoadGraph);
+        std::vector<std::pair<int64_t, int64_t>> edges;
+        loaded->version = rows.at(0)["graph_version"].as<int64_t>();
+        for (const pqxx::row& row : rows) {
+          if (row["id"].is_null()) break;  // no tasks at all
+          Task& task = loaded->tasks.emplace_back();
+          ReadTaskRow(row, &task);
+          if (row["parent_ids"].is_null()) continue;
+          ASSIGN_OR_RETURN(std::vector<int64_t> parents,
+                           ParseIntArray(row["parent_ids"].as<std::string>()));
+          for (int64_t p : parents) edges.emplace_back(task.id(), p);
+        }
+        return loaded->Build(edges);
+      }));
+  graph_cache_.Offer(loaded);
+  return std::shared_ptr<const TaskGraph>(std::move(loaded));
+}
+
+absl::StatusOr<std::vector<Task>> DependencyStore::ReadyFromSql(
+    const TxOptions& options, const std::string& batch_id,
+    const std::vector<std::string>& targets) {
+  std::vector<Task> out;
+  absl::Status status = db_->Transact(
+      "dependency.ready_sql", options, [&](Tx& tx) -> absl::Status {
+        out.clear();
+        pqxx::result rows;
+        if (targets.empty()) {
+          rows = Exec(tx, kReadyAll, batch_id);
+        } else {
+          ASSIGN_OR_RETURN(std::vector<int64_t> seeds,
+                           ResolveTaskIds(tx, "targets", targets, false));
+          rows = Exec(tx, kReadyForTargets, batch_id, IntArrayLiteral(seeds));
+        }
+        out.reserve(rows.size());
+        for (const pqxx::row& row : rows) ReadTaskRow(row, &out.emplace_back());
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return out;
+}
+
+}  // namespace metad::store
