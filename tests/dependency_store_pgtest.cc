@@ -554,6 +554,12 @@ TEST_F(ReadyGraphTest, AnotherDaemonsGraphChangesShowInTheNextAnswer) {
   Register("b", 2);
   EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
 
+  // Edges emptied by hand (TRUNCATE has its own trigger).
+  ASSERT_TRUE(writer_->Add({}, "c", "b").ok());
+  EXPECT_THAT(Ready("x"), ElementsAre("c"));
+  Sql("TRUNCATE task_dependencies");
+  EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
+
   // A task deleted elsewhere is gone; a target registered elsewhere is
   // found, not NOT_FOUND from the old copy.
   Sql("DELETE FROM tasks WHERE name = 'c'");
