@@ -89,8 +89,8 @@ class DependencyStore {
       const TxOptions& options, const std::string& batch_id,
       const std::vector<std::string>& targets);
 
-  // How many times the task graph was read for ReadyTasks (for tests and
-  // metrics).
+  // How many times the task graph was read for ReadyTasks (a graph found
+  // too big counts too); for tests.
   int64_t graph_loads() const { return graph_cache_.loads(); }
 
  private:
