@@ -10,23 +10,30 @@
 -- settings). Graph changes are rare and edge changes already serialize on
 -- the graph lock, so the one row is no hot spot; the run and file RPCs never
 -- write tasks or edges.
+--
+-- `token` changes with every bump: a daemon compares version and token, so
+-- a database that went back in time (a restore, a failover that lost
+-- commits, this table dropped and made again) cannot match a graph it holds
+-- by the count alone. Writes that skip triggers (session_replication_role =
+-- replica, a restore with triggers disabled) must bump it themselves, or
+-- restart the daemons.
 CREATE TABLE task_graph_version (
   only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-  version  bigint  NOT NULL
+  version  bigint  NOT NULL,
+  token    uuid    NOT NULL DEFAULT gen_random_uuid()
 );
--- Starts at the clock in microseconds: a table dropped and created again
--- (migrate down, then up) starts above any version a running daemon holds.
-INSERT INTO task_graph_version (version)
-VALUES ((extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+INSERT INTO task_graph_version (version) VALUES (1);
 
 CREATE FUNCTION metad_bump_task_graph_version() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   -- Two branches: a TRUNCATE trigger has no transition table to look at.
   IF TG_OP = 'TRUNCATE' THEN
-    UPDATE task_graph_version SET version = version + 1;
+    UPDATE task_graph_version
+    SET version = version + 1, token = gen_random_uuid();
   ELSIF EXISTS (SELECT 1 FROM changed) THEN
-    UPDATE task_graph_version SET version = version + 1;
+    UPDATE task_graph_version
+    SET version = version + 1, token = gen_random_uuid();
   END IF;
   RETURN NULL;
 END;

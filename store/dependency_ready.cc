@@ -77,11 +77,12 @@ SELECT)sql" METAD_TASK_COLUMNS
     "r" METAD_READY_WHERE};
 
 // The batch's runs (every task's, or only those of $2) as three arrays of
-// task ids, once per run of each kind, and the graph version of the same
+// task ids, once per run of each kind, and the graph state of the same
 // snapshot. One pass with no grouping: a seventh of the time of
 // aggregating per task first, which C++ does with the counts instead.
 #define METAD_RUN_SUMMARY_SELECT                                            \
   "SELECT (SELECT version FROM task_graph_version) AS graph_version,"       \
+  "\n  (SELECT token::text FROM task_graph_version) AS graph_token,"        \
   "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'),"  \
   " '{}') AS succeeded,"                                                    \
   "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'PROCESSING'" \
@@ -98,10 +99,14 @@ constexpr Query kRunSummaryOf{"dependency.run_summary_of",
                               METAD_RUN_SUMMARY_SELECT
                               " AND l.task_id = ANY($2::bigint[])"};
 
-// At most $1 + 1 tasks counted: enough to know the graph is too big.
+// The graph's state and at most $1 + 1 tasks counted: enough to know the
+// graph is too big.
 constexpr Query kCountTasksUpTo{
     "dependency.count_tasks_up_to",
-    "SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT $1::bigint + 1) x"};
+    "SELECT v.version AS graph_version, v.token::text AS graph_token,"
+    "\n  (SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT $1::bigint + 1) x)"
+    " AS tasks"
+    "\nFROM task_graph_version v"};
 
 // The whole graph in one statement, so in one snapshot with its version:
 // every task with its parents' ids, ascending id; one row of NULLs besides
@@ -110,13 +115,19 @@ constexpr Query kCountTasksUpTo{
 // tasks and 50,000 edges.)
 constexpr Query kLoadGraph{
     "dependency.load_graph",
-    "SELECT v.version AS graph_version, x.* FROM task_graph_version v"
+    "SELECT v.version AS graph_version, v.token::text AS graph_token, x.*"
+    "\nFROM task_graph_version v"
     "\nLEFT JOIN (SELECT" METAD_TASK_COLUMNS
     ", d.parent_ids FROM tasks t"
     "\n  LEFT JOIN (SELECT child_id, array_agg(parent_id) AS parent_ids"
     "\n    FROM task_dependencies GROUP BY child_id) d ON d.child_id = t.id"
     "\n) x ON true"
     "\nORDER BY x.id"};
+
+TaskGraphId ReadGraphId(const pqxx::row& row) {
+  return {row["graph_version"].as<int64_t>(),
+          row["graph_token"].as<std::string>()};
+}
 
 absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
   BatchRunSummary runs;
@@ -133,21 +144,21 @@ absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
     const TxOptions& options, const std::string& batch_id,
     const std::vector<std::string>& targets) {
   if (options_.ready_graph_max_tasks > 0) {
-    int64_t seen_version = 0;
+    std::optional<TaskGraphId> seen;
     for (int attempt = 0; attempt < kGraphAttempts; ++attempt) {
       ASSIGN_OR_RETURN(std::shared_ptr<const TaskGraph> graph,
-                       GraphAtLeast(options, seen_version));
+                       Graph(options, seen ? &*seen : nullptr));
       if (graph->too_big) break;
       std::vector<Task> out;
-      ASSIGN_OR_RETURN(seen_version, ReadyFromGraph(options, *graph, batch_id,
-                                                    targets, &out));
-      if (seen_version == graph->version) return out;
+      ASSIGN_OR_RETURN(
+          seen, ReadyFromGraph(options, *graph, batch_id, targets, &out));
+      if (*seen == graph->id) return out;
     }
   }
   return ReadyFromSql(options, batch_id, targets);
 }
 
-absl::StatusOr<int64_t> DependencyStore::ReadyFromGraph(
+absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
     const TxOptions& options, const TaskGraph& graph,
     const std::string& batch_id, const std::vector<std::string>& targets,
     std::vector<Task>* out) {
@@ -167,7 +178,7 @@ absl::StatusOr<int64_t> DependencyStore::ReadyFromGraph(
     }
     candidates = graph.UpstreamClosure(seeds);
   }
-  int64_t version = 0;
+  TaskGraphId seen;
   BatchRunSummary runs;
   RETURN_IF_ERROR(
       db_->Transact("dependency.ready", options, [&](Tx& tx) -> absl::Status {
@@ -180,46 +191,48 @@ absl::StatusOr<int64_t> DependencyStore::ReadyFromGraph(
         } else {
           rows = Exec(tx, kRunSummaryAll, batch_id);
         }
-        version = rows.at(0)["graph_version"].as<int64_t>();
-        if (version != graph.version) return absl::OkStatus();
+        seen = ReadGraphId(rows.at(0));
+        if (seen != graph.id) return absl::OkStatus();
         ASSIGN_OR_RETURN(runs, ReadRunSummary(rows.at(0)));
         return absl::OkStatus();
       }));
-  if (version != graph.version) return version;
+  if (seen != graph.id) return seen;
   if (unknown != nullptr) return UnknownTaskError("targets", *unknown);
   out->clear();
   for (int32_t i :
        ReadyIndexes(graph, runs, candidates ? &*candidates : nullptr)) {
     out->push_back(graph.tasks[i]);
   }
-  return version;
+  return seen;
 }
 
-absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::GraphAtLeast(
-    const TxOptions& options, int64_t version) {
-  auto usable = [&](const std::shared_ptr<const TaskGraph>& g) {
-    return g != nullptr && g->version >= version &&
-           !(g->too_big && absl::Now() - g->read_at > kTooBigRecheck);
+absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::Graph(
+    const TxOptions& options, const TaskGraphId* wanted) {
+  auto fresh = [&](const TaskGraph& g) {
+    if (g.too_big) return absl::Now() - g.read_at <= kTooBigRecheck;
+    return wanted == nullptr || g.id == *wanted;
   };
-  std::shared_ptr<const TaskGraph> graph = graph_cache_.Get();
-  if (usable(graph)) return graph;
-  // One load at a time; those who waited usually find it done.
-  absl::MutexLock lock(graph_cache_.load_mutex());
-  graph = graph_cache_.Get();
-  if (usable(graph)) return graph;
+  return graph_cache_.GetOrLoad(fresh, options.deadline,
+                                [&] { return LoadGraph(options); });
+}
+
+absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::LoadGraph(
+    const TxOptions& options) {
   auto loaded = std::make_shared<TaskGraph>();
   RETURN_IF_ERROR(db_->Transact(
       "dependency.load_graph", options, [&](Tx& tx) -> absl::Status {
         *loaded = TaskGraph();
         loaded->read_at = absl::Now();
         const int64_t max = options_.ready_graph_max_tasks;
-        if (Exec(tx, kCountTasksUpTo, max).at(0)[0].as<int64_t>() > max) {
+        pqxx::result count = Exec(tx, kCountTasksUpTo, max);
+        if (count.at(0)["tasks"].as<int64_t>() > max) {
+          loaded->id = ReadGraphId(count.at(0));
           loaded->too_big = true;
           return absl::OkStatus();
         }
         pqxx::result rows = Exec(tx, kLoadGraph);
         std::vector<std::pair<int64_t, int64_t>> edges;
-        loaded->version = rows.at(0)["graph_version"].as<int64_t>();
+        loaded->id = ReadGraphId(rows.at(0));
         for (const pqxx::row& row : rows) {
           if (row["id"].is_null()) break;  // no tasks at all
           Task& task = loaded->tasks.emplace_back();
@@ -231,7 +244,6 @@ absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::GraphAtLeast(
         }
         return loaded->Build(edges);
       }));
-  graph_cache_.Offer(loaded);
   return std::shared_ptr<const TaskGraph>(std::move(loaded));
 }
 

@@ -94,9 +94,9 @@ class DependencyStore {
   int64_t graph_loads() const { return graph_cache_.loads(); }
 
  private:
-  // ReadyTasks with `graph` and the batch's runs; returns the graph version
+  // ReadyTasks with `graph` and the batch's runs; returns the graph state
   // of the runs' snapshot, and fills *out only when it is graph's.
-  absl::StatusOr<int64_t> ReadyFromGraph(
+  absl::StatusOr<TaskGraphId> ReadyFromGraph(
       const TxOptions& options, const TaskGraph& graph,
       const std::string& batch_id, const std::vector<std::string>& targets,
       std::vector<metad::v1::Task>* out);
@@ -104,10 +104,13 @@ class DependencyStore {
   absl::StatusOr<std::vector<metad::v1::Task>> ReadyFromSql(
       const TxOptions& options, const std::string& batch_id,
       const std::vector<std::string>& targets);
-  // The cached graph if it is at least `version` (and not a stale too_big
-  // mark), else a freshly read one.
-  absl::StatusOr<std::shared_ptr<const TaskGraph>> GraphAtLeast(
-      const TxOptions& options, int64_t version);
+  // The held graph if it is in state `wanted` (any state when null) and is
+  // not a too_big mark older than a minute, else one read now.
+  absl::StatusOr<std::shared_ptr<const TaskGraph>> Graph(
+      const TxOptions& options, const TaskGraphId* wanted);
+  // Reads the graph (or finds it too big).
+  absl::StatusOr<std::shared_ptr<const TaskGraph>> LoadGraph(
+      const TxOptions& options);
 
   Database* db_;
   const DependencyStoreOptions options_;

@@ -117,17 +117,32 @@ std::vector<int32_t> ReadyIndexes(const TaskGraph& graph,
   return out;
 }
 
-std::shared_ptr<const TaskGraph> TaskGraphCache::Get() const {
-  absl::MutexLock lock(&mu_);
-  return graph_;
-}
-
-void TaskGraphCache::Offer(std::shared_ptr<const TaskGraph> graph) {
-  absl::MutexLock lock(&mu_);
-  ++loads_;
-  if (graph_ == nullptr || graph->version >= graph_->version) {
-    graph_ = std::move(graph);
+absl::StatusOr<std::shared_ptr<const TaskGraph>> TaskGraphCache::GetOrLoad(
+    absl::FunctionRef<bool(const TaskGraph&)> fresh, absl::Time deadline,
+    Loader load) {
+  absl::ReleasableMutexLock lock(&mu_);
+  if (graph_ != nullptr && fresh(*graph_)) return graph_;
+  const int64_t ended_before = loads_ended_;
+  while (loading_) {
+    if (load_ended_.WaitWithDeadline(&mu_, deadline) && loading_) {
+      return absl::DeadlineExceededError(
+          "deadline passed while waiting for the task graph to be read");
+    }
   }
+  // Read since this call looked: the caller checks it against its snapshot.
+  if (loads_ended_ != ended_before && graph_ != nullptr) return graph_;
+  loading_ = true;
+  lock.Release();
+  absl::StatusOr<std::shared_ptr<const TaskGraph>> loaded = load();
+  absl::MutexLock relock(&mu_);
+  loading_ = false;
+  ++loads_ended_;
+  if (loaded.ok()) {
+    graph_ = *loaded;
+    ++loads_;
+  }
+  load_ended_.SignalAll();
+  return loaded;
 }
 
 int64_t TaskGraphCache::loads() const {

@@ -21,9 +21,22 @@
 
 namespace metad::store {
 
-struct TaskGraph {
-  // task_graph_version.version of the snapshot it was read in.
+// One state of the task graph, as task_graph_version holds it: `version`
+// counts changes, and `token`, random per change, tells apart two states
+// with the same count after the database went back in time (a restore, a
+// failover that lost commits).
+struct TaskGraphId {
   int64_t version = 0;
+  std::string token;
+  bool operator==(const TaskGraphId& o) const {
+    return version == o.version && token == o.token;
+  }
+  bool operator!=(const TaskGraphId& o) const { return !(*this == o); }
+};
+
+struct TaskGraph {
+  // The state of the snapshot it was read in.
+  TaskGraphId id;
   // More tasks than the cache may hold: nothing below is filled, and the
   // caller answers from SQL instead.
   bool too_big = false;
@@ -65,22 +78,30 @@ std::vector<int32_t> ReadyIndexes(const TaskGraph& graph,
                                   const BatchRunSummary& runs,
                                   const std::vector<int32_t>* candidates);
 
-// The newest graph a daemon has read, shared by its concurrent callers.
-// Loads are single-flight: callers that find the copy out of date queue on
-// load_mutex() and usually find the graph already loaded by the first.
+// The graph a daemon read last, shared by its concurrent callers.
 class TaskGraphCache {
  public:
-  std::shared_ptr<const TaskGraph> Get() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Keeps `graph` unless a newer version is already held.
-  void Offer(std::shared_ptr<const TaskGraph> graph) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Mutex* load_mutex() { return &load_mu_; }
+  using Loader =
+      absl::FunctionRef<absl::StatusOr<std::shared_ptr<const TaskGraph>>()>;
+
+  // The held graph if `fresh` accepts it. Otherwise one caller runs `load`
+  // (outside the lock) and its result replaces the held graph, whatever
+  // its version; callers arriving meanwhile wait for that load, up to
+  // `deadline` (DEADLINE_EXCEEDED), and get what it read, or load in turn
+  // if it failed.
+  absl::StatusOr<std::shared_ptr<const TaskGraph>> GetOrLoad(
+      absl::FunctionRef<bool(const TaskGraph&)> fresh, absl::Time deadline,
+      Loader load) ABSL_LOCKS_EXCLUDED(mu_);
+  // Graphs read so far.
   int64_t loads() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   mutable absl::Mutex mu_;
+  absl::CondVar load_ended_;
   std::shared_ptr<const TaskGraph> graph_ ABSL_GUARDED_BY(mu_);
+  bool loading_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t loads_ended_ ABSL_GUARDED_BY(mu_) = 0;  // also failed ones
   int64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Mutex load_mu_;
 };
 
 // Parses a PostgreSQL bigint[] in text form ("{1,2,3}"; NULL elements are
