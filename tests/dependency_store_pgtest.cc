@@ -516,11 +516,13 @@ class ReadyGraphTest : public DependencyStoreTest {
     ASSERT_TRUE(tasks_->Register({}, input).ok());
   }
 
-  void Succeed(const std::string& task, const std::string& batch) {
+  // A finished run (SUCCESS or ERROR) of `task` in `batch`.
+  void Finished(const std::string& task, const std::string& batch,
+                const std::string& status) {
     Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
         "lease_seconds, end_time) SELECT id, '" +
-        batch + "', 'SUCCESS', 1, 60, now() FROM tasks WHERE name = '" + task +
-        "'");
+        batch + "', '" + status + "', 1, 60, now() FROM tasks WHERE name = '" +
+        task + "'");
   }
 
   std::unique_ptr<DependencyStore> writer_;
@@ -534,7 +536,7 @@ TEST_F(ReadyGraphTest, AnotherDaemonsGraphChangesShowInTheNextAnswer) {
   EXPECT_EQ(store_->graph_loads(), 1);
 
   // Runs change the answer without a new read of the graph.
-  Succeed("a", "x");
+  Finished("a", "x", "SUCCESS");
   EXPECT_THAT(Ready("x"), ElementsAre("b"));
   EXPECT_EQ(store_->graph_loads(), 1);
 
@@ -548,9 +550,7 @@ TEST_F(ReadyGraphTest, AnotherDaemonsGraphChangesShowInTheNextAnswer) {
   EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
 
   // A changed max_attempts: one ERROR no longer uses up b.
-  Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
-      "lease_seconds, end_time) SELECT id, 'x', 'ERROR', 1, 60, now() "
-      "FROM tasks WHERE name = 'b'");
+  Finished("b", "x", "ERROR");
   EXPECT_THAT(Ready("x"), ElementsAre("c"));
   Register("b", 2);
   EXPECT_THAT(Ready("x"), ElementsAre("b", "c"));
