@@ -41,7 +41,7 @@ import urllib.request
 
 import yaml
 
-# The metrics metad exports (daemon/metrics.cc); alerts and dashboards may
+# The metrics metad exports (daemon/http/metrics.cc); alerts and dashboards may
 # use only these. Histograms add _bucket, _sum and _count.
 METAD_METRICS = {
     "metad_rpc_calls_total": "counter",

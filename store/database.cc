@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "store/error_mapping.h"
-#include "store/log.h"
+#include "common/log.h"
 
 namespace metad::store {
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/dependency_store.h"
-#include "store/status_macros.h"
+#include "common/status_macros.h"
 #include "store/task_store.h"
 
 namespace metad::store {

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "store/error_details.h"
+#include "common/error_details.h"
 #include "store/proto_time.h"
-#include "store/status_macros.h"
+#include "common/status_macros.h"
 #include "store/task_store.h"
 
 namespace metad::store {

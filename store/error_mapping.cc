@@ -4,7 +4,7 @@
 
 #include <pqxx/except>
 
-#include "store/log.h"
+#include "common/log.h"
 
 namespace metad::store {
 

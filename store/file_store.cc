@@ -8,10 +8,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "store/error_details.h"
+#include "common/error_details.h"
 #include "store/proto_time.h"
 #include "store/sql.h"
-#include "store/status_macros.h"
+#include "common/status_macros.h"
 
 namespace metad::store {
 namespace {

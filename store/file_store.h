@@ -3,7 +3,7 @@
 // trail. Every public method is one transaction; every state change appends
 // its file_events rows in the same statement.
 //
-// Inputs are validated by the caller (daemon/file_service.cc); the schema's
+// Inputs are validated by the caller (daemon/services/file_service.cc); the schema's
 // CHECK constraints are the backstop.
 #ifndef METAD_STORE_FILE_STORE_H_
 #define METAD_STORE_FILE_STORE_H_

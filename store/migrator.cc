@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "store/embedded_migrations.h"
 #include "store/error_mapping.h"
-#include "store/log.h"
+#include "common/log.h"
 #include "store/sql.h"
 
 namespace metad::store {

@@ -8,11 +8,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "store/error_details.h"
-#include "store/log.h"
+#include "common/error_details.h"
+#include "common/log.h"
 #include "store/proto_time.h"
 #include "store/sql.h"
-#include "store/status_macros.h"
+#include "common/status_macros.h"
 
 namespace metad::store {
 namespace {

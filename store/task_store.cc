@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "store/error_details.h"
+#include "common/error_details.h"
 #include "store/proto_time.h"
 
 namespace metad::store {

@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "store/proto_time.h"
-#include "store/status_macros.h"
+#include "common/status_macros.h"
 
 namespace metad::store {
 namespace {

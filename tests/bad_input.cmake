@@ -2,7 +2,7 @@
 # answers unparsable requests with INVALID_ARGUMENT, and a libFuzzer target.
 
 metad_test(malformed_request_test bad_input/malformed_request_test.cc
-  LIBS metad_malformed_request metad_file_service metad_task_log_service)
+  LIBS metad_services)
 
 # Against the built metad binary.
 metad_test(bad_input_pgtest bad_input/bad_input_pgtest.cc)

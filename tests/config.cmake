@@ -1,5 +1,5 @@
 # Configuration: flags, environment and config file; --print-config.
-metad_test(config_test config_test.cc LIBS metad_flags)
+metad_test(config_test config_test.cc LIBS metad_app)
 # Runs the built metad (no database needed).
 metad_test(config_e2e_test config_e2e_test.cc)
 add_dependencies(config_e2e_test metad)

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/flags.h"
+#include "daemon/app/flags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

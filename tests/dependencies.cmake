@@ -2,4 +2,4 @@
 # TaskService).
 metad_test(dependency_pgtest dependency_store_pgtest.cc
   dependency_service_pgtest.cc
-  LIBS metad_dependency_service metad_task_service)
+  LIBS metad_services)

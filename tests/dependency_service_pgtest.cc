@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/dependency_service.h"
-#include "daemon/task_service.h"
+#include "daemon/services/dependency_service.h"
+#include "daemon/services/task_service.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
 #include "tests/support/pg_test_base.h"

@@ -10,18 +10,18 @@
 #include <memory>
 #include <string>
 
-#include "daemon/dependency_service.h"
-#include "daemon/file_service.h"
-#include "daemon/status_convert.h"
-#include "daemon/task_log_service.h"
-#include "daemon/task_service.h"
+#include "daemon/services/dependency_service.h"
+#include "daemon/services/file_service.h"
+#include "daemon/rpc/grpc_status.h"
+#include "daemon/services/task_log_service.h"
+#include "daemon/services/task_service.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
-#include "store/error_details.h"
+#include "common/error_details.h"
 #include "tests/support/pg_test_base.h"
 #include "tests/support/test_server.h"
 
@@ -291,12 +291,12 @@ TEST(StatusConvertTest, PlainStatusHasNoDetails) {
 }
 
 TEST(StatusConvertTest, DetailsAreLeftOutWhenTheTrailersWouldBeTooLarge) {
-  absl::Status small = store::WithErrorInfo(
+  absl::Status small = metad::WithErrorInfo(
       absl::FailedPreconditionError("run 1 has ended"), "RUN_ENDED");
   EXPECT_FALSE(ToGrpcStatus(small).error_details().empty());
   // A message quoting a 4 KiB error_message: repeated in the details it
   // would pass a client's 8 KiB metadata limit; the message alone does not.
-  absl::Status large = store::WithErrorInfo(
+  absl::Status large = metad::WithErrorInfo(
       absl::FailedPreconditionError(std::string(4200, 'x')), "RUN_ENDED");
   grpc::Status s = ToGrpcStatus(large);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);

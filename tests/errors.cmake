@@ -1,5 +1,4 @@
 # Error details (google.rpc.Status in grpc-status-details-bin) across the
 # services, decoded by a client over a real channel.
 metad_test(error_details_pgtest error_details_pgtest.cc
-  LIBS metad_task_service metad_dependency_service metad_task_log_service
-  metad_file_service)
+  LIBS metad_services)

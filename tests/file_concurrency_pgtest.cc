@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/file_service.h"
+#include "daemon/services/file_service.h"
 #include "tests/file_test_support.h"
 #include "tests/support/test_server.h"
 

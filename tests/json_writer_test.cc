@@ -1,6 +1,6 @@
 // JsonWriter: structure (commas, nesting) and the HTML-safe escaping the
 // status page's API relies on.
-#include "daemon/json_writer.h"
+#include "daemon/http/json_writer.h"
 
 #include <gtest/gtest.h>
 

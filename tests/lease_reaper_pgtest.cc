@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "daemon/lease_reaper.h"
+#include "daemon/background/lease_reaper.h"
 #include "tests/run_fixtures.h"
 
 namespace metad::testing {

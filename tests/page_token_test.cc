@@ -1,4 +1,4 @@
-#include "daemon/page_token.h"
+#include "daemon/rpc/page_token.h"
 
 #include <gtest/gtest.h>
 

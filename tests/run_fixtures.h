@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/task_log_service.h"
+#include "daemon/services/task_log_service.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "tests/support/pg_test_base.h"
 #include "tests/support/test_server.h"

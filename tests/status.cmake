@@ -3,4 +3,4 @@
 metad_test(json_writer_test json_writer_test.cc LIBS metad_http)
 metad_test(status_page_pgtest status_page_pgtest.cc)
 add_dependencies(status_page_pgtest metad)
-metad_test(status_store_pgtest status_store_pgtest.cc LIBS metad_status_store)
+metad_test(status_page_store_pgtest status_page_store_pgtest.cc LIBS metad_store)

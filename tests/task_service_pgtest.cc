@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "daemon/task_service.h"
+#include "daemon/services/task_service.h"
 #include "metad/v1/tasks.grpc.pb.h"
 #include "tests/support/pg_test_base.h"
 #include "tests/support/test_server.h"

@@ -1,10 +1,10 @@
 # WatchService: the settled horizon and stream reads on PostgreSQL, and the
 # streams through gRPC in both watch modes (notify and poll).
-metad_test(watch_store_pgtest watch_store_pgtest.cc LIBS metad_watch_store)
+metad_test(watch_store_pgtest watch_store_pgtest.cc LIBS metad_store)
 metad_test(watch_service_pgtest watch_service_pgtest.cc
-  LIBS metad_watch_service metad_file_service metad_task_log_service)
+  LIBS metad_services)
 # The built binary: --watch_mode poll and notify daemons, SIGTERM with open
 # streams.
 metad_test(watch_e2e_pgtest watch_e2e_pgtest.cc
-  LIBS metad_watch_service metad_file_service metad_task_log_service)
+  LIBS metad_services)
 add_dependencies(watch_e2e_pgtest metad)

@@ -30,7 +30,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "daemon/page_token.h"
+#include "daemon/rpc/page_token.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
@@ -1767,7 +1767,7 @@ TEST_F(BadInputTest, RandomAndMutatedBytesToEveryRpc) {
   }
   // Unparsable requests of a method metad has must not look like a missing
   // method.
-  // method (daemon/malformed_request.h).
+  // method (daemon/rpc/malformed_request.h).
   EXPECT_EQ(unimplemented, 0);
   ExpectHealthy();
   std::printf("\nrandom/mutated requests sent: %d\n", sent);

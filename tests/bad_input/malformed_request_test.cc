@@ -2,7 +2,7 @@
 // INVALID_ARGUMENT naming the field instead of gRPC 1.51's bare
 // UNIMPLEMENTED. An in-process server with two real services and a database
 // that is never reached: every request here fails before the store.
-#include "daemon/malformed_request.h"
+#include "daemon/rpc/malformed_request.h"
 
 #include <google/protobuf/stubs/logging.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -19,9 +19,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "daemon/file_service.h"
-#include "daemon/task_log_service.h"
-#include "daemon/worker_pool.h"
+#include "daemon/services/file_service.h"
+#include "daemon/services/task_log_service.h"
+#include "daemon/rpc/worker_pool.h"
 #include "metad/v1/files.pb.h"
 #include "metad/v1/task_log.pb.h"
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "daemon/call_runner.h"
-#include "daemon/worker_pool.h"
+#include "daemon/rpc/call_runner.h"
+#include "daemon/rpc/worker_pool.h"
 #include "store/database.h"
 
 namespace metad::testing {

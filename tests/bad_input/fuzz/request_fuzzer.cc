@@ -1,6 +1,6 @@
 // libFuzzer target: raw bytes into every metad.v1 RPC's request parsing and
-// the shared validation (daemon/validation.h) and page tokens
-// (daemon/page_token.h) the handlers apply to them.
+// the shared validation (daemon/rpc/validation.h) and page tokens
+// (daemon/rpc/page_token.h) the handlers apply to them.
 //
 // Input: the first byte picks one of the 28 RPCs (files, tasks, task_log,
 // dependencies, watch.proto, each in declaration order), the
@@ -38,8 +38,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "daemon/page_token.h"
-#include "daemon/validation.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
 #include "metad/v1/dependencies.pb.h"
 #include "metad/v1/files.pb.h"
 #include "metad/v1/task_log.pb.h"

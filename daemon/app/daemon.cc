@@ -1,0 +1,207 @@
+#include "daemon/app/daemon.h"
+
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "daemon/app/server.h"
+#include "daemon/background/lease_reaper.h"
+#include "daemon/background/monitor.h"
+#include "daemon/background/retention.h"
+#include "daemon/http/http_server.h"
+#include "daemon/http/metrics.h"
+#include "daemon/http/status_page.h"
+#include "daemon/rpc/auth.h"
+#include "daemon/rpc/tls.h"
+#include "store/database.h"
+#include "store/migrator.h"
+
+namespace metad::daemon {
+namespace {
+
+// Brings the schema to this binary's version (or checks it), waiting for the
+// database to answer for up to `wait`.
+absl::Status PrepareSchema(const std::string& url, bool auto_migrate,
+                           absl::Duration wait) {
+  auto migrations = store::EmbeddedMigrations();
+  if (!migrations.ok()) return migrations.status();
+  store::Migrator migrator(url, *migrations);
+  absl::Time give_up = absl::Now() + wait;
+  for (;;) {
+    absl::Status status = auto_migrate ? migrator.Up() : absl::OkStatus();
+    if (status.ok()) status = migrator.CheckCompatible();
+    if (status.code() != absl::StatusCode::kUnavailable ||
+        absl::Now() >= give_up) {
+      return status;
+    }
+    log::Warn("database_wait", {{"error", status.message()}});
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
+bool IsLoopback(const std::string& listen) {
+  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 ||
+         listen.rfind("[::1]:", 0) == 0;
+}
+
+}  // namespace
+
+// Declared in start order; destroyed in reverse.
+struct Daemon::Parts {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::shared_ptr<TokenAuthenticator> tokens =
+      std::make_shared<TokenAuthenticator>();
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<Metrics> metrics;
+  HttpServer http;
+  std::unique_ptr<MetadServer> server;
+  std::unique_ptr<LeaseReaper> reaper;
+  std::unique_ptr<Monitor> monitor;
+  std::unique_ptr<RetentionPruner> pruner;
+  bool stopped = false;
+};
+
+Daemon::Daemon(ServeConfig config)
+    : config_(std::move(config)), parts_(std::make_unique<Parts>()) {}
+
+Daemon::~Daemon() { Stop(); }
+
+absl::Status Daemon::Start(std::string* event) {
+  Parts& p = *parts_;
+  *event = "bad_flags";
+  if (!config_.tls.cert.empty() || !config_.tls.key.empty() ||
+      !config_.tls.client_ca.empty()) {
+    auto tls = TlsServerCredentials(config_.tls, /*refresh_seconds=*/5);
+    if (!tls.ok()) return tls.status();
+    p.credentials = *tls;
+  }
+  if (!config_.token_file.empty()) {
+    if (absl::Status s = p.tokens->Load(config_.token_file); !s.ok()) return s;
+  } else if (!IsLoopback(config_.listen)) {
+    log::Warn("no_authentication",
+              {{"listen", config_.listen},
+               {"hint", "set --token_file (and TLS) off loopback"}});
+  }
+
+  *event = "schema_not_ready";
+  if (absl::Status s =
+          PrepareSchema(config_.migration_database_url, config_.auto_migrate,
+                        config_.database_wait);
+      !s.ok()) {
+    return s;
+  }
+
+  store::DatabaseOptions db_options;
+  db_options.url = config_.database_url;
+  db_options.pool_size = config_.pool_size;
+  p.db = std::make_unique<store::Database>(db_options);
+
+  if (!config_.metrics_listen.empty()) {
+    *event = "metrics_listen_failed";
+    p.metrics = std::make_unique<Metrics>(METAD_VERSION);
+    Metrics* metrics = p.metrics.get();
+    p.http.Handle("/metrics", [metrics](const HttpRequest&) {
+      return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                          metrics->Render()};
+    });
+    RegisterStatusPage(&p.http, p.db.get());
+    if (absl::Status s = p.http.Start(config_.metrics_listen); !s.ok()) {
+      return s;
+    }
+  }
+
+  *event = "listen_failed";
+  ServerOptions server_options;
+  server_options.listen = config_.listen;
+  server_options.worker_threads = config_.pool_size;
+  server_options.max_queued_calls = config_.max_queued_calls;
+  server_options.max_receive_message_bytes = config_.max_message_bytes;
+  server_options.credentials = p.credentials;
+  server_options.watch = config_.watch;
+  server_options.dependencies.ready_graph_max_tasks =
+      config_.ready_graph_max_tasks;
+  if (!config_.token_file.empty()) {
+    server_options.authorizer = [tokens = p.tokens](
+                                    const grpc::ServerContextBase& ctx,
+                                    const char* method) {
+      return tokens->Authorize(ctx, method);
+    };
+  }
+  if (p.metrics != nullptr) {
+    Metrics* metrics = p.metrics.get();
+    server_options.call_observer = [metrics](const CallRecord& call) {
+      metrics->RecordCall(call);
+    };
+  }
+  auto server = MetadServer::Start(p.db.get(), server_options);
+  if (!server.ok()) return server.status();
+  p.server = std::move(*server);
+  MetadServer* grpc_server = p.server.get();
+
+  p.reaper = std::make_unique<LeaseReaper>(p.db.get(), config_.reaper_interval);
+  p.reaper->set_on_expired([grpc_server] { grpc_server->EventsWritten(); });
+  p.reaper->Start();
+
+  // Health follows the database: NOT_SERVING while it does not answer.
+  p.monitor = std::make_unique<Monitor>(
+      p.db.get(), p.metrics.get(),
+      [grpc_server](bool up) { grpc_server->SetServing(up); },
+      config_.state_metrics_interval);
+  p.monitor->Start();
+
+  // Off by default. Every replica may run it: pruners skip each other's rows.
+  if (config_.retention > absl::ZeroDuration()) {
+    PruneOptions prune;
+    prune.older_than = config_.retention;
+    Metrics* m = p.metrics.get();
+    p.pruner = std::make_unique<RetentionPruner>(
+        p.db.get(), prune, config_.retention_interval,
+        [m](const store::PruneCounts& c) {
+          if (m == nullptr) return;
+          m->RecordPruned("task_log", c.runs);
+          m->RecordPruned("run_events", c.run_events);
+          m->RecordPruned("file_events", c.file_events);
+        });
+    p.pruner->Start();
+  }
+  event->clear();
+  return absl::OkStatus();
+}
+
+void Daemon::Reload() {
+  Parts& p = *parts_;
+  if (!config_.token_file.empty()) {
+    absl::Status s = p.tokens->Load(config_.token_file);
+    log::Write(s.ok() ? log::Level::kInfo : log::Level::kError,
+               "tokens_reloaded",
+               {{"ok", s.ok()},
+                {"tokens", static_cast<int64_t>(p.tokens->size())},
+                {"error", s.message()}});
+  }
+  // Certificate files are watched anyway; checking them now shows a broken
+  // renewal in the log at once.
+  if (p.credentials != nullptr) {
+    absl::Status s = CheckTlsFiles(config_.tls);
+    log::Write(s.ok() ? log::Level::kInfo : log::Level::kError,
+               "tls_files_checked", {{"ok", s.ok()}, {"error", s.message()}});
+  }
+}
+
+void Daemon::Stop() {
+  Parts& p = *parts_;
+  if (p.stopped) return;
+  p.stopped = true;
+  if (p.pruner != nullptr) p.pruner->Stop();
+  if (p.monitor != nullptr) p.monitor->Stop();
+  if (p.reaper != nullptr) p.reaper->Stop();
+  log::Debug("background_stopped");
+  if (p.server != nullptr) p.server->Shutdown(config_.drain);
+}
+
+int Daemon::grpc_port() const {
+  return parts_->server != nullptr ? parts_->server->port() : 0;
+}
+
+int Daemon::metrics_port() const { return parts_->http.port(); }
+
+}  // namespace metad::daemon

@@ -1,0 +1,29 @@
+// The read-only status page on the operator HTTP port: the page itself
+// (one embedded HTML file, see daemon/http/status_page.html) and the JSON it
+// polls. Each API request is one read-only transaction (StatusPageStore).
+#ifndef METAD_DAEMON_HTTP_STATUS_PAGE_H_
+#define METAD_DAEMON_HTTP_STATUS_PAGE_H_
+
+#include "daemon/http/http_server.h"
+#include "store/database.h"
+
+namespace metad::daemon {
+
+// Registers, on `http` (before Start):
+//   GET /, /status            the page (text/html, strict CSP with a nonce);
+//   GET /status/api/overview  files and runs per status, recent batches,
+//                             recent failures;
+//   GET /status/api/batch?batch_id=B
+//                             every task's state in batch B, the edges and
+//                             the batch's runs; 400 when batch_id is missing
+//                             or longer than 128 bytes.
+// API errors are JSON {"error": "..."}: 400, 503 (database unavailable or
+// busy), 500. `db` must outlive `http`'s serving.
+void RegisterStatusPage(HttpServer* http, store::Database* db);
+
+// The embedded page, with "__CSP_NONCE__" where the nonce goes.
+extern const char kStatusPageHtml[];
+
+}  // namespace metad::daemon
+
+#endif  // METAD_DAEMON_HTTP_STATUS_PAGE_H_

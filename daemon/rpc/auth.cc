@@ -1,0 +1,135 @@
+#include "daemon/rpc/auth.h"
+
+#include <fstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace metad::daemon {
+namespace {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kReader:
+      return "reader";
+    case Role::kWorker:
+      return "worker";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Role RequiredRole(absl::string_view method) {
+  if (absl::StartsWith(method, "Get") || absl::StartsWith(method, "List") ||
+      absl::StartsWith(method, "Watch")) {
+    return Role::kReader;
+  }
+  static constexpr absl::string_view kWorkerMethods[] = {
+      "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
+      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun"};
+  for (absl::string_view m : kWorkerMethods) {
+    if (method == m) return Role::kWorker;
+  }
+  return Role::kAdmin;
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+absl::Status TokenAuthenticator::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file: cannot read ", path));
+  }
+  auto entries = std::make_shared<std::vector<Entry>>();
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text[0] == '#') continue;
+    std::vector<std::string> parts =
+        absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    Entry entry;
+    if (parts.size() < 2 || parts.size() > 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token_file: line ", number, ": expected `<role> <token> [name]`"));
+    }
+    if (parts[0] == "reader") {
+      entry.role = Role::kReader;
+    } else if (parts[0] == "worker") {
+      entry.role = Role::kWorker;
+    } else if (parts[0] == "admin") {
+      entry.role = Role::kAdmin;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token_file: line ", number,
+                       ": role must be reader, worker or admin"));
+    }
+    if (parts[1].size() < 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token_file: line ", number, ": tokens must have 16+ characters"));
+    }
+    entry.token = parts[1];
+    entry.name = parts.size() == 3 ? parts[2] : absl::StrCat("line", number);
+    entries->push_back(std::move(entry));
+  }
+  absl::MutexLock lock(&mu_);
+  entries_ = std::move(entries);
+  return absl::OkStatus();
+}
+
+size_t TokenAuthenticator::size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_ == nullptr ? 0 : entries_->size();
+}
+
+absl::Status TokenAuthenticator::Authorize(
+    const grpc::ServerContextBase& context, absl::string_view method) const {
+  std::shared_ptr<const std::vector<Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries = entries_;
+  }
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  absl::string_view header =
+      it == metadata.end()
+          ? absl::string_view()
+          : absl::string_view(it->second.data(), it->second.size());
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWith(header, kBearer)) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send `authorization: Bearer <token>`");
+  }
+  absl::string_view token = header.substr(kBearer.size());
+  // Compare against every entry, without stopping early.
+  const Entry* match = nullptr;
+  for (const Entry& entry : *entries) {
+    if (ConstantTimeEquals(entry.token, token) && match == nullptr) {
+      match = &entry;
+    }
+  }
+  if (match == nullptr) return absl::UnauthenticatedError("unknown token");
+  Role needed = RequiredRole(method);
+  if (static_cast<int>(match->role) < static_cast<int>(needed)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(method, " needs the ", RoleName(needed), " role; ",
+                     match->name, " has ", RoleName(match->role)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace metad::daemon

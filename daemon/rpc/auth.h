@@ -1,0 +1,56 @@
+// Token authentication with roles. Tokens come from a file, one per line:
+//   <role> <token> [name]      role: reader | worker | admin; '#' comments
+// A caller sends `authorization: Bearer <token>`. Roles nest: a reader may
+// call Get*/List*/Watch*; a worker also registers, claims, starts,
+// heartbeats, completes and finishes; an admin may call everything
+// (DeleteTask, dependency edits, ResetFile, retention).
+#ifndef METAD_DAEMON_RPC_AUTH_H_
+#define METAD_DAEMON_RPC_AUTH_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace metad::daemon {
+
+enum class Role { kReader = 0, kWorker = 1, kAdmin = 2 };
+
+// The least role that may call `method` (the RPC's short name, e.g.
+// "RegisterFile"). Unknown methods need admin.
+Role RequiredRole(absl::string_view method);
+
+// Equal contents, in time that depends only on the lengths.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+class TokenAuthenticator {
+ public:
+  // Reads the token file (replacing the tokens in use only if it parses).
+  // INVALID_ARGUMENT naming the line for a malformed file.
+  absl::Status Load(const std::string& path);
+
+  // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
+  // token's role may not call `method`). Never logs the token.
+  absl::Status Authorize(const grpc::ServerContextBase& context,
+                         absl::string_view method) const;
+
+  size_t size() const;
+
+ private:
+  struct Entry {
+    Role role;
+    std::string token;
+    std::string name;
+  };
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const std::vector<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace metad::daemon
+
+#endif  // METAD_DAEMON_RPC_AUTH_H_

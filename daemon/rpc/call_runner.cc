@@ -1,0 +1,105 @@
+#include "daemon/rpc/call_runner.h"
+
+#include <chrono>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "daemon/rpc/grpc_status.h"
+#include "common/log.h"
+
+namespace metad::daemon {
+namespace {
+
+// The caller's request id, when it sent one, for correlating logs.
+std::string RequestIdOf(grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(),
+                     std::min<size_t>(it->second.size(), 128));
+}
+
+}  // namespace
+
+store::TxOptions TxOptionsFor(grpc::ServerContextBase* context) {
+  store::TxOptions options;
+  auto deadline = context->deadline();
+  // gRPC reports "no deadline" as a time point centuries away.
+  if (deadline <
+      std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
+    options.deadline = absl::FromChrono(deadline);
+  }
+  options.cancelled = [context] { return context->IsCancelled(); };
+  return options;
+}
+
+CallRunner::CallRunner(WorkerPool* pool) : pool_(pool) {}
+
+CallRunner::Done CallRunner::Finisher(grpc::CallbackServerContext* context,
+                                      grpc::ServerUnaryReactor* reactor,
+                                      const char* method) {
+  absl::Time start = absl::Now();
+  return [this, reactor, context, method, start](const absl::Status& s) {
+    double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    log::Level level = s.ok() ? log::Level::kDebug
+                       : s.code() == absl::StatusCode::kInternal
+                           ? log::Level::kError
+                           : log::Level::kInfo;
+    if (log::Enabled(level)) {
+      log::Write(level, "rpc",
+                 {{"method", method},
+                  {"code", absl::StatusCodeToString(s.code())},
+                  {"ms", seconds * 1000},
+                  {"request_id", RequestIdOf(context)},
+                  {"message", s.message()}});
+    }
+    for (const auto& observer : observers_) {
+      observer(CallRecord{method, s.code(), seconds});
+    }
+    reactor->Finish(ToGrpcStatus(s));
+  };
+}
+
+grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
+                                          const char* method, Handler handler) {
+  // DefaultReactor() is taken once: it (re)initializes the reactor.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Done finish = Finisher(context, reactor, method);
+  if (authorizer_) {
+    absl::Status allowed = authorizer_(*context, method);
+    if (!allowed.ok()) {
+      finish(allowed);
+      return reactor;
+    }
+  }
+  bool queued =
+      pool_->TrySubmit([context, handler = std::move(handler), finish] {
+        if (context->IsCancelled()) {
+          finish(absl::CancelledError("the call was cancelled before it ran"));
+          return;
+        }
+        finish(handler(TxOptionsFor(context)));
+      });
+  if (!queued) {
+    finish(absl::ResourceExhaustedError(
+        "metad is overloaded (request queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CallRunner::RunAsync(
+    grpc::CallbackServerContext* context, const char* method,
+    AsyncHandler handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Done finish = Finisher(context, reactor, method);
+  absl::Status allowed =
+      authorizer_ ? authorizer_(*context, method) : absl::OkStatus();
+  if (!allowed.ok()) {
+    finish(allowed);
+  } else {
+    handler(TxOptionsFor(context), std::move(finish));
+  }
+  return reactor;
+}
+
+}  // namespace metad::daemon

@@ -1,0 +1,46 @@
+// Every limit the API puts on a request field, in one place. The proto files
+// document the same numbers for clients; validation.h checks against them.
+#ifndef METAD_DAEMON_RPC_LIMITS_H_
+#define METAD_DAEMON_RPC_LIMITS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace metad::daemon {
+
+// Shared by every RPC.
+inline constexpr int32_t kDefaultPageSize = 100;
+inline constexpr int32_t kMaxPageSize = 1000;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+inline constexpr size_t kMaxMessageBytes = 4096;  // error messages
+inline constexpr size_t kMaxTaskNameBytes = 128;
+inline constexpr size_t kMaxBatchIdBytes = 128;
+
+// Files (files.proto: FileSpec, RegisterFiles, ClaimFiles).
+inline constexpr size_t kMaxSourceBytes = 256;
+inline constexpr size_t kMaxFileNameBytes = 1024;
+inline constexpr size_t kMaxChecksumBytes = 256;
+inline constexpr int kMaxAttributes = 64;
+inline constexpr size_t kMaxAttributeKeyBytes = 256;
+inline constexpr size_t kMaxAttributeValueBytes = 4096;
+inline constexpr int kMaxRegisterBatch = 1000;
+inline constexpr int kMaxClaimLimit = 1000;
+
+// Tasks and runs (tasks.proto, task_log.proto).
+inline constexpr int32_t kMaxTaskAttempts = 1000;
+inline constexpr int32_t kMaxLeaseSeconds = 86400;
+inline constexpr size_t kMaxWorkerIdBytes = 256;
+
+// Dependencies (dependencies.proto).
+inline constexpr int32_t kMaxWalkDepth = 1000;
+inline constexpr int kMaxTargets = 1000;
+
+// PruneHistory (admin.proto).
+inline constexpr int64_t kMinOlderThanSeconds = 3600;
+inline constexpr int64_t kMaxOlderThanSeconds = int64_t{100} * 366 * 86400;
+inline constexpr int32_t kMaxPruneBatchSize = 10000;
+inline constexpr int32_t kMaxPruneBatches = 1000000;
+
+}  // namespace metad::daemon
+
+#endif  // METAD_DAEMON_RPC_LIMITS_H_

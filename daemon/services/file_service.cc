@@ -1,0 +1,342 @@
+#include "daemon/services/file_service.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
+#include "common/error_details.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+
+namespace metad::daemon {
+namespace {
+
+using metad::v1::FileSpec;
+using metad::v1::FileStatus;
+
+// A ListFiles page stops growing past this many bytes (files can carry up to
+// ~280 KiB of attributes each), so a page stays below gRPC's default 4 MiB
+// receive limit; the next page continues after the last file returned.
+constexpr size_t kMaxListResponseBytes = 2 << 20;
+
+// `prefix` names the spec in messages: "file." or "files[3].".
+absl::Status CheckSpec(const std::string& prefix, const FileSpec& spec) {
+  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "source"), spec.source(), 1,
+                            kMaxSourceBytes));
+  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "file_name"), spec.file_name(),
+                            1, kMaxFileNameBytes));
+  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "checksum"), spec.checksum(),
+                            0, kMaxChecksumBytes));
+  if (spec.size_bytes() < 0) {
+    return metad::InvalidFieldError(
+        absl::StrCat(prefix, "size_bytes"),
+        absl::StrCat("must not be negative (got ", spec.size_bytes(),
+                     "); 0 means unknown"));
+  }
+  if (spec.row_count() < 0) {
+    return metad::InvalidFieldError(
+        absl::StrCat(prefix, "row_count"),
+        absl::StrCat("must not be negative (got ", spec.row_count(),
+                     "); 0 means unknown"));
+  }
+  if (spec.attributes_size() > kMaxAttributes) {
+    return metad::InvalidFieldError(
+        absl::StrCat(prefix, "attributes"),
+        absl::StrCat("at most ", kMaxAttributes, " entries (got ",
+                     spec.attributes_size(), ")"));
+  }
+  for (const auto& [key, value] : spec.attributes()) {
+    RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "attributes key"), key, 1,
+                              kMaxAttributeKeyBytes));
+    // The key is valid text now, so it may name the entry.
+    RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "attributes[\"", key, "\"]"),
+                              value, 0, kMaxAttributeValueBytes));
+  }
+  return absl::OkStatus();
+}
+
+// Empty means "any source"; otherwise a valid source.
+absl::Status CheckOptionalSource(const std::string& source) {
+  if (source.empty()) return absl::OkStatus();
+  return CheckText("source", source, 1, kMaxSourceBytes);
+}
+
+absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
+  if (!metad::v1::FileStatus_IsValid(status)) {
+    return metad::InvalidFieldError(
+        field,
+        absl::StrCat("unknown FileStatus value ", static_cast<int>(status)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
+    : runner_(runner), store_(db), register_batcher_(&store_) {}
+
+grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
+    grpc::CallbackServerContext* context,
+    const metad::v1::RegisterFileRequest* request,
+    metad::v1::RegisterFileResponse* response) {
+  // Validated here on gRPC's thread; stored by the batcher, which may share
+  // the transaction with concurrent RegisterFile calls.
+  return runner_->RunAsync(
+      context, "RegisterFile",
+      [=](store::TxOptions options, CallRunner::Done done) {
+        absl::Status valid = [&]() -> absl::Status {
+          if (!request->has_file()) {
+            return metad::InvalidFieldError("file", "required");
+          }
+          RETURN_IF_ERROR(CheckSpec("file.", request->file()));
+          return CheckRequestId("request_id", request->request_id());
+        }();
+        if (!valid.ok()) {
+          done(valid);
+          return;
+        }
+        register_batcher_.Submit(
+            std::move(options), {&request->file()}, request->request_id(),
+            Answer<std::vector<store::RegisteredFile>>(
+                std::move(done), [response](auto& results) {
+                  *response->mutable_file() = std::move(results[0].file);
+                  response->set_created(results[0].created);
+                }));
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
+    grpc::CallbackServerContext* context,
+    const metad::v1::RegisterFilesRequest* request,
+    metad::v1::RegisterFilesResponse* response) {
+  return runner_->Run(
+      context, "RegisterFiles",
+      [=](const store::TxOptions& options) -> absl::Status {
+        if (request->files_size() < 1 ||
+            request->files_size() > kMaxRegisterBatch) {
+          return metad::InvalidFieldError(
+              "files",
+              absl::StrCat("must hold 1..", kMaxRegisterBatch, " files (got ",
+                           request->files_size(), ")"));
+        }
+        std::vector<const FileSpec*> specs;
+        specs.reserve(request->files_size());
+        for (int i = 0; i < request->files_size(); ++i) {
+          RETURN_IF_ERROR(
+              CheckSpec(absl::StrCat("files[", i, "]."), request->files(i)));
+          specs.push_back(&request->files(i));
+        }
+        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
+        ASSIGN_OR_RETURN(auto results, store_.Register(options, specs,
+                                                       request->request_id()));
+        int created = 0;
+        for (auto& result : results) {
+          auto* out = response->add_results();
+          *out->mutable_file() = std::move(result.file);
+          out->set_created(result.created);
+          created += result.created ? 1 : 0;
+        }
+        response->set_created_count(created);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::GetFile(
+    grpc::CallbackServerContext* context,
+    const metad::v1::GetFileRequest* request, metad::v1::File* response) {
+  return runner_->Run(
+      context, "GetFile", [=](const store::TxOptions& options) -> absl::Status {
+        const bool by_name =
+            !request->source().empty() || !request->file_name().empty();
+        if (request->id() != 0) {
+          RETURN_IF_ERROR(CheckId("id", request->id()));
+          if (by_name) {
+            return metad::InvalidFieldError(
+                "id", "give either id, or source and file_name, not both");
+          }
+          ASSIGN_OR_RETURN(*response, store_.Get(options, request->id()));
+          return absl::OkStatus();
+        }
+        if (!by_name) {
+          return metad::InvalidFieldError("id",
+                                          "required (or source and file_name)");
+        }
+        RETURN_IF_ERROR(
+            CheckText("source", request->source(), 1, kMaxSourceBytes));
+        RETURN_IF_ERROR(
+            CheckText("file_name", request->file_name(), 1, kMaxFileNameBytes));
+        ASSIGN_OR_RETURN(*response, store_.GetByName(options, request->source(),
+                                                     request->file_name()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::ListFiles(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ListFilesRequest* request,
+    metad::v1::ListFilesResponse* response) {
+  return runner_->Run(
+      context, "ListFiles",
+      [=](const store::TxOptions& options) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        store::FileFilter filter;
+        RETURN_IF_ERROR(CheckEnumKnown("status", request->status()));
+        if (request->status() != metad::v1::FILE_STATUS_UNSPECIFIED) {
+          filter.status = request->status();
+        }
+        RETURN_IF_ERROR(CheckOptionalSource(request->source()));
+        if (!request->source().empty()) filter.source = request->source();
+        if (request->run_id() != 0) {
+          RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+          filter.run_id = request->run_id();
+        }
+        if (request->has_created_after()) {
+          RETURN_IF_ERROR(
+              CheckTimestamp("created_after", request->created_after()));
+          filter.created_after_us =
+              TimestampToMicros(request->created_after());
+        }
+        if (request->has_created_before()) {
+          RETURN_IF_ERROR(
+              CheckTimestamp("created_before", request->created_before()));
+          filter.created_before_us =
+              TimestampToMicros(request->created_before());
+        }
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(auto files,
+                         store_.List(options, filter, after_id, page_size + 1));
+        bool more = static_cast<int>(files.size()) > page_size;
+        size_t bytes = 0;
+        for (int i = 0; i < static_cast<int>(files.size()) && i < page_size;
+             ++i) {
+          bytes += files[i].ByteSizeLong();
+          if (i > 0 && bytes > kMaxListResponseBytes) {
+            more = true;
+            break;
+          }
+          *response->add_files() = std::move(files[i]);
+        }
+        if (more) {
+          response->set_next_page_token(EncodePageToken(
+              response->files(response->files_size() - 1).id(), fingerprint));
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::ClaimFiles(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ClaimFilesRequest* request,
+    metad::v1::ClaimFilesResponse* response) {
+  return runner_->Run(
+      context, "ClaimFiles",
+      [=](const store::TxOptions& options) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        RETURN_IF_ERROR(CheckOptionalSource(request->source()));
+        if (request->limit() < 1 || request->limit() > kMaxClaimLimit) {
+          return metad::InvalidFieldError(
+              "limit", absl::StrCat("must be 1..", kMaxClaimLimit, " (got ",
+                                    request->limit(), ")"));
+        }
+        ASSIGN_OR_RETURN(auto files,
+                         store_.Claim(options, request->run_id(),
+                                      request->source(), request->limit()));
+        for (auto& file : files) *response->add_files() = std::move(file);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::CompleteFile(
+    grpc::CallbackServerContext* context,
+    const metad::v1::CompleteFileRequest* request,
+    metad::v1::CompleteFileResponse* response) {
+  return runner_->Run(
+      context, "CompleteFile",
+      [=](const store::TxOptions& options) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("file_id", request->file_id()));
+        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        const FileStatus status = request->status();
+        if (status != metad::v1::FILE_STATUS_SUCCESS &&
+            status != metad::v1::FILE_STATUS_ERROR) {
+          const std::string got =
+              metad::v1::FileStatus_IsValid(status)
+                  ? metad::v1::FileStatus_Name(status)
+                  : std::to_string(static_cast<int>(status));
+          return metad::InvalidFieldError(
+              "status",
+              absl::StrCat(
+                  "must be FILE_STATUS_SUCCESS or FILE_STATUS_ERROR (got ", got,
+                  ")"));
+        }
+        RETURN_IF_ERROR(CheckText("error_message", request->error_message(), 0,
+                                  kMaxMessageBytes));
+        if (status == metad::v1::FILE_STATUS_SUCCESS &&
+            !request->error_message().empty()) {
+          return metad::InvalidFieldError("error_message",
+                                          "must be empty when status is "
+                                          "FILE_STATUS_SUCCESS");
+        }
+        ASSIGN_OR_RETURN(
+            *response->mutable_file(),
+            store_.Complete(options, request->file_id(), request->run_id(),
+                            status, request->error_message()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::ResetFile(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ResetFileRequest* request,
+    metad::v1::ResetFileResponse* response) {
+  return runner_->Run(
+      context, "ResetFile",
+      [=](const store::TxOptions& options) -> absl::Status {
+        RETURN_IF_ERROR(CheckId("file_id", request->file_id()));
+        RETURN_IF_ERROR(
+            CheckText("reason", request->reason(), 0, kMaxMessageBytes));
+        ASSIGN_OR_RETURN(
+            *response->mutable_file(),
+            store_.Reset(options, request->file_id(), request->reason()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::ListFileEvents(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ListFileEventsRequest* request,
+    metad::v1::ListFileEventsResponse* response) {
+  return runner_->Run(
+      context, "ListFileEvents",
+      [=](const store::TxOptions& options) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        if (request->file_id() != 0) {
+          RETURN_IF_ERROR(CheckId("file_id", request->file_id()));
+        }
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(auto events,
+                         store_.ListEvents(options, request->file_id(),
+                                           after_id, page_size + 1));
+        const bool more = static_cast<int>(events.size()) > page_size;
+        if (more) {
+          events.resize(page_size);
+          response->set_next_page_token(
+              EncodePageToken(events.back().id(), fingerprint));
+        }
+        for (auto& event : events) *response->add_events() = std::move(event);
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace metad::daemon

@@ -1,0 +1,57 @@
+// metad.v1.TaskLogService: decode, validate, call the run store, map status.
+// The rules and the codes each RPC returns are documented in
+// proto/metad/v1/task_log.proto and store/run_store.h.
+#ifndef METAD_DAEMON_SERVICES_TASK_LOG_SERVICE_H_
+#define METAD_DAEMON_SERVICES_TASK_LOG_SERVICE_H_
+
+#include "daemon/rpc/call_runner.h"
+#include "metad/v1/task_log.grpc.pb.h"
+#include "store/database.h"
+#include "store/run_batcher.h"
+#include "store/run_store.h"
+
+namespace metad::daemon {
+
+class TaskLogServiceImpl final
+    : public metad::v1::TaskLogService::CallbackService {
+ public:
+  TaskLogServiceImpl(store::Database* db, CallRunner* runner);
+
+  grpc::ServerUnaryReactor* StartRun(
+      grpc::CallbackServerContext* context,
+      const metad::v1::StartRunRequest* request,
+      metad::v1::StartRunResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(
+      grpc::CallbackServerContext* context,
+      const metad::v1::HeartbeatRequest* request,
+      metad::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* FinishRun(
+      grpc::CallbackServerContext* context,
+      const metad::v1::FinishRunRequest* request,
+      metad::v1::FinishRunResponse* response) override;
+  grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
+                                   const metad::v1::GetRunRequest* request,
+                                   metad::v1::Run* response) override;
+  grpc::ServerUnaryReactor* ListRuns(
+      grpc::CallbackServerContext* context,
+      const metad::v1::ListRunsRequest* request,
+      metad::v1::ListRunsResponse* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const metad::v1::GetBatchRequest* request,
+                                     metad::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* ListRunEvents(
+      grpc::CallbackServerContext* context,
+      const metad::v1::ListRunEventsRequest* request,
+      metad::v1::ListRunEventsResponse* response) override;
+
+ private:
+  store::RunStore store_;
+  CallRunner* runner_;
+  // StartRun and FinishRun calls that arrive together share a statement
+  // and a commit (store/run_batcher.h).
+  store::RunBatcher batcher_;
+};
+
+}  // namespace metad::daemon
+
+#endif  // METAD_DAEMON_SERVICES_TASK_LOG_SERVICE_H_

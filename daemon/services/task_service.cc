@@ -1,0 +1,133 @@
+#include "daemon/services/task_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
+#include "common/error_details.h"
+#include "common/status_macros.h"
+
+namespace metad::daemon {
+namespace {
+
+using metad::v1::DeleteTaskRequest;
+using metad::v1::DeleteTaskResponse;
+using metad::v1::GetTaskRequest;
+using metad::v1::ListTasksRequest;
+using metad::v1::ListTasksResponse;
+using metad::v1::RegisterTaskRequest;
+using metad::v1::RegisterTaskResponse;
+using metad::v1::Task;
+
+// "field: must be 0 (<zero>) or 1..max (got n)".
+absl::Status CheckSetting(absl::string_view field, int32_t value, int32_t max,
+                          absl::string_view zero) {
+  if (value < 0 || value > max) {
+    return metad::InvalidFieldError(
+        field, absl::StrCat("must be 0 (", zero, ") or 1..", max, " (got ",
+                            value, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// The `key` oneof of GetTaskRequest and DeleteTaskRequest.
+template <typename Request>
+absl::StatusOr<store::TaskKey> TaskKeyOf(const Request& request) {
+  store::TaskKey key;
+  switch (request.key_case()) {
+    case Request::kId:
+      RETURN_IF_ERROR(CheckId("id", request.id()));
+      key.id = request.id();
+      return key;
+    case Request::kName:
+      RETURN_IF_ERROR(CheckTaskName("name", request.name()));
+      key.name = request.name();
+      return key;
+    default:
+      return metad::InvalidFieldError("key", "set either id or name");
+  }
+}
+
+}  // namespace
+
+TaskServiceImpl::TaskServiceImpl(store::Database* db, CallRunner* runner)
+    : store_(db), runner_(runner) {}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::RegisterTask(
+    grpc::CallbackServerContext* context, const RegisterTaskRequest* request,
+    RegisterTaskResponse* response) {
+  return runner_->Run(
+      context, "RegisterTask", [=](const store::TxOptions& o) -> absl::Status {
+        RETURN_IF_ERROR(CheckTaskName("name", request->name()));
+        RETURN_IF_ERROR(CheckText("description", request->description(), 0,
+                                  kMaxMessageBytes));
+        RETURN_IF_ERROR(CheckSetting("max_attempts", request->max_attempts(),
+                                     kMaxTaskAttempts,
+                                     "the default 1, or keep on update"));
+        RETURN_IF_ERROR(CheckSetting(
+            "default_lease_seconds", request->default_lease_seconds(),
+            kMaxLeaseSeconds, "the default 60, or keep on update"));
+        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
+        store::RegisterTaskInput input;
+        input.name = request->name();
+        input.description = request->description();
+        input.max_attempts = request->max_attempts();
+        input.default_lease_seconds = request->default_lease_seconds();
+        ASSIGN_OR_RETURN(store::RegisterTaskResult result,
+                         store_.Register(o, input));
+        *response->mutable_task() = std::move(result.task);
+        response->set_created(result.created);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(
+    grpc::CallbackServerContext* context, const GetTaskRequest* request,
+    Task* response) {
+  return runner_->Run(
+      context, "GetTask", [=](const store::TxOptions& o) -> absl::Status {
+        ASSIGN_OR_RETURN(store::TaskKey key, TaskKeyOf(*request));
+        ASSIGN_OR_RETURN(*response, store_.Get(o, key));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(
+    grpc::CallbackServerContext* context, const ListTasksRequest* request,
+    ListTasksResponse* response) {
+  return runner_->Run(
+      context, "ListTasks", [=](const store::TxOptions& o) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        RETURN_IF_ERROR(
+            CheckLabel("name_prefix", request->name_prefix(), 0, 128));
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(
+            store::TaskPage page,
+            store_.List(o, request->name_prefix(), after_id, page_size));
+        for (Task& task : page.tasks) {
+          *response->add_tasks() = std::move(task);
+        }
+        if (page.has_more) {
+          response->set_next_page_token(EncodePageToken(
+              response->tasks(response->tasks_size() - 1).id(), fingerprint));
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(
+    grpc::CallbackServerContext* context, const DeleteTaskRequest* request,
+    DeleteTaskResponse* response) {
+  return runner_->Run(
+      context, "DeleteTask", [=](const store::TxOptions& o) -> absl::Status {
+        ASSIGN_OR_RETURN(store::TaskKey key, TaskKeyOf(*request));
+        ASSIGN_OR_RETURN(*response->mutable_task(), store_.Delete(o, key));
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace metad::daemon
