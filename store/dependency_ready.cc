@@ -22,45 +22,18 @@ constexpr int kGraphAttempts = 3;
 // A graph found too big is counted again after this long.
 constexpr absl::Duration kTooBigRecheck = absl::Seconds(60);
 
-// A candidate task `t`'s runs in batch $1, as columns `blocked` and
-// `attempts_spent`. They mirror StartRun's rules: a PROCESSING run whose
-// lease lapsed does not block (StartRun ends it as expired first) but counts
-// as a spent attempt, like the ERROR run it becomes.
-#define METAD_RUN_STATE_COLUMNS                                             \
-  "\n  bool_or(l.status = 'SUCCESS' OR"                                     \
-  " (l.status = 'PROCESSING' AND l.lease_expire_time > now())) AS blocked," \
-  "\n  count(*) FILTER (WHERE l.status = 'ERROR' OR"                        \
-  " (l.status = 'PROCESSING' AND l.lease_expire_time <= now()))"            \
-  " AS attempts_spent"
-
-// Every parent of `t` has a SUCCESS run in batch $1 (probes the
-// task_log_one_success partial index), and `t` may start.
-#define METAD_READY_WHERE                                       \
-  "\nWHERE r.blocked IS NOT TRUE"                               \
-  "\n  AND coalesce(r.attempts_spent, 0) < t.max_attempts"      \
-  "\n  AND NOT EXISTS ("                                        \
-  "\n    SELECT 1 FROM task_dependencies d"                     \
-  "\n    WHERE d.child_id = t.id"                               \
-  "\n      AND NOT EXISTS ("                                    \
-  "\n        SELECT 1 FROM task_log s"                          \
-  "\n        WHERE s.task_id = d.parent_id AND s.batch_id = $1" \
-  "\n          AND s.status = 'SUCCESS'))"                      \
-  "\nORDER BY t.id\n"
-
-// Every task is a candidate: the batch's runs are aggregated once (one range
-// of task_log_batch) and hash-joined, and the parent check becomes an anti
-// join over the edges.
+// The ready rule is metad_may_start (migrations/functions/40_rules.sql).
+// Every task: metad_batch_readiness, set-based.
 constexpr Query kReadyAll{
     "dependency.ready_all",
     "SELECT" METAD_TASK_COLUMNS
-    "FROM tasks t"
-    "\nLEFT JOIN (SELECT l.task_id," METAD_RUN_STATE_COLUMNS
-    "\n  FROM task_log l WHERE l.batch_id = $1 GROUP BY l.task_id"
-    ") r ON r.task_id = t.id" METAD_READY_WHERE};
+    "FROM tasks t JOIN metad_batch_readiness($1) r ON r.task_id = t.id"
+    "\nWHERE r.ready ORDER BY t.id"};
 
 // Candidates are the targets' upstream closure (each task expanded once);
-// each candidate's runs are looked up through task_log_batch, so the cost
-// follows the closure's size, not the batch's.
+// each is summed up as metad_batch_readiness does, through task_log_batch
+// and the edges into it, so the cost follows the closure's size, not the
+// batch's or the graph's.
 constexpr Query kReadyForTargets{
     "dependency.ready_for_targets",
     R"sql(
@@ -70,11 +43,19 @@ WITH RECURSIVE candidates(id) AS (
   SELECT d.parent_id
   FROM task_dependencies d JOIN candidates c ON d.child_id = c.id
 )
-SELECT)sql" METAD_TASK_COLUMNS
-    "FROM candidates JOIN tasks t ON t.id = candidates.id"
-    "\nCROSS JOIN LATERAL (SELECT" METAD_RUN_STATE_COLUMNS
-    "\n  FROM task_log l WHERE l.batch_id = $1 AND l.task_id = t.id) "
-    "r" METAD_READY_WHERE};
+SELECT)sql" METAD_TASK_COLUMNS R"sql(FROM candidates JOIN tasks t ON t.id = candidates.id
+CROSS JOIN LATERAL (
+  SELECT bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+           AS blocked,
+         count(*) FILTER (WHERE metad_run_spent_attempt(
+                                  l.status, l.lease_expire_time)) AS spent
+    FROM task_log l WHERE l.batch_id = $1 AND l.task_id = t.id) r
+CROSS JOIN LATERAL (
+  SELECT count(*) AS unmet FROM metad_unmet_edges($1) e
+   WHERE e.child_id = t.id) u
+WHERE metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
+ORDER BY t.id
+)sql"};
 
 // The batch's runs (every task's, or only those of $2) as three arrays of
 // task ids, once per run of each kind, and the graph state of the same
@@ -85,10 +66,10 @@ SELECT)sql" METAD_TASK_COLUMNS
   "\n  (SELECT token::text FROM task_graph_version) AS graph_token,"        \
   "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'),"  \
   " '{}') AS succeeded,"                                                    \
-  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'PROCESSING'" \
-  " AND l.lease_expire_time > now()), '{}') AS live,"                       \
-  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'ERROR' OR"   \
-  " (l.status = 'PROCESSING' AND l.lease_expire_time <= now())), '{}')"     \
+  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE"                         \
+  " metad_run_live(l.status, l.lease_expire_time)), '{}') AS live,"        \
+  "\n  coalesce(array_agg(l.task_id) FILTER (WHERE"                         \
+  " metad_run_spent_attempt(l.status, l.lease_expire_time)), '{}')"        \
   " AS spent"                                                               \
   "\nFROM task_log l WHERE l.batch_id = $1"
 

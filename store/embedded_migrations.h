@@ -1,5 +1,5 @@
-// The SQL files of migrations/, compiled into the binary by
-// migrations/embed.cmake.
+// The SQL files of migrations/ and migrations/functions/, compiled into the
+// binary by migrations/embed.cmake.
 #ifndef METAD_STORE_EMBEDDED_MIGRATIONS_H_
 #define METAD_STORE_EMBEDDED_MIGRATIONS_H_
 
@@ -12,8 +12,11 @@ struct EmbeddedFile {
   const char* sql;
 };
 
-// Every embedded file, sorted by name.
+// Every embedded file of migrations/, sorted by name.
 const std::vector<EmbeddedFile>& EmbeddedMigrationFiles();
+
+// Every embedded file of migrations/functions/, sorted by name.
+const std::vector<EmbeddedFile>& EmbeddedDefinitionFiles();
 
 }  // namespace metad::store
 

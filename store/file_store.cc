@@ -129,7 +129,7 @@ FileEvent ReadFileEvent(const pqxx::row& row) {
 // FOR SHARE: the run cannot end or expire (those UPDATE the row) until this
 // transaction commits, and a concurrent end is seen before deciding.
 constexpr Query kLockRun{"file.lock_run", R"sql(
-SELECT status, lease_expire_time > now() AS live,
+SELECT status, metad_run_live(status, lease_expire_time) AS live,
        metad_us(lease_expire_time) AS lease_us, error_message
 FROM task_log WHERE id = $1 FOR SHARE
 )sql"};

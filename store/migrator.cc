@@ -42,6 +42,25 @@ constexpr const char* kCreateTable =
     " name text NOT NULL,"
     " checksum text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now())";
+constexpr Query kListDefinitions{
+    "migrate.definitions",
+    "SELECT name, checksum FROM metad_schema_definitions ORDER BY name"};
+constexpr Query kRecordDefinition{
+    "migrate.record_definition",
+    "INSERT INTO metad_schema_definitions (name, checksum) VALUES ($1, $2)"};
+constexpr const char* kForgetDefinitions =
+    "DELETE FROM metad_schema_definitions";
+
+constexpr const char* kCreateDefinitionsTable =
+    "CREATE TABLE IF NOT EXISTS metad_schema_definitions ("
+    " name text PRIMARY KEY,"
+    " checksum text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+
+constexpr Query kDefinitionsTableExists{
+    "migrate.definitions_table_exists",
+    "SELECT to_regclass('metad_schema_definitions') IS NOT NULL"};
+
 constexpr Query kTableExists{
     "migrate.table_exists",
     "SELECT to_regclass('metad_schema_migrations') IS NOT NULL"};
@@ -52,10 +71,14 @@ struct Applied {
   std::string applied_at;
 };
 
-std::string Checksum(pqxx::connection& conn, const std::string& sql) {
-  pqxx::nontransaction tx(conn);
+std::string Checksum(pqxx::transaction_base& tx, const std::string& sql) {
   tx.conn().prepare(kChecksum.name, kChecksum.sql);
   return tx.exec_prepared1(kChecksum.name, sql)[0].as<std::string>();
+}
+
+std::string Checksum(pqxx::connection& conn, const std::string& sql) {
+  pqxx::nontransaction tx(conn);
+  return Checksum(tx, sql);
 }
 
 std::map<int, Applied> ReadApplied(pqxx::connection& conn) {
@@ -70,6 +93,54 @@ std::map<int, Applied> ReadApplied(pqxx::connection& conn) {
                                         row[3].as<std::string>()};
   }
   return applied;
+}
+
+bool DefinitionsTableExists(pqxx::transaction_base& tx) {
+  tx.conn().prepare(kDefinitionsTableExists.name, kDefinitionsTableExists.sql);
+  return tx.exec_prepared1(kDefinitionsTableExists.name)[0].as<bool>();
+}
+
+// name -> checksum of the definitions recorded; empty when none (or no
+// table yet).
+std::map<std::string, std::string> ReadDefinitions(pqxx::connection& conn) {
+  std::map<std::string, std::string> recorded;
+  pqxx::nontransaction tx(conn);
+  if (DefinitionsTableExists(tx)) {
+    tx.conn().prepare(kListDefinitions.name, kListDefinitions.sql);
+    for (const auto& row : tx.exec_prepared(kListDefinitions.name)) {
+      recorded[row["name"].as<std::string>()] =
+          row["checksum"].as<std::string>();
+    }
+  }
+  return recorded;
+}
+
+// Empty when `definitions` is (that migrator does not manage them).
+std::vector<std::string> Stale(pqxx::connection& conn,
+                               const std::vector<Definition>& definitions) {
+  if (definitions.empty()) return {};
+  std::map<std::string, std::string> recorded = ReadDefinitions(conn);
+  std::vector<std::string> stale;
+  for (const Definition& d : definitions) {
+    auto it = recorded.find(d.name);
+    if (it == recorded.end() || it->second != Checksum(conn, d.sql)) {
+      stale.push_back(d.name);
+    }
+    if (it != recorded.end()) recorded.erase(it);
+  }
+  // Recorded by another binary but not among ours.
+  for (const auto& [name, checksum] : recorded) stale.push_back(name);
+  return stale;
+}
+
+// Runs every definition file in order and records their checksums, in `tx`.
+void ApplyDefinitions(pqxx::work& tx,
+                      const std::vector<Definition>& definitions) {
+  tx.exec(kForgetDefinitions);
+  for (const Definition& d : definitions) {
+    tx.exec(d.sql);
+    Exec(tx, kRecordDefinition, d.name, Checksum(tx, d.sql));
+  }
 }
 
 // Holds the migration advisory lock on `conn` for its lifetime.
@@ -132,8 +203,19 @@ absl::StatusOr<std::vector<Migration>> EmbeddedMigrations() {
   return out;
 }
 
-Migrator::Migrator(std::string url, std::vector<Migration> migrations)
-    : url_(std::move(url)), migrations_(std::move(migrations)) {}
+std::vector<Definition> EmbeddedDefinitions() {
+  std::vector<Definition> out;
+  for (const EmbeddedFile& file : EmbeddedDefinitionFiles()) {
+    out.push_back(Definition{file.name, file.sql});
+  }
+  return out;
+}
+
+Migrator::Migrator(std::string url, std::vector<Migration> migrations,
+                   std::vector<Definition> definitions)
+    : url_(std::move(url)),
+      migrations_(std::move(migrations)),
+      definitions_(std::move(definitions)) {}
 
 int Migrator::latest_version() const {
   return migrations_.empty() ? 0 : migrations_.back().version;
@@ -206,22 +288,42 @@ absl::Status Migrator::Up(int steps) {
     {
       pqxx::nontransaction tx(conn);
       tx.exec(kCreateTable);
+      tx.exec(kCreateDefinitionsTable);
     }
     std::map<int, Applied> applied = ReadApplied(conn);
     absl::Status compatible = CheckApplied(conn, migrations_, applied);
     if (!compatible.ok()) return compatible;
-    int done = 0;
+    std::vector<const Migration*> pending;
     for (const Migration& m : migrations_) {
       if (applied.count(m.version) != 0) continue;
-      if (steps >= 0 && done >= steps) break;
-      std::string checksum = Checksum(conn, m.up_sql);
+      if (steps >= 0 && static_cast<int>(pending.size()) >= steps) break;
+      pending.push_back(&m);
+    }
+    const bool reaches_latest =
+        applied.size() + pending.size() == migrations_.size();
+    const bool apply_definitions =
+        reaches_latest && !definitions_.empty() &&
+        (!pending.empty() || !Stale(conn, definitions_).empty());
+    for (const Migration* m : pending) {
+      std::string checksum = Checksum(conn, m->up_sql);
       pqxx::work tx(conn);
-      tx.exec(m.up_sql);
-      Exec(tx, kRecord, m.version, m.name, checksum);
+      tx.exec(m->up_sql);
+      Exec(tx, kRecord, m->version, m->name, checksum);
+      if (m == pending.back() && apply_definitions) {
+        ApplyDefinitions(tx, definitions_);
+      }
       tx.commit();
-      ++done;
       log::Info("migration_applied",
-                {{"version", m.version}, {"name", m.name}});
+                {{"version", m->version}, {"name", m->name}});
+    }
+    if (pending.empty() && apply_definitions) {
+      pqxx::work tx(conn);
+      ApplyDefinitions(tx, definitions_);
+      tx.commit();
+    }
+    if (apply_definitions) {
+      log::Info("definitions_applied",
+                {{"files", static_cast<int64_t>(definitions_.size())}});
     }
     return absl::OkStatus();
   } catch (const std::exception& e) {
@@ -242,6 +344,7 @@ absl::Status Migrator::Down(int steps) {
       pqxx::work tx(conn);
       tx.exec(m.down_sql);
       Exec(tx, kForget, version);
+      if (DefinitionsTableExists(tx)) tx.exec(kForgetDefinitions);
       tx.commit();
       applied.erase(version);
       log::Info("migration_reverted", {{"version", version}, {"name", m.name}});
@@ -249,6 +352,15 @@ absl::Status Migrator::Down(int steps) {
     return absl::OkStatus();
   } catch (const std::exception& e) {
     return StatusFromException(e, "migrate.down");
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> Migrator::StaleDefinitions() {
+  try {
+    pqxx::connection conn(url_);
+    return Stale(conn, definitions_);
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "migrate.definitions");
   }
 }
 
@@ -264,6 +376,12 @@ absl::Status Migrator::CheckCompatible() {
       return absl::FailedPreconditionError(absl::StrCat(
           "the database schema is at version ", current, ", this metad needs ",
           latest_version(), "; run `metad migrate up`"));
+    }
+    std::vector<std::string> stale = Stale(conn, definitions_);
+    if (!stale.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database's server-side functions differ from this metad's (",
+          absl::StrJoin(stale, ", "), "); run `metad migrate up`"));
     }
     return absl::OkStatus();
   } catch (const std::exception& e) {

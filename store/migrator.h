@@ -1,6 +1,12 @@
-// Schema migrations: numbered SQL files (migrations/NNNN_name.up.sql and
-// .down.sql) embedded into the binary, applied under a PostgreSQL advisory
-// lock and recorded with their checksums in metad_schema_migrations.
+// The schema in two parts, both embedded into the binary and applied under a
+// PostgreSQL advisory lock:
+// - migrations: numbered files (migrations/NNNN_name.up.sql and .down.sql)
+//   that change tables, indexes, types and triggers, each applied once and
+//   recorded with its checksum in metad_schema_migrations;
+// - definitions: the server-side functions (migrations/functions/*.sql, only
+//   CREATE OR REPLACE), applied as a whole, in name order, whenever their
+//   checksums differ from those recorded in metad_schema_definitions. A
+//   change to a function is an edit of its file, not a new migration.
 #ifndef METAD_STORE_MIGRATOR_H_
 #define METAD_STORE_MIGRATOR_H_
 
@@ -19,6 +25,12 @@ struct Migration {
   std::string down_sql;
 };
 
+// One file of migrations/functions/, e.g. {"40_rules.sql", "CREATE OR ..."}.
+struct Definition {
+  std::string name;
+  std::string sql;
+};
+
 struct MigrationState {
   int version = 0;
   std::string name;
@@ -34,26 +46,40 @@ struct MigrationState {
 // an up and a down file.
 absl::StatusOr<std::vector<Migration>> EmbeddedMigrations();
 
+// The embedded definitions, in the order they are applied.
+std::vector<Definition> EmbeddedDefinitions();
+
 class Migrator {
  public:
   // `url` should name a role that may change the schema (the owner).
-  Migrator(std::string url, std::vector<Migration> migrations);
+  Migrator(std::string url, std::vector<Migration> migrations,
+           std::vector<Definition> definitions = {});
 
   // Applies pending migrations in order (all when steps < 0), each in its own
   // transaction, while holding the advisory lock: replicas starting together
-  // migrate once. FAILED_PRECONDITION if the database has versions this
-  // binary does not know or whose checksums differ; UNAVAILABLE if the
-  // database is unreachable.
+  // migrate once. Once the schema is at the latest version, the definitions
+  // are applied if they differ from the recorded ones: in the transaction of
+  // the last migration (so no call ever sees the new schema without its
+  // functions), or in one of their own. FAILED_PRECONDITION if the database
+  // has versions this binary does not know or whose checksums differ;
+  // UNAVAILABLE if the database is unreachable.
   absl::Status Up(int steps = -1);
 
-  // Reverts the `steps` latest applied migrations, newest first.
+  // Reverts the `steps` latest applied migrations, newest first, and forgets
+  // the definitions (a down migration may drop what they replaced), so the
+  // next Up applies them again.
   absl::Status Down(int steps = 1);
 
   // Every known and every applied version, ascending.
   absl::StatusOr<std::vector<MigrationState>> Status();
 
+  // Names of the definitions whose recorded checksum differs from the
+  // file's (or that are not recorded), in order; empty when all are current.
+  absl::StatusOr<std::vector<std::string>> StaleDefinitions();
+
   // OK when the database is at exactly this binary's latest version with
-  // matching checksums; FAILED_PRECONDITION (saying what to do) otherwise.
+  // matching checksums, definitions included; FAILED_PRECONDITION (saying
+  // what to do) otherwise.
   absl::Status CheckCompatible();
 
   int latest_version() const;
@@ -61,6 +87,7 @@ class Migrator {
  private:
   std::string url_;
   std::vector<Migration> migrations_;
+  std::vector<Definition> definitions_;
 };
 
 }  // namespace metad::store

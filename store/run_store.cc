@@ -4,6 +4,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -20,28 +21,39 @@ namespace {
 using metad::v1::Run;
 using metad::v1::RunStatus;
 
-// The columns ReadRun expects, for `task_log r JOIN tasks t`.
-#define METAD_RUN_COLUMNS                                                    \
-  " r.id, r.task_id, t.name, r.batch_id, r.status, r.attempt, r.worker_id,"  \
-  " metad_us(r.lease_expire_time), r.error_message, metad_us(r.start_time)," \
-  " metad_us(r.heartbeat_time), metad_us(r.end_time), r.request_id "
-constexpr int kRunColumnCount = 13;
+// The columns ReadRun reads, by name, for `task_log r JOIN tasks t`: the
+// same names as the run columns of metad_run_result (migration 0006), which
+// the run functions answer with.
+#define METAD_RUN_COLUMNS                                                 \
+  " r.id, r.task_id, t.name AS task_name, r.batch_id, r.status,"          \
+  " r.attempt, r.worker_id, metad_us(r.lease_expire_time) AS"             \
+  " lease_expire_us, r.error_message, metad_us(r.start_time) AS start_us," \
+  " metad_us(r.heartbeat_time) AS heartbeat_us,"                          \
+  " metad_us(r.end_time) AS end_us, r.request_id "
 
 void ReadRun(const pqxx::row& row, Run* run) {
-  run->set_id(row[0].as<int64_t>());
-  run->set_task_id(row[1].as<int64_t>());
-  run->set_task_name(row[2].as<std::string>());
-  run->set_batch_id(row[3].as<std::string>());
-  run->set_status(RunStatusFromText(row[4].as<std::string>()));
-  run->set_attempt(row[5].as<int32_t>());
-  run->set_worker_id(row[6].as<std::string>());
+  run->set_id(row["id"].as<int64_t>());
+  run->set_task_id(row["task_id"].as<int64_t>());
+  run->set_task_name(row["task_name"].as<std::string>());
+  run->set_batch_id(row["batch_id"].as<std::string>());
+  run->set_status(RunStatusFromText(row["status"].as<std::string>()));
+  run->set_attempt(row["attempt"].as<int32_t>());
+  run->set_worker_id(row["worker_id"].as<std::string>());
+  run->set_error_message(row["error_message"].as<std::string>());
+  ReadTime(row["start_us"], run->mutable_start_time());
   // mutable_x() would mark an absent time as present: test for NULL first.
-  if (!row[7].is_null()) ReadTime(row[7], run->mutable_lease_expire_time());
-  run->set_error_message(row[8].as<std::string>());
-  ReadTime(row[9], run->mutable_start_time());
-  if (!row[10].is_null()) ReadTime(row[10], run->mutable_heartbeat_time());
-  if (!row[11].is_null()) ReadTime(row[11], run->mutable_end_time());
-  if (!row[12].is_null()) run->set_request_id(row[12].as<std::string>());
+  if (pqxx::field f = row["lease_expire_us"]; !f.is_null()) {
+    ReadTime(f, run->mutable_lease_expire_time());
+  }
+  if (pqxx::field f = row["heartbeat_us"]; !f.is_null()) {
+    ReadTime(f, run->mutable_heartbeat_time());
+  }
+  if (pqxx::field f = row["end_us"]; !f.is_null()) {
+    ReadTime(f, run->mutable_end_time());
+  }
+  if (!row["request_id"].is_null()) {
+    run->set_request_id(row["request_id"].as<std::string>());
+  }
 }
 
 std::string FormatMicros(int64_t micros) {
@@ -76,17 +88,18 @@ absl::StatusOr<std::optional<ExpiredRun>> ExpireLocked(Tx& tx, int64_t run_id) {
   pqxx::result r = Exec(tx, kExpire, run_id, std::string(kLeaseExpiredMessage));
   if (r.empty()) return std::optional<ExpiredRun>();
   ExpiredRun expired;
-  expired.run_id = r[0][0].as<int64_t>();
-  expired.task_id = r[0][1].as<int64_t>();
-  expired.task_name = r[0][2].as<std::string>();
-  expired.batch_id = r[0][3].as<std::string>();
-  expired.files_released = r[0][4].as<int32_t>();
+  expired.run_id = r[0]["run_id"].as<int64_t>();
+  expired.task_id = r[0]["task_id"].as<int64_t>();
+  expired.task_name = r[0]["task_name"].as<std::string>();
+  expired.batch_id = r[0]["batch_id"].as<std::string>();
+  expired.files_released = r[0]["files_released"].as<int32_t>();
   return std::optional<ExpiredRun>(std::move(expired));
 }
 
 constexpr Query kRunState{"run.state", R"sql(
   SELECT task_id, batch_id, status, error_message,
-         metad_us(lease_expire_time), lease_expire_time <= now()
+         metad_us(lease_expire_time) AS lease_expire_us,
+         metad_lease_lapsed(lease_expire_time) AS lapsed
     FROM task_log
    WHERE id = $1
 )sql"};
@@ -126,12 +139,6 @@ std::string LeaseExpiredMessage(int64_t run_id, int64_t lapsed_us) {
                       FormatMicros(lapsed_us), "; start a new run");
 }
 
-// A server-side function answered something this daemon does not know: a
-// schema from another version (metad refuses those at start).
-absl::Status UnknownOutcome(const char* what, const std::string& outcome) {
-  log::Error("unknown_outcome", {{"tx", what}, {"outcome", outcome}});
-  return absl::InternalError("internal error (see the daemon's log)");
-}
 
 // Why Heartbeat's conditional update of run `run_id` changed nothing:
 // NOT_FOUND, or FAILED_PRECONDITION for an ended run or a lapsed lease. A
@@ -146,15 +153,16 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
                                    absl::StrCat("run ", run_id, " not found"));
     }
     const pqxx::row row = r[0];
-    const std::string status = row[2].as<std::string>();
+    const std::string status = row["status"].as<std::string>();
     if (status != "PROCESSING") {
       return RunEndedError(
           run_id, status,
-          EndedMessage(run_id, status, row[3].as<std::string>()));
+          EndedMessage(run_id, status, row["error_message"].as<std::string>()));
     }
-    if (!row[5].as<bool>()) break;  // live again: a concurrent change
+    if (!row["lapsed"].as<bool>()) break;  // live again: a concurrent change
     if (!locked) {
-      Exec(tx, kLockTaskBatch, row[0].as<int64_t>(), row[1].as<std::string>());
+      Exec(tx, kLockTaskBatch, row["task_id"].as<int64_t>(),
+           row["batch_id"].as<std::string>());
       locked = true;
       continue;  // look again now that transitions are serialized
     }
@@ -162,7 +170,8 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
                      ExpireLocked(tx, run_id));
     (void)expired;  // ended now, or just before by someone else: refused alike
     return LeaseExpiredError(run_id,
-                             LeaseExpiredMessage(run_id, row[4].as<int64_t>()));
+                             LeaseExpiredMessage(
+                                 run_id, row["lease_expire_us"].as<int64_t>()));
   }
   return absl::AbortedError(
       absl::StrCat("run ", run_id, " changed concurrently; retry"));
@@ -185,117 +194,169 @@ absl::Status TransactCommittingRefusal(
 
 // --- StartRun ---------------------------------------------------------------
 
-// StartRun and FinishRun are one server-side function each (migration
-// 0006): the function applies the rules and reports an outcome, and the
-// functions below word it. Columns: the run's (ReadRun), then these.
-constexpr int kOutcome = kRunColumnCount;
-constexpr int kDetail = kRunColumnCount + 1;
-constexpr int kN1 = kRunColumnCount + 2;
-constexpr int kN2 = kRunColumnCount + 3;
+// StartRun and FinishRun are one server-side function each
+// (migrations/functions/50_runs.sql): the function applies the rules and
+// answers a metad_run_result: the run's columns (ReadRun), an outcome code,
+// and the figures its message needs (detail, n1, n2). The functions below
+// word it.
+enum class RunOutcome {
+  kUnknown,
+  // metad_start_run
+  kCreated,
+  kExisting,
+  kRequestIdReused,
+  kTaskNotFound,
+  kRunInProgress,
+  kAlreadySucceeded,
+  kAttemptsExhausted,
+  kParentsUnmet,
+  // metad_finish_run
+  kFinished,
+  kNotFound,
+  kEnded,
+  kLeaseExpired,
+  // both: changed under the lock every pass; the caller retries
+  kConflicting,
+};
+
+RunOutcome ReadOutcome(const pqxx::row& row) {
+  static const auto* codes = new absl::flat_hash_map<std::string, RunOutcome>{
+      {"created", RunOutcome::kCreated},
+      {"existing", RunOutcome::kExisting},
+      {"request_id_reused", RunOutcome::kRequestIdReused},
+      {"task_not_found", RunOutcome::kTaskNotFound},
+      {"run_in_progress", RunOutcome::kRunInProgress},
+      {"already_succeeded", RunOutcome::kAlreadySucceeded},
+      {"attempts_exhausted", RunOutcome::kAttemptsExhausted},
+      {"parents_unmet", RunOutcome::kParentsUnmet},
+      {"finished", RunOutcome::kFinished},
+      {"not_found", RunOutcome::kNotFound},
+      {"ended", RunOutcome::kEnded},
+      {"lease_expired", RunOutcome::kLeaseExpired},
+      {"conflicting", RunOutcome::kConflicting},
+  };
+  auto it = codes->find(row["outcome"].as<std::string>());
+  return it == codes->end() ? RunOutcome::kUnknown : it->second;
+}
 
 constexpr Query kStartRun{"run.start", R"sql(
   SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6)
 )sql"};
 
+// A server-side function answered something this daemon does not know: a
+// schema from another version (metad refuses those at start).
+absl::Status UnknownOutcome(const char* what, const std::string& outcome) {
+  log::Error("unknown_outcome", {{"tx", what}, {"outcome", outcome}});
+  return absl::InternalError("internal error (see the daemon's log)");
+}
+
+absl::Status UnknownOutcome(const char* what, const pqxx::row& row) {
+  return UnknownOutcome(what, row["outcome"].as<std::string>());
+}
+
 // Words metad_start_run's answer for the caller of `in`.
 absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
                                            const StartRunInput& in) {
-  const std::string outcome = row[kOutcome].as<std::string>();
   const std::string refused =
       absl::StrCat(in.task, " cannot start in batch ", in.batch_id, ": ");
-  StartRunResult result;
-  if (outcome == "created" || outcome == "existing") {
-    ReadRun(row, &result.run);
-    result.created = outcome == "created";
-    return result;
+  const RunOutcome outcome = ReadOutcome(row);
+  switch (outcome) {
+    case RunOutcome::kCreated:
+    case RunOutcome::kExisting: {
+      StartRunResult result;
+      ReadRun(row, &result.run);
+      result.created = outcome == RunOutcome::kCreated;
+      return result;
+    }
+    case RunOutcome::kTaskNotFound:
+      return NotFoundResourceError(
+          resource::kTask, in.task,
+          absl::StrCat("task ", in.task, " not found"));
+    case RunOutcome::kRequestIdReused: {
+      Run other;
+      ReadRun(row, &other);
+      const std::string run_id = absl::StrCat(other.id());
+      absl::Status reused = WithResourceInfo(
+          absl::AlreadyExistsError(absl::StrCat(
+              "request_id: already used by run ", run_id, " (task ",
+              other.task_name(), ", batch ", other.batch_id(), ")")),
+          resource::kRun, run_id);
+      return WithErrorInfo(std::move(reused), reason::kRequestIdReused,
+                           {{"request_id", in.request_id},
+                            {"run_id", run_id},
+                            {"task", other.task_name()},
+                            {"batch_id", other.batch_id()}});
+    }
+    case RunOutcome::kRunInProgress: {
+      const std::string run_id = absl::StrCat(row["n1"].as<int64_t>());
+      return WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              refused, "run ", run_id, " of it is PROCESSING in this batch")),
+          reason::kRunInProgress,
+          {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
+    }
+    case RunOutcome::kAlreadySucceeded: {
+      const std::string run_id = absl::StrCat(row["n1"].as<int64_t>());
+      return WithErrorInfo(
+          absl::FailedPreconditionError(
+              absl::StrCat(refused, "it already succeeded in this batch (run ",
+                           run_id, ")")),
+          reason::kAlreadySucceeded,
+          {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
+    }
+    case RunOutcome::kAttemptsExhausted: {
+      const int64_t errors = row["n1"].as<int64_t>();
+      const int64_t max_attempts = row["n2"].as<int64_t>();
+      return WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              refused, "its ", errors, " ERROR runs used up max_attempts (",
+              max_attempts, ")")),
+          reason::kAttemptsExhausted,
+          {{"task", in.task},
+           {"batch_id", in.batch_id},
+           {"error_runs", absl::StrCat(errors)},
+           {"max_attempts", absl::StrCat(max_attempts)}});
+    }
+    case RunOutcome::kParentsUnmet:
+      return UnmetParentsError(refused, in.task, in.batch_id,
+                               row["detail"].as<std::string>());
+    case RunOutcome::kConflicting:
+      return absl::AbortedError(
+          absl::StrCat(refused, "concurrent starts kept conflicting; retry"));
+    default:
+      return UnknownOutcome("run.start", row);
   }
-  if (outcome == "task_not_found") {
-    return NotFoundResourceError(resource::kTask, in.task,
-                                 absl::StrCat("task ", in.task, " not found"));
-  }
-  if (outcome == "request_id_reused") {
-    Run other;
-    ReadRun(row, &other);
-    const std::string run_id = absl::StrCat(other.id());
-    absl::Status reused = WithResourceInfo(
-        absl::AlreadyExistsError(
-            absl::StrCat("request_id: already used by run ", run_id, " (task ",
-                         other.task_name(), ", batch ", other.batch_id(), ")")),
-        resource::kRun, run_id);
-    return WithErrorInfo(std::move(reused), reason::kRequestIdReused,
-                         {{"request_id", in.request_id},
-                          {"run_id", run_id},
-                          {"task", other.task_name()},
-                          {"batch_id", other.batch_id()}});
-  }
-  if (outcome == "run_in_progress") {
-    const std::string run_id = absl::StrCat(row[kN1].as<int64_t>());
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            refused, "run ", run_id, " of it is PROCESSING in this batch")),
-        reason::kRunInProgress,
-        {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
-  }
-  if (outcome == "already_succeeded") {
-    const std::string run_id = absl::StrCat(row[kN1].as<int64_t>());
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            refused, "it already succeeded in this batch (run ", run_id, ")")),
-        reason::kAlreadySucceeded,
-        {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
-  }
-  if (outcome == "attempts_exhausted") {
-    const int64_t errors = row[kN1].as<int64_t>();
-    const int64_t max_attempts = row[kN2].as<int64_t>();
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            refused, "its ", errors, " ERROR runs used up max_attempts (",
-            max_attempts, ")")),
-        reason::kAttemptsExhausted,
-        {{"task", in.task},
-         {"batch_id", in.batch_id},
-         {"error_runs", absl::StrCat(errors)},
-         {"max_attempts", absl::StrCat(max_attempts)}});
-  }
-  if (outcome == "parents_unmet") {
-    return UnmetParentsError(refused, in.task, in.batch_id,
-                             row[kDetail].as<std::string>());
-  }
-  if (outcome == "conflicting") {
-    return absl::AbortedError(
-        absl::StrCat(refused, "concurrent starts kept conflicting; retry"));
-  }
-  return UnknownOutcome("run.start", outcome);
 }
 
 // Words metad_finish_run's answer for the caller finishing `run_id`.
 absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
                                              int64_t run_id) {
-  const std::string outcome = row[kOutcome].as<std::string>();
-  if (outcome == "finished") {
-    FinishRunResult result;
-    ReadRun(row, &result.run);
-    result.files_finished = row[kN1].as<int32_t>();
-    return result;
+  switch (ReadOutcome(row)) {
+    case RunOutcome::kFinished: {
+      FinishRunResult result;
+      ReadRun(row, &result.run);
+      result.files_finished = row["n1"].as<int32_t>();
+      return result;
+    }
+    case RunOutcome::kNotFound:
+      return NotFoundResourceError(
+          resource::kRun, absl::StrCat(run_id),
+          absl::StrCat("run ", run_id, " not found"));
+    case RunOutcome::kEnded: {
+      const std::string ended = row["status"].as<std::string>();
+      return RunEndedError(
+          run_id, ended,
+          EndedMessage(run_id, ended, row["error_message"].as<std::string>()));
+    }
+    case RunOutcome::kLeaseExpired:
+      return LeaseExpiredError(
+          run_id, LeaseExpiredMessage(run_id, row["n1"].as<int64_t>()));
+    case RunOutcome::kConflicting:
+      return absl::AbortedError(
+          absl::StrCat("run ", run_id, " changed concurrently; retry"));
+    default:
+      return UnknownOutcome("run.finish", row);
   }
-  if (outcome == "not_found") {
-    return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
-                                 absl::StrCat("run ", run_id, " not found"));
-  }
-  if (outcome == "ended") {
-    const std::string ended = row[4].as<std::string>();
-    return RunEndedError(run_id, ended,
-                         EndedMessage(run_id, ended, row[8].as<std::string>()));
-  }
-  if (outcome == "lease_expired") {
-    return LeaseExpiredError(
-        run_id, LeaseExpiredMessage(run_id, row[kN1].as<int64_t>()));
-  }
-  if (outcome == "conflicting") {
-    return absl::AbortedError(
-        absl::StrCat("run ", run_id, " changed concurrently; retry"));
-  }
-  return UnknownOutcome("run.finish", outcome);
 }
 
 }  // namespace
@@ -351,7 +412,7 @@ constexpr Query kHeartbeat{"run.heartbeat", R"sql(
          heartbeat_time = now()
     FROM tasks t
    WHERE r.id = $1 AND t.id = r.task_id
-     AND r.status = 'PROCESSING' AND r.lease_expire_time > now()
+     AND metad_run_live(r.status, r.lease_expire_time)
   RETURNING)sql" METAD_RUN_COLUMNS};
 }  // namespace
 
@@ -562,7 +623,7 @@ constexpr Query kListRunEvents{"run.list_events", R"sql(
 constexpr Query kFindLapsed{"run.find_lapsed", R"sql(
   SELECT id
     FROM task_log
-   WHERE status = 'PROCESSING' AND lease_expire_time <= now()
+   WHERE status = 'PROCESSING' AND metad_lease_lapsed(lease_expire_time)
    ORDER BY lease_expire_time
    LIMIT $1
 )sql"};

@@ -87,32 +87,13 @@ constexpr Query kFailedFiles{"status.failed_files", R"sql(
   " metad_us(l.end_time), metad_us(l.lease_expire_time) "
 
 // Every task (up to $2) with its runs in batch $1: the latest run, the
-// attempts, and readiness by StartRun's rules (see dependency_store.cc: a
-// SUCCESS or live PROCESSING run blocks; ERROR and lapsed runs spend
-// attempts; every parent needs a SUCCESS run in the batch).
+// attempts, and readiness (metad_batch_readiness, the rule GetReadyTasks and
+// StartRun apply).
 constexpr Query kBatchTasks{"status.batch_tasks", R"sql(
   SELECT t.id, t.name, t.description, t.max_attempts,
-         coalesce(a.attempts, 0), a.latest_id,
-         a.blocked IS NOT TRUE
-           AND coalesce(a.spent, 0) < t.max_attempts
-           AND NOT EXISTS (
-             SELECT 1 FROM task_dependencies d
-              WHERE d.child_id = t.id
-                AND NOT EXISTS (
-                  SELECT 1 FROM task_log s
-                   WHERE s.task_id = d.parent_id AND s.batch_id = $1
-                     AND s.status = 'SUCCESS')) AS ready
+         r.attempts, r.latest_run_id, r.ready
     FROM (SELECT * FROM tasks ORDER BY id LIMIT $2) t
-    LEFT JOIN (
-      SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_id,
-             bool_or(l.status = 'SUCCESS' OR
-                     (l.status = 'PROCESSING' AND
-                      l.lease_expire_time > now())) AS blocked,
-             count(*) FILTER (WHERE l.status = 'ERROR' OR
-                              (l.status = 'PROCESSING' AND
-                               l.lease_expire_time <= now())) AS spent
-        FROM task_log l WHERE l.batch_id = $1 GROUP BY l.task_id
-    ) a ON a.task_id = t.id
+    JOIN metad_batch_readiness($1) r ON r.task_id = t.id
    ORDER BY t.id
 )sql"};
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <random>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
@@ -19,7 +20,9 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "absl/strings/str_cat.h"
 #include "store/dependency_store.h"
+#include "store/status_page_store.h"
 #include "store/task_graph.h"
 #include "store/task_store.h"
 #include "tests/support/pg_test_base.h"
@@ -489,6 +492,118 @@ TEST_F(BigGraphTest, QueriesMatchReferences) {
 
 // Two daemons on one database: `writer_` changes the graph, store_ answers
 // from its copy. Every change must show in store_'s very next answer.
+// The ready rule has one definition in SQL (metad_may_start, used by
+// GetReadyTasks' SQL path and the status page) and one in C++ (the graph
+// held in memory). On random graphs with runs of every kind, live and
+// lapsed leases included, all three answer the same.
+TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
+  DependencyStore sql_only(db(), {.ready_graph_max_tasks = 0});
+  StatusPageStore status_page(db());
+  std::mt19937 rng(20261202);
+  auto uniform = [&rng](int lo, int hi) {
+    return std::uniform_int_distribution<int>(lo, hi)(rng);
+  };
+  int compared = 0, ready_seen = 0;
+  for (int round = 0; round < 25; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    Sql("TRUNCATE tasks, task_dependencies, task_log, run_events CASCADE");
+    const int tasks = uniform(1, 40);
+    // One statement per round (each Sql() is a connection of its own).
+    std::string sql;
+    for (int i = 0; i < tasks; ++i) {
+      absl::StrAppend(&sql, "INSERT INTO tasks (name, max_attempts) VALUES ('r",
+                      round, "_", i, "', ", uniform(1, 3), ");");
+    }
+    Sql(sql);
+    sql.clear();
+    std::vector<int64_t> ids;
+    for (int i = 0; i < tasks; ++i) {
+      ids.push_back(std::stoll(
+          Sql(absl::StrCat("SELECT id FROM tasks WHERE name = 'r", round, "_",
+                           i, "'"))));
+    }
+    // Edges from earlier to later tasks only, so the graph stays acyclic.
+    const int density = uniform(0, 4);
+    for (int c = 1; c < tasks; ++c) {
+      for (int p = 0; p < c; ++p) {
+        if (uniform(0, 9) < density) {
+          absl::StrAppend(&sql, "INSERT INTO task_dependencies VALUES (",
+                          ids[p], ", ", ids[c], ");");
+        }
+      }
+    }
+    // Per task and batch: some ERROR runs, then maybe one more run that is
+    // a SUCCESS, live, or PROCESSING with a lapsed lease.
+    for (const char* batch : {"b1", "b2"}) {
+      for (int64_t id : ids) {
+        int attempt = 0;
+        for (int e = uniform(0, 3); e > 0; --e) {
+          absl::StrAppend(&sql,
+                          "INSERT INTO task_log (task_id, batch_id, status, "
+                          "attempt, lease_seconds, end_time) VALUES (",
+                          id, ", '", batch, "', 'ERROR', ", ++attempt,
+                          ", 60, now());");
+        }
+        const char* lease[] = {nullptr, "now() + interval '1 hour'",
+                               "now() - interval '1 second'"};
+        switch (uniform(0, 4)) {
+          case 1:
+            absl::StrAppend(&sql,
+                            "INSERT INTO task_log (task_id, batch_id, "
+                            "status, attempt, lease_seconds, end_time) "
+                            "VALUES (",
+                            id, ", '", batch, "', 'SUCCESS', ", ++attempt,
+                            ", 60, now());");
+            break;
+          case 2:
+          case 3:
+            absl::StrAppend(&sql,
+                            "INSERT INTO task_log (task_id, batch_id, "
+                            "status, attempt, lease_seconds, "
+                            "lease_expire_time) VALUES (",
+                            id, ", '", batch, "', 'PROCESSING', ", ++attempt,
+                            ", 60, ", lease[uniform(1, 2)], ");");
+            break;
+          default:
+            break;
+        }
+      }
+    }
+    if (!sql.empty()) Sql(sql);
+    for (const char* batch : {"b1", "b2", "never_ran"}) {
+      absl::StatusOr<std::vector<Task>> graph = store_->ReadyTasks({}, batch, {});
+      absl::StatusOr<std::vector<Task>> sql = sql_only.ReadyTasks({}, batch, {});
+      absl::StatusOr<StatusBatchGraph> page =
+          status_page.BatchGraph({}, batch, StatusBatchLimits{});
+      ASSERT_TRUE(graph.ok() && sql.ok() && page.ok())
+          << graph.status() << sql.status() << page.status();
+      std::vector<int64_t> from_graph, from_sql, from_page;
+      for (const Task& t : *graph) from_graph.push_back(t.id());
+      for (const Task& t : *sql) from_sql.push_back(t.id());
+      for (const StatusTask& t : page->tasks) {
+        if (t.ready) from_page.push_back(t.id);
+      }
+      EXPECT_EQ(from_graph, from_sql) << batch;
+      EXPECT_EQ(from_page, from_sql) << batch;
+      // A random target: its upstream closure only, both ways.
+      std::vector<std::string> target{
+          absl::StrCat("r", round, "_", uniform(0, tasks - 1))};
+      graph = store_->ReadyTasks({}, batch, target);
+      sql = sql_only.ReadyTasks({}, batch, target);
+      ASSERT_TRUE(graph.ok() && sql.ok()) << graph.status() << sql.status();
+      std::vector<int64_t> g2, s2;
+      for (const Task& t : *graph) g2.push_back(t.id());
+      for (const Task& t : *sql) s2.push_back(t.id());
+      EXPECT_EQ(g2, s2) << batch << " " << target[0];
+      ++compared;
+      ready_seen += static_cast<int>(from_sql.size());
+    }
+  }
+  // The rounds reached both answers: some tasks ready, some not.
+  EXPECT_EQ(compared, 75);
+  EXPECT_GT(ready_seen, 20);
+}
+
 class ReadyGraphTest : public DependencyStoreTest {
  protected:
   void SetUp() override {

@@ -81,6 +81,77 @@ TEST(Migrator, StepsApplyAndRevertInOrder) {
   EXPECT_TRUE(migrator.CheckCompatible().ok());
 }
 
+// Server-side functions live in migrations/functions/ and are re-applied
+// when they change: an edit of a file, not a new migration.
+TEST(Migrator, DefinitionsAreAppliedWithTheSchemaAndAgainWhenChanged) {
+  std::string url = CreateEmptyDatabase("mig_defs");
+  std::vector<Definition> defs = EmbeddedDefinitions();
+  ASSERT_FALSE(defs.empty());
+  Migrator migrator(url, Embedded(), defs);
+  ASSERT_TRUE(migrator.Up().ok());
+  EXPECT_TRUE(migrator.CheckCompatible().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_definitions"),
+            std::to_string(defs.size()));
+  EXPECT_EQ(QueryValue(url, "SELECT to_regproc('metad_run_live') IS NOT NULL"),
+            "t");
+
+  // A binary whose rules file differs: refused until migrated, then in force.
+  std::vector<Definition> changed = defs;
+  Definition extra{"99_test.sql",
+                   "CREATE OR REPLACE FUNCTION metad_test_answer() RETURNS int "
+                   "LANGUAGE sql IMMUTABLE AS $$ SELECT 42 $$;"};
+  changed.push_back(extra);
+  Migrator newer(url, Embedded(), changed);
+  absl::Status refused = newer.CheckCompatible();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("99_test.sql"), std::string::npos)
+      << refused;
+  auto stale = newer.StaleDefinitions();
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(*stale, std::vector<std::string>{"99_test.sql"});
+  ASSERT_TRUE(newer.Up().ok());
+  EXPECT_TRUE(newer.CheckCompatible().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT metad_test_answer()"), "42");
+  // ...and the older binary now sees a file it lacks.
+  EXPECT_EQ(migrator.CheckCompatible().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Migrator, DownForgetsDefinitionsSoUpAppliesThemAgain) {
+  std::string url = CreateEmptyDatabase("mig_defs_down");
+  Migrator migrator(url, Embedded(), EmbeddedDefinitions());
+  ASSERT_TRUE(migrator.Up().ok());
+  // Reverting the run functions' migration drops them...
+  int runs_version = 0;
+  for (const Migration& m : Embedded()) {
+    if (m.name == "run_functions") runs_version = m.version;
+  }
+  ASSERT_GT(runs_version, 0);
+  ASSERT_TRUE(
+      migrator.Down(migrator.latest_version() - runs_version + 1).ok());
+  EXPECT_EQ(QueryValue(url, "SELECT to_regproc('metad_start_runs') IS NULL"),
+            "t");
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_definitions"),
+            "0");
+  // ...and Up brings back the files' versions with the schema.
+  ASSERT_TRUE(migrator.Up().ok());
+  EXPECT_TRUE(migrator.CheckCompatible().ok());
+  EXPECT_EQ(QueryValue(url, "SELECT to_regproc('metad_start_runs') IS NULL"),
+            "f");
+}
+
+// Up(N) that stops short of the latest version leaves the definitions
+// alone: they are written for the latest schema.
+TEST(Migrator, DefinitionsWaitForTheLatestSchema) {
+  std::string url = CreateEmptyDatabase("mig_defs_steps");
+  Migrator migrator(url, Embedded(), EmbeddedDefinitions());
+  ASSERT_TRUE(migrator.Up(1).ok());
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_definitions"),
+            "0");
+  ASSERT_TRUE(migrator.Up().ok());
+  EXPECT_TRUE(migrator.CheckCompatible().ok());
+}
+
 TEST(Migrator, RowCountMigrationKeepsEveryRowDownAndUp) {
   std::string url = CreateEmptyDatabase("mig_rows");
   Migrator migrator(url, Embedded());

@@ -25,7 +25,7 @@ absl::Status PrepareSchema(const std::string& url, bool auto_migrate,
                            absl::Duration wait) {
   auto migrations = store::EmbeddedMigrations();
   if (!migrations.ok()) return migrations.status();
-  store::Migrator migrator(url, *migrations);
+  store::Migrator migrator(url, *migrations, store::EmbeddedDefinitions());
   absl::Time give_up = absl::Now() + wait;
   for (;;) {
     absl::Status status = auto_migrate ? migrator.Up() : absl::OkStatus();

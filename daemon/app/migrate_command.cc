@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "daemon/app/commands.h"
 #include "store/migrator.h"
@@ -49,7 +51,7 @@ int RunMigrate(int argc, char** argv) {
   if (!url.ok()) return Fail(url.status());
   auto migrations = store::EmbeddedMigrations();
   if (!migrations.ok()) return Fail(migrations.status());
-  store::Migrator migrator(*url, *migrations);
+  store::Migrator migrator(*url, *migrations, store::EmbeddedDefinitions());
 
   if (args[0] == "up") {
     if (absl::Status s = migrator.Up(steps); !s.ok()) return Fail(s);
@@ -67,6 +69,13 @@ int RunMigrate(int argc, char** argv) {
     std::printf("%-8d %-24s %-10s %s\n", m.version, m.name.c_str(), state,
                 m.applied_at.c_str());
   }
+  auto stale = migrator.StaleDefinitions();
+  if (!stale.ok()) return Fail(stale.status());
+  std::printf("functions (migrations/functions): %s\n",
+              stale->empty()
+                  ? "current"
+                  : absl::StrCat("stale: ", absl::StrJoin(*stale, ", "))
+                        .c_str());
   return 0;
 }
 

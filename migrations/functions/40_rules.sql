@@ -1,0 +1,109 @@
+-- The rules of the logbook, each defined once. The run functions
+-- (50_runs.sql), the ready queries (store/dependency_ready.cc), the status
+-- page (store/status_page_store.cc), the lease reaper and every fenced write
+-- of a run use these. The task graph held in memory (store/task_graph.cc) is
+-- the one other implementation of "ready", held to metad_may_start by
+-- tests/dependency_store_pgtest.cc on random graphs.
+--
+-- The scalar rules are LANGUAGE sql, STABLE, one expression and no
+-- subquery, so the planner inlines them: a call costs nothing, and index
+-- predicates still match. The table functions are single SELECTs, which the
+-- planner inlines into the calling query as subqueries.
+
+-- A run's lease has lapsed: anyone may end the run as expired (ERROR, "lease
+-- expired"), and the run itself may no longer write.
+CREATE OR REPLACE FUNCTION metad_lease_lapsed(p_lease_expire_time timestamptz)
+  RETURNS boolean
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$ SELECT p_lease_expire_time <= now() $$;
+
+-- A live run: PROCESSING, its lease not lapsed. Only a live run may
+-- heartbeat, claim files or finish.
+CREATE OR REPLACE FUNCTION metad_run_live(p_status text,
+                                          p_lease_expire_time timestamptz)
+  RETURNS boolean
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$ SELECT p_status = 'PROCESSING'
+               AND NOT metad_lease_lapsed(p_lease_expire_time) $$;
+
+-- A run that stops its task from starting again in its batch: a SUCCESS,
+-- or a live run. (A lapsed run does not: StartRun ends it first.)
+CREATE OR REPLACE FUNCTION metad_run_blocks_start(p_status text,
+                                                  p_lease_expire_time timestamptz)
+  RETURNS boolean
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$ SELECT p_status = 'SUCCESS'
+               OR metad_run_live(p_status, p_lease_expire_time) $$;
+
+-- A run that spent one of its task's max_attempts in its batch: an ERROR,
+-- or a PROCESSING run whose lease lapsed (the ERROR run it is about to be).
+CREATE OR REPLACE FUNCTION metad_run_spent_attempt(p_status text,
+                                                   p_lease_expire_time timestamptz)
+  RETURNS boolean
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$ SELECT p_status = 'ERROR'
+               OR (p_status = 'PROCESSING'
+                   AND metad_lease_lapsed(p_lease_expire_time)) $$;
+
+-- Edges whose parent has no SUCCESS run in batch p_batch (probes the
+-- task_log_one_success partial index): their child waits for that parent.
+-- Callers filter by child_id (the planner pushes it into the edge scan) or
+-- group by it.
+CREATE OR REPLACE FUNCTION metad_unmet_edges(p_batch text)
+  RETURNS TABLE (parent_id bigint, child_id bigint)
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT d.parent_id, d.child_id
+    FROM task_dependencies d
+   WHERE NOT EXISTS (SELECT 1 FROM task_log s
+                      WHERE s.task_id = d.parent_id
+                        AND s.batch_id = p_batch
+                        AND s.status = 'SUCCESS')
+$$;
+
+-- The start rule ("ready"): a task may start in a batch when none of its
+-- runs there blocks it, it has attempts left, and no parent is unmet.
+-- Given those as a task's runs in the batch summed up:
+--   p_blocked       bool_or(metad_run_blocks_start(...)), NULL for no runs;
+--   p_spent         count of metad_run_spent_attempt(...) runs;
+--   p_unmet_parents count of its metad_unmet_edges, NULL for none.
+-- metad_start_run checks the same parts one by one, to word its refusal.
+CREATE OR REPLACE FUNCTION metad_may_start(p_blocked boolean, p_spent bigint,
+                                           p_max_attempts integer,
+                                           p_unmet_parents bigint)
+  RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT p_blocked IS NOT TRUE
+               AND coalesce(p_spent, 0) < p_max_attempts
+               AND coalesce(p_unmet_parents, 0) = 0 $$;
+
+-- Every task in batch p_batch: its runs there, its latest run, and whether
+-- it may start (metad_may_start). Set-based: one pass over the batch's runs
+-- and one over the edges, whatever the number of tasks. GetReadyTasks
+-- without targets and the status page read it; with targets, GetReadyTasks
+-- sums up only the targets' upstream closure the same way.
+CREATE OR REPLACE FUNCTION metad_batch_readiness(p_batch text)
+  RETURNS TABLE (task_id bigint, attempts bigint, latest_run_id bigint,
+                 ready boolean)
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT t.id, coalesce(r.attempts, 0), r.latest_run_id,
+         metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
+    FROM tasks t
+    LEFT JOIN (
+      SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,
+             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+               AS blocked,
+             count(*) FILTER (WHERE metad_run_spent_attempt(
+                                      l.status, l.lease_expire_time))
+               AS spent
+        FROM task_log l
+       WHERE l.batch_id = p_batch
+       GROUP BY l.task_id
+    ) r ON r.task_id = t.id
+    LEFT JOIN (
+      SELECT e.child_id, count(*) AS unmet
+        FROM metad_unmet_edges(p_batch) e
+       GROUP BY e.child_id
+    ) u ON u.child_id = t.id
+$$;

@@ -1,0 +1,276 @@
+-- StartRun and FinishRun as one server-side function each (first written
+-- in migration 0006; docs/benchmarks.md, Finding 4 says why): run in the
+-- database they cost one round trip instead of six to eight. The rules they
+-- apply are 40_rules.sql's. The functions decide; the daemon words every
+-- refusal: each returns one metad_run_result (migration 0006) holding the
+-- run (NULL columns when there is none) and an outcome code with the
+-- figures its message needs; store/run_store.cc maps the code to a
+-- RunOutcome. Each statement of a PL/pgSQL function takes a new snapshot
+-- (READ COMMITTED), so the checks after the advisory lock see what the
+-- lock's previous holder committed.
+--
+-- After the pass that finds a lapsed PROCESSING run and expires it, the
+-- ERROR run it became counts as a spent attempt, as metad_run_spent_attempt
+-- says.
+
+-- Ends a PROCESSING run whose lease lapsed, releases its files and writes
+-- the events. No row when the run is not (or no longer) both. The caller
+-- holds the run's (task, batch) lock.
+CREATE OR REPLACE FUNCTION metad_expire_run(p_run bigint, p_message text)
+  RETURNS TABLE (run_id bigint, task_id bigint, task_name text,
+                 batch_id text, files_released bigint)
+  LANGUAGE sql VOLATILE
+  AS $$
+  WITH r AS (
+    UPDATE task_log
+       SET status = 'ERROR', error_message = p_message, end_time = now(),
+           lease_expire_time = NULL
+     WHERE id = p_run AND status = 'PROCESSING'
+       AND metad_lease_lapsed(lease_expire_time)
+    RETURNING id, task_id, batch_id
+  ), f AS (
+    UPDATE files
+       SET status = 'NEW', run_id = NULL, update_time = now()
+      FROM r
+     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
+    RETURNING files.id
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, p_message FROM f
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', p_message FROM r
+  )
+  SELECT r.id, r.task_id, t.name, r.batch_id, (SELECT count(*) FROM f)
+    FROM r JOIN tasks t ON t.id = r.task_id
+$$;
+
+CREATE OR REPLACE FUNCTION metad_run_answer(p_run bigint, p_outcome text, p_detail text,
+                                  p_n1 bigint, p_n2 bigint)
+  RETURNS metad_run_result
+  LANGUAGE sql STABLE
+  AS $$
+  SELECT r.id, r.task_id, t.name, r.batch_id, r.status, r.attempt,
+         r.worker_id, metad_us(r.lease_expire_time), r.error_message,
+         metad_us(r.start_time), metad_us(r.heartbeat_time),
+         metad_us(r.end_time), r.request_id,
+         p_outcome, p_detail, p_n1, p_n2
+    FROM (SELECT p_run AS id) k
+    LEFT JOIN task_log r ON r.id = k.id
+    LEFT JOIN tasks t ON t.id = r.task_id
+$$;
+
+-- Outcomes: created (run), existing (run: the request_id's own run),
+-- request_id_reused (run: the other run), task_not_found,
+-- run_in_progress (n1 = the PROCESSING run), already_succeeded (n1 = the
+-- SUCCESS run), attempts_exhausted (n1 = ERROR runs, n2 = max_attempts),
+-- parents_unmet (detail = the parents, ", "-separated), conflicting
+-- (inserts kept losing races outside the lock: the caller retries).
+CREATE OR REPLACE FUNCTION metad_start_run(p_task text, p_batch text, p_worker text,
+                                p_lease_seconds integer, p_request_id text,
+                                p_expired_message text)
+  RETURNS metad_run_result
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+DECLARE
+  v_task_id bigint;
+  v_max_attempts bigint;
+  v_lease integer;
+  v_run bigint;
+  v_run_task bigint;
+  v_run_batch text;
+  v_processing bigint;
+  v_lapsed boolean;
+  v_success bigint;
+  v_errors bigint;
+  v_attempt integer;
+  v_parents text;
+BEGIN
+  -- FOR KEY SHARE: a concurrent DeleteTask waits for this run to exist.
+  SELECT t.id, t.max_attempts, t.default_lease_seconds
+    INTO v_task_id, v_max_attempts, v_lease
+    FROM tasks t
+   WHERE t.name = p_task
+     FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'task_not_found', NULL, NULL, NULL);
+  END IF;
+  IF p_lease_seconds > 0 THEN
+    v_lease := p_lease_seconds;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_task_id));
+  -- A pass ends in an answer, or loops after expiring a lapsed run or
+  -- losing an insert race to a caller outside the lock.
+  FOR pass IN 1..3 LOOP
+    IF p_request_id IS NOT NULL THEN
+      SELECT l.id, l.task_id, l.batch_id INTO v_run, v_run_task, v_run_batch
+        FROM task_log l
+       WHERE l.request_id = p_request_id;
+      IF FOUND THEN
+        IF v_run_task <> v_task_id OR v_run_batch <> p_batch THEN
+          RETURN metad_run_answer(v_run, 'request_id_reused', NULL, NULL,
+                                   NULL);
+        END IF;
+        RETURN metad_run_answer(v_run, 'existing', NULL, NULL, NULL);
+      END IF;
+    END IF;
+    SELECT max(l.id) FILTER (WHERE l.status = 'PROCESSING'),
+           bool_or(metad_lease_lapsed(l.lease_expire_time))
+             FILTER (WHERE l.status = 'PROCESSING'),
+           max(l.id) FILTER (WHERE l.status = 'SUCCESS'),
+           count(*) FILTER (WHERE metad_run_spent_attempt(
+                                    l.status, l.lease_expire_time)),
+           coalesce(max(l.attempt), 0)
+      INTO v_processing, v_lapsed, v_success, v_errors, v_attempt
+      FROM task_log l
+     WHERE l.task_id = v_task_id AND l.batch_id = p_batch;
+    IF v_processing IS NOT NULL THEN
+      IF v_lapsed THEN
+        PERFORM metad_expire_run(v_processing, p_expired_message);
+        CONTINUE;
+      END IF;
+      RETURN metad_run_answer(NULL, 'run_in_progress', NULL, v_processing,
+                               NULL);
+    END IF;
+    IF v_success IS NOT NULL THEN
+      RETURN metad_run_answer(NULL, 'already_succeeded', NULL, v_success,
+                               NULL);
+    END IF;
+    IF v_errors >= v_max_attempts THEN
+      RETURN metad_run_answer(NULL, 'attempts_exhausted', NULL, v_errors,
+                               v_max_attempts);
+    END IF;
+    SELECT string_agg(p.name, ', ' ORDER BY p.name)
+      INTO v_parents
+      FROM metad_unmet_edges(p_batch) u
+      JOIN tasks p ON p.id = u.parent_id
+     WHERE u.child_id = v_task_id;
+    IF v_parents IS NOT NULL THEN
+      RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
+    END IF;
+    -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
+    -- and one SUCCESS run per task and batch, unique request_id) answer
+    -- races the advisory lock does not cover; the next pass finds out which.
+    WITH r AS (
+      INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
+                            lease_seconds, lease_expire_time, request_id)
+      VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
+              v_lease, now() + v_lease * interval '1 second', p_request_id)
+      ON CONFLICT DO NOTHING
+      RETURNING id
+    ), e AS (
+      INSERT INTO run_events (run_id, kind, from_status, to_status)
+      SELECT id, 'STARTED', NULL, 'PROCESSING' FROM r
+    )
+    SELECT id INTO v_run FROM r;
+    IF v_run IS NOT NULL THEN
+      RETURN metad_run_answer(v_run, 'created', NULL, NULL, NULL);
+    END IF;
+  END LOOP;
+  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
+END
+$$;
+
+-- Outcomes: finished (run, n1 = files finished with it), not_found,
+-- ended (run: its status and message say how), lease_expired (n1 = when
+-- the lease lapsed, in microseconds; the run is ended as expired here),
+-- conflicting (changed under the lock: the caller retries).
+CREATE OR REPLACE FUNCTION metad_finish_run(p_run bigint, p_status text, p_message text,
+                                 p_expired_message text)
+  RETURNS metad_run_result
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+DECLARE
+  v_task_id bigint;
+  v_batch text;
+  v_done bigint;
+  v_files bigint;
+  v_status text;
+  v_lease_us bigint;
+  v_lapsed boolean;
+BEGIN
+  SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
+    FROM task_log l
+   WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
+  WITH r AS (
+    UPDATE task_log
+       SET status = p_status, error_message = p_message, end_time = now(),
+           lease_expire_time = NULL
+     WHERE id = p_run AND metad_run_live(status, lease_expire_time)
+    RETURNING id
+  ), f AS (
+    UPDATE files
+       SET status = p_status, error_message = p_message, update_time = now()
+      FROM r
+     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
+    RETURNING files.id
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_run, p_message FROM f
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
+  )
+  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
+  IF v_done IS NOT NULL THEN
+    RETURN metad_run_answer(p_run, 'finished', NULL, v_files, NULL);
+  END IF;
+  -- Why nothing changed.
+  SELECT l.status, metad_us(l.lease_expire_time),
+         metad_lease_lapsed(l.lease_expire_time)
+    INTO v_status, v_lease_us, v_lapsed
+    FROM task_log l
+   WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+  END IF;
+  IF v_status <> 'PROCESSING' THEN
+    RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
+  END IF;
+  IF v_lapsed THEN
+    PERFORM metad_expire_run(p_run, p_expired_message);
+    RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
+  END IF;
+  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
+END
+$$;
+
+-- Group commit (store/group_commit.h): concurrent StartRun or FinishRun
+-- calls share one statement and one commit. Element i of the answer is
+-- call i's, as if the calls ran one after another in array order (the
+-- caller orders them so that concurrent batches take their locks in the
+-- same order). An empty request_id means none.
+CREATE OR REPLACE FUNCTION metad_start_runs(p_tasks text[], p_batches text[],
+                                 p_workers text[], p_lease_seconds integer[],
+                                 p_request_ids text[], p_expired_message text)
+  RETURNS SETOF metad_run_result
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+BEGIN
+  FOR i IN 1..coalesce(array_length(p_tasks, 1), 0) LOOP
+    RETURN NEXT metad_start_run(p_tasks[i], p_batches[i], p_workers[i],
+                                p_lease_seconds[i],
+                                nullif(p_request_ids[i], ''),
+                                p_expired_message);
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION metad_finish_runs(p_runs bigint[], p_statuses text[],
+                                  p_messages text[], p_expired_message text)
+  RETURNS SETOF metad_run_result
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+BEGIN
+  FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
+    RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
+                                 p_expired_message);
+  END LOOP;
+END
+$$;
