@@ -226,7 +226,8 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) {
 }
 
 bool ChildProcess::Spawn(const std::vector<std::string>& argv_in,
-                         const std::string& log_path) {
+                         const std::string& log_path,
+                         const std::vector<int>& blocked_signals) {
   std::vector<std::string> args = argv_in;
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -238,9 +239,18 @@ bool ChildProcess::Spawn(const std::vector<std::string>& argv_in,
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
                                    O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (!blocked_signals.empty()) {
+    sigset_t mask;
+    pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+    for (int number : blocked_signals) sigaddset(&mask, number);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  }
   // spawnp: commands such as runuser are found on PATH.
-  int rc =
-      posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid_, argv[0], &actions, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) pid_ = -1;
   return rc == 0;

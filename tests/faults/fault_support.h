@@ -125,8 +125,11 @@ class ChildProcess {
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
 
-  // argv[0] is looked up on PATH unless it contains a slash.
-  bool Spawn(const std::vector<std::string>& argv, const std::string& log_path);
+  // argv[0] is looked up on PATH unless it contains a slash. The child starts
+  // with `blocked_signals` added to the caller's signal mask (it survives
+  // exec), so such a signal sent before the program is ready stays pending.
+  bool Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+             const std::vector<int>& blocked_signals = {});
   void Kill(int signal);
   // waitpid with a timeout; the status, or -1 on timeout.
   int Wait(double timeout_seconds);

@@ -21,8 +21,13 @@
 //   F <run> <files_finished> FinishRun SUCCESS
 //   G <run> <file>          a file FinishRun set to SUCCESS
 // SIGTERM: each thread ends its current run properly and the process exits 0.
+// Main takes SIGTERM with sigwait, blocked from the first line (the fleet
+// spawns workers with it blocked already, see WorkerFleet::SpawnOne): a
+// SIGTERM that comes while the process is still starting waits instead of
+// killing it with the default action.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -46,8 +51,6 @@ using namespace metad::v1;  // NOLINT: a small test program
 
 std::atomic<bool> g_stop{false};
 int g_log_fd = -1;
-
-void OnTerm(int) { g_stop.store(true); }
 
 void LogOk(const std::string& line) {
   std::string l = line + "\n";
@@ -199,6 +202,12 @@ void Work(const Options& o, int index) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts, so that every thread inherits the mask and
+  // only the sigwait below takes SIGTERM.
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, nullptr);
   Options o;
   std::string ok_log = "/dev/null";
   for (int i = 1; i < argc; ++i) {
@@ -240,12 +249,12 @@ int main(int argc, char** argv) {
     std::perror(ok_log.c_str());
     return 2;
   }
-  struct sigaction sa {};
-  sa.sa_handler = OnTerm;
-  sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   std::vector<std::thread> threads;
   for (int t = 0; t < o.threads; ++t) threads.emplace_back(Work, o, t);
+  int received = 0;
+  sigwait(&term, &received);
+  g_stop.store(true);
   for (auto& t : threads) t.join();
   close(g_log_fd);
   return 0;

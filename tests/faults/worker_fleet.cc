@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace metad::testing {
@@ -34,10 +36,14 @@ bool WorkerFleet::SpawnOne(int slot) {
        // Spread each process's threads over every target.
        absl::StrCat("--offset=", serial * options_.threads),
        absl::StrCat("--ok_log=", log)},
-      absl::StrCat(options_.dir, "/", tag, ".stderr"));
+      absl::StrCat(options_.dir, "/", tag, ".stderr"),
+      // StopAll may SIGTERM a replacement a few milliseconds after it was
+      // spawned, before its main has run: blocked, the signal waits for the
+      // worker's sigwait instead of killing it.
+      {SIGTERM});
   if (!ok) return false;
   logs_.push_back(log);
-  slots_[slot] = std::move(child);
+  slots_[slot] = Slot{std::move(child), tag, MonoSeconds()};
   return true;
 }
 
@@ -51,23 +57,44 @@ bool WorkerFleet::Start() {
 
 bool WorkerFleet::KillOneAndReplace(std::mt19937& rng) {
   int slot = std::uniform_int_distribution<int>(0, options_.processes - 1)(rng);
-  slots_[slot]->Kill(SIGKILL);
-  slots_[slot]->Wait(10);
+  slots_[slot].child->Kill(SIGKILL);
+  slots_[slot].child->Wait(10);
   ++kills_;
   return SpawnOne(slot);
 }
 
-int WorkerFleet::StopAll(double timeout_seconds) {
-  for (auto& child : slots_) child->Kill(SIGTERM);
-  int bad = 0;
-  for (auto& child : slots_) {
-    int status = child->Wait(timeout_seconds);
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      child->Kill(SIGKILL);
-      ++bad;
+std::vector<std::string> WorkerFleet::StopAll(double timeout_seconds) {
+  const double stopped_at = MonoSeconds();
+  for (Slot& slot : slots_) slot.child->Kill(SIGTERM);
+  std::vector<std::string> unclean;
+  for (Slot& slot : slots_) {
+    const pid_t pid = slot.child->pid();
+    std::string what;
+    if (pid <= 0) {
+      what = "had no process left to stop";
+    } else {
+      const int status = slot.child->Wait(timeout_seconds);
+      if (status == -1) {
+        slot.child->Kill(SIGKILL);
+        what = absl::StrCat("did not exit within ", timeout_seconds,
+                            " s (SIGKILLed)");
+      } else if (WIFSIGNALED(status)) {
+        const int sig = WTERMSIG(status);
+        what = absl::StrCat("was killed by signal ", sig, " (", strsignal(sig),
+                            ")", WCOREDUMP(status) ? ", core dumped" : "");
+      } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        what = absl::StrCat("exited with code ", WEXITSTATUS(status));
+      } else {
+        continue;  // exited 0
+      }
     }
+    unclean.push_back(absl::StrFormat(
+        "%s (pid %d, SIGTERMed %.3f s after its spawn) %s; stderr in %s/%s"
+        ".stderr",
+        slot.tag, pid, stopped_at - slot.spawned_at, what, options_.dir,
+        slot.tag));
   }
-  return bad;
+  return unclean;
 }
 
 OkLogReport CheckOkLogs(const std::string& url,
@@ -139,7 +166,9 @@ OkLogReport CheckOkLogs(const std::string& url,
 FleetOutcome CheckFleetOutcome(const std::string& url, WorkerFleet* fleet,
                                int64_t files, int lease_seconds,
                                double reaper_interval) {
-  EXPECT_EQ(fleet->StopAll(), 0) << "a worker did not exit cleanly on SIGTERM";
+  std::vector<std::string> unclean = fleet->StopAll();
+  EXPECT_TRUE(unclean.empty()) << "workers that did not exit 0 on SIGTERM:\n"
+                               << absl::StrJoin(unclean, "\n");
   EXPECT_TRUE(WaitNoProcessingRuns(url, lease_seconds + 15))
       << "runs still PROCESSING long after their leases lapsed";
   FleetOutcome out;

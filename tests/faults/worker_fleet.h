@@ -34,8 +34,9 @@ class WorkerFleet {
   bool Start();
   // SIGKILLs one running worker chosen by `rng` and spawns a replacement.
   bool KillOneAndReplace(std::mt19937& rng);
-  // SIGTERMs every worker and waits; the number that did not exit 0.
-  int StopAll(double timeout_seconds = 60);
+  // SIGTERMs every worker and waits; one line for each that did not exit 0,
+  // saying what happened to it (exit code, signal, or no exit in time).
+  std::vector<std::string> StopAll(double timeout_seconds = 60);
 
   int kills() const { return kills_; }
   int spawned() const { return static_cast<int>(logs_.size()); }
@@ -43,10 +44,16 @@ class WorkerFleet {
   const std::vector<std::string>& ok_logs() const { return logs_; }
 
  private:
+  struct Slot {
+    std::unique_ptr<ChildProcess> child;
+    std::string tag;
+    double spawned_at = 0;  // MonoSeconds()
+  };
+
   bool SpawnOne(int slot);
 
   FleetOptions options_;
-  std::vector<std::unique_ptr<ChildProcess>> slots_;
+  std::vector<Slot> slots_;
   std::vector<std::string> logs_;
   int kills_ = 0;
 };

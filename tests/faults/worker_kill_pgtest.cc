@@ -16,7 +16,10 @@
 #include <sys/wait.h>
 
 #include <random>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -110,6 +113,29 @@ TEST(FaultsWorkerKill, KilledWorkersFilesComeBackAndAreProcessedOnce) {
   int status = daemon.Stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << daemon.ReadLog();
+}
+
+// StopAll can SIGTERM a worker a few milliseconds after KillOneAndReplace
+// spawned it (the files ran out meanwhile), before the worker's main has run.
+// It must still exit 0. Needs no daemon: the workers' calls fail and retry.
+TEST(FaultsWorkerKill, WorkersStoppedRightAfterSpawnExitCleanly) {
+  const int kRounds = 25;
+  std::vector<std::string> unclean;
+  for (int round = 0; round < kRounds; ++round) {
+    FleetOptions options;
+    options.targets = {"127.0.0.1:1"};  // nothing listens there
+    options.processes = 4;
+    options.threads = 2;
+    options.dir = ScratchDir("spawn-stop");
+    WorkerFleet fleet(options);
+    ASSERT_TRUE(fleet.Start());
+    for (std::string& line : fleet.StopAll(10)) {
+      unclean.push_back(std::move(line));
+    }
+  }
+  EXPECT_TRUE(unclean.empty())
+      << unclean.size() << " of " << kRounds * 4 << " workers:\n"
+      << absl::StrJoin(unclean, "\n");
 }
 
 }  // namespace
