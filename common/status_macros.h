@@ -9,9 +9,9 @@
 #define METAD_CONCAT_(a, b) METAD_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                   \
-  do {                                          \
-    ::absl::Status metad_status_ = (expr);      \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::absl::Status metad_status_ = (expr);         \
     if (!metad_status_.ok()) return metad_status_; \
   } while (0)
 

@@ -9,6 +9,8 @@ install_packages "${METAD_PACKAGES[@]}" "${METAD_TEST_PACKAGES[@]}"
   die "undocumented items in proto/ (listed above)"
 /usr/bin/python3 "$METAD_ROOT/scripts/gen_api_docs.py" --check ||
   die "docs/api.md is stale: run scripts/gen_api_docs.py"
+# Each room includes only what it may (docs/architecture.md).
+bash "$METAD_ROOT/scripts/check_layers.sh" || die "an include crosses a wall"
 build_metad
 
 work=$(mktemp -d /tmp/metad-test.XXXXXX)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "daemon/app/flags.h"
+#include "daemon/app/serve_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -180,6 +181,57 @@ TEST_F(ConfigTest, KeyValueDatabaseStringIsMasked) {
   std::string out = flags.PrintConfig();
   EXPECT_THAT(out, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(out, HasSubstr("password=****"));
+}
+
+// `metad serve`'s own flags: ParseServeConfig types every value and refuses
+// a bad one naming the flag and the rule.
+absl::StatusOr<ServeConfig> ServeConfigOf(std::vector<std::string> args) {
+  FlagSet flags(ServeFlags());
+  absl::Status parsed = ParseArgs(&flags, std::move(args));
+  if (!parsed.ok()) return parsed;
+  return ParseServeConfig(flags);
+}
+
+TEST(ServeConfig, DefaultsAreTypedValues) {
+  absl::StatusOr<ServeConfig> c = ServeConfigOf({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:50051");
+  EXPECT_EQ(c->pool_size, 8);
+  EXPECT_EQ(c->reaper_interval, absl::Seconds(1));
+  EXPECT_EQ(c->watch.mode, WatchMode::kNotify);
+  EXPECT_EQ(c->retention, absl::ZeroDuration());
+  EXPECT_TRUE(c->auto_migrate);
+  EXPECT_TRUE(c->database_url.empty());  // ResolveDatabaseUrls fills it
+}
+
+TEST(ServeConfig, ValuesAreParsed) {
+  absl::StatusOr<ServeConfig> c = ServeConfigOf(
+      {"--pool_size=3", "--watch_mode=poll", "--watch_poll_interval=0.25",
+       "--retention=30d", "--reaper_interval=2.5", "--auto_migrate=false"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->pool_size, 3);
+  EXPECT_EQ(c->watch.mode, WatchMode::kPoll);
+  EXPECT_EQ(c->watch.poll_interval, absl::Milliseconds(250));
+  EXPECT_EQ(c->retention, absl::Hours(24 * 30));
+  EXPECT_EQ(c->reaper_interval, absl::Milliseconds(2500));
+  EXPECT_FALSE(c->auto_migrate);
+}
+
+TEST(ServeConfig, BadValuesNameTheFlagAndTheRule) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--pool_size=0", "--pool_size"},
+      {"--watch_mode=push", "--watch_mode: must be notify or poll"},
+      {"--watch_poll_interval=0", "--watch_poll_interval: must be positive"},
+      {"--reaper_interval=0", "--reaper_interval: must be positive"},
+      {"--retention=5m", "--retention"},
+      {"--retention_interval=0.5",
+       "--retention_interval: must be at least 1 second"},
+  };
+  for (const auto& [arg, message] : cases) {
+    absl::StatusOr<ServeConfig> c = ServeConfigOf({arg});
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << arg;
+    EXPECT_THAT(c.status().message(), HasSubstr(message)) << arg;
+  }
 }
 
 }  // namespace

@@ -5,10 +5,10 @@
 #include <atomic>
 
 #include "absl/synchronization/notification.h"
+#include "common/log.h"
 #include "daemon/rpc/grpc_status.h"
 #include "daemon/rpc/worker_pool.h"
 #include "store/database.h"
-#include "common/log.h"
 #include "store/sql.h"
 
 namespace metad {

@@ -11,16 +11,16 @@
 #include <chrono>
 #include <deque>
 #include <map>
-#include <random>
 #include <pqxx/pqxx>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
-#include "absl/strings/str_cat.h"
 #include "store/dependency_store.h"
 #include "store/status_page_store.h"
 #include "store/task_graph.h"
@@ -518,9 +518,8 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
     sql.clear();
     std::vector<int64_t> ids;
     for (int i = 0; i < tasks; ++i) {
-      ids.push_back(std::stoll(
-          Sql(absl::StrCat("SELECT id FROM tasks WHERE name = 'r", round, "_",
-                           i, "'"))));
+      ids.push_back(std::stoll(Sql(absl::StrCat(
+          "SELECT id FROM tasks WHERE name = 'r", round, "_", i, "'"))));
     }
     // Edges from earlier to later tasks only, so the graph stays acyclic.
     const int density = uniform(0, 4);
@@ -571,8 +570,10 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
     }
     if (!sql.empty()) Sql(sql);
     for (const char* batch : {"b1", "b2", "never_ran"}) {
-      absl::StatusOr<std::vector<Task>> graph = store_->ReadyTasks({}, batch, {});
-      absl::StatusOr<std::vector<Task>> sql = sql_only.ReadyTasks({}, batch, {});
+      absl::StatusOr<std::vector<Task>> graph =
+          store_->ReadyTasks({}, batch, {});
+      absl::StatusOr<std::vector<Task>> sql =
+          sql_only.ReadyTasks({}, batch, {});
       absl::StatusOr<StatusBatchGraph> page =
           status_page.BatchGraph({}, batch, StatusBatchLimits{});
       ASSERT_TRUE(graph.ok() && sql.ok() && page.ok())

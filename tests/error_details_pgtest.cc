@@ -10,9 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "common/error_details.h"
+#include "daemon/rpc/grpc_status.h"
 #include "daemon/services/dependency_service.h"
 #include "daemon/services/file_service.h"
-#include "daemon/rpc/grpc_status.h"
 #include "daemon/services/task_log_service.h"
 #include "daemon/services/task_service.h"
 #include "google/rpc/error_details.pb.h"
@@ -21,7 +22,6 @@
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
-#include "common/error_details.h"
 #include "tests/support/pg_test_base.h"
 #include "tests/support/test_server.h"
 

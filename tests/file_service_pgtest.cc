@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/services/file_service.h"
 #include "daemon/rpc/page_token.h"
+#include "daemon/services/file_service.h"
 #include "tests/file_test_support.h"
 #include "tests/support/test_server.h"
 

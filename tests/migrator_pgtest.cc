@@ -127,8 +127,7 @@ TEST(Migrator, DownForgetsDefinitionsSoUpAppliesThemAgain) {
     if (m.name == "run_functions") runs_version = m.version;
   }
   ASSERT_GT(runs_version, 0);
-  ASSERT_TRUE(
-      migrator.Down(migrator.latest_version() - runs_version + 1).ok());
+  ASSERT_TRUE(migrator.Down(migrator.latest_version() - runs_version + 1).ok());
   EXPECT_EQ(QueryValue(url, "SELECT to_regproc('metad_start_runs') IS NULL"),
             "t");
   EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_definitions"),

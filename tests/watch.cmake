@@ -8,3 +8,5 @@ metad_test(watch_service_pgtest watch_service_pgtest.cc
 metad_test(watch_e2e_pgtest watch_e2e_pgtest.cc
   LIBS metad_services)
 add_dependencies(watch_e2e_pgtest metad)
+metad_test(notification_listener_pgtest notification_listener_pgtest.cc
+  LIBS metad_store)

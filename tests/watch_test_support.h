@@ -20,10 +20,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "daemon/rpc/call_runner.h"
+#include "daemon/rpc/worker_pool.h"
 #include "daemon/services/file_service.h"
 #include "daemon/services/task_log_service.h"
 #include "daemon/services/watch_service.h"
-#include "daemon/rpc/worker_pool.h"
 #include "metad/v1/watch.grpc.pb.h"
 #include "store/database.h"
 

@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "daemon/app/commands.h"
 #include "store/migrator.h"
 
@@ -31,7 +31,8 @@ int Fail(const absl::Status& status) {
 int RunMigrate(int argc, char** argv) {
   FlagSet flags(CommonFlags());
   std::vector<std::string> args;
-  if (absl::Status s = flags.Parse(argc, argv, 2, &args); !s.ok()) return Fail(s);
+  if (absl::Status s = flags.Parse(argc, argv, 2, &args); !s.ok())
+    return Fail(s);
   if (flags.help_requested()) {
     std::cout << kMigrateHelp << flags.Help();
     return 0;
@@ -60,7 +61,8 @@ int RunMigrate(int argc, char** argv) {
   }
   auto states = migrator.Status();
   if (!states.ok()) return Fail(states.status());
-  std::printf("%-8s %-24s %-10s %s\n", "VERSION", "NAME", "STATE", "APPLIED AT");
+  std::printf("%-8s %-24s %-10s %s\n", "VERSION", "NAME", "STATE",
+              "APPLIED AT");
   for (const store::MigrationState& m : *states) {
     const char* state = !m.known              ? "unknown"
                         : !m.applied          ? "pending"
@@ -71,11 +73,11 @@ int RunMigrate(int argc, char** argv) {
   }
   auto stale = migrator.StaleDefinitions();
   if (!stale.ok()) return Fail(stale.status());
-  std::printf("functions (migrations/functions): %s\n",
-              stale->empty()
-                  ? "current"
-                  : absl::StrCat("stale: ", absl::StrJoin(*stale, ", "))
-                        .c_str());
+  std::printf(
+      "functions (migrations/functions): %s\n",
+      stale->empty()
+          ? "current"
+          : absl::StrCat("stale: ", absl::StrJoin(*stale, ", ")).c_str());
   return 0;
 }
 

@@ -86,10 +86,10 @@ int RunServe(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  log::Info("starting", {{"listen", config->listen},
-                         {"database", store::RedactDatabaseUrl(
-                                          config->database_url)},
-                         {"pool_size", config->pool_size}});
+  log::Info("starting",
+            {{"listen", config->listen},
+             {"database", store::RedactDatabaseUrl(config->database_url)},
+             {"pool_size", config->pool_size}});
   Daemon daemon(*config);
   std::string event;
   if (absl::Status s = daemon.Start(&event); !s.ok()) return Fail(event, s);

@@ -7,8 +7,7 @@
 namespace metad::daemon {
 namespace {
 
-absl::Status MustBe(const FlagSet& flags, const char* name,
-                    const char* rule) {
+absl::Status MustBe(const FlagSet& flags, const char* name, const char* rule) {
   return absl::InvalidArgumentError(
       absl::StrCat(flags.Describe(name), ": ", rule));
 }

@@ -16,10 +16,10 @@
 namespace metad::daemon {
 
 struct ServeConfig {
-  std::string listen;            // gRPC host:port
-  std::string metrics_listen;    // operator HTTP port; empty: off
-  int pool_size = 8;             // database connections and handler threads
-  int max_queued_calls = 1024;   // calls waiting before RESOURCE_EXHAUSTED
+  std::string listen;           // gRPC host:port
+  std::string metrics_listen;   // operator HTTP port; empty: off
+  int pool_size = 8;            // database connections and handler threads
+  int max_queued_calls = 1024;  // calls waiting before RESOURCE_EXHAUSTED
   int max_message_bytes = 8 << 20;
   absl::Duration reaper_interval = absl::Seconds(1);
   absl::Duration database_wait = absl::Seconds(60);

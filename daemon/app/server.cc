@@ -4,14 +4,14 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "daemon/rpc/malformed_request.h"
 #include "daemon/services/admin_service.h"
 #include "daemon/services/dependency_service.h"
 #include "daemon/services/file_service.h"
-#include "daemon/rpc/malformed_request.h"
 #include "daemon/services/task_log_service.h"
 #include "daemon/services/task_service.h"
 #include "daemon/services/watch_service.h"
-#include "common/log.h"
 
 namespace metad::daemon {
 

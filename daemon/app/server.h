@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "daemon/rpc/call_runner.h"
 #include "daemon/background/event_listener.h"
+#include "daemon/rpc/call_runner.h"
 #include "daemon/rpc/worker_pool.h"
 #include "store/database.h"
 #include "store/dependency_store.h"

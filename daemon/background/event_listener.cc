@@ -112,9 +112,10 @@ void EventListener::Loop() {
     if (kicked) MarkAll();
     if (now >= next_look_) {
       MarkAll();
-      next_look_ = now + (listener_.connected()
-                              ? std::max(kSafetyInterval, options_.poll_interval)
-                              : options_.poll_interval);
+      next_look_ =
+          now + (listener_.connected()
+                     ? std::max(kSafetyInterval, options_.poll_interval)
+                     : options_.poll_interval);
     }
     const bool active = hub_->streams() > 0;
     absl::Time wake = NextWake(now, active);
@@ -130,7 +131,8 @@ void EventListener::Loop() {
 void EventListener::MaybeListen(absl::Time now) {
   if (listener_.connected() || now < next_connect_) return;
   if (absl::Status s = listener_.Connect(); !s.ok()) {
-    log::Warn("watch_listen_lost", {{"stage", "connect"}, {"error", s.message()}});
+    log::Warn("watch_listen_lost",
+              {{"stage", "connect"}, {"error", s.message()}});
     next_connect_ = now + connect_backoff_;
     connect_backoff_ = std::min(connect_backoff_ * 2, kMaxConnectBackoff);
     MarkAll();
@@ -164,7 +166,8 @@ void EventListener::WaitUntil(absl::Time now, absl::Time wake) {
     for (const std::string& payload : payloads) MarkPayload(payload);
     if (missed) MarkAll();
     if (!s.ok()) {
-      log::Warn("watch_listen_lost", {{"stage", "wait"}, {"error", s.message()}});
+      log::Warn("watch_listen_lost",
+                {{"stage", "wait"}, {"error", s.message()}});
       next_connect_ = absl::Now() + connect_backoff_;
       connect_backoff_ = std::min(connect_backoff_ * 2, kMaxConnectBackoff);
       MarkAll();

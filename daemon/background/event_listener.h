@@ -26,7 +26,8 @@ namespace metad::daemon {
 
 enum class WatchMode {
   // LISTEN on a dedicated connection; every daemon NOTIFYs after its
-  // writes commit (daemon/background/event_notifier.h), which wakes the listeners of
+  // writes commit (daemon/background/event_notifier.h), which wakes the
+  // listeners of
   // all replicas.
   kNotify,
   // Look every poll_interval; for a transaction-pooling proxy in front of

@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "daemon/http/json_writer.h"
 #include "daemon/rpc/limits.h"
-#include "common/log.h"
 #include "store/status_page_store.h"
 
 namespace metad::daemon {

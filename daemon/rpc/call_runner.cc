@@ -4,8 +4,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "daemon/rpc/grpc_status.h"
 #include "common/log.h"
+#include "daemon/rpc/grpc_status.h"
 
 namespace metad::daemon {
 namespace {

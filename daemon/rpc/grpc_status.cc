@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "google/rpc/status.pb.h"
 #include "common/error_details.h"
+#include "google/rpc/status.pb.h"
 
 namespace metad::daemon {
 namespace {

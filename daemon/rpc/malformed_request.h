@@ -11,7 +11,8 @@
 //   "file.source: must be valid UTF-8 (string field metad.v1.FileSpec.source;
 //    the request is not a valid metad.v1.RegisterFileRequest)".
 //
-// Installed by daemon/app/server.cc (SetInterceptorCreators before BuildAndStart).
+// Installed by daemon/app/server.cc (SetInterceptorCreators before
+// BuildAndStart).
 #ifndef METAD_DAEMON_RPC_MALFORMED_REQUEST_H_
 #define METAD_DAEMON_RPC_MALFORMED_REQUEST_H_
 

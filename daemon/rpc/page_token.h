@@ -4,10 +4,10 @@
 #ifndef METAD_DAEMON_RPC_PAGE_TOKEN_H_
 #define METAD_DAEMON_RPC_PAGE_TOKEN_H_
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <string>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
 

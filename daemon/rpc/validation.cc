@@ -80,9 +80,8 @@ absl::Status CheckLabel(absl::string_view field, absl::string_view value,
 absl::Status CheckTaskName(absl::string_view field, absl::string_view value) {
   if (value.empty() || value.size() > kMaxTaskNameBytes) {
     return metad::InvalidFieldError(
-        field,
-        absl::StrCat("must be 1..", kMaxTaskNameBytes,
-                     " characters (got ", value.size(), ")"));
+        field, absl::StrCat("must be 1..", kMaxTaskNameBytes,
+                            " characters (got ", value.size(), ")"));
   }
   for (char c : value) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

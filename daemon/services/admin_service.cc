@@ -2,9 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "daemon/background/retention.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "daemon/background/retention.h"
 #include "daemon/rpc/limits.h"
 
 namespace metad::daemon {
@@ -38,8 +38,8 @@ absl::StatusOr<PruneOptions> DecodePrune(
       request.batch_size() == 0 ? kDefaultBatchSize : request.batch_size();
   if (request.max_batches() < 0 || request.max_batches() > kMaxPruneBatches) {
     return absl::InvalidArgumentError(
-        absl::StrCat("max_batches: must be 0 (no limit) or 1..", kMaxPruneBatches,
-                     " (got ", request.max_batches(), ")"));
+        absl::StrCat("max_batches: must be 0 (no limit) or 1..",
+                     kMaxPruneBatches, " (got ", request.max_batches(), ")"));
   }
   options.max_batches = request.max_batches();
   options.dry_run = request.dry_run();
@@ -63,7 +63,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::PruneHistory(
                          daemon::PruneHistory(&store_, options, absl::Now(),
                                               o.deadline, o.cancelled));
         MicrosToTimestamp(absl::ToUnixMicros(result.cutoff),
-                                 response->mutable_cutoff());
+                          response->mutable_cutoff());
         response->set_runs_deleted(result.counts.runs);
         response->set_run_events_deleted(result.counts.run_events);
         response->set_file_events_deleted(result.counts.file_events);

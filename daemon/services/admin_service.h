@@ -1,5 +1,6 @@
-// metad.v1.AdminService: decode, validate, prune (daemon/background/retention.h), map
-// status. The rules and codes are documented in proto/metad/v1/admin.proto.
+// metad.v1.AdminService: decode, validate, prune
+// (daemon/background/retention.h), map status. The rules and codes are
+// documented in proto/metad/v1/admin.proto.
 #ifndef METAD_DAEMON_SERVICES_ADMIN_SERVICE_H_
 #define METAD_DAEMON_SERVICES_ADMIN_SERVICE_H_
 

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/rpc/validation.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
 namespace {

@@ -4,11 +4,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/rpc/page_token.h"
-#include "daemon/rpc/validation.h"
 #include "common/error_details.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
 namespace {
@@ -197,8 +197,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::ListFiles(
         if (request->has_created_after()) {
           RETURN_IF_ERROR(
               CheckTimestamp("created_after", request->created_after()));
-          filter.created_after_us =
-              TimestampToMicros(request->created_after());
+          filter.created_after_us = TimestampToMicros(request->created_after());
         }
         if (request->has_created_before()) {
           RETURN_IF_ERROR(

@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/rpc/page_token.h"
-#include "daemon/rpc/validation.h"
 #include "common/error_details.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
 namespace {
@@ -67,11 +67,12 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
         in.lease_seconds = request->lease_seconds();
         in.request_id = request->request_id();
         batcher_.SubmitStart(std::move(o), std::move(in),
-                       Answer<store::StartRunResult>(
-                           std::move(done), [response](auto& result) {
-                             *response->mutable_run() = std::move(result.run);
-                             response->set_created(result.created);
-                           }));
+                             Answer<store::StartRunResult>(
+                                 std::move(done), [response](auto& result) {
+                                   *response->mutable_run() =
+                                       std::move(result.run);
+                                   response->set_created(result.created);
+                                 }));
       });
 }
 
@@ -171,9 +172,9 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRuns(
         }
         RETURN_IF_ERROR(CheckRunStatusFilter("status", request->status()));
         filter.status = request->status();
-        RETURN_IF_ERROR(
-            CheckOptionalTimestamp("started_after", request->has_started_after(),
-                           request->started_after(), &filter.started_after_us));
+        RETURN_IF_ERROR(CheckOptionalTimestamp(
+            "started_after", request->has_started_after(),
+            request->started_after(), &filter.started_after_us));
         RETURN_IF_ERROR(CheckOptionalTimestamp(
             "started_before", request->has_started_before(),
             request->started_before(), &filter.started_before_us));

@@ -1,10 +1,10 @@
 #include "daemon/services/task_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "daemon/rpc/page_token.h"
-#include "daemon/rpc/validation.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/page_token.h"
+#include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
 namespace {

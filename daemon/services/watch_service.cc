@@ -13,12 +13,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "daemon/rpc/auth.h"
-#include "daemon/rpc/grpc_status.h"
-#include "daemon/rpc/validation.h"
 #include "common/error_details.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/auth.h"
+#include "daemon/rpc/grpc_status.h"
+#include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
 namespace {

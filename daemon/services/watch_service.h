@@ -15,9 +15,9 @@
 #ifndef METAD_DAEMON_SERVICES_WATCH_SERVICE_H_
 #define METAD_DAEMON_SERVICES_WATCH_SERVICE_H_
 
-#include "daemon/rpc/call_runner.h"
 #include "daemon/background/event_listener.h"
 #include "daemon/background/event_notifier.h"
+#include "daemon/rpc/call_runner.h"
 #include "daemon/rpc/worker_pool.h"
 #include "metad/v1/watch.grpc.pb.h"
 #include "store/database.h"

@@ -1445,28 +1445,31 @@ std::vector<Case> BadInputTest::Table(Env* env) {
 
   // ---- WatchService (server streams: every case here is refused) ----
   const std::string wf = "WatchService/WatchFiles";
-  t.push_back({wf, "after_event_id -2",
-               Req<WatchFilesRequest>([](auto& r) { r.set_after_event_id(-2); }),
+  t.push_back({wf, "after_event_id -2", Req<WatchFilesRequest>([](auto& r) {
+                 r.set_after_event_id(-2);
+               }),
                Code::INVALID_ARGUMENT,
                "after_event_id: must be -1 (from the first event), 0 (from "
                "now) or an event id (got -2)"});
-  t.push_back({wf, "after_event_id INT64_MIN",
-               Req<WatchFilesRequest>(
-                   [](auto& r) { r.set_after_event_id(INT64_MIN); }),
-               Code::INVALID_ARGUMENT, "after_event_id: must be -1"});
+  t.push_back(
+      {wf, "after_event_id INT64_MIN",
+       Req<WatchFilesRequest>([](auto& r) { r.set_after_event_id(INT64_MIN); }),
+       Code::INVALID_ARGUMENT, "after_event_id: must be -1"});
   t.push_back({wf, "unknown status 99", Req<WatchFilesRequest>([](auto& r) {
                  r.set_status(static_cast<FileStatus>(99));
                }),
                Code::INVALID_ARGUMENT, "status: unknown FileStatus value 99"});
   t.push_back({wf, "negative file_id",
                Req<WatchFilesRequest>([](auto& r) { r.set_file_id(-1); }),
-               Code::INVALID_ARGUMENT, "file_id: must not be negative (got -1)"});
+               Code::INVALID_ARGUMENT,
+               "file_id: must not be negative (got -1)"});
   t.push_back({wf, "NUL in source",
                Req<WatchFilesRequest>([](auto& r) { r.set_source(kNul); }),
                Code::INVALID_ARGUMENT, "source: must not contain NUL"});
   t.push_back({wf, "source of 257 bytes",
                Req<WatchFilesRequest>([s257](auto& r) { r.set_source(s257); }),
-               Code::INVALID_ARGUMENT, "source: must be 1..256 bytes (got 257)"});
+               Code::INVALID_ARGUMENT,
+               "source: must be 1..256 bytes (got 257)"});
   t.push_back({wf, "invalid UTF-8 in source",
                Req<WatchFilesRequest>([](auto& r) { r.set_source(kBadUtf8); }),
                Code::INVALID_ARGUMENT, "source: must be valid UTF-8"});
@@ -1489,10 +1492,12 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                Code::INVALID_ARGUMENT, "status: unknown RunStatus value 42"});
   t.push_back({wr, "negative run_id",
                Req<WatchRunsRequest>([](auto& r) { r.set_run_id(-5); }),
-               Code::INVALID_ARGUMENT, "run_id: must not be negative (got -5)"});
-  t.push_back({wr, "invalid UTF-8 in batch_id",
-               Req<WatchRunsRequest>([](auto& r) { r.set_batch_id(kOverlong); }),
-               Code::INVALID_ARGUMENT, "batch_id: must be valid UTF-8"});
+               Code::INVALID_ARGUMENT,
+               "run_id: must not be negative (got -5)"});
+  t.push_back(
+      {wr, "invalid UTF-8 in batch_id",
+       Req<WatchRunsRequest>([](auto& r) { r.set_batch_id(kOverlong); }),
+       Code::INVALID_ARGUMENT, "batch_id: must be valid UTF-8"});
 
   // ---- not a metad method ----
   t.push_back({"FileService/DropAllFiles", "unknown method", nullptr,

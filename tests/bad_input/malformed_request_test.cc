@@ -19,9 +19,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "daemon/rpc/worker_pool.h"
 #include "daemon/services/file_service.h"
 #include "daemon/services/task_log_service.h"
-#include "daemon/rpc/worker_pool.h"
 #include "metad/v1/files.pb.h"
 #include "metad/v1/task_log.pb.h"
 

@@ -67,7 +67,8 @@ std::string MigratedDatabaseUrl() {
       std::fprintf(stderr, "%s\n", migrations.status().ToString().c_str());
       std::abort();
     }
-    absl::Status status = store::Migrator(*u, *migrations, store::EmbeddedDefinitions()).Up();
+    absl::Status status =
+        store::Migrator(*u, *migrations, store::EmbeddedDefinitions()).Up();
     if (!status.ok()) {
       std::fprintf(stderr, "migrate: %s\n", status.ToString().c_str());
       std::abort();
