@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "daemon/rpc/malformed_request.h"
+#include "daemon/rpc/reflection.h"
 #include "daemon/services/admin_service.h"
 #include "daemon/services/dependency_service.h"
 #include "daemon/services/file_service.h"
@@ -82,6 +83,8 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   builder.RegisterService(&server->services_->dependencies);
   builder.RegisterService(&server->services_->watch);
   builder.RegisterService(&server->services_->admin);
+  // Health describable, and reflection v1 next to gRPC's v1alpha.
+  CompleteReflection(&builder);
   // gRPC 1.51 answers a request protobuf cannot parse (e.g. invalid UTF-8
   // in a string) with a bare UNIMPLEMENTED; say INVALID_ARGUMENT instead.
   std::vector<
