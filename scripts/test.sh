@@ -47,6 +47,9 @@ bash "$METAD_ROOT/tests/status_page_e2e.sh" || failed=1
 say "Cross-language pipeline (Go producer, Python and Node workers, metactl) and reflection"
 bash "$METAD_ROOT/tests/crosslang_e2e.sh" || failed=1
 
+say "README's grpcurl tour through buf curl (reflection v1 and v1alpha, health)"
+bash "$METAD_ROOT/tests/grpcurl_tour_e2e.sh" || failed=1
+
 say "deploy/ checks"
 bash "$METAD_ROOT/deploy/validate.sh" || failed=1
 
