@@ -6,6 +6,14 @@
 // `#include "store/queries/file.sql.h"` gives sql::kFileGetById for
 // file.get_by_id. It runs as a prepared statement by name: never assembled
 // from pieces, never with values spliced into the text.
+//
+// Rows are read by column name, never by position: `row["status"]`. The
+// readers of the row kinds that hot paths return by the page (files, file
+// and run events, runs, tasks) look their columns up by name once per
+// result instead, into a struct of `result.column_number("...")` (e.g.
+// FileColumns in store/file_store.cc): libpq's PQfnumber compares a name
+// with every column's, and reading a file's 12 columns by name cost ~1 us a
+// row against 0.2 us by position (measured).
 #ifndef METAD_STORE_SQL_H_
 #define METAD_STORE_SQL_H_
 
