@@ -78,6 +78,17 @@ END;
 $$;
 
 --
+-- Name: metad_dependency_row(anyelement, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_dependency_row(d anyelement, p_parent_name text, p_child_name text) RETURNS TABLE(parent_id bigint, parent_name text, child_id bigint, child_name text, create_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT d.parent_id, p_parent_name, d.child_id, p_child_name,
+         metad_us(d.create_time)
+$$;
+
+--
 -- Name: metad_expire_run(bigint, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -107,6 +118,29 @@ CREATE FUNCTION public.metad_expire_run(p_run bigint, p_message text) RETURNS TA
   )
   SELECT r.id, r.task_id, t.name, r.batch_id, (SELECT count(*) FROM f)
     FROM r JOIN tasks t ON t.id = r.task_id
+$$;
+
+--
+-- Name: metad_file_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
+         e.message, metad_us(e.event_time)
+$$;
+
+--
+-- Name: metad_file_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
+         f.row_count, f.attributes::text, f.run_id, f.error_message,
+         metad_us(f.create_time), metad_us(f.update_time)
 $$;
 
 --
@@ -236,6 +270,17 @@ CREATE FUNCTION public.metad_run_blocks_start(p_status text, p_lease_expire_time
                OR metad_run_live(p_status, p_lease_expire_time) $$;
 
 --
+-- Name: metad_run_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint, run_id bigint, kind text, from_status text, to_status text, message text, event_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
+         metad_us(e.event_time)
+$$;
+
+--
 -- Name: metad_run_live(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -243,6 +288,19 @@ CREATE FUNCTION public.metad_run_live(p_status text, p_lease_expire_time timesta
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT p_status = 'PROCESSING'
                AND NOT metad_lease_lapsed(p_lease_expire_time) $$;
+
+--
+-- Name: metad_run_row(anyelement, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
+         r.worker_id, metad_us(r.lease_expire_time), r.error_message,
+         metad_us(r.start_time), metad_us(r.heartbeat_time),
+         metad_us(r.end_time), r.request_id
+$$;
 
 --
 -- Name: metad_run_spent_attempt(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
@@ -385,6 +443,17 @@ CREATE FUNCTION public.metad_take_event_id(seq regclass) RETURNS bigint
     LANGUAGE sql
     AS $$ SELECT CASE WHEN pg_current_xact_id() IS NOT NULL
                     THEN nextval(seq) END $$;
+
+--
+-- Name: metad_task_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
+         metad_us(t.create_time), metad_us(t.update_time)
+$$;
 
 --
 -- Name: metad_ts(bigint); Type: FUNCTION; Schema: public; Owner: -

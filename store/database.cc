@@ -9,8 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "store/error_mapping.h"
 #include "common/log.h"
+#include "store/error_mapping.h"
+#include "store/queries/database.sql.h"
 
 namespace metad::store {
 
@@ -23,14 +24,6 @@ struct Database::Slot {
 };
 
 namespace {
-
-constexpr Query kSetStatementTimeout{
-    "db.set_statement_timeout",
-    "SELECT set_config('statement_timeout', $1, true)"};
-constexpr Query kSetSessionStatementTimeout{
-    "db.set_session_statement_timeout",
-    "SELECT set_config('statement_timeout', $1, false)"};
-constexpr Query kPing{"db.ping", "SELECT 1"};
 
 // Whether a session statement_timeout of `have` ms can bound a statement
 // that has `want` ms left (0: no deadline): never later than the deadline,
@@ -123,7 +116,7 @@ absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
   Tx tx(*slot->conn);
   // Local to the transaction; 0 only to undo a session timeout.
   if (*ms != 0 || slot->session_timeout_ms != 0) {
-    Exec(tx, kSetStatementTimeout, std::to_string(*ms));
+    Exec(tx, sql::kDbSetStatementTimeout, std::to_string(*ms));
   }
   absl::Status status = body(tx);
   if (!status.ok()) {
@@ -152,7 +145,7 @@ absl::Status Database::RunAutocommit(
     // 95%: the next calls with about the same deadline fit it too.
     const int64_t ms = want == 0 ? 0 : std::max<int64_t>(1, want * 19 / 20);
     slot->session_timeout_ms = -1;  // unknown until the SET answers
-    Exec(tx, kSetSessionStatementTimeout, std::to_string(ms));
+    Exec(tx, sql::kDbSetSessionStatementTimeout, std::to_string(ms));
     slot->session_timeout_ms = ms;
   }
   *sent = true;
@@ -238,7 +231,7 @@ absl::Status Database::Ping(absl::Duration timeout) {
   TxOptions options;
   options.deadline = absl::Now() + timeout;
   return Transact("db.ping", options, [](Tx& tx) {
-    Exec(tx, kPing);
+    Exec(tx, sql::kDbPing);
     return absl::OkStatus();
   });
 }

@@ -8,8 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/error_details.h"
-#include "store/proto_time.h"
 #include "common/status_macros.h"
+#include "store/proto_time.h"
+#include "store/queries/dependency.sql.h"
 #include "store/task_store.h"
 
 namespace metad::store {
@@ -30,38 +31,16 @@ using Adjacency = std::unordered_map<int64_t, std::vector<int64_t>>;
 
 // ---- Graph reads shared by the methods ----
 
-// The edges of the upstream (or downstream) closure of the seeds: every edge
-// whose child (or parent) is a seed or reachable from one. UNION on the bare
-// id expands each task once, so the walk is linear in the subgraph's size
-// however many paths lead to a task; depths are computed in C++ from these
-// edges (carrying a depth or a path in the recursive rows would expand a
-// task once per distinct depth or path).
-constexpr Query kUpstreamEdges{"dependency.upstream_edges", R"sql(
-WITH RECURSIVE up(id) AS (
-  SELECT unnest($1::bigint[])
-  UNION
-  SELECT d.parent_id FROM task_dependencies d JOIN up ON d.child_id = up.id
-)
-SELECT d.parent_id, d.child_id
-FROM up JOIN task_dependencies d ON d.child_id = up.id
-)sql"};
-
-constexpr Query kDownstreamEdges{"dependency.downstream_edges", R"sql(
-WITH RECURSIVE down(id) AS (
-  SELECT unnest($1::bigint[])
-  UNION
-  SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
-)
-SELECT d.parent_id, d.child_id
-FROM down JOIN task_dependencies d ON d.parent_id = down.id
-)sql"};
-
+// The edges of the seeds' upstream (or downstream) closure, each task
+// expanded once; depths are computed from them here, not in SQL
+// (dependency.upstream_edges says why).
 std::vector<Edge> ClosureEdges(Tx& tx, const std::vector<int64_t>& seeds,
                                EdgeDirection direction) {
-  pqxx::result rows = Exec(
-      tx,
-      direction == EdgeDirection::kParents ? kUpstreamEdges : kDownstreamEdges,
-      IntArrayLiteral(seeds));
+  pqxx::result rows = Exec(tx,
+                           direction == EdgeDirection::kParents
+                               ? sql::kDependencyUpstreamEdges
+                               : sql::kDependencyDownstreamEdges,
+                           IntArrayLiteral(seeds));
   std::vector<Edge> edges;
   edges.reserve(rows.size());
   for (const pqxx::row& row : rows) {
@@ -108,18 +87,16 @@ std::unordered_map<int64_t, int32_t> Distances(
   return depth;
 }
 
-constexpr Query kTasksByIds{"dependency.tasks_by_ids",
-                            "SELECT" METAD_TASK_COLUMNS
-                            "FROM tasks t WHERE t.id = ANY($1::bigint[]) "
-                            "ORDER BY t.id"};
-
 // The tasks with these ids, by id.
 std::unordered_map<int64_t, Task> TasksByIds(Tx& tx,
                                              const std::vector<int64_t>& ids) {
   std::unordered_map<int64_t, Task> tasks;
-  for (const pqxx::row& row : Exec(tx, kTasksByIds, IntArrayLiteral(ids))) {
+  const pqxx::result rows =
+      Exec(tx, sql::kDependencyTasksByIds, IntArrayLiteral(ids));
+  const TaskColumns columns(rows);
+  for (const pqxx::row& row : rows) {
     Task task;
-    ReadTaskRow(row, &task);
+    ReadTaskRow(row, columns, &task);
     tasks.emplace(task.id(), std::move(task));
   }
   return tasks;
@@ -137,36 +114,10 @@ void FillDependency(int64_t parent_id, const std::string& parent,
 
 // ---- Add ----
 
-// Serializes every change of the edges. The two-int key space of advisory locks
-// is separate from the bigint keys the run transitions use, so no collision.
-constexpr Query kLockGraph{"dependency.lock_graph",
-                           "SELECT pg_advisory_xact_lock(1297367364, 1)"};
-
-constexpr Query kGetEdge{"dependency.get_edge", R"sql(
-SELECT metad_us(create_time) AS create_us
-FROM task_dependencies WHERE parent_id = $1 AND child_id = $2
-)sql"};
-
-// Whether $2 is reachable from $1 along parent -> child edges. The recursive
-// CTE is evaluated lazily, so the walk stops as soon as $2 turns up.
-constexpr Query kReaches{"dependency.reaches", R"sql(
-WITH RECURSIVE down(id) AS (
-  SELECT $1::bigint
-  UNION
-  SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
-)
-SELECT 1 FROM down WHERE id = $2 LIMIT 1
-)sql"};
-
-constexpr Query kInsertEdge{"dependency.insert_edge", R"sql(
-INSERT INTO task_dependencies (parent_id, child_id) VALUES ($1, $2)
-ON CONFLICT DO NOTHING
-RETURNING metad_us(create_time) AS create_us
-)sql"};
-
 // "a -> b -> c -> a" for the cycle that parent -> child would close, given
 // that parent is reachable from child: a shortest path child ~> parent. The
-// caller holds the graph lock, so the path kReaches found is still there.
+// caller holds the graph lock, so the path dependency.reaches found is still
+// there.
 absl::StatusOr<std::vector<std::string>> CyclePath(Tx& tx, int64_t parent,
                                                    int64_t child) {
   std::vector<Edge> edges = ClosureEdges(tx, {child}, EdgeDirection::kChildren);
@@ -235,23 +186,23 @@ absl::StatusOr<AddDependencyResult> DependencyStore::Add(
           return absl::OkStatus();
         };
         // An existing edge was checked when it was added: no lock needed.
-        pqxx::result existing = Exec(tx, kGetEdge, p, c);
+        pqxx::result existing = Exec(tx, sql::kDependencyGetEdge, p, c);
         if (!existing.empty()) return done(existing[0]["create_us"], false);
 
         // From here until commit no other edge can be added or removed, and
         // the reachability check below sees every edge committed before.
-        Exec(tx, kLockGraph);
-        if (!Exec(tx, kReaches, c, p).empty()) {
+        Exec(tx, sql::kDependencyLockGraph);
+        if (!Exec(tx, sql::kDependencyReaches, c, p).empty()) {
           ASSIGN_OR_RETURN(std::vector<std::string> cycle, CyclePath(tx, p, c));
           return CycleError(absl::StrCat("adding ", parent, " -> ", child,
                                          " would close the cycle ",
                                          absl::StrJoin(cycle, " -> ")),
                             parent, child, cycle);
         }
-        pqxx::result inserted = Exec(tx, kInsertEdge, p, c);
+        pqxx::result inserted = Exec(tx, sql::kDependencyInsertEdge, p, c);
         if (!inserted.empty()) return done(inserted[0]["create_us"], true);
         // Added by a concurrent call between the first look and the lock.
-        existing = Exec(tx, kGetEdge, p, c);
+        existing = Exec(tx, sql::kDependencyGetEdge, p, c);
         return done(existing.at(0)["create_us"], false);
       });
   if (!status.ok()) return status;
@@ -259,11 +210,6 @@ absl::StatusOr<AddDependencyResult> DependencyStore::Add(
 }
 
 // ---- Remove ----
-
-constexpr Query kRemoveEdge{"dependency.remove_edge", R"sql(
-DELETE FROM task_dependencies WHERE parent_id = $1 AND child_id = $2
-RETURNING metad_us(create_time) AS create_us
-)sql"};
 
 absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
                                                    const std::string& parent,
@@ -278,8 +224,9 @@ absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
                          ResolveTaskIds(tx, "child_task", {child}, false));
         // Under the graph lock, so that an AddDependency sees a stable graph
         // between its cycle check and the path it reports.
-        Exec(tx, kLockGraph);
-        pqxx::result rows = Exec(tx, kRemoveEdge, parent_id[0], child_id[0]);
+        Exec(tx, sql::kDependencyLockGraph);
+        pqxx::result rows =
+            Exec(tx, sql::kDependencyRemoveEdge, parent_id[0], child_id[0]);
         if (rows.empty()) {
           return NotFoundResourceError(
               resource::kDependency, absl::StrCat(parent, " -> ", child),
@@ -296,26 +243,6 @@ absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
 
 // ---- List ----
 
-constexpr Query kListParents{"dependency.list_parents", R"sql(
-SELECT d.parent_id, p.name AS parent_name, d.child_id, c.name AS child_name,
-       metad_us(d.create_time) AS create_us
-FROM task_dependencies d
-JOIN tasks p ON p.id = d.parent_id
-JOIN tasks c ON c.id = d.child_id
-WHERE d.child_id = $1
-ORDER BY d.parent_id
-)sql"};
-
-constexpr Query kListChildren{"dependency.list_children", R"sql(
-SELECT d.parent_id, p.name AS parent_name, d.child_id, c.name AS child_name,
-       metad_us(d.create_time) AS create_us
-FROM task_dependencies d
-JOIN tasks p ON p.id = d.parent_id
-JOIN tasks c ON c.id = d.child_id
-WHERE d.parent_id = $1
-ORDER BY d.child_id
-)sql"};
-
 absl::StatusOr<std::vector<Dependency>> DependencyStore::List(
     const TxOptions& options, const std::string& task,
     EdgeDirection direction) {
@@ -325,10 +252,11 @@ absl::StatusOr<std::vector<Dependency>> DependencyStore::List(
         out.clear();
         ASSIGN_OR_RETURN(std::vector<int64_t> id,
                          ResolveTaskIds(tx, "task", {task}, false));
-        pqxx::result rows = Exec(
-            tx,
-            direction == EdgeDirection::kParents ? kListParents : kListChildren,
-            id[0]);
+        pqxx::result rows = Exec(tx,
+                                 direction == EdgeDirection::kParents
+                                     ? sql::kDependencyListParents
+                                     : sql::kDependencyListChildren,
+                                 id[0]);
         out.reserve(rows.size());
         for (const pqxx::row& row : rows) {
           FillDependency(row["parent_id"].as<int64_t>(),

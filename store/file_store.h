@@ -3,13 +3,14 @@
 // trail. Every public method is one transaction; every state change appends
 // its file_events rows in the same statement.
 //
-// Inputs are validated by the caller (daemon/services/file_service.cc); the schema's
-// CHECK constraints are the backstop.
+// Inputs are validated by the caller (daemon/services/file_service.cc); the
+// schema's CHECK constraints are the backstop.
 #ifndef METAD_STORE_FILE_STORE_H_
 #define METAD_STORE_FILE_STORE_H_
 
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,19 @@ namespace metad::store {
 // unknown text is FILE_STATUS_UNSPECIFIED.
 const char* FileStatusText(metad::v1::FileStatus status);
 metad::v1::FileStatus FileStatusFromText(absl::string_view text);
+
+// The columns of metad_file_event_row (migrations/functions/15_rows.sql),
+// found by name once per result; for the statements of file.sql and
+// watch.sql that return file events.
+struct FileEventColumns {
+  explicit FileEventColumns(const pqxx::result& r);
+  pqxx::row_size_type id, file_id, kind, from_status, to_status, run_id,
+      message, event_us;
+};
+
+// Fills *event from a row with FileEventColumns.
+void ReadFileEvent(const pqxx::row& row, const FileEventColumns& columns,
+                   metad::v1::FileEvent* event);
 
 // file_events.kind values.
 inline constexpr char kFileEventRegistered[] = "REGISTERED";

@@ -2,16 +2,16 @@
 
 #include <map>
 #include <memory>
-
 #include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "store/embedded_migrations.h"
 #include "store/error_mapping.h"
-#include "common/log.h"
+#include "store/queries/migrate.sql.h"
 #include "store/sql.h"
 
 namespace metad::store {
@@ -21,83 +21,41 @@ namespace {
 // changes the schema at a time. The value spells "metad" in ASCII.
 constexpr int64_t kMigrationLockKey = 0x6d65746164;
 
-constexpr Query kLock{"migrate.lock", "SELECT pg_advisory_lock($1)"};
-constexpr Query kUnlock{"migrate.unlock", "SELECT pg_advisory_unlock($1)"};
-constexpr Query kChecksum{
-    "migrate.checksum",
-    "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')"};
-constexpr Query kListApplied{
-    "migrate.list",
-    "SELECT version, name, checksum, applied_at::text "
-    "FROM metad_schema_migrations ORDER BY version"};
-constexpr Query kRecord{
-    "migrate.record",
-    "INSERT INTO metad_schema_migrations (version, name, checksum) "
-    "VALUES ($1, $2, $3)"};
-constexpr Query kForget{
-    "migrate.forget", "DELETE FROM metad_schema_migrations WHERE version = $1"};
-constexpr const char* kCreateTable =
-    "CREATE TABLE IF NOT EXISTS metad_schema_migrations ("
-    " version integer PRIMARY KEY,"
-    " name text NOT NULL,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
-constexpr Query kListDefinitions{
-    "migrate.definitions",
-    "SELECT name, checksum FROM metad_schema_definitions ORDER BY name"};
-constexpr Query kRecordDefinition{
-    "migrate.record_definition",
-    "INSERT INTO metad_schema_definitions (name, checksum) VALUES ($1, $2)"};
-constexpr const char* kForgetDefinitions =
-    "DELETE FROM metad_schema_definitions";
-
-constexpr const char* kCreateDefinitionsTable =
-    "CREATE TABLE IF NOT EXISTS metad_schema_definitions ("
-    " name text PRIMARY KEY,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
-
-constexpr Query kDefinitionsTableExists{
-    "migrate.definitions_table_exists",
-    "SELECT to_regclass('metad_schema_definitions') IS NOT NULL"};
-
-constexpr Query kTableExists{
-    "migrate.table_exists",
-    "SELECT to_regclass('metad_schema_migrations') IS NOT NULL"};
-
 struct Applied {
   std::string name;
   std::string checksum;
   std::string applied_at;
 };
 
-std::string Checksum(pqxx::transaction_base& tx, const std::string& sql) {
-  tx.conn().prepare(kChecksum.name, kChecksum.sql);
-  return tx.exec_prepared1(kChecksum.name, sql)[0].as<std::string>();
+std::string Checksum(pqxx::transaction_base& tx, const std::string& text) {
+  return Exec(tx, sql::kMigrateChecksum, text)
+      .at(0)["checksum"]
+      .as<std::string>();
 }
 
-std::string Checksum(pqxx::connection& conn, const std::string& sql) {
+std::string Checksum(pqxx::connection& conn, const std::string& text) {
   pqxx::nontransaction tx(conn);
-  return Checksum(tx, sql);
+  return Checksum(tx, text);
 }
 
 std::map<int, Applied> ReadApplied(pqxx::connection& conn) {
   std::map<int, Applied> applied;
   pqxx::nontransaction tx(conn);
-  tx.conn().prepare(kTableExists.name, kTableExists.sql);
-  if (!tx.exec_prepared1(kTableExists.name)[0].as<bool>()) return applied;
-  tx.conn().prepare(kListApplied.name, kListApplied.sql);
-  for (const auto& row : tx.exec_prepared(kListApplied.name)) {
-    applied[row[0].as<int>()] = Applied{row[1].as<std::string>(),
-                                        row[2].as<std::string>(),
-                                        row[3].as<std::string>()};
+  if (!Exec(tx, sql::kMigrateTableExists).at(0)["present"].as<bool>()) {
+    return applied;
+  }
+  for (const auto& row : Exec(tx, sql::kMigrateList)) {
+    applied[row["version"].as<int>()] = Applied{
+        row["name"].as<std::string>(), row["checksum"].as<std::string>(),
+        row["applied_at"].as<std::string>()};
   }
   return applied;
 }
 
 bool DefinitionsTableExists(pqxx::transaction_base& tx) {
-  tx.conn().prepare(kDefinitionsTableExists.name, kDefinitionsTableExists.sql);
-  return tx.exec_prepared1(kDefinitionsTableExists.name)[0].as<bool>();
+  return Exec(tx, sql::kMigrateDefinitionsTableExists)
+      .at(0)["present"]
+      .as<bool>();
 }
 
 // name -> checksum of the definitions recorded; empty when none (or no
@@ -106,8 +64,7 @@ std::map<std::string, std::string> ReadDefinitions(pqxx::connection& conn) {
   std::map<std::string, std::string> recorded;
   pqxx::nontransaction tx(conn);
   if (DefinitionsTableExists(tx)) {
-    tx.conn().prepare(kListDefinitions.name, kListDefinitions.sql);
-    for (const auto& row : tx.exec_prepared(kListDefinitions.name)) {
+    for (const auto& row : Exec(tx, sql::kMigrateDefinitions)) {
       recorded[row["name"].as<std::string>()] =
           row["checksum"].as<std::string>();
     }
@@ -136,10 +93,10 @@ std::vector<std::string> Stale(pqxx::connection& conn,
 // Runs every definition file in order and records their checksums, in `tx`.
 void ApplyDefinitions(pqxx::work& tx,
                       const std::vector<Definition>& definitions) {
-  tx.exec(kForgetDefinitions);
+  tx.exec(sql::kMigrateForgetDefinitions.sql);
   for (const Definition& d : definitions) {
     tx.exec(d.sql);
-    Exec(tx, kRecordDefinition, d.name, Checksum(tx, d.sql));
+    Exec(tx, sql::kMigrateRecordDefinition, d.name, Checksum(tx, d.sql));
   }
 }
 
@@ -148,14 +105,12 @@ class MigrationLock {
  public:
   explicit MigrationLock(pqxx::connection& conn) : conn_(conn) {
     pqxx::nontransaction tx(conn_);
-    tx.conn().prepare(kLock.name, kLock.sql);
-    tx.exec_prepared(kLock.name, kMigrationLockKey);
+    Exec(tx, sql::kMigrateLock, kMigrationLockKey);
   }
   ~MigrationLock() {
     try {
       pqxx::nontransaction tx(conn_);
-      tx.conn().prepare(kUnlock.name, kUnlock.sql);
-      tx.exec_prepared(kUnlock.name, kMigrationLockKey);
+      Exec(tx, sql::kMigrateUnlock, kMigrationLockKey);
     } catch (const std::exception&) {
       // The session ends with the connection, and the lock with it.
     }
@@ -185,8 +140,8 @@ absl::StatusOr<std::vector<Migration>> EmbeddedMigrations() {
     Migration& m = by_version[version];
     m.version = version;
     const std::string suffix = up ? ".up.sql" : ".down.sql";
-    m.name =
-        name.substr(underscore + 1, name.size() - underscore - 1 - suffix.size());
+    m.name = name.substr(underscore + 1,
+                         name.size() - underscore - 1 - suffix.size());
     (up ? m.up_sql : m.down_sql) = file.sql;
   }
   std::vector<Migration> out;
@@ -234,7 +189,8 @@ absl::StatusOr<std::vector<MigrationState>> Migrator::Status() {
       if (it != applied.end()) {
         state.applied = true;
         state.applied_at = it->second.applied_at;
-        state.checksum_matches = it->second.checksum == Checksum(conn, m.up_sql);
+        state.checksum_matches =
+            it->second.checksum == Checksum(conn, m.up_sql);
         applied.erase(it);
       }
       out.push_back(state);
@@ -287,8 +243,9 @@ absl::Status Migrator::Up(int steps) {
     MigrationLock lock(conn);
     {
       pqxx::nontransaction tx(conn);
-      tx.exec(kCreateTable);
-      tx.exec(kCreateDefinitionsTable);
+      // DDL, sent once per run: a simple query, not a prepared statement.
+      tx.exec(sql::kMigrateCreateTable.sql);
+      tx.exec(sql::kMigrateCreateDefinitionsTable.sql);
     }
     std::map<int, Applied> applied = ReadApplied(conn);
     absl::Status compatible = CheckApplied(conn, migrations_, applied);
@@ -308,7 +265,7 @@ absl::Status Migrator::Up(int steps) {
       std::string checksum = Checksum(conn, m->up_sql);
       pqxx::work tx(conn);
       tx.exec(m->up_sql);
-      Exec(tx, kRecord, m->version, m->name, checksum);
+      Exec(tx, sql::kMigrateRecord, m->version, m->name, checksum);
       if (m == pending.back() && apply_definitions) {
         ApplyDefinitions(tx, definitions_);
       }
@@ -343,8 +300,10 @@ absl::Status Migrator::Down(int steps) {
       const Migration& m = migrations_[version - 1];
       pqxx::work tx(conn);
       tx.exec(m.down_sql);
-      Exec(tx, kForget, version);
-      if (DefinitionsTableExists(tx)) tx.exec(kForgetDefinitions);
+      Exec(tx, sql::kMigrateForget, version);
+      if (DefinitionsTableExists(tx)) {
+        tx.exec(sql::kMigrateForgetDefinitions.sql);
+      }
       tx.commit();
       applied.erase(version);
       log::Info("migration_reverted", {{"version", version}, {"name", m.name}});

@@ -11,9 +11,10 @@
 #include "absl/time/time.h"
 #include "common/error_details.h"
 #include "common/log.h"
-#include "store/proto_time.h"
-#include "store/sql.h"
 #include "common/status_macros.h"
+#include "store/proto_time.h"
+#include "store/queries/run.sql.h"
+#include "store/sql.h"
 
 namespace metad::store {
 namespace {
@@ -21,38 +22,51 @@ namespace {
 using metad::v1::Run;
 using metad::v1::RunStatus;
 
-// The columns ReadRun reads, by name, for `task_log r JOIN tasks t`: the
-// same names as the run columns of metad_run_result (migration 0006), which
-// the run functions answer with.
-#define METAD_RUN_COLUMNS                                                 \
-  " r.id, r.task_id, t.name AS task_name, r.batch_id, r.status,"          \
-  " r.attempt, r.worker_id, metad_us(r.lease_expire_time) AS"             \
-  " lease_expire_us, r.error_message, metad_us(r.start_time) AS start_us," \
-  " metad_us(r.heartbeat_time) AS heartbeat_us,"                          \
-  " metad_us(r.end_time) AS end_us, r.request_id "
+// The columns of metad_run_row (migrations/functions/15_rows.sql), found by
+// name once per result (see store/sql.h). The run functions answer a
+// metad_run_result, whose run columns have the same names.
+struct RunColumns {
+  explicit RunColumns(const pqxx::result& r)
+      : id(r.column_number("id")),
+        task_id(r.column_number("task_id")),
+        task_name(r.column_number("task_name")),
+        batch_id(r.column_number("batch_id")),
+        status(r.column_number("status")),
+        attempt(r.column_number("attempt")),
+        worker_id(r.column_number("worker_id")),
+        lease_expire_us(r.column_number("lease_expire_us")),
+        error_message(r.column_number("error_message")),
+        start_us(r.column_number("start_us")),
+        heartbeat_us(r.column_number("heartbeat_us")),
+        end_us(r.column_number("end_us")),
+        request_id(r.column_number("request_id")) {}
+  pqxx::row_size_type id, task_id, task_name, batch_id, status, attempt,
+      worker_id, lease_expire_us, error_message, start_us, heartbeat_us, end_us,
+      request_id;
+};
 
-void ReadRun(const pqxx::row& row, Run* run) {
-  run->set_id(row["id"].as<int64_t>());
-  run->set_task_id(row["task_id"].as<int64_t>());
-  run->set_task_name(row["task_name"].as<std::string>());
-  run->set_batch_id(row["batch_id"].as<std::string>());
-  run->set_status(RunStatusFromText(row["status"].as<std::string>()));
-  run->set_attempt(row["attempt"].as<int32_t>());
-  run->set_worker_id(row["worker_id"].as<std::string>());
-  run->set_error_message(row["error_message"].as<std::string>());
-  ReadTime(row["start_us"], run->mutable_start_time());
+void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
+  run->set_id(row[c.id].as<int64_t>());
+  run->set_task_id(row[c.task_id].as<int64_t>());
+  run->set_task_name(row[c.task_name].as<std::string>());
+  run->set_batch_id(row[c.batch_id].as<std::string>());
+  run->set_status(RunStatusFromText(row[c.status].as<std::string>()));
+  run->set_attempt(row[c.attempt].as<int32_t>());
+  run->set_worker_id(row[c.worker_id].as<std::string>());
+  run->set_error_message(row[c.error_message].as<std::string>());
+  ReadTime(row[c.start_us], run->mutable_start_time());
   // mutable_x() would mark an absent time as present: test for NULL first.
-  if (pqxx::field f = row["lease_expire_us"]; !f.is_null()) {
+  if (pqxx::field f = row[c.lease_expire_us]; !f.is_null()) {
     ReadTime(f, run->mutable_lease_expire_time());
   }
-  if (pqxx::field f = row["heartbeat_us"]; !f.is_null()) {
+  if (pqxx::field f = row[c.heartbeat_us]; !f.is_null()) {
     ReadTime(f, run->mutable_heartbeat_time());
   }
-  if (pqxx::field f = row["end_us"]; !f.is_null()) {
+  if (pqxx::field f = row[c.end_us]; !f.is_null()) {
     ReadTime(f, run->mutable_end_time());
   }
-  if (!row["request_id"].is_null()) {
-    run->set_request_id(row["request_id"].as<std::string>());
+  if (!row[c.request_id].is_null()) {
+    run->set_request_id(row[c.request_id].as<std::string>());
   }
 }
 
@@ -61,31 +75,13 @@ std::string FormatMicros(int64_t micros) {
                           absl::UTCTimeZone());
 }
 
-// --- the (task, batch) advisory lock -------------------------------------
-
-constexpr Query kLockTaskBatch{"run.lock_task_batch", R"sql(
-  SELECT pg_advisory_xact_lock(hashtextextended($2::text, $1::bigint))
-)sql"};
-
-// The same lock, found through a run; no row for an unknown run.
-constexpr Query kLockRun{"run.lock_run", R"sql(
-  SELECT pg_advisory_xact_lock(hashtextextended(batch_id, task_id))
-    FROM task_log
-   WHERE id = $1
-)sql"};
-
 // --- lease expiry ---------------------------------------------------------
 
-// Ends a PROCESSING run whose lease lapsed, releases its files and writes the
-// events, in one statement. No row when the run is not (or no longer) both.
-constexpr Query kExpire{"run.expire", R"sql(
-  SELECT run_id, task_id, task_name, batch_id, files_released
-    FROM metad_expire_run($1, $2)
-)sql"};
-
-// The caller holds the run's (task, batch) lock.
+// Ends run `run_id` if its lease lapsed (run.expire); the caller holds the
+// run's (task, batch) lock (run.lock_task_batch or run.lock_run).
 absl::StatusOr<std::optional<ExpiredRun>> ExpireLocked(Tx& tx, int64_t run_id) {
-  pqxx::result r = Exec(tx, kExpire, run_id, std::string(kLeaseExpiredMessage));
+  pqxx::result r =
+      Exec(tx, sql::kRunExpire, run_id, std::string(kLeaseExpiredMessage));
   if (r.empty()) return std::optional<ExpiredRun>();
   ExpiredRun expired;
   expired.run_id = r[0]["run_id"].as<int64_t>();
@@ -95,14 +91,6 @@ absl::StatusOr<std::optional<ExpiredRun>> ExpireLocked(Tx& tx, int64_t run_id) {
   expired.files_released = r[0]["files_released"].as<int32_t>();
   return std::optional<ExpiredRun>(std::move(expired));
 }
-
-constexpr Query kRunState{"run.state", R"sql(
-  SELECT task_id, batch_id, status, error_message,
-         metad_us(lease_expire_time) AS lease_expire_us,
-         metad_lease_lapsed(lease_expire_time) AS lapsed
-    FROM task_log
-   WHERE id = $1
-)sql"};
 
 // FAILED_PRECONDITION for a start refused because the parents in
 // `parent_list` (", "-separated, as metad_start_run aggregates them; task names
@@ -139,7 +127,6 @@ std::string LeaseExpiredMessage(int64_t run_id, int64_t lapsed_us) {
                       FormatMicros(lapsed_us), "; start a new run");
 }
 
-
 // Why Heartbeat's conditional update of run `run_id` changed nothing:
 // NOT_FOUND, or FAILED_PRECONDITION for an ended run or a lapsed lease. A
 // lapsed run is ended as expired here, under its (task, batch) lock, so the
@@ -147,7 +134,7 @@ std::string LeaseExpiredMessage(int64_t run_id, int64_t lapsed_us) {
 absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
   bool locked = false;
   for (int pass = 0; pass < 3; ++pass) {
-    pqxx::result r = Exec(tx, kRunState, run_id);
+    pqxx::result r = Exec(tx, sql::kRunState, run_id);
     if (r.empty()) {
       return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
                                    absl::StrCat("run ", run_id, " not found"));
@@ -161,7 +148,7 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
     }
     if (!row["lapsed"].as<bool>()) break;  // live again: a concurrent change
     if (!locked) {
-      Exec(tx, kLockTaskBatch, row["task_id"].as<int64_t>(),
+      Exec(tx, sql::kRunLockTaskBatch, row["task_id"].as<int64_t>(),
            row["batch_id"].as<std::string>());
       locked = true;
       continue;  // look again now that transitions are serialized
@@ -169,9 +156,9 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
     ASSIGN_OR_RETURN(std::optional<ExpiredRun> expired,
                      ExpireLocked(tx, run_id));
     (void)expired;  // ended now, or just before by someone else: refused alike
-    return LeaseExpiredError(run_id,
-                             LeaseExpiredMessage(
-                                 run_id, row["lease_expire_us"].as<int64_t>()));
+    return LeaseExpiredError(
+        run_id,
+        LeaseExpiredMessage(run_id, row["lease_expire_us"].as<int64_t>()));
   }
   return absl::AbortedError(
       absl::StrCat("run ", run_id, " changed concurrently; retry"));
@@ -219,7 +206,20 @@ enum class RunOutcome {
   kConflicting,
 };
 
-RunOutcome ReadOutcome(const pqxx::row& row) {
+// The columns of a metad_run_result (migration 0006): the run's, then the
+// outcome code and the figures its message needs.
+struct AnswerColumns {
+  explicit AnswerColumns(const pqxx::result& r)
+      : run(r),
+        outcome(r.column_number("outcome")),
+        detail(r.column_number("detail")),
+        n1(r.column_number("n1")),
+        n2(r.column_number("n2")) {}
+  RunColumns run;
+  pqxx::row_size_type outcome, detail, n1, n2;
+};
+
+RunOutcome ReadOutcome(const pqxx::row& row, const AnswerColumns& c) {
   static const auto* codes = new absl::flat_hash_map<std::string, RunOutcome>{
       {"created", RunOutcome::kCreated},
       {"existing", RunOutcome::kExisting},
@@ -235,13 +235,9 @@ RunOutcome ReadOutcome(const pqxx::row& row) {
       {"lease_expired", RunOutcome::kLeaseExpired},
       {"conflicting", RunOutcome::kConflicting},
   };
-  auto it = codes->find(row["outcome"].as<std::string>());
+  auto it = codes->find(row[c.outcome].as<std::string>());
   return it == codes->end() ? RunOutcome::kUnknown : it->second;
 }
-
-constexpr Query kStartRun{"run.start", R"sql(
-  SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6)
-)sql"};
 
 // A server-side function answered something this daemon does not know: a
 // schema from another version (metad refuses those at start).
@@ -250,21 +246,23 @@ absl::Status UnknownOutcome(const char* what, const std::string& outcome) {
   return absl::InternalError("internal error (see the daemon's log)");
 }
 
-absl::Status UnknownOutcome(const char* what, const pqxx::row& row) {
-  return UnknownOutcome(what, row["outcome"].as<std::string>());
+absl::Status UnknownOutcome(const char* what, const pqxx::row& row,
+                            const AnswerColumns& c) {
+  return UnknownOutcome(what, row[c.outcome].as<std::string>());
 }
 
 // Words metad_start_run's answer for the caller of `in`.
 absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
+                                           const AnswerColumns& c,
                                            const StartRunInput& in) {
   const std::string refused =
       absl::StrCat(in.task, " cannot start in batch ", in.batch_id, ": ");
-  const RunOutcome outcome = ReadOutcome(row);
+  const RunOutcome outcome = ReadOutcome(row, c);
   switch (outcome) {
     case RunOutcome::kCreated:
     case RunOutcome::kExisting: {
       StartRunResult result;
-      ReadRun(row, &result.run);
+      ReadRun(row, c.run, &result.run);
       result.created = outcome == RunOutcome::kCreated;
       return result;
     }
@@ -274,7 +272,7 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
           absl::StrCat("task ", in.task, " not found"));
     case RunOutcome::kRequestIdReused: {
       Run other;
-      ReadRun(row, &other);
+      ReadRun(row, c.run, &other);
       const std::string run_id = absl::StrCat(other.id());
       absl::Status reused = WithResourceInfo(
           absl::AlreadyExistsError(absl::StrCat(
@@ -288,7 +286,7 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
                             {"batch_id", other.batch_id()}});
     }
     case RunOutcome::kRunInProgress: {
-      const std::string run_id = absl::StrCat(row["n1"].as<int64_t>());
+      const std::string run_id = absl::StrCat(row[c.n1].as<int64_t>());
       return WithErrorInfo(
           absl::FailedPreconditionError(absl::StrCat(
               refused, "run ", run_id, " of it is PROCESSING in this batch")),
@@ -296,7 +294,7 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
           {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
     }
     case RunOutcome::kAlreadySucceeded: {
-      const std::string run_id = absl::StrCat(row["n1"].as<int64_t>());
+      const std::string run_id = absl::StrCat(row[c.n1].as<int64_t>());
       return WithErrorInfo(
           absl::FailedPreconditionError(
               absl::StrCat(refused, "it already succeeded in this batch (run ",
@@ -305,8 +303,8 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
           {{"task", in.task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
     }
     case RunOutcome::kAttemptsExhausted: {
-      const int64_t errors = row["n1"].as<int64_t>();
-      const int64_t max_attempts = row["n2"].as<int64_t>();
+      const int64_t errors = row[c.n1].as<int64_t>();
+      const int64_t max_attempts = row[c.n2].as<int64_t>();
       return WithErrorInfo(
           absl::FailedPreconditionError(absl::StrCat(
               refused, "its ", errors, " ERROR runs used up max_attempts (",
@@ -319,43 +317,44 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
     }
     case RunOutcome::kParentsUnmet:
       return UnmetParentsError(refused, in.task, in.batch_id,
-                               row["detail"].as<std::string>());
+                               row[c.detail].as<std::string>());
     case RunOutcome::kConflicting:
       return absl::AbortedError(
           absl::StrCat(refused, "concurrent starts kept conflicting; retry"));
     default:
-      return UnknownOutcome("run.start", row);
+      return UnknownOutcome("run.start", row, c);
   }
 }
 
 // Words metad_finish_run's answer for the caller finishing `run_id`.
 absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
+                                             const AnswerColumns& c,
                                              int64_t run_id) {
-  switch (ReadOutcome(row)) {
+  switch (ReadOutcome(row, c)) {
     case RunOutcome::kFinished: {
       FinishRunResult result;
-      ReadRun(row, &result.run);
-      result.files_finished = row["n1"].as<int32_t>();
+      ReadRun(row, c.run, &result.run);
+      result.files_finished = row[c.n1].as<int32_t>();
       return result;
     }
     case RunOutcome::kNotFound:
-      return NotFoundResourceError(
-          resource::kRun, absl::StrCat(run_id),
-          absl::StrCat("run ", run_id, " not found"));
+      return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                   absl::StrCat("run ", run_id, " not found"));
     case RunOutcome::kEnded: {
-      const std::string ended = row["status"].as<std::string>();
+      const std::string ended = row[c.run.status].as<std::string>();
       return RunEndedError(
           run_id, ended,
-          EndedMessage(run_id, ended, row["error_message"].as<std::string>()));
+          EndedMessage(run_id, ended,
+                       row[c.run.error_message].as<std::string>()));
     }
     case RunOutcome::kLeaseExpired:
       return LeaseExpiredError(
-          run_id, LeaseExpiredMessage(run_id, row["n1"].as<int64_t>()));
+          run_id, LeaseExpiredMessage(run_id, row[c.n1].as<int64_t>()));
     case RunOutcome::kConflicting:
       return absl::AbortedError(
           absl::StrCat("run ", run_id, " changed concurrently; retry"));
     default:
-      return UnknownOutcome("run.finish", row);
+      return UnknownOutcome("run.finish", row, c);
   }
 }
 
@@ -381,6 +380,29 @@ RunStatus RunStatusFromText(const std::string& text) {
   return metad::v1::RUN_STATUS_UNSPECIFIED;
 }
 
+RunEventColumns::RunEventColumns(const pqxx::result& r)
+    : id(r.column_number("id")),
+      run_id(r.column_number("run_id")),
+      kind(r.column_number("kind")),
+      from_status(r.column_number("from_status")),
+      to_status(r.column_number("to_status")),
+      message(r.column_number("message")),
+      event_us(r.column_number("event_us")) {}
+
+void ReadRunEvent(const pqxx::row& row, const RunEventColumns& c,
+                  metad::v1::RunEvent* event) {
+  event->set_id(row[c.id].as<int64_t>());
+  event->set_run_id(row[c.run_id].as<int64_t>());
+  event->set_kind(row[c.kind].as<std::string>());
+  if (!row[c.from_status].is_null()) {
+    event->set_from_status(
+        RunStatusFromText(row[c.from_status].as<std::string>()));
+  }
+  event->set_to_status(RunStatusFromText(row[c.to_status].as<std::string>()));
+  event->set_message(row[c.message].as<std::string>());
+  ReadTime(row[c.event_us], event->mutable_event_time());
+}
+
 RunStore::RunStore(Database* db) : db_(db) {}
 
 absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
@@ -392,29 +414,15 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
   // run may have been expired on the way).
   RETURN_IF_ERROR(
       db_->Autocommit("run.start", options, [&](AutoTx& tx) -> absl::Status {
-        answer = Exec(tx, kStartRun, in.task, in.batch_id, in.worker_id,
+        answer = Exec(tx, sql::kRunStart, in.task, in.batch_id, in.worker_id,
                       in.lease_seconds, request_id,
                       std::string(kLeaseExpiredMessage));
         return absl::OkStatus();
       }));
-  return AnswerStart(answer[0], in);
+  return AnswerStart(answer[0], AnswerColumns(answer), in);
 }
 
 // --- Heartbeat --------------------------------------------------------------
-
-namespace {
-// The happy path is this one statement: no lock, no event.
-constexpr Query kHeartbeat{"run.heartbeat", R"sql(
-  UPDATE task_log r
-     SET lease_expire_time = now() + coalesce(nullif($2::integer, 0),
-                                              r.lease_seconds)
-                                     * interval '1 second',
-         heartbeat_time = now()
-    FROM tasks t
-   WHERE r.id = $1 AND t.id = r.task_id
-     AND metad_run_live(r.status, r.lease_expire_time)
-  RETURNING)sql" METAD_RUN_COLUMNS};
-}  // namespace
 
 absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
                                         int64_t run_id, int32_t lease_seconds) {
@@ -422,9 +430,9 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
   RETURN_IF_ERROR(TransactCommittingRefusal(
       db_, "run.heartbeat", options,
       [&](Tx& tx, absl::Status* refusal) -> absl::Status {
-        pqxx::result r = Exec(tx, kHeartbeat, run_id, lease_seconds);
+        pqxx::result r = Exec(tx, sql::kRunHeartbeat, run_id, lease_seconds);
         if (!r.empty()) {
-          ReadRun(r[0], &run);
+          ReadRun(r[0], RunColumns(r), &run);
           return absl::OkStatus();
         }
         *refusal = WhyNotLive(tx, run_id);
@@ -434,12 +442,6 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 }
 
 // --- FinishRun --------------------------------------------------------------
-
-namespace {
-constexpr Query kFinish{"run.finish", R"sql(
-  SELECT * FROM metad_finish_run($1, $2, $3, $4)
-)sql"};
-}  // namespace
 
 absl::StatusOr<FinishRunResult> RunStore::FinishRun(
     const TxOptions& options, int64_t run_id, RunStatus status,
@@ -455,25 +457,17 @@ absl::StatusOr<FinishRunResult> RunStore::FinishRun(
   // One statement: a refusal commits too (a lapsed run is ended on the way).
   RETURN_IF_ERROR(
       db_->Autocommit("run.finish", options, [&](AutoTx& tx) -> absl::Status {
-        answer = Exec(tx, kFinish, run_id, std::string(RunStatusText(status)),
-                      message, std::string(kLeaseExpiredMessage));
+        answer = Exec(tx, sql::kRunFinish, run_id,
+                      std::string(RunStatusText(status)), message,
+                      std::string(kLeaseExpiredMessage));
         return absl::OkStatus();
       }));
-  return AnswerFinish(answer[0], run_id);
+  return AnswerFinish(answer[0], AnswerColumns(answer), run_id);
 }
 
-// --- group commit
-// -------------------------------------------------------------
+// --- group commit -----------------------------------------------------------
 
 namespace {
-constexpr Query kStartRuns{"run.start_batch", R"sql(
-  SELECT * FROM metad_start_runs($1::text[], $2::text[], $3::text[],
-                                 $4::integer[], $5::text[], $6)
-)sql"};
-
-constexpr Query kFinishRuns{"run.finish_batch", R"sql(
-  SELECT * FROM metad_finish_runs($1::bigint[], $2::text[], $3::text[], $4)
-)sql"};
 
 // The positions of `ins` sorted by `key`: the order a batch runs its calls
 // in, the same in every batch, so two batches wait on each other's locks
@@ -494,7 +488,9 @@ template <typename Out, typename... Args>
 absl::StatusOr<std::vector<absl::StatusOr<Out>>> RunBatch(
     Database* db, const char* name, const TxOptions& options,
     const std::vector<size_t>& order,
-    absl::FunctionRef<absl::StatusOr<Out>(const pqxx::row&, size_t)> answer,
+    absl::FunctionRef<absl::StatusOr<Out>(const pqxx::row&,
+                                          const AnswerColumns&, size_t)>
+        answer,
     const Query& query, const Args&... args) {
   pqxx::result rows;
   RETURN_IF_ERROR(db->Autocommit(name, options, [&](AutoTx& tx) {
@@ -506,8 +502,9 @@ absl::StatusOr<std::vector<absl::StatusOr<Out>>> RunBatch(
   }
   std::vector<absl::StatusOr<Out>> out(order.size(),
                                        absl::InternalError("unanswered"));
+  const AnswerColumns columns(rows);
   for (size_t i = 0; i < order.size(); ++i) {
-    out[order[i]] = answer(rows[i], order[i]);
+    out[order[i]] = answer(rows[i], columns, order[i]);
   }
   return out;
 }
@@ -529,8 +526,10 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
   }
   return RunBatch<StartRunResult>(
       db_, "run.start_batch", options, order,
-      [&](const pqxx::row& row, size_t i) { return AnswerStart(row, *ins[i]); },
-      kStartRuns, TextArrayLiteral(tasks), TextArrayLiteral(batches),
+      [&](const pqxx::row& row, const AnswerColumns& c, size_t i) {
+        return AnswerStart(row, c, *ins[i]);
+      },
+      sql::kRunStartBatch, TextArrayLiteral(tasks), TextArrayLiteral(batches),
       TextArrayLiteral(workers), IntArrayLiteral(leases),
       TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage));
 }
@@ -556,90 +555,26 @@ RunStore::FinishRuns(const TxOptions& options,
   }
   return RunBatch<FinishRunResult>(
       db_, "run.finish_batch", options, order,
-      [&](const pqxx::row& row, size_t i) {
-        return AnswerFinish(row, ins[i]->run_id);
+      [&](const pqxx::row& row, const AnswerColumns& c, size_t i) {
+        return AnswerFinish(row, c, ins[i]->run_id);
       },
-      kFinishRuns, IntArrayLiteral(runs), TextArrayLiteral(statuses),
+      sql::kRunFinishBatch, IntArrayLiteral(runs), TextArrayLiteral(statuses),
       TextArrayLiteral(messages), std::string(kLeaseExpiredMessage));
 }
 
 // --- reads ------------------------------------------------------------------
 
-namespace {
-constexpr Query kGetRun{"run.get", "SELECT" METAD_RUN_COLUMNS R"sql(
-    FROM task_log r JOIN tasks t ON t.id = r.task_id
-   WHERE r.id = $1
-)sql"};
-
-// The lists' optional filters ("$n = '' OR ...") only fold away in a plan
-// made for the given values; a cached generic plan would scan by id and
-// filter, whatever the filters.
-constexpr Query kForceCustomPlan{
-    "run.force_custom_plan",
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"};
-
-constexpr Query kListRuns{"run.list", "SELECT" METAD_RUN_COLUMNS R"sql(
-    FROM task_log r JOIN tasks t ON t.id = r.task_id
-   WHERE r.id > $1
-     AND ($2::text = '' OR t.name = $2::text)
-     AND ($3::text = '' OR r.batch_id = $3::text)
-     AND ($4::text = '' OR r.status = $4::text)
-     AND ($5::bigint IS NULL OR r.start_time >= metad_ts($5::bigint))
-     AND ($6::bigint IS NULL OR r.start_time < metad_ts($6::bigint))
-   ORDER BY r.id
-   LIMIT $7
-)sql"};
-
-// One row per task with runs in the batch, from one snapshot.
-constexpr Query kGetBatch{"run.get_batch", R"sql(
-  SELECT a.task_id, t.name, l.status, a.attempts, l.id, l.error_message,
-         a.processing, a.success, a.error,
-         metad_us(a.first_start), metad_us(a.last_end)
-    FROM (SELECT task_id, max(id) AS latest_id, count(*) AS attempts,
-                 count(*) FILTER (WHERE status = 'PROCESSING') AS processing,
-                 count(*) FILTER (WHERE status = 'SUCCESS') AS success,
-                 count(*) FILTER (WHERE status = 'ERROR') AS error,
-                 min(start_time) AS first_start, max(end_time) AS last_end
-            FROM task_log
-           WHERE batch_id = $1
-           GROUP BY task_id) a
-    JOIN task_log l ON l.id = a.latest_id
-    JOIN tasks t ON t.id = a.task_id
-   ORDER BY a.task_id
-)sql"};
-
-constexpr Query kListRunEvents{"run.list_events", R"sql(
-  SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time)
-    FROM run_events e
-   WHERE e.id > $1
-     AND ($2::bigint = 0 OR e.run_id = $2::bigint)
-     AND ($3::text = '' OR e.run_id IN (SELECT id FROM task_log
-                                         WHERE batch_id = $3::text))
-   ORDER BY e.id
-   LIMIT $4
-)sql"};
-
-constexpr Query kFindLapsed{"run.find_lapsed", R"sql(
-  SELECT id
-    FROM task_log
-   WHERE status = 'PROCESSING' AND metad_lease_lapsed(lease_expire_time)
-   ORDER BY lease_expire_time
-   LIMIT $1
-)sql"};
-}  // namespace
-
 absl::StatusOr<Run> RunStore::GetRun(const TxOptions& options, int64_t run_id) {
   Run run;
   RETURN_IF_ERROR(
       db_->Transact("run.get", options, [&](Tx& tx) -> absl::Status {
-        pqxx::result r = Exec(tx, kGetRun, run_id);
+        pqxx::result r = Exec(tx, sql::kRunGet, run_id);
         if (r.empty()) {
           return NotFoundResourceError(
               resource::kRun, absl::StrCat(run_id),
               absl::StrCat("run ", run_id, " not found"));
         }
-        ReadRun(r[0], &run);
+        ReadRun(r[0], RunColumns(r), &run);
         return absl::OkStatus();
       }));
   return run;
@@ -653,13 +588,14 @@ absl::StatusOr<std::vector<Run>> RunStore::ListRuns(const TxOptions& options,
   RETURN_IF_ERROR(
       db_->Transact("run.list", options, [&](Tx& tx) -> absl::Status {
         runs.clear();
-        Exec(tx, kForceCustomPlan);
+        Exec(tx, sql::kRunForceCustomPlan);
         pqxx::result r =
-            Exec(tx, kListRuns, after_id, filter.task, filter.batch_id,
+            Exec(tx, sql::kRunList, after_id, filter.task, filter.batch_id,
                  std::string(RunStatusText(filter.status)),
                  filter.started_after_us, filter.started_before_us, limit);
         runs.resize(r.size());
-        for (size_t i = 0; i < r.size(); ++i) ReadRun(r[i], &runs[i]);
+        const RunColumns columns(r);
+        for (size_t i = 0; i < r.size(); ++i) ReadRun(r[i], columns, &runs[i]);
         return absl::OkStatus();
       }));
   return runs;
@@ -671,7 +607,7 @@ absl::StatusOr<metad::v1::Batch> RunStore::GetBatch(
   RETURN_IF_ERROR(
       db_->Transact("run.get_batch", options, [&](Tx& tx) -> absl::Status {
         batch.Clear();
-        pqxx::result r = Exec(tx, kGetBatch, batch_id);
+        pqxx::result r = Exec(tx, sql::kRunGetBatch, batch_id);
         if (r.empty()) {
           return NotFoundResourceError(
               resource::kBatch, batch_id,
@@ -682,22 +618,24 @@ absl::StatusOr<metad::v1::Batch> RunStore::GetBatch(
         std::optional<int64_t> last_end;
         for (const pqxx::row& row : r) {
           metad::v1::BatchTask* task = batch.add_tasks();
-          task->set_task_id(row[0].as<int64_t>());
-          task->set_task_name(row[1].as<std::string>());
-          task->set_status(RunStatusFromText(row[2].as<std::string>()));
-          task->set_attempts(row[3].as<int32_t>());
-          task->set_latest_run_id(row[4].as<int64_t>());
-          task->set_latest_error_message(row[5].as<std::string>());
+          task->set_task_id(row["task_id"].as<int64_t>());
+          task->set_task_name(row["task_name"].as<std::string>());
+          task->set_status(RunStatusFromText(row["status"].as<std::string>()));
+          task->set_attempts(row["attempts"].as<int32_t>());
+          task->set_latest_run_id(row["latest_run_id"].as<int64_t>());
+          task->set_latest_error_message(
+              row["latest_error_message"].as<std::string>());
           batch.set_processing_runs(batch.processing_runs() +
-                                    row[6].as<int32_t>());
-          batch.set_success_runs(batch.success_runs() + row[7].as<int32_t>());
-          batch.set_error_runs(batch.error_runs() + row[8].as<int32_t>());
-          const int64_t start = row[9].as<int64_t>();
+                                    row["processing"].as<int32_t>());
+          batch.set_success_runs(batch.success_runs() +
+                                 row["success"].as<int32_t>());
+          batch.set_error_runs(batch.error_runs() + row["error"].as<int32_t>());
+          const int64_t start = row["first_start_us"].as<int64_t>();
           first_start =
               batch.tasks_size() == 1 ? start : std::min(first_start, start);
-          if (!row[10].is_null()) {
-            last_end = std::max(last_end.value_or(row[10].as<int64_t>()),
-                                row[10].as<int64_t>());
+          if (const pqxx::field end = row["last_end_us"]; !end.is_null()) {
+            last_end = std::max(last_end.value_or(end.as<int64_t>()),
+                                end.as<int64_t>());
           }
         }
         MicrosToTimestamp(first_start, batch.mutable_first_start_time());
@@ -715,22 +653,13 @@ absl::StatusOr<std::vector<metad::v1::RunEvent>> RunStore::ListRunEvents(
   RETURN_IF_ERROR(
       db_->Transact("run.list_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
-        Exec(tx, kForceCustomPlan);
+        Exec(tx, sql::kRunForceCustomPlan);
         pqxx::result r =
-            Exec(tx, kListRunEvents, after_id, run_id, batch_id, limit);
+            Exec(tx, sql::kRunListEvents, after_id, run_id, batch_id, limit);
         events.resize(r.size());
+        const RunEventColumns columns(r);
         for (size_t i = 0; i < r.size(); ++i) {
-          const pqxx::row row = r[i];
-          metad::v1::RunEvent& e = events[i];
-          e.set_id(row[0].as<int64_t>());
-          e.set_run_id(row[1].as<int64_t>());
-          e.set_kind(row[2].as<std::string>());
-          if (!row[3].is_null()) {
-            e.set_from_status(RunStatusFromText(row[3].as<std::string>()));
-          }
-          e.set_to_status(RunStatusFromText(row[4].as<std::string>()));
-          e.set_message(row[5].as<std::string>());
-          ReadTime(row[6], e.mutable_event_time());
+          ReadRunEvent(r[i], columns, &events[i]);
         }
         return absl::OkStatus();
       }));
@@ -743,8 +672,8 @@ absl::StatusOr<std::vector<int64_t>> RunStore::FindLapsedRuns(
   RETURN_IF_ERROR(
       db_->Transact("run.find_lapsed", options, [&](Tx& tx) -> absl::Status {
         ids.clear();
-        for (const pqxx::row& row : Exec(tx, kFindLapsed, limit)) {
-          ids.push_back(row[0].as<int64_t>());
+        for (const pqxx::row& row : Exec(tx, sql::kRunFindLapsed, limit)) {
+          ids.push_back(row["id"].as<int64_t>());
         }
         return absl::OkStatus();
       }));
@@ -757,13 +686,11 @@ absl::StatusOr<std::optional<ExpiredRun>> RunStore::ExpireRun(
   RETURN_IF_ERROR(
       db_->Transact("run.expire", options, [&](Tx& tx) -> absl::Status {
         expired.reset();
-        if (Exec(tx, kLockRun, run_id).empty()) return absl::OkStatus();
+        if (Exec(tx, sql::kRunLockRun, run_id).empty()) return absl::OkStatus();
         ASSIGN_OR_RETURN(expired, ExpireLocked(tx, run_id));
         return absl::OkStatus();
       }));
   return expired;
 }
-
-#undef METAD_RUN_COLUMNS
 
 }  // namespace metad::store

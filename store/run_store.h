@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,19 @@ inline constexpr char kLeaseExpiredMessage[] = "lease expired";
 // task_log.status text <-> enum. Unknown text maps to UNSPECIFIED.
 const char* RunStatusText(metad::v1::RunStatus status);
 metad::v1::RunStatus RunStatusFromText(const std::string& text);
+
+// The columns of metad_run_event_row (migrations/functions/15_rows.sql),
+// found by name once per result; for the statements of run.sql and
+// watch.sql that return run events.
+struct RunEventColumns {
+  explicit RunEventColumns(const pqxx::result& r);
+  pqxx::row_size_type id, run_id, kind, from_status, to_status, message,
+      event_us;
+};
+
+// Fills *event from a row with RunEventColumns.
+void ReadRunEvent(const pqxx::row& row, const RunEventColumns& columns,
+                  metad::v1::RunEvent* event);
 
 struct StartRunInput {
   std::string task;  // task name

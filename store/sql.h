@@ -1,8 +1,19 @@
 // Named SQL statements and the one way the stores run them.
 //
-// Every statement is a `Query` constant next to the code that uses it, run
-// as a prepared statement by name: never assembled from pieces, never with
-// values spliced into the text.
+// Every statement lives in store/queries/<area>.sql under a
+// `-- name: <area>.<what>` line, and reaches C++ as a `Query` constant
+// generated at build time (store/queries/generate_headers.cmake):
+// `#include "store/queries/file.sql.h"` gives sql::kFileGetById for
+// file.get_by_id. It runs as a prepared statement by name: never assembled
+// from pieces, never with values spliced into the text.
+//
+// Rows are read by column name, never by position: `row["status"]`. The
+// readers of the row kinds that hot paths return by the page (files, file
+// and run events, runs, tasks) look their columns up by name once per
+// result instead, into a struct of `result.column_number("...")` (e.g.
+// FileColumns in store/file_store.cc): libpq's PQfnumber compares a name
+// with every column's, and reading a file's 12 columns by name cost ~1 us a
+// row against 0.2 us by position (measured).
 #ifndef METAD_STORE_SQL_H_
 #define METAD_STORE_SQL_H_
 
@@ -13,8 +24,8 @@
 
 namespace metad::store {
 
-// A named statement. The name is unique in the process; by convention
-// "<store>.<what>" (e.g. "file.register").
+// A named statement. The name, "<area>.<what>" (e.g. "file.get_by_id"), is
+// unique in the process: it names the prepared statement.
 struct Query {
   const char* name;
   const char* sql;

@@ -14,16 +14,18 @@
 
 namespace metad::store {
 
-// The columns ReadTaskRow expects, for queries that alias `tasks` as `t`.
-// A macro so that it can be pasted into the `Query` string literals.
-#define METAD_TASK_COLUMNS                                          \
-  " t.id, t.name, t.description, t.max_attempts,"                   \
-  " t.default_lease_seconds, metad_us(t.create_time) AS create_us," \
-  " metad_us(t.update_time) AS update_us "
+// The columns of metad_task_row (migrations/functions/15_rows.sql), found by
+// name once per result; for the statements of task.sql and dependency.sql
+// that return tasks.
+struct TaskColumns {
+  explicit TaskColumns(const pqxx::result& r);
+  pqxx::row_size_type id, name, description, max_attempts,
+      default_lease_seconds, create_us, update_us;
+};
 
-// Fills *task from a row that selected METAD_TASK_COLUMNS (read by name, so
-// other columns may come before or after).
-void ReadTaskRow(const pqxx::row& row, metad::v1::Task* task);
+// Fills *task from a row with TaskColumns.
+void ReadTaskRow(const pqxx::row& row, const TaskColumns& columns,
+                 metad::v1::Task* task);
 
 // NOT_FOUND for a task name that is not registered, naming `field`.
 absl::Status UnknownTaskError(const std::string& field,
