@@ -55,13 +55,19 @@ TEST(Migrator, ReplicasStartingTogetherMigrateOnce) {
   std::vector<std::thread> threads;
   std::vector<absl::Status> results(6);
   for (int i = 0; i < 6; ++i) {
-    threads.emplace_back(
-        [&, i] { results[i] = Migrator(url, Embedded()).Up(); });
+    threads.emplace_back([&, i] {
+      results[i] = Migrator(url, Embedded(), EmbeddedDefinitions()).Up();
+    });
   }
   for (auto& t : threads) t.join();
   for (const auto& s : results) EXPECT_TRUE(s.ok()) << s;
   EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_migrations"),
             std::to_string(Embedded().size()));
+  // The functions were applied once too, and are current.
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_schema_definitions"),
+            std::to_string(EmbeddedDefinitions().size()));
+  EXPECT_TRUE(
+      Migrator(url, Embedded(), EmbeddedDefinitions()).CheckCompatible().ok());
 }
 
 TEST(Migrator, StepsApplyAndRevertInOrder) {
