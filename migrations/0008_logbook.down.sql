@@ -1,0 +1,19 @@
+-- Back to 0007. Cancelled and superseded runs stay as plain ERROR/SUCCESS
+-- rows; if a batch holds two SUCCESS runs of one task (a rerun), the unique
+-- index cannot be made again and this migration fails: delete the
+-- superseded runs first.
+DROP TABLE task_events;
+CREATE UNIQUE INDEX task_log_one_success ON task_log (task_id, batch_id)
+  WHERE status = 'SUCCESS';
+DROP INDEX task_log_one_live_success;
+ALTER TABLE task_log DROP COLUMN superseded;
+ALTER TABLE task_log DROP COLUMN cancelled;
+ALTER TABLE run_events DROP COLUMN actor;
+ALTER TABLE file_events DROP COLUMN detail;
+ALTER TABLE file_events DROP COLUMN actor;
+DROP INDEX file_events_claims;
+DROP TABLE run_outputs;
+DROP INDEX files_producer;
+ALTER TABLE files DROP COLUMN producer_run_id;
+ALTER TABLE files DROP COLUMN version;
+DROP TABLE claim_requests;

@@ -1,0 +1,68 @@
+-- The logbook issue (exactly once at the edges, outputs and lineage, file
+-- versions, the operator's verbs): the tables and columns they need. The
+-- functions that use them are in migrations/functions/.
+
+-- ClaimFiles request_ids: a retried claim returns the files of the first
+-- call (those the run still holds) instead of claiming more. One row per
+-- (run, request_id); the source and limit are kept so that a reuse of the
+-- id for a different claim is refused. Dropped with the run (retention).
+CREATE TABLE claim_requests (
+  run_id      bigint      NOT NULL REFERENCES task_log (id) ON DELETE CASCADE,
+  request_id  text        NOT NULL,
+  source      text        NOT NULL,
+  claim_limit integer     NOT NULL,
+  file_ids    bigint[]    NOT NULL,
+  create_time timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (run_id, request_id)
+);
+
+-- File versions: 1 at the first registration, one more for each
+-- registration that brought a different checksum or size (a CHANGED event).
+ALTER TABLE files ADD COLUMN version integer NOT NULL DEFAULT 1
+  CHECK (version >= 1);
+-- The run that recorded the file as an output (no foreign key: a file
+-- outlives the runs that retention prunes, and keeps the id).
+ALTER TABLE files ADD COLUMN producer_run_id bigint;
+CREATE INDEX files_producer ON files (producer_run_id, id)
+  WHERE producer_run_id IS NOT NULL;
+
+-- Every output a run recorded (a file may be recorded by several runs; the
+-- first is its producer_run_id).
+CREATE TABLE run_outputs (
+  run_id      bigint      NOT NULL REFERENCES task_log (id) ON DELETE CASCADE,
+  file_id     bigint      NOT NULL REFERENCES files (id),
+  create_time timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (run_id, file_id)
+);
+CREATE INDEX run_outputs_file ON run_outputs (file_id, run_id);
+
+-- A run's inputs, for lineage: the files it claimed.
+CREATE INDEX file_events_claims ON file_events (run_id, file_id)
+  WHERE kind = 'CLAIMED';
+
+-- Who made each change, and for CHANGED events the content before and
+-- after ({"previous": {...}, "current": {...}}).
+ALTER TABLE file_events ADD COLUMN actor text NOT NULL DEFAULT '';
+ALTER TABLE file_events ADD COLUMN detail jsonb;
+ALTER TABLE run_events ADD COLUMN actor text NOT NULL DEFAULT '';
+
+-- CancelRun ends a run as ERROR with cancelled set; RerunTasks marks the
+-- ended runs of a reopened task superseded: they stay in the log but no
+-- longer count as its success or as spent attempts in the batch.
+ALTER TABLE task_log ADD COLUMN cancelled boolean NOT NULL DEFAULT false;
+ALTER TABLE task_log ADD COLUMN superseded boolean NOT NULL DEFAULT false;
+CREATE UNIQUE INDEX task_log_one_live_success ON task_log (task_id, batch_id)
+  WHERE status = 'SUCCESS' AND NOT superseded;
+DROP INDEX task_log_one_success;
+
+-- The audit trail of the task registry and graph, and of reopenings.
+CREATE TABLE task_events (
+  id          bigserial   PRIMARY KEY,
+  task        text        NOT NULL,
+  kind        text        NOT NULL,
+  detail      text        NOT NULL DEFAULT '',
+  batch_id    text        NOT NULL DEFAULT '',
+  actor       text        NOT NULL DEFAULT '',
+  event_time  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX task_events_task ON task_events (task, id);
