@@ -201,8 +201,9 @@ Operation LifecycleOp(Env* env, Recorder* rec) {
   };
 }
 
-// One worker cycle of claim-complete: StartRun, ClaimFiles(limit), then
-// either FinishRun(SUCCESS) (which completes every held file) or one
+// One worker cycle of claim-complete, in the safe form the worker helpers
+// use: StartRun, ClaimFiles(limit) with a request_id, then either
+// FinishRun(SUCCESS) naming the files (which completes them) or one
 // CompleteFile per file followed by FinishRun. Lives until its last call.
 class ClaimCycle {
  public:
@@ -212,7 +213,8 @@ class ClaimCycle {
   void Start() {
     v1::StartRunRequest request;
     request.set_task("bench-claim");
-    request.set_batch_id(NextName(env_, "claim"));
+    batch_ = NextName(env_, "claim");
+    request.set_batch_id(batch_);
     request.set_worker_id(absl::StrCat("bench-", slot_));
     request.set_lease_seconds(300);
     Unary<v1::StartRunRequest, v1::StartRunResponse>(
@@ -233,6 +235,7 @@ class ClaimCycle {
     v1::ClaimFilesRequest request;
     request.set_run_id(run_id_);
     request.set_limit(env_->settings.claim_limit);
+    request.set_request_id(absl::StrCat(batch_, "/claim"));
     Unary<v1::ClaimFilesRequest, v1::ClaimFilesResponse>(
         rec_, "ClaimFiles", Clock::now(), env_->settings.deadline,
         std::move(request),
@@ -273,6 +276,7 @@ class ClaimCycle {
     v1::FinishRunRequest request;
     request.set_run_id(run_id_);
     request.set_status(v1::RUN_STATUS_SUCCESS);
+    for (int64_t id : file_ids_) request.add_file_ids(id);
     Unary<v1::FinishRunRequest, v1::FinishRunResponse>(
         rec_, "FinishRun", Clock::now(), env_->settings.deadline,
         std::move(request),
@@ -303,6 +307,7 @@ class ClaimCycle {
   int slot_;
   Clock::time_point t0_;
   Done done_;
+  std::string batch_;
   int64_t run_id_ = 0;
   std::vector<int64_t> file_ids_;
   size_t next_ = 0;

@@ -16,4 +16,6 @@ DROP TABLE run_outputs;
 DROP INDEX files_producer;
 ALTER TABLE files DROP COLUMN producer_run_id;
 ALTER TABLE files DROP COLUMN version;
+ALTER TABLE task_log DROP COLUMN finish_released;
+ALTER TABLE task_log DROP COLUMN finish_files;
 DROP TABLE claim_requests;

@@ -16,6 +16,12 @@ CREATE TABLE claim_requests (
   PRIMARY KEY (run_id, request_id)
 );
 
+-- FinishRun's own figures, kept so that a retried FinishRun (after a lost
+-- answer) is answered with them. NULL until a FinishRun ends the run (an
+-- expiry or a cancel leaves them NULL).
+ALTER TABLE task_log ADD COLUMN finish_files integer;
+ALTER TABLE task_log ADD COLUMN finish_released integer;
+
 -- File versions: 1 at the first registration, one more for each
 -- registration that brought a different checksum or size (a CHANGED event).
 ALTER TABLE files ADD COLUMN version integer NOT NULL DEFAULT 1

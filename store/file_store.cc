@@ -128,8 +128,8 @@ absl::StatusOr<std::vector<File>> ReadFiles(const pqxx::result& result) {
 // clock); NOT_FOUND or FAILED_PRECONDITION naming the reason otherwise. The
 // run's row stays locked FOR SHARE (file.lock_run): it cannot end before this
 // transaction does.
-absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
-  pqxx::result r = Exec(tx, sql::kFileLockRun, run_id);
+absl::Status CheckLiveRun(const pqxx::result& r, int64_t run_id,
+                          absl::string_view action) {
   if (r.empty()) {
     return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
                                  absl::StrCat("run ", run_id, ": no such run"));
@@ -154,6 +154,17 @@ absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
                      "; only a live run can ", action, "; start a new run"));
   }
   return absl::OkStatus();
+}
+
+absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
+  return CheckLiveRun(Exec(tx, sql::kFileLockRun, run_id), run_id, action);
+}
+
+// Claim's answer when a concurrent twin (same run and request_id) recorded
+// its claim first: this attempt's claim is rolled back and the twin's
+// replayed.
+absl::Status TwinClaimedFirst() {
+  return absl::AbortedError("claim request recorded concurrently");
 }
 
 }  // namespace
@@ -323,31 +334,75 @@ absl::StatusOr<std::vector<File>> FileStore::List(const TxOptions& options,
 
 // ---- ClaimFiles ----
 
-absl::StatusOr<std::vector<File>> FileStore::Claim(const TxOptions& options,
-                                                   int64_t run_id,
-                                                   const std::string& source,
-                                                   int limit) {
-  std::vector<File> files;
-  RETURN_IF_ERROR(
-      db_->Transact("file.claim", options, [&](Tx& tx) -> absl::Status {
-        RETURN_IF_ERROR(LockLiveRun(tx, run_id, "claim files"));
-        pqxx::result r =
-            source.empty()
-                ? Exec(tx, sql::kFileClaimAny, run_id, limit)
-                : Exec(tx, sql::kFileClaimFromSource, run_id, limit, source);
-        ASSIGN_OR_RETURN(files, ReadFiles(r));
-        return absl::OkStatus();
-      }));
-  return files;
+absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
+                                             int64_t run_id,
+                                             const std::string& source,
+                                             int limit,
+                                             const std::string& request_id) {
+  std::optional<std::string> key;
+  if (!request_id.empty()) key = request_id;
+  ClaimResult result;
+  bool twin = false;
+  // Two passes at most: the second replays a twin that recorded first.
+  for (int pass = 0; pass < 2; ++pass) {
+    absl::Status status =
+        db_->Transact("file.claim", options, [&](Tx& tx) -> absl::Status {
+          result = ClaimResult();
+          pqxx::result run = Exec(tx, sql::kFileLockRunClaim, run_id, key);
+          RETURN_IF_ERROR(CheckLiveRun(run, run_id, "claim files"));
+          if (key.has_value() && !run[0]["claim_limit"].is_null()) {
+            const std::string first_source = run[0]["claim_source"].c_str();
+            const int first_limit = run[0]["claim_limit"].as<int>();
+            if (first_source != source || first_limit != limit) {
+              return WithErrorInfo(
+                  absl::AlreadyExistsError(absl::StrCat(
+                      "request_id: ", *key, " was used in run ", run_id,
+                      " for a claim of ", first_limit, " files from ",
+                      first_source.empty() ? "any source"
+                                           : absl::StrCat("source ",
+                                                          first_source),
+                      "; a retry must repeat the call, a new claim needs a "
+                      "new request_id")),
+                  reason::kRequestIdReused,
+                  {{"run_id", absl::StrCat(run_id)}, {"request_id", *key}});
+            }
+            ASSIGN_OR_RETURN(result.files,
+                             ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id,
+                                            *key)));
+            result.replayed = true;
+            return absl::OkStatus();
+          }
+          pqxx::result r =
+              source.empty()
+                  ? Exec(tx, sql::kFileClaimAny, run_id, limit, key)
+                  : Exec(tx, sql::kFileClaimFromSource, run_id, limit, source,
+                         key);
+          if (key.has_value() && !r.empty() &&
+              r[0]["recorded"].as<int64_t>() == 0) {
+            return TwinClaimedFirst();
+          }
+          ASSIGN_OR_RETURN(result.files, ReadFiles(r));
+          return absl::OkStatus();
+        });
+    twin = status.code() == absl::StatusCode::kAborted &&
+           status.message() == TwinClaimedFirst().message();
+    if (!twin) {
+      RETURN_IF_ERROR(status);
+      return result;
+    }
+  }
+  return absl::AbortedError(absl::StrCat(
+      "request_id: ", request_id, ": concurrent claims with this id kept "
+      "conflicting; retry"));
 }
 
 // ---- CompleteFile ----
 
-absl::StatusOr<File> FileStore::Complete(const TxOptions& options,
-                                         int64_t file_id, int64_t run_id,
-                                         FileStatus status,
-                                         const std::string& error_message) {
-  File file;
+absl::StatusOr<CompleteResult> FileStore::Complete(
+    const TxOptions& options, int64_t file_id, int64_t run_id,
+    FileStatus status, const std::string& error_message) {
+  CompleteResult result;
+  File& file = result.file;
   RETURN_IF_ERROR(
       db_->Transact("file.complete", options, [&](Tx& tx) -> absl::Status {
         pqxx::result state = Exec(tx, sql::kFileState, file_id);
@@ -355,6 +410,18 @@ absl::StatusOr<File> FileStore::Complete(const TxOptions& options,
           return NotFoundResourceError(
               resource::kFile, absl::StrCat(file_id),
               absl::StrCat("file ", file_id, ": no such file"));
+        }
+        result.replayed = false;
+        // Already done by this run (a retry after a lost answer): answer as
+        // the first call did, even if the run has ended since.
+        const pqxx::row now = state[0];
+        if (now["status"].c_str() == std::string(FileStatusText(status)) &&
+            !now["run_id"].is_null() && now["run_id"].as<int64_t>() == run_id &&
+            now["error_message"].c_str() == error_message) {
+          ASSIGN_OR_RETURN(file,
+                           ReadOneFile(Exec(tx, sql::kFileGetById, file_id)));
+          result.replayed = true;
+          return absl::OkStatus();
         }
         RETURN_IF_ERROR(LockLiveRun(tx, run_id, "complete files"));
         pqxx::result r = Exec(tx, sql::kFileComplete, file_id, run_id,
@@ -387,7 +454,7 @@ absl::StatusOr<File> FileStore::Complete(const TxOptions& options,
              {"status", "PROCESSING"},
              {"holder_run_id", absl::StrCat(OrZero(state[0]["run_id"]))}});
       }));
-  return file;
+  return result;
 }
 
 // ---- ResetFile ----

@@ -63,6 +63,16 @@ struct FileFilter {
   std::optional<int64_t> created_before_us;
 };
 
+struct ClaimResult {
+  std::vector<metad::v1::File> files;
+  bool replayed = false;  // request_id matched an earlier claim of the run
+};
+
+struct CompleteResult {
+  metad::v1::File file;
+  bool replayed = false;  // the file already had this outcome from the run
+};
+
 class FileStore {
  public:
   explicit FileStore(Database* db);
@@ -105,23 +115,28 @@ class FileStore {
   // Moves up to `limit` NEW files (of `source` only, unless it is empty) to
   // PROCESSING under run `run_id`, skipping files other transactions hold,
   // and appends a CLAIMED event for each. Returns them by id ascending
-  // (possibly none).
+  // (possibly none). With a request_id the claim is recorded, and a later
+  // call of the run with the same request_id (a retry) returns the files of
+  // the first that the run still holds (replayed) instead of claiming more.
   //   NOT_FOUND           no such run;
-  //   FAILED_PRECONDITION the run is not PROCESSING or its lease lapsed.
-  absl::StatusOr<std::vector<metad::v1::File>> Claim(const TxOptions& options,
-                                                     int64_t run_id,
-                                                     const std::string& source,
-                                                     int limit);
+  //   FAILED_PRECONDITION the run is not PROCESSING or its lease lapsed;
+  //   ALREADY_EXISTS      request_id was used in this run for a claim with
+  //                       another source or limit.
+  absl::StatusOr<ClaimResult> Claim(const TxOptions& options, int64_t run_id,
+                                    const std::string& source, int limit,
+                                    const std::string& request_id = "");
 
   // Records the outcome (SUCCESS or ERROR) of a file held by a live run and
-  // appends a COMPLETED event.
+  // appends a COMPLETED event. When the file already has that outcome (and
+  // message) from this run, nothing changes and the answer is replayed,
+  // even if the run has ended since: a retry after a lost answer.
   //   NOT_FOUND           no such file, or no such run;
   //   FAILED_PRECONDITION the run has ended or its lease lapsed, the file is
   //                       not PROCESSING, or another run holds it.
-  absl::StatusOr<metad::v1::File> Complete(const TxOptions& options,
-                                           int64_t file_id, int64_t run_id,
-                                           metad::v1::FileStatus status,
-                                           const std::string& error_message);
+  absl::StatusOr<CompleteResult> Complete(const TxOptions& options,
+                                          int64_t file_id, int64_t run_id,
+                                          metad::v1::FileStatus status,
+                                          const std::string& error_message);
 
   // Sends an ERROR file back to NEW (no run, no error message) and appends a
   // RESET event carrying `reason`.

@@ -16,8 +16,7 @@ RunBatcher::RunBatcher(RunStore* store)
           }),
       finishes_(
           [this](const TxOptions& o, const FinishRunInput& in) {
-            return store_->FinishRun(o, in.run_id, in.status,
-                                     in.error_message);
+            return store_->FinishRun(o, in);
           },
           [this](const TxOptions& o,
                  const std::vector<const FinishRunInput*>& ins) {

@@ -199,9 +199,12 @@ enum class RunOutcome {
   kParentsUnmet,
   // metad_finish_run
   kFinished,
+  kReplayed,
   kNotFound,
   kEnded,
   kLeaseExpired,
+  kFileNotFound,
+  kFileNotHeld,
   // both: changed under the lock every pass; the caller retries
   kConflicting,
 };
@@ -230,6 +233,9 @@ RunOutcome ReadOutcome(const pqxx::row& row, const AnswerColumns& c) {
       {"attempts_exhausted", RunOutcome::kAttemptsExhausted},
       {"parents_unmet", RunOutcome::kParentsUnmet},
       {"finished", RunOutcome::kFinished},
+      {"replayed", RunOutcome::kReplayed},
+      {"file_not_found", RunOutcome::kFileNotFound},
+      {"file_not_held", RunOutcome::kFileNotHeld},
       {"not_found", RunOutcome::kNotFound},
       {"ended", RunOutcome::kEnded},
       {"lease_expired", RunOutcome::kLeaseExpired},
@@ -331,11 +337,37 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
                                              const AnswerColumns& c,
                                              int64_t run_id) {
   switch (ReadOutcome(row, c)) {
-    case RunOutcome::kFinished: {
+    case RunOutcome::kFinished:
+    case RunOutcome::kReplayed: {
       FinishRunResult result;
       ReadRun(row, c.run, &result.run);
       result.files_finished = row[c.n1].as<int32_t>();
+      result.files_released = row[c.n2].as<int32_t>(0);
+      result.replayed = ReadOutcome(row, c) == RunOutcome::kReplayed;
       return result;
+    }
+    case RunOutcome::kFileNotFound: {
+      const int64_t file_id = row[c.n1].as<int64_t>();
+      return NotFoundResourceError(
+          resource::kFile, absl::StrCat(file_id),
+          absl::StrCat("file_ids: file ", file_id, " not found"));
+    }
+    case RunOutcome::kFileNotHeld: {
+      const int64_t file_id = row[c.n1].as<int64_t>();
+      const std::string status = row[c.detail].as<std::string>();
+      const int64_t holder = row[c.n2].as<int64_t>(0);
+      return WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              "file_ids: file ", file_id, " is ", status,
+              holder == 0 ? std::string(" and held by no run")
+                          : absl::StrCat(" under run ", holder),
+              ", not held or completed by run ", run_id,
+              "; name only files this run claimed")),
+          reason::kFileNotHeld,
+          {{"file_id", absl::StrCat(file_id)},
+           {"run_id", absl::StrCat(run_id)},
+           {"status", status},
+           {"holder_run_id", absl::StrCat(holder)}});
     }
     case RunOutcome::kNotFound:
       return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
@@ -443,26 +475,26 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 
 // --- FinishRun --------------------------------------------------------------
 
-absl::StatusOr<FinishRunResult> RunStore::FinishRun(
-    const TxOptions& options, int64_t run_id, RunStatus status,
-    const std::string& error_message) {
-  if (status != metad::v1::RUN_STATUS_SUCCESS &&
-      status != metad::v1::RUN_STATUS_ERROR) {
+absl::StatusOr<FinishRunResult> RunStore::FinishRun(const TxOptions& options,
+                                                   const FinishRunInput& in) {
+  if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
+      in.status != metad::v1::RUN_STATUS_ERROR) {
     return InvalidFieldError("status",
                              "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR");
   }
   const std::string message =
-      status == metad::v1::RUN_STATUS_ERROR ? error_message : "";
+      in.status == metad::v1::RUN_STATUS_ERROR ? in.error_message : "";
   pqxx::result answer;
   // One statement: a refusal commits too (a lapsed run is ended on the way).
   RETURN_IF_ERROR(
       db_->Autocommit("run.finish", options, [&](AutoTx& tx) -> absl::Status {
-        answer = Exec(tx, sql::kRunFinish, run_id,
-                      std::string(RunStatusText(status)), message,
-                      std::string(kLeaseExpiredMessage));
+        answer = Exec(tx, sql::kRunFinish, in.run_id,
+                      std::string(RunStatusText(in.status)), message,
+                      std::string(kLeaseExpiredMessage),
+                      IntArrayLiteral(in.file_ids), in.settle_all_held);
         return absl::OkStatus();
       }));
-  return AnswerFinish(answer[0], AnswerColumns(answer), run_id);
+  return AnswerFinish(answer[0], AnswerColumns(answer), in.run_id);
 }
 
 // --- group commit -----------------------------------------------------------
@@ -539,8 +571,9 @@ RunStore::FinishRuns(const TxOptions& options,
                      const std::vector<const FinishRunInput*>& ins) {
   const std::vector<size_t> order =
       LockOrder(ins, [](const FinishRunInput& in) { return in.run_id; });
-  std::vector<int64_t> runs;
-  std::vector<std::string> statuses, messages;
+  std::vector<int64_t> runs, files;
+  std::vector<int32_t> file_counts;
+  std::vector<std::string> statuses, messages, settle_all;
   for (size_t i : order) {
     const FinishRunInput& in = *ins[i];
     if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
@@ -552,6 +585,9 @@ RunStore::FinishRuns(const TxOptions& options,
     statuses.push_back(RunStatusText(in.status));
     messages.push_back(
         in.status == metad::v1::RUN_STATUS_ERROR ? in.error_message : "");
+    files.insert(files.end(), in.file_ids.begin(), in.file_ids.end());
+    file_counts.push_back(static_cast<int32_t>(in.file_ids.size()));
+    settle_all.push_back(in.settle_all_held ? "t" : "f");
   }
   return RunBatch<FinishRunResult>(
       db_, "run.finish_batch", options, order,
@@ -559,7 +595,9 @@ RunStore::FinishRuns(const TxOptions& options,
         return AnswerFinish(row, c, ins[i]->run_id);
       },
       sql::kRunFinishBatch, IntArrayLiteral(runs), TextArrayLiteral(statuses),
-      TextArrayLiteral(messages), std::string(kLeaseExpiredMessage));
+      TextArrayLiteral(messages), std::string(kLeaseExpiredMessage),
+      IntArrayLiteral(files), IntArrayLiteral(file_counts),
+      TextArrayLiteral(settle_all));
 }
 
 // --- reads ------------------------------------------------------------------

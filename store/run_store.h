@@ -64,11 +64,17 @@ struct FinishRunInput {
   int64_t run_id = 0;
   metad::v1::RunStatus status = metad::v1::RUN_STATUS_UNSPECIFIED;
   std::string error_message;
+  // The files the worker names: held ones take the outcome, other held ones
+  // go back to NEW. Ignored with settle_all_held (every held file takes it).
+  std::vector<int64_t> file_ids;
+  bool settle_all_held = false;
 };
 
 struct FinishRunResult {
   metad::v1::Run run;
-  int32_t files_finished = 0;
+  int32_t files_finished = 0;  // held files set to the run's outcome
+  int32_t files_released = 0;  // held files not named, back to NEW
+  bool replayed = false;       // the run had already ended by this FinishRun
 };
 
 // Filters of ListRuns; empty/unset fields do not filter.
@@ -120,18 +126,21 @@ class RunStore {
                                            int64_t run_id,
                                            int32_t lease_seconds);
 
-  // Ends a live run as SUCCESS or ERROR (error_message kept for ERROR) and
-  // sets the files it still holds (PROCESSING) to the same status, with
-  // FINISHED file and run events.
+  // Ends a live run as SUCCESS or ERROR (error_message kept for ERROR); the
+  // held (PROCESSING) files it names take the same status (FINISHED
+  // events), the held ones it does not name go back to NEW (RELEASED
+  // events), unless in.settle_all_held. A run that already ended by a
+  // FinishRun with this status and message is answered as that call was
+  // (replayed).
   // Returns:
   //   INVALID_ARGUMENT    status is not SUCCESS or ERROR;
-  //   NOT_FOUND           no such run;
-  //   FAILED_PRECONDITION the run has ended, or its lease lapsed (the run is
-  //                       then ended as expired in the same transaction).
+  //   NOT_FOUND           no such run, or a named file does not exist;
+  //   FAILED_PRECONDITION the run has ended otherwise, or its lease lapsed
+  //                       (the run is then ended as expired in the same
+  //                       transaction), or a named file is not the run's
+  //                       (FILE_NOT_HELD); nothing else changed.
   absl::StatusOr<FinishRunResult> FinishRun(const TxOptions& options,
-                                            int64_t run_id,
-                                            metad::v1::RunStatus status,
-                                            const std::string& error_message);
+                                            const FinishRunInput& in);
 
   // StartRun and FinishRun for several calls in one statement and one
   // commit (group commit), as if the calls ran one after another: one

@@ -42,7 +42,7 @@ class FileStoreTest : public FileTest {
                           const std::string& source = "") {
     auto r = store_->Claim(TxOptions(), run, source, limit);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : std::vector<File>{};
+    return r.ok() ? r->files : std::vector<File>{};
   }
 
   // kind:from->to:run of every event of a file, in order.
@@ -376,13 +376,13 @@ TEST_F(FileStoreTest, CompleteRecordsTheOutcomeAndAnEvent) {
   auto ok =
       store_->Complete(TxOptions(), ok_id, run, v1::FILE_STATUS_SUCCESS, "");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->status(), v1::FILE_STATUS_SUCCESS);
-  EXPECT_EQ(ok->run_id(), run);
+  EXPECT_EQ(ok->file.status(), v1::FILE_STATUS_SUCCESS);
+  EXPECT_EQ(ok->file.run_id(), run);
   auto bad = store_->Complete(TxOptions(), bad_id, run, v1::FILE_STATUS_ERROR,
                               "bad row 7");
   ASSERT_TRUE(bad.ok()) << bad.status();
-  EXPECT_EQ(bad->status(), v1::FILE_STATUS_ERROR);
-  EXPECT_EQ(bad->error_message(), "bad row 7");
+  EXPECT_EQ(bad->file.status(), v1::FILE_STATUS_ERROR);
+  EXPECT_EQ(bad->file.error_message(), "bad row 7");
   EXPECT_THAT(EventTrail(bad_id),
               ::testing::ElementsAre("REGISTERED:0->1:0",
                                      absl::StrCat("CLAIMED:1->2:", run),

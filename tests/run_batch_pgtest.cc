@@ -39,11 +39,13 @@ StartRunInput Start(const std::string& task, const std::string& batch,
 
 FinishRunInput Finish(int64_t run_id,
                       metad::v1::RunStatus status = RUN_STATUS_SUCCESS,
-                      const std::string& message = "") {
+                      const std::string& message = "",
+                      std::vector<int64_t> file_ids = {}) {
   FinishRunInput in;
   in.run_id = run_id;
   in.status = status;
   in.error_message = message;
+  in.file_ids = std::move(file_ids);
   return in;
 }
 
@@ -120,16 +122,21 @@ TEST_F(RunBatchTest, EachFinishIsAnsweredAsIfAlone) {
     return r.ok() ? r->run.id() : 0;
   };
   const int64_t live = start("1"), lapsed = start("2"), done = start("3");
+  const int64_t other = start("4");
   const int64_t file = AddFile("f", "PROCESSING", live);
+  const int64_t named = AddFile("g", "PROCESSING", other);
+  const int64_t unnamed = AddFile("h", "PROCESSING", other);
   LapseLease(lapsed);
-  ASSERT_TRUE(store_.FinishRun({}, done, RUN_STATUS_SUCCESS, "").ok());
+  ASSERT_TRUE(store_.FinishRun({}, Finish(done)).ok());
 
   std::vector<FinishRunInput> ins = {
-      Finish(999999),                          // 0: no such run
-      Finish(lapsed),                          // 1: lease lapsed
-      Finish(live, RUN_STATUS_ERROR, "boom"),  // 2: ends it
-      Finish(live),                            // 3: 2 ended it
-      Finish(done),                            // 4: ended before
+      Finish(999999),                                    // 0: no such run
+      Finish(lapsed),                                    // 1: lease lapsed
+      Finish(live, RUN_STATUS_ERROR, "boom", {file}),    // 2: ends it
+      Finish(live),                                      // 3: 2 ended it
+      Finish(done, RUN_STATUS_ERROR, "late"),            // 4: ended before
+      Finish(done),                                      // 5: a retry
+      Finish(other, RUN_STATUS_SUCCESS, "", {named}),    // 6: one released
   };
   auto answers = store_.FinishRuns({}, Pointers(ins));
   ASSERT_TRUE(answers.ok()) << answers.status();
@@ -147,10 +154,20 @@ TEST_F(RunBatchTest, EachFinishIsAnsweredAsIfAlone) {
             std::string::npos)
       << (*answers)[3].status();
   EXPECT_EQ(code(4), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*answers)[5].ok()) << (*answers)[5].status();
+  EXPECT_TRUE((*answers)[5]->replayed);
+  // Each call's file_ids are its own, though the batch sends them as one
+  // array.
+  ASSERT_TRUE((*answers)[6].ok()) << (*answers)[6].status();
+  EXPECT_EQ((*answers)[6]->files_finished, 1);
+  EXPECT_EQ((*answers)[6]->files_released, 1);
+  EXPECT_FALSE((*answers)[6]->replayed);
   // The refusal of the lapsed run committed its expiry.
   EXPECT_EQ(RunState(lapsed), "ERROR:lease expired:true:true");
   EXPECT_EQ(RunState(live), "ERROR:boom:true:true");
   EXPECT_EQ(FileStatus(file), absl::StrCat("ERROR/", live));
+  EXPECT_EQ(FileStatus(named), absl::StrCat("SUCCESS/", other));
+  EXPECT_EQ(FileStatus(unnamed), "NEW/null");
 }
 
 // 16 threads start and finish runs of 4 tasks in 8 batches through two
@@ -169,7 +186,7 @@ TEST_F(RunBatchTest, ConcurrentBatchesKeepTheRules) {
       });
   store::GroupCommit<FinishRunInput, FinishRunResult> finishes(
       [&](const store::TxOptions& o, const FinishRunInput& in) {
-        return store_.FinishRun(o, in.run_id, in.status, in.error_message);
+        return store_.FinishRun(o, in);
       },
       [&](const store::TxOptions& o,
           const std::vector<const FinishRunInput*>& ins) {

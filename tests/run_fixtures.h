@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/services/task_log_service.h"
@@ -113,13 +114,16 @@ class RunServiceTest : public RunTest {
     return response.run().id();
   }
 
+  // file_ids: the files the worker names (see FinishRunRequest).
   grpc::Status Finish(int64_t run_id, metad::v1::RunStatus status,
                       const std::string& message = "",
-                      metad::v1::FinishRunResponse* out = nullptr) {
+                      metad::v1::FinishRunResponse* out = nullptr,
+                      const std::vector<int64_t>& file_ids = {}) {
     metad::v1::FinishRunRequest request;
     request.set_run_id(run_id);
     request.set_status(status);
     request.set_error_message(message);
+    for (int64_t id : file_ids) request.add_file_ids(id);
     metad::v1::FinishRunResponse response;
     grpc::ClientContext context;
     return stub_->FinishRun(&context, request, out ? out : &response);

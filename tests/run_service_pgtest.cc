@@ -380,8 +380,11 @@ TEST_F(RunServiceTest, FinishRunSuccessSetsHeldFiles) {
   int64_t others = AddFile("o", "PROCESSING", other_run);
   int64_t fresh = AddFile("n", "NEW", 0);
   metad::v1::FinishRunResponse response;
-  ASSERT_TRUE(Finish(run_id, RUN_STATUS_SUCCESS, "", &response).ok());
+  ASSERT_TRUE(Finish(run_id, RUN_STATUS_SUCCESS, "", &response,
+                     {held1, held2, done_early})
+                  .ok());
   EXPECT_EQ(response.files_finished(), 2);
+  EXPECT_EQ(response.files_released(), 0);
   EXPECT_EQ(response.run().status(), RUN_STATUS_SUCCESS);
   EXPECT_TRUE(response.run().has_end_time());
   EXPECT_FALSE(response.run().has_lease_expire_time());
@@ -407,7 +410,8 @@ TEST_F(RunServiceTest, FinishRunErrorSetsHeldFilesToError) {
   int64_t run_id = MustStart("t", "b1");
   int64_t held = AddFile("h", "PROCESSING", run_id);
   metad::v1::FinishRunResponse response;
-  ASSERT_TRUE(Finish(run_id, RUN_STATUS_ERROR, "disk full", &response).ok());
+  ASSERT_TRUE(
+      Finish(run_id, RUN_STATUS_ERROR, "disk full", &response, {held}).ok());
   EXPECT_EQ(response.files_finished(), 1);
   EXPECT_EQ(response.run().status(), RUN_STATUS_ERROR);
   EXPECT_EQ(response.run().error_message(), "disk full");

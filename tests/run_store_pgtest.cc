@@ -52,7 +52,7 @@ TEST_F(RunStoreTest, ExpireRunEndsOnlyLapsedProcessingRuns) {
   CreateTask("t", 1, 60);
   int64_t live = MustStart("t", "b1");
   int64_t done = MustStart("t", "b2");
-  ASSERT_TRUE(store_.FinishRun({}, done, RUN_STATUS_SUCCESS, "").ok());
+  ASSERT_TRUE(store_.FinishRun({}, {done, RUN_STATUS_SUCCESS, "", {}, false}).ok());
   int64_t lost = MustStart("t", "b3");
   AddFile("a", "PROCESSING", lost);
   AddFile("b", "PROCESSING", lost);
@@ -112,7 +112,7 @@ TEST_F(RunStoreTest, FindLapsedRunsOldestLeaseFirst) {
 TEST_F(RunStoreTest, UnknownStatusForFinishRunIsInvalidArgument) {
   CreateTask("t");
   int64_t run = MustStart("t", "b1");
-  EXPECT_EQ(store_.FinishRun({}, run, metad::v1::RUN_STATUS_PROCESSING, "")
+  EXPECT_EQ(store_.FinishRun({}, {run, metad::v1::RUN_STATUS_PROCESSING, "", {}, false})
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
@@ -222,8 +222,10 @@ TEST_F(RunStoreTest, RacingTransitionsEndEachRunOnce) {
         absl::Status s;
         switch (actor % 3) {
           case 0: {
-            auto r = store_.FinishRun({}, run, RUN_STATUS_SUCCESS, "");
-            if (r.ok()) ++finished;
+            // settle_all_held: the test's files were never claimed.
+            auto r = store_.FinishRun({}, {run, RUN_STATUS_SUCCESS, "", {}, true});
+            // The other finisher's call is answered as a retry (replayed).
+            if (r.ok() && !r->replayed) ++finished;
             s = r.status();
             break;
           }

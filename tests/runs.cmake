@@ -5,3 +5,6 @@ metad_test(run_service_pgtest run_service_pgtest.cc
 metad_test(lease_reaper_pgtest lease_reaper_pgtest.cc LIBS metad_services)
 # Group commit of StartRun and FinishRun.
 metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_services)
+# Exactly once at the edges: claims, completions and finishes retried after
+# lost answers (issue 12).
+metad_test(exactly_once_pgtest exactly_once_pgtest.cc LIBS metad_services)

@@ -244,10 +244,15 @@ grpc::ServerUnaryReactor* FileServiceImpl::ClaimFiles(
               "limit", absl::StrCat("must be 1..", kMaxClaimLimit, " (got ",
                                     request->limit(), ")"));
         }
-        ASSIGN_OR_RETURN(auto files,
-                         store_.Claim(options, request->run_id(),
-                                      request->source(), request->limit()));
-        for (auto& file : files) *response->add_files() = std::move(file);
+        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
+        ASSIGN_OR_RETURN(
+            store::ClaimResult claimed,
+            store_.Claim(options, request->run_id(), request->source(),
+                         request->limit(), request->request_id()));
+        for (auto& file : claimed.files) {
+          *response->add_files() = std::move(file);
+        }
+        response->set_replayed(claimed.replayed);
         return absl::OkStatus();
       });
 }
@@ -283,9 +288,11 @@ grpc::ServerUnaryReactor* FileServiceImpl::CompleteFile(
                                           "FILE_STATUS_SUCCESS");
         }
         ASSIGN_OR_RETURN(
-            *response->mutable_file(),
+            store::CompleteResult completed,
             store_.Complete(options, request->file_id(), request->run_id(),
                             status, request->error_message()));
+        *response->mutable_file() = std::move(completed.file);
+        response->set_replayed(completed.replayed);
         return absl::OkStatus();
       });
 }

@@ -33,6 +33,30 @@ absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
   return absl::OkStatus();
 }
 
+// FinishRun's file_ids: positive, at most kMaxFinishFileIds, and not with
+// settle_all_held (which settles every held file, named or not).
+absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
+  if (request.file_ids_size() > kMaxFinishFileIds) {
+    return metad::InvalidFieldError(
+        "file_ids", absl::StrCat("at most ", kMaxFinishFileIds, " ids (got ",
+                                 request.file_ids_size(), ")"));
+  }
+  if (request.settle_all_held() && request.file_ids_size() > 0) {
+    return metad::InvalidFieldError(
+        "file_ids", "must be empty with settle_all_held (which settles every "
+                    "held file)");
+  }
+  for (int i = 0; i < request.file_ids_size(); ++i) {
+    if (request.file_ids(i) <= 0) {
+      return metad::InvalidFieldError(
+          absl::StrCat("file_ids[", i, "]"),
+          absl::StrCat("must be a positive file id (got ", request.file_ids(i),
+                       ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
@@ -119,7 +143,7 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
             return metad::InvalidFieldError(
                 "error_message", "must be empty for RUN_STATUS_SUCCESS");
           }
-          return absl::OkStatus();
+          return CheckFinishFiles(*request);
         }();
         if (!valid.ok()) {
           done(valid);
@@ -129,12 +153,17 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
         in.run_id = request->run_id();
         in.status = request->status();
         in.error_message = request->error_message();
+        in.file_ids.assign(request->file_ids().begin(),
+                           request->file_ids().end());
+        in.settle_all_held = request->settle_all_held();
         batcher_.SubmitFinish(
             std::move(o), std::move(in),
             Answer<store::FinishRunResult>(
                 std::move(done), [response](auto& result) {
                   *response->mutable_run() = std::move(result.run);
                   response->set_files_finished(result.files_finished);
+                  response->set_files_released(result.files_released);
+                  response->set_replayed(result.replayed);
                 }));
       });
 }

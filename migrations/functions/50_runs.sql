@@ -177,23 +177,46 @@ BEGIN
 END
 $$;
 
--- Outcomes: finished (run, n1 = files finished with it), not_found,
+-- FinishRun's default wording of a file it releases because the worker did
+-- not name it.
+CREATE OR REPLACE FUNCTION metad_unnamed_release_message() RETURNS text
+  LANGUAGE sql IMMUTABLE
+  AS $$ SELECT 'not named by FinishRun'::text $$;
+
+-- Outcomes: finished (run, n1 = held files set to the run's outcome, n2 =
+-- held files not named and released to NEW), replayed (run: it already
+-- ended this way by a FinishRun; n1, n2 that call's figures), not_found,
 -- ended (run: its status and message say how), lease_expired (n1 = when
 -- the lease lapsed, in microseconds; the run is ended as expired here),
--- conflicting (changed under the lock: the caller retries).
+-- file_not_found (n1 = a named file that does not exist), file_not_held
+-- (n1 = a named file the run neither holds nor completed, n2 = the run
+-- that holds or last processed it, detail = its status). Refusals change
+-- nothing (but a lapsed run is expired).
+--
+-- p_files are the files the worker names (p_settle_all false): held ones
+-- take the run's outcome, held ones not named go back to NEW (the worker
+-- never saw them: a lost ClaimFiles answer). p_settle_all: every held file
+-- takes the outcome (the unsafe form of workers that name none).
 CREATE OR REPLACE FUNCTION metad_finish_run(p_run bigint, p_status text, p_message text,
-                                 p_expired_message text)
+                                 p_expired_message text, p_files bigint[],
+                                 p_settle_all boolean)
   RETURNS metad_run_result
   LANGUAGE plpgsql VOLATILE
   AS $$
 DECLARE
   v_task_id bigint;
   v_batch text;
-  v_done bigint;
-  v_files bigint;
   v_status text;
+  v_message text;
   v_lease_us bigint;
   v_lapsed boolean;
+  v_finish_files integer;
+  v_finish_released integer;
+  v_bad bigint;
+  v_bad_run bigint;
+  v_bad_status text;
+  v_files bigint;
+  v_released bigint;
 BEGIN
   SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
     FROM task_log l
@@ -202,48 +225,90 @@ BEGIN
     RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
-  WITH r AS (
-    UPDATE task_log
-       SET status = p_status, error_message = p_message, end_time = now(),
-           lease_expire_time = NULL
-     WHERE id = p_run AND metad_run_live(status, lease_expire_time)
-    RETURNING id
-  ), f AS (
-    UPDATE files
-       SET status = p_status, error_message = p_message, update_time = now()
-      FROM r
-     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
-    RETURNING files.id
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_run, p_message FROM f
-  ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
-  )
-  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
-  IF v_done IS NOT NULL THEN
-    RETURN metad_run_answer(p_run, 'finished', NULL, v_files, NULL);
-  END IF;
-  -- Why nothing changed.
-  SELECT l.status, metad_us(l.lease_expire_time),
-         metad_lease_lapsed(l.lease_expire_time)
-    INTO v_status, v_lease_us, v_lapsed
+  -- FOR UPDATE waits for the ClaimFiles and CompleteFile transactions that
+  -- hold the run FOR SHARE (file.lock_run), so the statements below (each
+  -- with a fresh snapshot) see every file they claimed; after it, they wait
+  -- for us and then find the run ended.
+  SELECT l.status, l.error_message, metad_us(l.lease_expire_time),
+         metad_lease_lapsed(l.lease_expire_time), l.finish_files,
+         l.finish_released
+    INTO v_status, v_message, v_lease_us, v_lapsed, v_finish_files,
+         v_finish_released
     FROM task_log l
-   WHERE l.id = p_run;
-  IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
-  END IF;
+   WHERE l.id = p_run
+     FOR UPDATE;
   IF v_status <> 'PROCESSING' THEN
+    -- A retry of the FinishRun that ended it answers as that call did.
+    IF v_finish_files IS NOT NULL AND v_status = p_status
+       AND v_message = p_message THEN
+      RETURN metad_run_answer(p_run, 'replayed', NULL, v_finish_files,
+                               v_finish_released);
+    END IF;
     RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
   END IF;
   IF v_lapsed THEN
     PERFORM metad_expire_run(p_run, p_expired_message);
     RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
   END IF;
-  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
+  -- Every named file must be the run's: held, or completed by it.
+  IF NOT p_settle_all THEN
+    SELECT n.id, f.run_id, f.status INTO v_bad, v_bad_run, v_bad_status
+      FROM unnest(p_files) AS n(id)
+      LEFT JOIN files f ON f.id = n.id
+     WHERE f.run_id IS DISTINCT FROM p_run
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+      IF v_bad_status IS NULL THEN
+        RETURN metad_run_answer(NULL, 'file_not_found', NULL, v_bad, NULL);
+      END IF;
+      RETURN metad_run_answer(NULL, 'file_not_held', v_bad_status, v_bad,
+                               v_bad_run);
+    END IF;
+  END IF;
+  WITH f AS (
+    UPDATE files
+       SET status = CASE WHEN k.named THEN p_status ELSE 'NEW' END,
+           run_id = CASE WHEN k.named THEN p_run END,
+           error_message = CASE WHEN k.named THEN p_message ELSE '' END,
+           update_time = now()
+      FROM (SELECT h.id,
+                   p_settle_all OR h.id IN (SELECT unnest(p_files)) AS named
+              FROM files h
+             WHERE h.run_id = p_run AND h.status = 'PROCESSING') k
+     WHERE files.id = k.id
+    RETURNING files.id, k.named
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, CASE WHEN named THEN 'FINISHED' ELSE 'RELEASED' END,
+           'PROCESSING', CASE WHEN named THEN p_status ELSE 'NEW' END, p_run,
+           CASE WHEN named THEN p_message
+                ELSE metad_unnamed_release_message() END
+      FROM f
+  )
+  SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named)
+    INTO v_files, v_released
+    FROM f;
+  UPDATE task_log
+     SET status = p_status, error_message = p_message, end_time = now(),
+         lease_expire_time = NULL, finish_files = v_files,
+         finish_released = v_released
+   WHERE id = p_run;
+  INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+  VALUES (p_run, 'FINISHED', 'PROCESSING', p_status, p_message);
+  RETURN metad_run_answer(p_run, 'finished', NULL, v_files, v_released);
 END
+$$;
+
+-- The form daemons before migration 0008 call (a rolling upgrade runs old
+-- and new daemons on one schema): every held file takes the outcome.
+CREATE OR REPLACE FUNCTION metad_finish_run(p_run bigint, p_status text, p_message text,
+                                 p_expired_message text)
+  RETURNS metad_run_result
+  LANGUAGE sql VOLATILE
+  AS $$
+  SELECT metad_finish_run(p_run, p_status, p_message, p_expired_message,
+                          '{}'::bigint[], true)
 $$;
 
 -- Group commit (store/group_commit.h): concurrent StartRun or FinishRun
@@ -267,6 +332,30 @@ BEGIN
 END
 $$;
 
+-- p_files holds every call's named files one after another, p_file_counts
+-- how many are each call's (a PL/pgSQL array cannot be ragged).
+CREATE OR REPLACE FUNCTION metad_finish_runs(p_runs bigint[], p_statuses text[],
+                                  p_messages text[], p_expired_message text,
+                                  p_files bigint[], p_file_counts integer[],
+                                  p_settle_all boolean[])
+  RETURNS SETOF metad_run_result
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+DECLARE
+  v_at integer := 0;
+BEGIN
+  FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
+    RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
+                                 p_expired_message,
+                                 coalesce(p_files[v_at + 1:v_at + p_file_counts[i]],
+                                          '{}'),
+                                 p_settle_all[i]);
+    v_at := v_at + p_file_counts[i];
+  END LOOP;
+END
+$$;
+
+-- The pre-0008 form (see the four-argument metad_finish_run).
 CREATE OR REPLACE FUNCTION metad_finish_runs(p_runs bigint[], p_statuses text[],
                                   p_messages text[], p_expired_message text)
   RETURNS SETOF metad_run_result
@@ -275,7 +364,7 @@ CREATE OR REPLACE FUNCTION metad_finish_runs(p_runs bigint[], p_statuses text[],
 BEGIN
   FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
     RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
-                                 p_expired_message);
+                                 p_expired_message, '{}'::bigint[], true);
   END LOOP;
 END
 $$;

@@ -19,6 +19,27 @@ SELECT status, metad_run_live(status, lease_expire_time) AS live,
        metad_us(lease_expire_time) AS lease_us, error_message
 FROM task_log WHERE id = $1 FOR SHARE;
 
+-- name: file.lock_run_claim
+-- file.lock_run for ClaimFiles, with the claim that request_id $2 made in
+-- this run before, if any (claim_limit NULL when none).
+SELECT l.status, metad_run_live(l.status, l.lease_expire_time) AS live,
+       metad_us(l.lease_expire_time) AS lease_us, l.error_message,
+       c.source AS claim_source, c.claim_limit
+FROM task_log l
+LEFT JOIN claim_requests c ON c.run_id = l.id AND c.request_id = $2
+WHERE l.id = $1 FOR SHARE OF l;
+
+-- name: file.claim_replay
+-- The files claim ($1 run, $2 request_id) took that the run still holds.
+SELECT r.*
+FROM claim_requests c
+CROSS JOIN LATERAL unnest(c.file_ids) AS u(file_id)
+JOIN files f ON f.id = u.file_id AND f.run_id = c.run_id
+            AND f.status = 'PROCESSING'
+CROSS JOIN LATERAL metad_file_row(f) r
+WHERE c.run_id = $1 AND c.request_id = $2
+ORDER BY f.id;
+
 -- name: file.register_insert
 -- One statement for the whole batch: the database dedupes (ON CONFLICT on
 -- files_source_file_name), so concurrent registrants cannot both create a
@@ -96,9 +117,15 @@ LIMIT $7;
 -- statements so each matches its partial index (files_new,
 -- files_new_by_source) in a generic plan. SKIP LOCKED: concurrent claimers
 -- take different files instead of queueing on the same ones. The two differ
--- only in `picked`; the rest (re-check NEW, move to PROCESSING, one CLAIMED
--- event per file, metad_file_row's columns written out: a hot path, see the
--- top of this file) must stay identical.
+-- only in `picked` and the source recorded; the rest (re-check NEW, move to
+-- PROCESSING, one CLAIMED event per file, the claim_requests row of a
+-- request_id, metad_file_row's columns written out: a hot path, see the top
+-- of this file) must stay identical.
+--
+-- With a request_id ($3 here, $4 in claim_from_source; NULL for none) the
+-- claimed ids are recorded for a retry to find (file.claim_replay). If a
+-- concurrent twin of the call recorded first, `recorded` is 0 and the
+-- caller rolls back and replays the twin's claim instead.
 WITH picked AS (
   SELECT id AS picked_id FROM files
   WHERE status = 'NEW'
@@ -117,8 +144,16 @@ WITH picked AS (
 ), events AS (
   INSERT INTO file_events (file_id, kind, from_status, to_status, run_id)
   SELECT id, 'CLAIMED', 'NEW', 'PROCESSING', $1 FROM claimed
+), recorded AS (
+  INSERT INTO claim_requests (run_id, request_id, source, claim_limit,
+                              file_ids)
+  SELECT $1, $3::text, '', $2, coalesce(array_agg(id ORDER BY id), '{}')
+  FROM claimed
+  HAVING $3::text IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING 1
 )
-SELECT * FROM claimed ORDER BY id;
+SELECT *, (SELECT count(*) FROM recorded) AS recorded FROM claimed ORDER BY id;
 
 -- name: file.claim_from_source
 -- ClaimFiles from source $3 (see file.claim_any). The source filter is
@@ -146,8 +181,16 @@ WITH picked AS (
 ), events AS (
   INSERT INTO file_events (file_id, kind, from_status, to_status, run_id)
   SELECT id, 'CLAIMED', 'NEW', 'PROCESSING', $1 FROM claimed
+), recorded AS (
+  INSERT INTO claim_requests (run_id, request_id, source, claim_limit,
+                              file_ids)
+  SELECT $1, $4::text, $3, $2, coalesce(array_agg(id ORDER BY id), '{}')
+  FROM claimed
+  HAVING $4::text IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING 1
 )
-SELECT * FROM claimed ORDER BY id;
+SELECT *, (SELECT count(*) FROM recorded) AS recorded FROM claimed ORDER BY id;
 
 -- name: file.complete
 -- CompleteFile, fenced: only a file PROCESSING under this run changes.
@@ -164,8 +207,8 @@ WITH done AS (
 SELECT r.* FROM done d CROSS JOIN LATERAL metad_file_row(d::files) r;
 
 -- name: file.state
--- Why a fenced update matched nothing.
-SELECT status, run_id FROM files WHERE id = $1;
+-- Why a fenced update matched nothing, or whether it already took effect.
+SELECT status, run_id, error_message FROM files WHERE id = $1;
 
 -- name: file.reset
 -- ResetFile: an ERROR file back to NEW.

@@ -52,7 +52,7 @@ WITH beat AS (
 SELECT x.* FROM beat b CROSS JOIN LATERAL metad_run_row(b.run, b.task_name) x;
 
 -- name: run.finish
-SELECT * FROM metad_finish_run($1, $2, $3, $4);
+SELECT * FROM metad_finish_run($1, $2, $3, $4, $5::bigint[], $6);
 
 -- name: run.start_batch
 -- Group commit (store/group_commit.h): the StartRun calls of a batch in one
@@ -62,7 +62,9 @@ SELECT * FROM metad_start_runs($1::text[], $2::text[], $3::text[],
 
 -- name: run.finish_batch
 -- Group commit of FinishRun calls, as run.start_batch.
-SELECT * FROM metad_finish_runs($1::bigint[], $2::text[], $3::text[], $4);
+SELECT * FROM metad_finish_runs($1::bigint[], $2::text[], $3::text[], $4,
+                                $5::bigint[], $6::integer[],
+                                $7::boolean[]);
 
 -- name: run.get
 SELECT x.*

@@ -90,8 +90,9 @@ void Sleep(int ms) {
 }
 
 // Retries a call while it fails transiently (the daemon restarting), at most
-// `attempts` times. CompleteFile and FinishRun are safe to retry: a repeat of
-// one that took effect is refused (FAILED_PRECONDITION), never applied twice.
+// `attempts` times. ClaimFiles (with a request_id), CompleteFile and
+// FinishRun are safe to retry: a repeat of one that took effect is answered
+// as the first was (replayed), never applied twice.
 template <typename Call>
 grpc::Status WithRetries(int attempts, Call call) {
   grpc::Status s;
@@ -139,6 +140,7 @@ void Work(const Options& o, int index) {
     ClaimFilesRequest claim;
     claim.set_run_id(run);
     claim.set_limit(o.claim);
+    claim.set_request_id(absl::StrCat(batch, "/claim"));
     ClaimFilesResponse claimed;
     s = WithRetries(
         20, [&] { return files->ClaimFiles(Ctx().get(), claim, &claimed); });
@@ -187,6 +189,9 @@ void Work(const Options& o, int index) {
     FinishRunRequest finish;
     finish.set_run_id(run);
     finish.set_status(RUN_STATUS_SUCCESS);
+    // Every file this worker saw: the ones it completed and those it left
+    // to FinishRun.
+    for (const File& f : claimed.files()) finish.add_file_ids(f.id());
     FinishRunResponse finished;
     s = WithRetries(
         20, [&] { return runs->FinishRun(Ctx().get(), finish, &finished); });

@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "metad/v1/files.grpc.pb.h"
+#include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
 #include "tests/faults/fault_support.h"
 #include "tests/faults/worker_fleet.h"
