@@ -148,16 +148,33 @@ $$;
 --
 
 CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text) RETURNS public.metad_run_result
+    LANGUAGE sql
+    AS $$
+  SELECT metad_finish_run(p_run, p_status, p_message, p_expired_message,
+                          '{}'::bigint[], true)
+$$;
+
+--
+-- Name: metad_finish_run(bigint, text, text, text, bigint[], boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text, p_files bigint[], p_settle_all boolean) RETURNS public.metad_run_result
     LANGUAGE plpgsql
     AS $$
 DECLARE
   v_task_id bigint;
   v_batch text;
-  v_done bigint;
-  v_files bigint;
   v_status text;
+  v_message text;
   v_lease_us bigint;
   v_lapsed boolean;
+  v_finish_files integer;
+  v_finish_released integer;
+  v_bad bigint;
+  v_bad_run bigint;
+  v_bad_status text;
+  v_files bigint;
+  v_released bigint;
 BEGIN
   SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
     FROM task_log l
@@ -166,47 +183,78 @@ BEGIN
     RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
-  WITH r AS (
-    UPDATE task_log
-       SET status = p_status, error_message = p_message, end_time = now(),
-           lease_expire_time = NULL
-     WHERE id = p_run AND metad_run_live(status, lease_expire_time)
-    RETURNING id
-  ), f AS (
-    UPDATE files
-       SET status = p_status, error_message = p_message, update_time = now()
-      FROM r
-     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
-    RETURNING files.id
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_run, p_message FROM f
-  ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
-  )
-  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
-  IF v_done IS NOT NULL THEN
-    RETURN metad_run_answer(p_run, 'finished', NULL, v_files, NULL);
-  END IF;
-  -- Why nothing changed.
-  SELECT l.status, metad_us(l.lease_expire_time),
-         metad_lease_lapsed(l.lease_expire_time)
-    INTO v_status, v_lease_us, v_lapsed
+  -- FOR UPDATE waits for the ClaimFiles and CompleteFile transactions that
+  -- hold the run FOR SHARE (file.lock_run), so the statements below (each
+  -- with a fresh snapshot) see every file they claimed; after it, they wait
+  -- for us and then find the run ended.
+  SELECT l.status, l.error_message, metad_us(l.lease_expire_time),
+         metad_lease_lapsed(l.lease_expire_time), l.finish_files,
+         l.finish_released
+    INTO v_status, v_message, v_lease_us, v_lapsed, v_finish_files,
+         v_finish_released
     FROM task_log l
-   WHERE l.id = p_run;
-  IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
-  END IF;
+   WHERE l.id = p_run
+     FOR UPDATE;
   IF v_status <> 'PROCESSING' THEN
+    -- A retry of the FinishRun that ended it answers as that call did.
+    IF v_finish_files IS NOT NULL AND v_status = p_status
+       AND v_message = p_message THEN
+      RETURN metad_run_answer(p_run, 'replayed', NULL, v_finish_files,
+                               v_finish_released);
+    END IF;
     RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
   END IF;
   IF v_lapsed THEN
     PERFORM metad_expire_run(p_run, p_expired_message);
     RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
   END IF;
-  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
+  -- Every named file must be the run's: held, or completed by it.
+  IF NOT p_settle_all THEN
+    SELECT n.id, f.run_id, f.status INTO v_bad, v_bad_run, v_bad_status
+      FROM unnest(p_files) AS n(id)
+      LEFT JOIN files f ON f.id = n.id
+     WHERE f.run_id IS DISTINCT FROM p_run
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+      IF v_bad_status IS NULL THEN
+        RETURN metad_run_answer(NULL, 'file_not_found', NULL, v_bad, NULL);
+      END IF;
+      RETURN metad_run_answer(NULL, 'file_not_held', v_bad_status, v_bad,
+                               v_bad_run);
+    END IF;
+  END IF;
+  WITH f AS (
+    UPDATE files
+       SET status = CASE WHEN k.named THEN p_status ELSE 'NEW' END,
+           run_id = CASE WHEN k.named THEN p_run END,
+           error_message = CASE WHEN k.named THEN p_message ELSE '' END,
+           update_time = now()
+      FROM (SELECT h.id,
+                   p_settle_all OR h.id IN (SELECT unnest(p_files)) AS named
+              FROM files h
+             WHERE h.run_id = p_run AND h.status = 'PROCESSING') k
+     WHERE files.id = k.id
+    RETURNING files.id, k.named
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, CASE WHEN named THEN 'FINISHED' ELSE 'RELEASED' END,
+           'PROCESSING', CASE WHEN named THEN p_status ELSE 'NEW' END, p_run,
+           CASE WHEN named THEN p_message
+                ELSE metad_unnamed_release_message() END
+      FROM f
+  )
+  SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named)
+    INTO v_files, v_released
+    FROM f;
+  UPDATE task_log
+     SET status = p_status, error_message = p_message, end_time = now(),
+         lease_expire_time = NULL, finish_files = v_files,
+         finish_released = v_released
+   WHERE id = p_run;
+  INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+  VALUES (p_run, 'FINISHED', 'PROCESSING', p_status, p_message);
+  RETURN metad_run_answer(p_run, 'finished', NULL, v_files, v_released);
 END
 $$;
 
@@ -220,7 +268,28 @@ CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_m
 BEGIN
   FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
     RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
-                                 p_expired_message);
+                                 p_expired_message, '{}'::bigint[], true);
+  END LOOP;
+END
+$$;
+
+--
+-- Name: metad_finish_runs(bigint[], text[], text[], text, bigint[], integer[], boolean[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_messages text[], p_expired_message text, p_files bigint[], p_file_counts integer[], p_settle_all boolean[]) RETURNS SETOF public.metad_run_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_at integer := 0;
+BEGIN
+  FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
+    RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
+                                 p_expired_message,
+                                 coalesce(p_files[v_at + 1:v_at + p_file_counts[i]],
+                                          '{}'),
+                                 p_settle_all[i]);
+    v_at := v_at + p_file_counts[i];
   END LOOP;
 END
 $$;
@@ -479,12 +548,33 @@ CREATE FUNCTION public.metad_unmet_edges(p_batch text) RETURNS TABLE(parent_id b
 $$;
 
 --
+-- Name: metad_unnamed_release_message(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_unnamed_release_message() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT 'not named by FinishRun'::text $$;
+
+--
 -- Name: metad_us(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
+
+--
+-- Name: claim_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.claim_requests (
+    run_id bigint NOT NULL,
+    request_id text NOT NULL,
+    source text NOT NULL,
+    claim_limit integer NOT NULL,
+    file_ids bigint[] NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
 
 --
 -- Name: file_events; Type: TABLE; Schema: public; Owner: -
@@ -498,7 +588,9 @@ CREATE TABLE public.file_events (
     to_status text NOT NULL,
     run_id bigint,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    detail jsonb
 );
 
 --
@@ -536,10 +628,13 @@ CREATE TABLE public.files (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     row_count bigint,
+    version integer DEFAULT 1 NOT NULL,
+    producer_run_id bigint,
     CONSTRAINT files_check CHECK (((status = 'PROCESSING'::text) <= (run_id IS NOT NULL))),
     CONSTRAINT files_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT files_size_bytes_check CHECK ((size_bytes >= 0)),
-    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text])))
+    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text]))),
+    CONSTRAINT files_version_check CHECK ((version >= 1))
 )
 WITH (autovacuum_vacuum_scale_factor='0.05');
 
@@ -603,7 +698,8 @@ CREATE TABLE public.run_events (
     from_status text,
     to_status text NOT NULL,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL
 );
 
 --
@@ -624,6 +720,16 @@ CREATE SEQUENCE public.run_events_id_seq
 ALTER SEQUENCE public.run_events_id_seq OWNED BY public.run_events.id;
 
 --
+-- Name: run_outputs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_outputs (
+    run_id bigint NOT NULL,
+    file_id bigint NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: task_dependencies; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -633,6 +739,37 @@ CREATE TABLE public.task_dependencies (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT task_dependencies_check CHECK ((parent_id <> child_id))
 );
+
+--
+-- Name: task_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.task_events (
+    id bigint NOT NULL,
+    task text NOT NULL,
+    kind text NOT NULL,
+    detail text DEFAULT ''::text NOT NULL,
+    batch_id text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.task_events_id_seq OWNED BY public.task_events.id;
 
 --
 -- Name: task_graph_version; Type: TABLE; Schema: public; Owner: -
@@ -663,6 +800,10 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
+    finish_files integer,
+    finish_released integer,
+    cancelled boolean DEFAULT false NOT NULL,
+    superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
@@ -739,6 +880,12 @@ ALTER TABLE ONLY public.files ALTER COLUMN id SET DEFAULT nextval('public.files_
 ALTER TABLE ONLY public.run_events ALTER COLUMN id SET DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass);
 
 --
+-- Name: task_events id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events ALTER COLUMN id SET DEFAULT nextval('public.task_events_id_seq'::regclass);
+
+--
 -- Name: task_log id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -749,6 +896,13 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 --
 
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
+
+--
+-- Name: claim_requests claim_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_pkey PRIMARY KEY (run_id, request_id);
 
 --
 -- Name: file_events file_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -800,11 +954,25 @@ ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: run_outputs run_outputs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_pkey PRIMARY KEY (run_id, file_id);
+
+--
 -- Name: task_dependencies task_dependencies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.task_dependencies
     ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (parent_id, child_id);
+
+--
+-- Name: task_events task_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 --
 -- Name: task_graph_version task_graph_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -833,6 +1001,12 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: file_events_file; Type: INDEX; Schema: public; Owner: -
@@ -865,6 +1039,12 @@ CREATE INDEX files_new ON public.files USING btree (id) WHERE (status = 'NEW'::t
 CREATE INDEX files_new_by_source ON public.files USING btree (source, id) WHERE (status = 'NEW'::text);
 
 --
+-- Name: files_producer; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_producer ON public.files USING btree (producer_run_id, id) WHERE (producer_run_id IS NOT NULL);
+
+--
 -- Name: files_run; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -883,10 +1063,22 @@ CREATE INDEX files_status ON public.files USING btree (status, id);
 CREATE INDEX run_events_run ON public.run_events USING btree (run_id, id);
 
 --
+-- Name: run_outputs_file; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_outputs_file ON public.run_outputs USING btree (file_id, run_id);
+
+--
 -- Name: task_dependencies_child; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX task_dependencies_child ON public.task_dependencies USING btree (child_id, parent_id);
+
+--
+-- Name: task_events_task; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 
 --
 -- Name: task_log_batch; Type: INDEX; Schema: public; Owner: -
@@ -901,16 +1093,16 @@ CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, i
 CREATE INDEX task_log_lease ON public.task_log USING btree (lease_expire_time) WHERE (status = 'PROCESSING'::text);
 
 --
+-- Name: task_log_one_live_success; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX task_log_one_live_success ON public.task_log USING btree (task_id, batch_id) WHERE ((status = 'SUCCESS'::text) AND (NOT superseded));
+
+--
 -- Name: task_log_one_processing; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX task_log_one_processing ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'PROCESSING'::text);
-
---
--- Name: task_log_one_success; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX task_log_one_success ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'SUCCESS'::text);
 
 --
 -- Name: task_log_request_id; Type: INDEX; Schema: public; Owner: -
@@ -973,6 +1165,13 @@ CREATE TRIGGER tasks_graph_truncated AFTER TRUNCATE ON public.tasks FOR EACH STA
 CREATE TRIGGER tasks_graph_updated AFTER UPDATE ON public.tasks REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
 
 --
+-- Name: claim_requests claim_requests_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
+
+--
 -- Name: file_events file_events_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -992,6 +1191,20 @@ ALTER TABLE ONLY public.files
 
 ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id);
+
+--
+-- Name: run_outputs run_outputs_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id);
+
+--
+-- Name: run_outputs run_outputs_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
 
 --
 -- Name: task_dependencies task_dependencies_child_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

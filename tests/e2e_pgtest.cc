@@ -117,6 +117,7 @@ TEST_F(E2eTest, SeedScenarioThroughTheBinary) {
     FinishRunRequest req;
     req.set_run_id(load.id());
     req.set_status(RUN_STATUS_SUCCESS);
+    req.add_file_ids(file_id);  // the file the worker received
     FinishRunResponse resp;
     ASSERT_TRUE(runs_->FinishRun(Ctx().get(), req, &resp).ok());
     EXPECT_EQ(resp.files_finished(), 1);

@@ -119,10 +119,11 @@ class ErrorDetailsTest : public metad::testing::PgTest {
     return runs_->StartRun(Ctx().get(), request, response);
   }
 
-  grpc::Status Finish(int64_t run_id) {
+  grpc::Status Finish(int64_t run_id, RunStatus status = RUN_STATUS_SUCCESS) {
     FinishRunRequest request;
     request.set_run_id(run_id);
-    request.set_status(RUN_STATUS_SUCCESS);
+    request.set_status(status);
+    if (status == RUN_STATUS_ERROR) request.set_error_message("late");
     FinishRunResponse response;
     return runs_->FinishRun(Ctx().get(), request, &response);
   }
@@ -270,8 +271,9 @@ TEST_F(ErrorDetailsTest, StartRefusalsHaveStableReasons) {
   Details done = Decode(Start("load_sales", "b1", &response));
   EXPECT_EQ(done.error_info.reason(), "ALREADY_SUCCEEDED");
 
-  // Finishing again: the run has ended.
-  Details ended = Decode(Finish(run.run().id()));
+  // Finishing again otherwise (the same call again would be a retry,
+  // answered OK): the run has ended.
+  Details ended = Decode(Finish(run.run().id(), RUN_STATUS_ERROR));
   EXPECT_EQ(ended.error_info.reason(), "RUN_ENDED");
   EXPECT_THAT(
       ended.Metadata(),

@@ -90,6 +90,11 @@ class FakeFiles final : public v1::FileService::Service {
   grpc::Status ClaimFiles(grpc::ServerContext* ctx,
                           const v1::ClaimFilesRequest* req,
                           v1::ClaimFilesResponse* resp) override {
+    return Next(ctx, req->request_id());
+  }
+  grpc::Status ResetFile(grpc::ServerContext* ctx,
+                         const v1::ResetFileRequest* req,
+                         v1::ResetFileResponse* resp) override {
     return Next(ctx, "");
   }
 
@@ -192,11 +197,25 @@ TEST_F(ClientTest, CallersRequestIdIsKeptAndEachCallGetsItsOwn) {
 TEST_F(ClientTest, NonIdempotentCallIsSentOnce) {
   files_.Script({grpc::StatusCode::UNAVAILABLE});
   Client client(Options());
-  v1::ClaimFilesResponse resp;
-  grpc::Status s = client.ClaimFiles(v1::ClaimFilesRequest(), &resp);
+  v1::ResetFileResponse resp;
+  grpc::Status s = client.ResetFile(v1::ResetFileRequest(), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(files_.calls(), 1);
   EXPECT_THAT(sleeps_, SizeIs(0));
+}
+
+// A lost ClaimFiles answer is retried with the same request_id, which the
+// daemon answers with the first call's files.
+TEST_F(ClientTest, ClaimIsRetriedWithOneRequestId) {
+  files_.Script({grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNAVAILABLE});
+  Client client(Options());
+  v1::ClaimFilesResponse resp;
+  ASSERT_TRUE(client.ClaimFiles(v1::ClaimFilesRequest(), &resp).ok());
+  std::vector<std::string> ids = files_.request_ids();
+  ASSERT_THAT(ids, SizeIs(3));
+  EXPECT_FALSE(ids[0].empty());
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_EQ(ids[1], ids[2]);
 }
 
 TEST_F(ClientTest, ReadIsRetriedOnlyOnUnavailableOrAborted) {

@@ -155,10 +155,16 @@ expect_eq "$(js 'd["created"]')" false "retried start is not new"
 mc runs start load_sales --batch "$B"
 expect_rc 9 "second PROCESSING run refused"
 
-mc files claim "$RUN1" --limit 10 --source "$SRC" --output json
+mc files claim "$RUN1" --limit 10 --source "$SRC" --request-id claim-1 \
+  --output json
 expect_rc 0 "files claim"
 expect_eq "$(js '[f["id"] for f in d["files"]]')" "[\"$FILE_ID\"]" \
   "the seed file is claimed"
+mc files claim "$RUN1" --limit 10 --source "$SRC" --request-id claim-1 \
+  --output json
+expect_eq "$(js '[f["id"] for f in d["files"]]')" "[\"$FILE_ID\"]" \
+  "a retried claim returns the same file"
+expect_eq "$(js 'd["replayed"]')" true "the retry is replayed"
 mc files claim "$RUN1" --limit 10 --source "$SRC" --output json
 expect_eq "$(js 'len(d["files"])')" 0 "nothing left to claim"
 mc runs heartbeat "$RUN1" --lease 120 --output json
@@ -167,12 +173,15 @@ mc deps graph --format dot --batch "$B"
 expect_in "$OUT" "t$LOAD_ID [label=\"load_sales\\nPROCESSING (1 attempt)\", fillcolor=\"#fce38a\"]" \
   "running task is yellow"
 
-mc runs finish "$RUN1" --status success --output json
+mc runs finish "$RUN1" --status success --files "$FILE_ID" --output json
 expect_rc 0 "runs finish"
 expect_eq "$(js 'd["files_finished"]')" 1 "held file finished with the run"
 expect_eq "$(js 'd["run"]["status"]')" RUN_STATUS_SUCCESS "run succeeded"
-mc runs finish "$RUN1" --status success
-expect_rc 9 "finishing twice is FAILED_PRECONDITION"
+mc runs finish "$RUN1" --status success --files "$FILE_ID" --output json
+expect_rc 0 "a retried finish is answered again"
+expect_eq "$(js 'd["replayed"]')" true "the retried finish is replayed"
+mc runs finish "$RUN1" --status error --message late
+expect_rc 9 "finishing otherwise is FAILED_PRECONDITION"
 mc runs heartbeat "$RUN1"
 expect_rc 9 "heartbeat of an ended run"
 mc runs get "$RUN1"

@@ -83,6 +83,9 @@ TEST(MultiDaemon, ThreeReplicasMigrateOnceAndClaimEachFileOnce) {
         ++failures;
         return;
       }
+      FinishRunRequest finish;
+      finish.set_run_id(started.run().id());
+      finish.set_status(RUN_STATUS_SUCCESS);
       for (;;) {
         ClaimFilesRequest claim;
         claim.set_run_id(started.run().id());
@@ -94,10 +97,8 @@ TEST(MultiDaemon, ThreeReplicasMigrateOnceAndClaimEachFileOnce) {
         }
         if (claimed.files_size() == 0) break;
         claimed_total += claimed.files_size();
+        for (const File& f : claimed.files()) finish.add_file_ids(f.id());
       }
-      FinishRunRequest finish;
-      finish.set_run_id(started.run().id());
-      finish.set_status(RUN_STATUS_SUCCESS);
       FinishRunResponse finished;
       if (!runs->FinishRun(Ctx().get(), finish, &finished).ok()) ++failures;
     });

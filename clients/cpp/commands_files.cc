@@ -161,6 +161,7 @@ int Claim(Context& ctx, const ParsedArgs& args) {
       args.GetInt("limit", 0, std::numeric_limits<int32_t>::min(),
                   std::numeric_limits<int32_t>::max())));
   request.set_source(args.Get("source"));
+  request.set_request_id(args.Get("request-id"));
   v1::ClaimFilesResponse response;
   grpc::Status status = ctx.client->ClaimFiles(request, &response);
   return Show(ctx, status, response, [&](std::ostream& out) {
@@ -254,7 +255,10 @@ std::vector<Command> FileCommands() {
        "RUN",
        "Move up to --limit NEW files to PROCESSING, held by run RUN.",
        {{"limit", "N", "how many files at most (1..1000; required)"},
-        {"source", "SOURCE", "only files of this source"}},
+        {"source", "SOURCE", "only files of this source"},
+        {"request-id", "ID",
+         "idempotency key: the same key in the same run returns the same "
+         "files (default: generated)"}},
        1,
        1,
        Claim},

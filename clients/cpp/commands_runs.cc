@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "clients/cpp/commands.h"
 #include "clients/cpp/views.h"
 
@@ -51,11 +52,18 @@ int Finish(Context& ctx, const ParsedArgs& args) {
   request.set_run_id(ParseId("RUN", args.positional()[0]));
   request.set_status(ParseRunStatus("--status", args.Get("status")));
   request.set_error_message(args.Get("message"));
+  for (absl::string_view id :
+       absl::StrSplit(args.Get("files"), ',', absl::SkipWhitespace())) {
+    request.add_file_ids(ParseId("--files", std::string(id)));
+  }
+  request.set_settle_all_held(args.Has("settle-all-held"));
   v1::FinishRunResponse response;
   grpc::Status status = ctx.client->FinishRun(request, &response);
   return Show(ctx, status, response, [&](std::ostream& out) {
     Record r = RunRecord(response.run());
     r.Add("files_finished", absl::StrCat(response.files_finished()));
+    r.Add("files_released", absl::StrCat(response.files_released()));
+    if (response.replayed()) r.Add("replayed", "true");
     r.Print(out);
   });
 }
@@ -144,9 +152,15 @@ std::vector<Command> RunCommands() {
       {"runs",
        "finish",
        "RUN",
-       "End a run; the files it still holds get the same outcome.",
+       "End a run: the held files named by --files get the same outcome, "
+       "the other held files go back to NEW (--settle-all-held: every held "
+       "file gets the outcome; unsafe).",
        {{"status", "STATUS", "success or error (required)"},
-        {"message", "TEXT", "error message"}},
+        {"message", "TEXT", "error message"},
+        {"files", "IDS", "comma-separated ids of the files the worker "
+                         "processed"},
+        {"settle-all-held", "", "every held file gets the outcome, named "
+                                "or not"}},
        1,
        1,
        Finish},

@@ -150,16 +150,16 @@ grpc::Status Client::ListFiles(const v1::ListFilesRequest& request,
                 response, Retry::kSafe);
 }
 
-grpc::Status Client::ClaimFiles(const v1::ClaimFilesRequest& request,
+grpc::Status Client::ClaimFiles(v1::ClaimFilesRequest request,
                                 v1::ClaimFilesResponse* response) {
-  return Invoke(files_.get(), &v1::FileService::Stub::ClaimFiles, request,
-                response, Retry::kNever);
+  return Invoke(files_.get(), &v1::FileService::Stub::ClaimFiles,
+                WithRequestId(std::move(request)), response, Retry::kSafe);
 }
 
 grpc::Status Client::CompleteFile(const v1::CompleteFileRequest& request,
                                   v1::CompleteFileResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::CompleteFile, request,
-                response, Retry::kNever);
+                response, Retry::kSafe);
 }
 
 grpc::Status Client::ResetFile(const v1::ResetFileRequest& request,
@@ -211,13 +211,13 @@ grpc::Status Client::StartRun(v1::StartRunRequest request,
 grpc::Status Client::Heartbeat(const v1::HeartbeatRequest& request,
                                v1::HeartbeatResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::Heartbeat, request,
-                response, Retry::kNever);
+                response, Retry::kSafe);
 }
 
 grpc::Status Client::FinishRun(const v1::FinishRunRequest& request,
                                v1::FinishRunResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::FinishRun, request,
-                response, Retry::kNever);
+                response, Retry::kSafe);
 }
 
 grpc::Status Client::GetRun(const v1::GetRunRequest& request,

@@ -4,12 +4,14 @@
 //
 // Retry rule: a call is retried on UNAVAILABLE or ABORTED, with exponential
 // backoff and jitter, within the call's deadline, when it is a read (Get*,
-// List*, GetBatch, GetUpstream, ...) or a creating call that carries a
+// List*, GetBatch, GetUpstream, ...), a creating call that carries a
 // request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
-// AddDependency). Creating calls get a generated request_id when the caller
-// leaves it empty, so a retry after a lost response cannot create twice.
-// Every other call (Heartbeat, FinishRun, ClaimFiles, CompleteFile,
-// ResetFile, DeleteTask, RemoveDependency) is sent exactly once.
+// ClaimFiles, AddDependency), or an idempotent call (CompleteFile,
+// FinishRun, Heartbeat: the daemon answers a repeat of one that took effect
+// as it answered the first). Creating calls get a generated request_id when
+// the caller leaves it empty, so a retry after a lost response cannot
+// create (or claim) twice. Every other call (ResetFile, DeleteTask,
+// RemoveDependency) is sent exactly once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -89,7 +91,7 @@ class Client {
   grpc::Status GetFile(const v1::GetFileRequest& request, v1::File* response);
   grpc::Status ListFiles(const v1::ListFilesRequest& request,
                          v1::ListFilesResponse* response);
-  grpc::Status ClaimFiles(const v1::ClaimFilesRequest& request,
+  grpc::Status ClaimFiles(v1::ClaimFilesRequest request,
                           v1::ClaimFilesResponse* response);
   grpc::Status CompleteFile(const v1::CompleteFileRequest& request,
                             v1::CompleteFileResponse* response);

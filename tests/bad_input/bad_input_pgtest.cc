@@ -160,11 +160,20 @@ const char* CodeName(Code code) {
 }
 
 // Text a status message must never carry: SQL errors or driver internals.
+const std::vector<std::string>& HostileStrings();
+
 bool LeaksSql(const std::string& message) {
+  // A message may quote the caller's own value back (a batch_id that reads
+  // "1; SELECT pg_sleep(30)"): that is no leak, so the hostile inputs are
+  // taken out before looking.
+  std::string text = message;
+  for (const std::string& echo : HostileStrings()) {
+    if (echo.size() > 3) absl::StrReplaceAll({{echo, ""}}, &text);
+  }
   for (const char* bad : {"pqxx", "SQLSTATE", "syntax error",
                           "ERROR:  ", "relation \"", "violates", "SELECT ",
                           "INSERT INTO", "UPDATE files", "UPDATE task_log"}) {
-    if (absl::StrContains(message, bad)) return true;
+    if (absl::StrContains(text, bad)) return true;
   }
   return false;
 }
@@ -1589,7 +1598,7 @@ TEST_F(BadInputTest, RandomAndMutatedBytesToEveryRpc) {
       rpcs.push_back(absl::StrCat(service, "/", s->method(i)->name()));
     }
   }
-  ASSERT_EQ(rpcs.size(), 26u);
+  ASSERT_EQ(rpcs.size(), 32u);
 
   // Seeds: valid-looking requests of every type with each field set.
   std::function<void(Message*, int)> fill = [&fill](Message* m, int depth) {

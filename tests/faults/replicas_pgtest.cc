@@ -206,7 +206,7 @@ TEST(FaultsReplicas, ThreeReplicasWorkersKilledAtRandom) {
     while (started.ok() &&
            QueryInt(url, absl::StrCat("SELECT count(*) FROM run_events "
                                       "WHERE kind = 'EXPIRED' AND run_id = ",
-                                      resp.run().run_id())) == 0 &&
+                                      resp.run().id())) == 0 &&
            MonoSeconds() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -215,12 +215,12 @@ TEST(FaultsReplicas, ThreeReplicasWorkersKilledAtRandom) {
     }
     ASSERT_TRUE(started.ok()) << started.error_message();
     std::vector<int64_t> mine = ReapedRuns(daemons[i].ReadLog());
-    if (std::find(mine.begin(), mine.end(), resp.run().run_id()) !=
+    if (std::find(mine.begin(), mine.end(), resp.run().id()) !=
         mine.end()) {
       ++replicas_reaping;
     } else {
       ADD_FAILURE() << "replica " << i << "'s reaper did not end run "
-                    << resp.run().run_id() << " while the others were paused";
+                    << resp.run().id() << " while the others were paused";
     }
   }
   EXPECT_EQ(replicas_reaping, kReplicas)

@@ -1,16 +1,20 @@
 """Deadlines, retries and credentials for every unary call of a Client.
 
 What is retried (the project's rule: retry only what is safe to retry):
-  * reads (Get* and List* methods), and
-  * creating calls that carry a request_id (StartRun, RegisterFile(s),
-    RegisterTask, AddDependency): the daemon answers a repeated request_id
-    with the result of the first call. The interceptor gives such a request a
-    fresh request_id when it has none, and keeps it across attempts;
+  * reads (Get* and List* methods),
+  * creating calls that carry a request_id (StartRun, ClaimFiles,
+    RegisterFile(s), RegisterTask, AddDependency): the daemon answers a
+    repeated request_id with the result of the first call (ClaimFiles: the
+    files the first call claimed, never a second set). The interceptor gives
+    such a request a fresh request_id when it has none, and keeps it across
+    attempts, and
+  * idempotent calls (CompleteFile, FinishRun, Heartbeat, CancelRun,
+    RecordOutputs): the daemon answers a repeat of a call that took effect
+    as it answered the first (replayed=true);
 and only when the status is one of RetryPolicy.codes (UNAVAILABLE, ABORTED).
-Everything else (Heartbeat, FinishRun, ClaimFiles, CompleteFile, ResetFile,
-DeleteTask, RemoveDependency) is tried once: repeating one that did reach the
-database could claim files nobody processes or report an error for a call
-that succeeded.
+Everything else (ResetFile, ReprocessFiles, RerunTasks, DeleteTask,
+RemoveDependency) is tried once: a repeat of one that did reach the database
+would be refused as if it had failed.
 
 A call's timeout (the caller's, or Client's default) bounds the whole call,
 all attempts and backoff sleeps included.
@@ -67,6 +71,15 @@ def is_read(method):
     return name.startswith("Get") or name.startswith("List")
 
 
+# Calls whose repeat after they took effect is answered as the first was.
+IDEMPOTENT = frozenset({"CompleteFile", "FinishRun", "Heartbeat", "CancelRun",
+                        "RecordOutputs"})
+
+
+def is_idempotent(method):
+    return _rpc_name(method) in IDEMPOTENT
+
+
 def has_request_id(request):
     return "request_id" in request.DESCRIPTOR.fields_by_name
 
@@ -104,7 +117,8 @@ class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor):
             copy.CopyFrom(request)
             copy.request_id = new_request_id()
             request = copy
-        retryable = is_read(client_call_details.method) or creating
+        retryable = (is_read(client_call_details.method) or creating
+                     or is_idempotent(client_call_details.method))
 
         attempt = 0
         while True:

@@ -96,6 +96,9 @@ class WorkerRun:
         self._thread = None
         self._lost = None  # the RunLost, once known
         self._finished = False
+        # Every file id a ClaimFiles answer brought: FinishRun names them, so
+        # files claimed by a call whose answer never arrived go back to NEW.
+        self._received = set()
         self.run = None
         self.lease_seconds = None
 
@@ -143,17 +146,25 @@ class WorkerRun:
         return False
 
     def finish(self, status=task_log_pb2.RUN_STATUS_SUCCESS, error_message=""):
-        """Ends the run (FinishRun) and stops the heartbeats; the files the run
-        still holds get the same outcome. Returns FinishRunResponse. Raises
-        RunLost when the lease was lost, grpc.RpcError FAILED_PRECONDITION
-        when the daemon refuses (the run ended or its lease lapsed)."""
+        """Ends the run (FinishRun) and stops the heartbeats. The files this
+        object received from claim_files and the run still holds get the same
+        outcome; files the run holds that never reached this worker (a lost
+        ClaimFiles answer) go back to NEW (FinishRunResponse.files_released).
+        Safe to retry: the client retries a lost answer and the daemon
+        answers the repeat as the first call (replayed). Returns
+        FinishRunResponse. Raises RunLost when the lease was lost,
+        grpc.RpcError FAILED_PRECONDITION when the daemon refuses (the run
+        ended otherwise, was cancelled, or its lease lapsed)."""
         if isinstance(status, str):
             status = task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
         self._stop_heartbeats()
         self.check()
+        with self._lock:
+            file_ids = sorted(self._received)
         try:
             response = self._client.task_log.FinishRun(task_log_pb2.FinishRunRequest(
-                run_id=self.id, status=status, error_message=error_message))
+                run_id=self.id, status=status, error_message=error_message,
+                file_ids=file_ids))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 self._mark_lost(e)
@@ -186,25 +197,33 @@ class WorkerRun:
 
     def claim_files(self, limit=100, source=None):
         """Moves up to `limit` NEW files (of `source`, or any) to PROCESSING
-        under this run and returns them (a list of File, maybe empty)."""
+        under this run and returns them (a list of File, maybe empty).
+
+        Each call has its own request_id, kept by the client's retries: a
+        retry after a lost answer returns the files the first attempt
+        claimed, never a second set."""
         self.check()
         try:
             response = self._client.files.ClaimFiles(files_pb2.ClaimFilesRequest(
-                run_id=self.id, source=source or "", limit=limit))
+                run_id=self.id, source=source or "", limit=limit,
+                request_id=new_request_id()))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 self._mark_lost(e)
                 raise self._lost from e
             raise
+        with self._lock:
+            self._received.update(f.id for f in response.files)
         return list(response.files)
 
     def held_files(self, page_size=1000):
         """The files this run holds (PROCESSING under it), by id.
 
-        ClaimFiles is never retried: when its answer is lost (UNAVAILABLE,
-        DEADLINE_EXCEEDED) the daemon may still have claimed files for the
-        run. This shows them, so the worker can process them rather than
-        have FinishRun record an outcome for files it never saw."""
+        When a ClaimFiles answer is lost for good (its retries ran out) the
+        daemon may still have claimed files for the run; finish() releases
+        them, since this worker never saw them. This shows them, for a worker
+        that would rather process them: files returned here count as
+        received."""
         self.check()
         files, token = [], ""
         while True:
@@ -214,11 +233,14 @@ class WorkerRun:
             files.extend(response.files)
             token = response.next_page_token
             if not token:
+                with self._lock:
+                    self._received.update(f.id for f in files)
                 return files
 
     def complete_file(self, file, status="SUCCESS", error_message=""):
         """Ends one held file early: SUCCESS, or ERROR with a message.
-        `file` is a File or its id. Returns the updated File."""
+        `file` is a File or its id. Returns the updated File. Safe to retry
+        (a repeat is answered as the first call)."""
         self.check()
         file_id = file if isinstance(file, int) else file.id
         return self._client.files.CompleteFile(files_pb2.CompleteFileRequest(

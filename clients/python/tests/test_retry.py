@@ -52,6 +52,14 @@ class Files(files_pb2_grpc.FileServiceServicer):
         return self.s.answer("ClaimFiles", request, context,
                              files_pb2.ClaimFilesResponse())
 
+    def ResetFile(self, request, context):
+        return self.s.answer("ResetFile", request, context,
+                             files_pb2.ResetFileResponse())
+
+    def CompleteFile(self, request, context):
+        return self.s.answer("CompleteFile", request, context,
+                             files_pb2.CompleteFileResponse())
+
     def RegisterFiles(self, request, context):
         return self.s.answer("RegisterFiles", request, context,
                              files_pb2.RegisterFilesResponse())
@@ -123,20 +131,45 @@ def test_other_codes_are_never_retried(fake, code):
     assert script.attempts("GetFile") == 1
 
 
-@pytest.mark.parametrize("method", ["ClaimFiles", "FinishRun"])
-def test_state_changes_without_request_id_are_tried_once(fake, method):
-    # A ClaimFiles whose answer was lost may have claimed files; repeating it
-    # would claim more that the worker never hears of.
+def test_state_changes_that_are_not_idempotent_are_tried_once(fake):
+    # A repeated ResetFile that did reach the database is refused
+    # (FAILED_PRECONDITION), as if it had failed.
     script, address = fake
-    script.failures[method] = [grpc.StatusCode.UNAVAILABLE]
+    script.failures["ResetFile"] = [grpc.StatusCode.UNAVAILABLE]
     with metad_client.connect(address, retry=FAST) as client:
         with pytest.raises(grpc.RpcError) as err:
-            if method == "ClaimFiles":
-                client.files.ClaimFiles(files_pb2.ClaimFilesRequest(run_id=1, limit=5))
-            else:
-                client.task_log.FinishRun(task_log_pb2.FinishRunRequest(run_id=1))
+            client.files.ResetFile(files_pb2.ResetFileRequest(file_id=1))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert script.attempts(method) == 1
+    assert script.attempts("ResetFile") == 1
+
+
+@pytest.mark.parametrize("method", ["CompleteFile", "FinishRun"])
+def test_idempotent_calls_are_retried_unchanged(fake, method):
+    # The daemon answers a repeat of a call that took effect as it answered
+    # the first (replayed), so a lost answer is retried.
+    script, address = fake
+    script.failures[method] = [grpc.StatusCode.UNAVAILABLE] * 2
+    with metad_client.connect(address, retry=FAST) as client:
+        if method == "CompleteFile":
+            client.files.CompleteFile(files_pb2.CompleteFileRequest(
+                file_id=3, run_id=1, status=files_pb2.FILE_STATUS_SUCCESS))
+        else:
+            client.task_log.FinishRun(task_log_pb2.FinishRunRequest(
+                run_id=1, file_ids=[3, 4]))
+    assert script.attempts(method) == 3
+    assert len({r.SerializeToString() for r in script.requests[method]}) == 1
+
+
+def test_claim_gets_one_request_id_for_all_attempts(fake):
+    # A lost ClaimFiles answer is retried with the same request_id, which
+    # returns the files of the first call rather than a second set.
+    script, address = fake
+    script.failures["ClaimFiles"] = [grpc.StatusCode.UNAVAILABLE] * 2
+    with metad_client.connect(address, retry=FAST) as client:
+        client.files.ClaimFiles(files_pb2.ClaimFilesRequest(run_id=1, limit=5))
+    ids = [r.request_id for r in script.requests["ClaimFiles"]]
+    assert len(ids) == 3
+    assert ids[0] and len(set(ids)) == 1
 
 
 def test_creating_call_gets_one_request_id_for_all_attempts(fake):

@@ -211,3 +211,48 @@ def test_ensure_task_keeps_settings_it_is_not_given(client, uniq):
     assert changed.max_attempts == 3 and changed.description == "d"
     got = client.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
     assert got.default_lease_seconds == 120
+
+
+def test_finish_releases_held_files_the_worker_never_received(client, uniq, task):
+    # A ClaimFiles whose answer never reached the worker (here: a claim made
+    # behind the helper's back) leaves files held by the run. FinishRun
+    # names only what the worker received, so those go back to NEW instead
+    # of being recorded as processed.
+    source = f"s3://lost-{uniq}"
+    seen, unseen = _register(client, source, "seen.csv", "unseen.csv")
+    with client.run(task=task, batch_id=f"b_{uniq}") as run:
+        assert [f.id for f in run.claim_files(1, source=source)] == [seen.id]
+        client.files.ClaimFiles(FS.ClaimFilesRequest(
+            run_id=run.id, source=source, limit=1))
+        response = run.finish()
+    assert response.files_finished == 1
+    assert response.files_released == 1
+    assert _file(client, seen.id).status == FS.FILE_STATUS_SUCCESS
+    assert _file(client, unseen.id).status == FS.FILE_STATUS_NEW
+    events = client.files.ListFileEvents(
+        FS.ListFileEventsRequest(file_id=unseen.id)).events
+    assert [e.kind for e in events][-1] == "RELEASED"
+    assert events[-1].message == "not named by FinishRun"
+
+
+def test_retried_calls_are_answered_as_the_first(client, uniq, task):
+    source = f"s3://retry-{uniq}"
+    _register(client, source, "a.csv", "b.csv", "c.csv")
+    run = client.task_log.StartRun(RS.StartRunRequest(
+        task=task, batch_id=f"b_{uniq}")).run
+    claim = FS.ClaimFilesRequest(run_id=run.id, source=source, limit=2,
+                                 request_id=f"claim-{uniq}")
+    first = client.files.ClaimFiles(claim)
+    again = client.files.ClaimFiles(claim)
+    assert again.replayed and not first.replayed
+    assert [f.id for f in again.files] == [f.id for f in first.files]
+    complete = FS.CompleteFileRequest(file_id=first.files[0].id, run_id=run.id,
+                                      status=FS.FILE_STATUS_SUCCESS)
+    assert not client.files.CompleteFile(complete).replayed
+    assert client.files.CompleteFile(complete).replayed
+    finish = RS.FinishRunRequest(run_id=run.id, status=RS.RUN_STATUS_SUCCESS,
+                                 file_ids=[f.id for f in first.files])
+    done = client.task_log.FinishRun(finish)
+    redone = client.task_log.FinishRun(finish)
+    assert not done.replayed and redone.replayed
+    assert (redone.files_finished, redone.files_released) == (1, 0)

@@ -153,3 +153,11 @@ def test_manual_heartbeat_refusal_raises_run_lost(fake):
         run.heartbeat()
     with pytest.raises(metad_client.RunLost):
         run.check()
+
+
+def test_finish_names_the_files_the_worker_received(fake):
+    servicer, client = fake
+    with client.run(task="t", batch_id="b", heartbeat=False) as run:
+        run.claim_files(10)
+    assert list(servicer.finishes[0].file_ids) == [1]
+    assert not servicer.finishes[0].settle_all_held
