@@ -380,3 +380,49 @@ func TestWorkerRunLost(t *testing.T) {
 		t.Fatalf("the lost run's file is %s, want NEW", got)
 	}
 }
+
+// waitFor polls cond (every 20 ms, at most 10 s): for what a background
+// goroutine does, with no assumption on how fast.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
+// The heartbeat goroutine extends the lease; when the daemon refuses a
+// heartbeat (here the run was ended behind the worker's back) the run is
+// lost and the helper's calls say so.
+func TestWorkerRunHeartbeats(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	task, batch, source := workerSetup(t, c, "beats", 1)
+	w, err := metad.StartWorkerRun(ctx, c, task, batch, metad.WorkerOptions{LeaseSeconds: 30, HeartbeatInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.StopHeartbeats()
+	start := w.Run().GetLeaseExpireTime().AsTime()
+	waitFor(t, "a heartbeat extending the lease", func() bool {
+		return w.Run().GetLeaseExpireTime().AsTime().After(start)
+	})
+	files, err := w.ClaimFiles(ctx, 1, source)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("ClaimFiles: %v, %v", files, err)
+	}
+	if _, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: w.ID(), Status: metadv1.RunStatus_RUN_STATUS_ERROR,
+		ErrorMessage: "ended elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the heartbeat finding the run ended", func() bool { return w.Err() != nil })
+	var lost *metad.RunLostError
+	if !errors.As(w.Err(), &lost) || metad.Reason(w.Err()) != "RUN_ENDED" {
+		t.Fatalf("Err() = %v, want RunLostError with RUN_ENDED", w.Err())
+	}
+	if _, err := w.Finish(ctx, metadv1.RunStatus_RUN_STATUS_SUCCESS, ""); !errors.As(err, &lost) {
+		t.Fatalf("Finish of the lost run: %v, want RunLostError", err)
+	}
+	w.StopHeartbeats() // returns: the goroutine has ended
+}

@@ -250,3 +250,30 @@ test('withWorkerRun finishes SUCCESS when the body resolves, ERROR with its mess
   const { files } = await c.listFiles({ source: p.source, status: 'FILE_STATUS_SUCCESS' });
   assert.equal(files.length, 2);
 });
+
+// Polls cond (every 20 ms, at most 10 s): for what the heartbeat timer
+// does, with no assumption on how fast.
+async function waitFor(what, cond) {
+  for (const until = Date.now() + 10000; !(await cond());) {
+    if (Date.now() > until) assert.fail(`${what}: not within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('heartbeats extend the lease; a refused one loses the run', async (t) => {
+  const s = setup(t);
+  if (!s) return;
+  const { c } = s;
+  const p = await workload(c, 'beats', 1);
+  const run = await metad.startWorkerRun(c, p.task, p.batch, { leaseSeconds: 30, heartbeatMs: 20 });
+  t.after(() => run.stopHeartbeats());
+  const start = metad.toDate(run.run.leaseExpireTime);
+  await waitFor('a heartbeat extending the lease', () => metad.toDate(run.run.leaseExpireTime) > start);
+  await run.claimFiles(1, p.source);
+  // Ended behind the worker's back: the next heartbeat is refused.
+  await c.finishRun({ runId: run.id, status: 'RUN_STATUS_ERROR', errorMessage: 'ended elsewhere' });
+  await waitFor('the heartbeat finding the run ended', () => run.lost);
+  assert.throws(() => run.check(), (err) => err instanceof metad.RunLost
+    && metad.errorDetails(err.cause).errorInfo.reason === 'RUN_ENDED');
+  await assert.rejects(run.finish('SUCCESS'), metad.RunLost);
+});
