@@ -17,11 +17,20 @@
 // rejects with the grpc-js ServiceError (err.code is a metad.status value,
 // err.details the daemon's message). A call is retried, with exponential
 // backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and it
-// is a read (Get*, List*) or a creating call with a request_id
-// (RegisterFile, RegisterFiles, RegisterTask, StartRun, AddDependency); a
-// creating call without requestId gets a random one, the same for all its
-// attempts, so a retried StartRun returns the run the first attempt
-// started. Every other call is sent exactly once.
+// is safe to repeat: a read (Get*, List*); a creating call with a request_id
+// (RegisterFile, RegisterFiles, ClaimFiles, RegisterTask, StartRun,
+// AddDependency); or an idempotent call, which the daemon answers as the
+// first one when it already took effect (CompleteFile, FinishRun, Heartbeat,
+// CancelRun, RecordOutputs: replayed=true). A creating call without
+// requestId gets a random one, the same for all its attempts, so a retried
+// StartRun returns the run the first attempt started and a retried
+// ClaimFiles the files the first attempt claimed. Every other call
+// (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
+// PruneHistory) is sent exactly once.
+//
+// Workers: metad.startWorkerRun(client, task, batchId, opts) (worker.js)
+// runs a task the safe way: heartbeats, a request_id per claim, and
+// FinishRun naming every file received.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -59,16 +68,30 @@ function namespaceOf(service) {
 const CREATING = new Set([
   '/metad.v1.FileService/RegisterFile',
   '/metad.v1.FileService/RegisterFiles',
+  // A retry with the same request_id returns the first call's files (those
+  // the run still holds), never a second set.
+  '/metad.v1.FileService/ClaimFiles',
   '/metad.v1.TaskService/RegisterTask',
   '/metad.v1.TaskLogService/StartRun',
   '/metad.v1.DependencyService/AddDependency',
 ]);
 
+// Calls the daemon answers as the first one when a repeat arrives after the
+// call took effect (replayed=true, or the same outcome): retried like reads.
+const IDEMPOTENT = new Set([
+  '/metad.v1.FileService/CompleteFile',
+  '/metad.v1.TaskLogService/FinishRun',
+  '/metad.v1.TaskLogService/Heartbeat',
+  '/metad.v1.TaskLogService/CancelRun',
+  '/metad.v1.TaskLogService/RecordOutputs',
+]);
+
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED]);
 
-/** 'read', 'creating' or 'once' for a full method name ('/metad.v1.X/Y'). */
+/** 'read', 'creating', 'idempotent' or 'once' for a full method name ('/metad.v1.X/Y'). */
 function kindOf(fullMethod) {
   if (CREATING.has(fullMethod)) return 'creating';
+  if (IDEMPOTENT.has(fullMethod)) return 'idempotent';
   if (!fullMethod.startsWith('/metad.v1.')) return 'once';
   const name = fullMethod.slice(fullMethod.lastIndexOf('/') + 1);
   return name.startsWith('Get') || name.startsWith('List') ? 'read' : 'once';
@@ -149,6 +172,8 @@ function sleep(ms) {
  *   maxAttempts        tries of a retryable call in all (5; 1: no retries)
  *   initialBackoffMs, maxBackoffMs   wait between attempts (50, 2000)
  *   channelOptions     extra grpc-js channel options
+ *   interceptors       grpc-js client interceptors, run inside the retries
+ *                      (each attempt goes through them)
  *   protoDir           where metad/v1/*.proto live
  */
 function connect(address, opts = {}) {
@@ -167,7 +192,9 @@ class Client {
     this.stubs = {};
     for (const [service, Stub] of servicesOf(pkg)) {
       const ns = namespaceOf(service);
-      const stub = new Stub(address, creds, { ...channelOptions, channelOverride: this.channel });
+      const stub = new Stub(address, creds, {
+        ...channelOptions, channelOverride: this.channel, interceptors: opts.interceptors || [],
+      });
       this.stubs[ns] = stub;
       this[ns] = {};
       for (const [method, def] of Object.entries(Stub.service)) {
@@ -326,6 +353,12 @@ function listMethods(protoDir) {
 
 module.exports = {
   connect,
+  // The worker helper (worker.js), loaded on first use: worker.js itself
+  // requires this module.
+  get WorkerRun() { return require('./worker').WorkerRun; },
+  get RunLost() { return require('./worker').RunLost; },
+  get startWorkerRun() { return require('./worker').startWorkerRun; },
+  get withWorkerRun() { return require('./worker').withWorkerRun; },
   Client,
   kindOf,
   newRequestId,

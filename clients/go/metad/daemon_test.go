@@ -256,7 +256,14 @@ func TestRunLifecycle(t *testing.T) {
 	if err != nil || done.GetFile().GetStatus() != metadv1.FileStatus_FILE_STATUS_ERROR {
 		t.Fatalf("CompleteFile: %v, %v", done, err)
 	}
-	finished, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: run.GetId(), Status: metadv1.RunStatus_RUN_STATUS_SUCCESS})
+	// FinishRun names the files the worker received: held ones take the
+	// run's outcome (one was completed already).
+	var received []int64
+	for _, f := range claimed.GetFiles() {
+		received = append(received, f.GetId())
+	}
+	finished, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: run.GetId(),
+		Status: metadv1.RunStatus_RUN_STATUS_SUCCESS, FileIds: received})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,15 +26,50 @@ const (
 	// the client fills in when empty; retried on UNAVAILABLE and ABORTED
 	// with the same request_id.
 	Creating
+	// Idempotent: the call changes state, but the daemon answers a repeat
+	// of a call that took effect as the first one (replayed=true, or the
+	// same outcome), so it is retried on UNAVAILABLE and ABORTED like a
+	// read, without a request_id.
+	Idempotent
 )
 
-// creatingMethods are the metad.v1 methods with a request_id field.
+// String names the kind ("once", "read", "creating", "idempotent").
+func (k CallKind) String() string {
+	switch k {
+	case Once:
+		return "once"
+	case Read:
+		return "read"
+	case Creating:
+		return "creating"
+	case Idempotent:
+		return "idempotent"
+	}
+	return "CallKind(?)"
+}
+
+// creatingMethods are the metad.v1 methods with a request_id field. A
+// retried ClaimFiles with the same request_id returns the files of the
+// first attempt (those the run still holds), never a second set.
 var creatingMethods = map[string]bool{
 	"/metad.v1.FileService/RegisterFile":        true,
 	"/metad.v1.FileService/RegisterFiles":       true,
+	"/metad.v1.FileService/ClaimFiles":          true,
 	"/metad.v1.TaskService/RegisterTask":        true,
 	"/metad.v1.TaskLogService/StartRun":         true,
 	"/metad.v1.DependencyService/AddDependency": true,
+}
+
+// idempotentMethods change state and answer a retry of a call that took
+// effect as the first call did (see the proto comments): CompleteFile and
+// FinishRun (replayed=true), Heartbeat (extends the lease again),
+// CancelRun (replayed=true) and RecordOutputs (registration dedupes).
+var idempotentMethods = map[string]bool{
+	"/metad.v1.FileService/CompleteFile":     true,
+	"/metad.v1.TaskLogService/FinishRun":     true,
+	"/metad.v1.TaskLogService/Heartbeat":     true,
+	"/metad.v1.TaskLogService/CancelRun":     true,
+	"/metad.v1.TaskLogService/RecordOutputs": true,
 }
 
 // KindOf classifies a full gRPC method name ("/metad.v1.FileService/GetFile").
@@ -42,6 +77,9 @@ var creatingMethods = map[string]bool{
 func KindOf(fullMethod string) CallKind {
 	if creatingMethods[fullMethod] {
 		return Creating
+	}
+	if idempotentMethods[fullMethod] {
+		return Idempotent
 	}
 	if !strings.HasPrefix(fullMethod, "/metad.v1.") {
 		return Once
@@ -58,7 +96,8 @@ func retryableCode(c codes.Code) bool {
 }
 
 // Interceptor returns the unary interceptor Dial installs: a default
-// deadline, request_id for creating calls, and retries of safe calls.
+// deadline, request_id for creating calls, and retries of safe calls
+// (reads, creating and idempotent calls).
 // Use it with grpc.WithChainUnaryInterceptor when building a connection
 // by hand; opts' zero fields take the package defaults.
 func Interceptor(opts Options) grpc.UnaryClientInterceptor {

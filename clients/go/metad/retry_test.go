@@ -26,6 +26,7 @@ import (
 // an exhausted script means success) and records what it was sent.
 type scripted struct {
 	metadv1.UnimplementedTaskLogServiceServer
+	metadv1.UnimplementedFileServiceServer
 	mu         sync.Mutex
 	script     map[string][]codes.Code
 	calls      map[string]int
@@ -88,6 +89,30 @@ func (s *scripted) Heartbeat(ctx context.Context, r *metadv1.HeartbeatRequest) (
 	return &metadv1.HeartbeatResponse{Run: &metadv1.Run{Id: r.GetRunId()}}, nil
 }
 
+func (s *scripted) RerunTasks(ctx context.Context, r *metadv1.RerunTasksRequest) (*metadv1.RerunTasksResponse, error) {
+	if err := s.next(ctx, "RerunTasks"); err != nil {
+		return nil, err
+	}
+	return &metadv1.RerunTasksResponse{}, nil
+}
+
+func (s *scripted) ClaimFiles(ctx context.Context, r *metadv1.ClaimFilesRequest) (*metadv1.ClaimFilesResponse, error) {
+	s.mu.Lock()
+	s.requestIDs = append(s.requestIDs, r.GetRequestId())
+	s.mu.Unlock()
+	if err := s.next(ctx, "ClaimFiles"); err != nil {
+		return nil, err
+	}
+	return &metadv1.ClaimFilesResponse{Files: []*metadv1.File{{Id: 11}}}, nil
+}
+
+func (s *scripted) CompleteFile(ctx context.Context, r *metadv1.CompleteFileRequest) (*metadv1.CompleteFileResponse, error) {
+	if err := s.next(ctx, "CompleteFile"); err != nil {
+		return nil, err
+	}
+	return &metadv1.CompleteFileResponse{File: &metadv1.File{Id: r.GetFileId()}}, nil
+}
+
 func (s *scripted) GetRun(ctx context.Context, r *metadv1.GetRunRequest) (*metadv1.Run, error) {
 	if err := s.next(ctx, "GetRun"); err != nil {
 		return nil, err
@@ -104,6 +129,7 @@ func serve(t *testing.T, s *scripted, opts ...grpc.ServerOption) string {
 	}
 	srv := grpc.NewServer(opts...)
 	metadv1.RegisterTaskLogServiceServer(srv, s)
+	metadv1.RegisterFileServiceServer(srv, s)
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
 	return l.Addr().String()
@@ -126,20 +152,27 @@ func TestKindOf(t *testing.T) {
 	for method, want := range map[string]CallKind{
 		"/metad.v1.FileService/RegisterFile":           Creating,
 		"/metad.v1.FileService/RegisterFiles":          Creating,
+		"/metad.v1.FileService/ClaimFiles":             Creating,
 		"/metad.v1.TaskService/RegisterTask":           Creating,
 		"/metad.v1.TaskLogService/StartRun":            Creating,
 		"/metad.v1.DependencyService/AddDependency":    Creating,
 		"/metad.v1.FileService/GetFile":                Read,
 		"/metad.v1.FileService/ListFileEvents":         Read,
+		"/metad.v1.FileService/GetLineage":             Read,
+		"/metad.v1.TaskService/ListTaskEvents":         Read,
 		"/metad.v1.DependencyService/GetReadyTasks":    Read,
 		"/metad.v1.TaskLogService/GetBatch":            Read,
-		"/metad.v1.TaskLogService/Heartbeat":           Once,
-		"/metad.v1.TaskLogService/FinishRun":           Once,
-		"/metad.v1.FileService/ClaimFiles":             Once,
-		"/metad.v1.FileService/CompleteFile":           Once,
+		"/metad.v1.FileService/CompleteFile":           Idempotent,
+		"/metad.v1.TaskLogService/FinishRun":           Idempotent,
+		"/metad.v1.TaskLogService/Heartbeat":           Idempotent,
+		"/metad.v1.TaskLogService/CancelRun":           Idempotent,
+		"/metad.v1.TaskLogService/RecordOutputs":       Idempotent,
+		"/metad.v1.TaskLogService/RerunTasks":          Once,
+		"/metad.v1.FileService/ReprocessFiles":         Once,
 		"/metad.v1.FileService/ResetFile":              Once,
 		"/metad.v1.TaskService/DeleteTask":             Once,
 		"/metad.v1.DependencyService/RemoveDependency": Once,
+		"/metad.v1.AdminService/PruneHistory":          Once,
 		"/other.v1.Service/GetThing":                   Once,
 	} {
 		if got := KindOf(method); got != want {
@@ -215,10 +248,10 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 
 func TestOtherCodesAndUnsafeCallsAreNotRetried(t *testing.T) {
 	s := newScripted(map[string][]codes.Code{
-		"GetRun":    {codes.NotFound},
-		"StartRun":  {codes.FailedPrecondition},
-		"FinishRun": {codes.Unavailable},
-		"Heartbeat": {codes.Aborted},
+		"GetRun":     {codes.NotFound},
+		"StartRun":   {codes.FailedPrecondition},
+		"FinishRun":  {codes.FailedPrecondition},
+		"RerunTasks": {codes.Unavailable},
 	})
 	c := dial(t, serve(t, s), Options{})
 	ctx := context.Background()
@@ -228,16 +261,59 @@ func TestOtherCodesAndUnsafeCallsAreNotRetried(t *testing.T) {
 	if _, err := c.Runs.StartRun(ctx, &metadv1.StartRunRequest{}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("StartRun: %v, want FAILED_PRECONDITION", err)
 	}
-	if _, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: 1}); status.Code(err) != codes.Unavailable {
-		t.Errorf("FinishRun: %v, want UNAVAILABLE", err)
+	if _, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: 1}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("FinishRun: %v, want FAILED_PRECONDITION", err)
 	}
-	if _, err := c.Runs.Heartbeat(ctx, &metadv1.HeartbeatRequest{RunId: 1}); status.Code(err) != codes.Aborted {
-		t.Errorf("Heartbeat: %v, want ABORTED", err)
+	if _, err := c.Runs.RerunTasks(ctx, &metadv1.RerunTasksRequest{}); status.Code(err) != codes.Unavailable {
+		t.Errorf("RerunTasks: %v, want UNAVAILABLE", err)
 	}
-	for _, m := range []string{"GetRun", "StartRun", "FinishRun", "Heartbeat"} {
+	for _, m := range []string{"GetRun", "StartRun", "FinishRun", "RerunTasks"} {
 		if got := s.count(m); got != 1 {
 			t.Errorf("%s attempts = %d, want 1", m, got)
 		}
+	}
+}
+
+// FinishRun, Heartbeat and CompleteFile answer a repeat of a call that took
+// effect as the first one, so they are retried like reads.
+func TestIdempotentCallsAreRetried(t *testing.T) {
+	s := newScripted(map[string][]codes.Code{
+		"FinishRun":    {codes.Unavailable, codes.Unavailable},
+		"Heartbeat":    {codes.Aborted},
+		"CompleteFile": {codes.Unavailable},
+	})
+	c := dial(t, serve(t, s), Options{})
+	ctx := context.Background()
+	if _, err := c.Runs.FinishRun(ctx, &metadv1.FinishRunRequest{RunId: 1, FileIds: []int64{3}}); err != nil {
+		t.Errorf("FinishRun: %v", err)
+	}
+	if _, err := c.Runs.Heartbeat(ctx, &metadv1.HeartbeatRequest{RunId: 1}); err != nil {
+		t.Errorf("Heartbeat: %v", err)
+	}
+	if _, err := c.Files.CompleteFile(ctx, &metadv1.CompleteFileRequest{RunId: 1, FileId: 3}); err != nil {
+		t.Errorf("CompleteFile: %v", err)
+	}
+	for m, want := range map[string]int{"FinishRun": 3, "Heartbeat": 2, "CompleteFile": 2} {
+		if got := s.count(m); got != want {
+			t.Errorf("%s attempts = %d, want %d", m, got, want)
+		}
+	}
+}
+
+// ClaimFiles is a creating call: every attempt carries the same request_id,
+// so a retry after a lost answer returns the first attempt's files.
+func TestClaimFilesRetriesWithOneRequestID(t *testing.T) {
+	s := newScripted(map[string][]codes.Code{"ClaimFiles": {codes.Unavailable}})
+	c := dial(t, serve(t, s), Options{})
+	req := &metadv1.ClaimFilesRequest{RunId: 1, Limit: 5}
+	if _, err := c.Files.ClaimFiles(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requestIDs) != 2 || len(s.requestIDs[0]) != 32 || s.requestIDs[1] != s.requestIDs[0] {
+		t.Fatalf("request ids %q: want one generated id on both attempts", s.requestIDs)
+	}
+	if req.GetRequestId() != "" {
+		t.Fatalf("the caller's request was changed: request_id %q", req.GetRequestId())
 	}
 }
 

@@ -142,26 +142,6 @@ async function calculateProfit(client, args) {
   return { ...totals, profit: totals.revenue - totals.cost };
 }
 
-// Runs body while heartbeats keep the lease alive; a lost lease aborts.
-async function withHeartbeats(client, run, leaseSeconds, body) {
-  let lost = null;
-  const every = Math.max(200, (leaseSeconds * 1000) / 3);
-  const timer = setInterval(() => {
-    client.heartbeat({ runId: run.id, leaseSeconds }).catch((err) => {
-      // A transient failure is fine (the next beat comes before the lease
-      // lapses); a refusal means the run is lost.
-      if (err.code === metad.status.FAILED_PRECONDITION || err.code === metad.status.NOT_FOUND) lost = err;
-    });
-  }, every);
-  try {
-    const result = await body();
-    if (lost) throw lost;
-    return result;
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 /** Runs the worker; resolves to { code, result } (the exit status and the JSON). */
 async function main(argv) {
   let args;
@@ -190,26 +170,31 @@ async function main(argv) {
       result.status = 'ALREADY_DONE';
       return { code: 0, result };
     }
-    const { run } = await client.startRun({
-      task: args.task, batchId: args.batch, workerId: args.workerId, leaseSeconds: args.lease,
+    // The worker helper: StartRun with one request_id, heartbeats every
+    // third of the lease while the work runs, FinishRun naming the files
+    // the run received (none here: this task reads what upstream did).
+    const run = await metad.startWorkerRun(client, args.task, args.batch, {
+      workerId: args.workerId, leaseSeconds: args.lease,
     });
     result.run_id = run.id;
-    let outcome;
     try {
-      outcome = await withHeartbeats(client, run, args.lease, async () => {
-        const totals = await calculateProfit(client, args);
+      let outcome;
+      try {
+        outcome = await calculateProfit(client, args);
         if (args.fail) throw new Error(args.fail);
-        return totals;
-      });
-    } catch (err) {
-      if (err.code === metad.status.FAILED_PRECONDITION) throw err; // lease lost: nothing to finish
-      await client.finishRun({ runId: run.id, status: 'RUN_STATUS_ERROR', errorMessage: String(err.message).slice(0, 4096) });
-      Object.assign(result, { status: 'ERROR', error: err.message });
-      return { code: 1, result };
+        run.check(); // a lease lost while working: nothing to finish
+      } catch (err) {
+        if (err instanceof metad.RunLost) throw err;
+        await run.finish('ERROR', err.message);
+        Object.assign(result, { status: 'ERROR', error: err.message });
+        return { code: 1, result };
+      }
+      const finished = await run.finish('SUCCESS');
+      Object.assign(result, { status: finished.run.status.replace('RUN_STATUS_', '') }, outcome);
+      return { code: 0, result };
+    } finally {
+      await run.stopHeartbeats();
     }
-    const finished = await client.finishRun({ runId: run.id, status: 'RUN_STATUS_SUCCESS' });
-    Object.assign(result, { status: finished.run.status.replace('RUN_STATUS_', '') }, outcome);
-    return { code: 0, result };
   } catch (err) {
     Object.assign(result, { status: 'REFUSED', code: err.code, error: err.details || err.message });
     return { code: Number.isInteger(err.code) && err.code > 0 ? err.code : 1, result };

@@ -23,7 +23,7 @@ function scriptedServer(script = {}) {
     const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     seen.deadlines.push(at - Date.now());
     seen.auth.push(...call.metadata.get('authorization'));
-    if ('requestId' in call.request && method === 'StartRun') seen.requestIds.push(call.request.requestId);
+    if (['StartRun', 'ClaimFiles'].includes(method)) seen.requestIds.push(call.request.requestId);
     const code = (script[method] || []).shift();
     if (code !== undefined && code !== status.OK) {
       callback({ code, details: `${method}: scripted ${code}` });
@@ -40,6 +40,11 @@ function scriptedServer(script = {}) {
     listRuns: handler('ListRuns', () => ({ runs: [] })),
     getBatch: handler('GetBatch', (r) => ({ batchId: r.batchId })),
     listRunEvents: handler('ListRunEvents', () => ({ events: [] })),
+    rerunTasks: handler('RerunTasks', () => ({})),
+  });
+  server.addService(pkg.FileService.service, {
+    claimFiles: handler('ClaimFiles', () => ({ files: [{ id: 11 }] })),
+    completeFile: handler('CompleteFile', (r) => ({ file: { id: r.fileId } })),
   });
   return { server, seen };
 }
@@ -62,11 +67,11 @@ test('every RPC of the proto has a wrapper, by service and flat', () => {
   const client = metad.connect('127.0.0.1:1');
   try {
     const methods = metad.listMethods();
-    // The core API: 26 unary RPCs in four services (more services may come:
+    // The core API: 32 unary RPCs in four services (more services may come:
     // WatchService's streams, AdminService for operators).
     const core = methods.filter(
       (m) => !m.startsWith('WatchService/') && !m.startsWith('AdminService/'));
-    assert.equal(core.length, 26, core.join(' '));
+    assert.equal(core.length, 32, core.join(' '));
     for (const m of methods) {
       const [service, method] = m.split('/');
       const name = method[0].toLowerCase() + method.slice(1);
@@ -85,6 +90,7 @@ test('kindOf classifies the methods', () => {
   const want = {
     '/metad.v1.FileService/RegisterFile': 'creating',
     '/metad.v1.FileService/RegisterFiles': 'creating',
+    '/metad.v1.FileService/ClaimFiles': 'creating',
     '/metad.v1.TaskService/RegisterTask': 'creating',
     '/metad.v1.TaskLogService/StartRun': 'creating',
     '/metad.v1.DependencyService/AddDependency': 'creating',
@@ -92,11 +98,17 @@ test('kindOf classifies the methods', () => {
     '/metad.v1.FileService/ListFileEvents': 'read',
     '/metad.v1.DependencyService/GetReadyTasks': 'read',
     '/metad.v1.TaskLogService/GetBatch': 'read',
-    '/metad.v1.TaskLogService/Heartbeat': 'once',
-    '/metad.v1.TaskLogService/FinishRun': 'once',
-    '/metad.v1.FileService/ClaimFiles': 'once',
-    '/metad.v1.FileService/CompleteFile': 'once',
+    '/metad.v1.FileService/GetLineage': 'read',
+    '/metad.v1.TaskService/ListTaskEvents': 'read',
+    '/metad.v1.FileService/CompleteFile': 'idempotent',
+    '/metad.v1.TaskLogService/FinishRun': 'idempotent',
+    '/metad.v1.TaskLogService/Heartbeat': 'idempotent',
+    '/metad.v1.TaskLogService/CancelRun': 'idempotent',
+    '/metad.v1.TaskLogService/RecordOutputs': 'idempotent',
+    '/metad.v1.TaskLogService/RerunTasks': 'once',
+    '/metad.v1.FileService/ReprocessFiles': 'once',
     '/metad.v1.FileService/ResetFile': 'once',
+    '/metad.v1.AdminService/PruneHistory': 'once',
     '/metad.v1.TaskService/DeleteTask': 'once',
     '/metad.v1.DependencyService/RemoveDependency': 'once',
     '/other.v1.Service/GetThing': 'once',
@@ -147,15 +159,39 @@ test('other codes and unsafe calls are sent once', async (t) => {
   const { address, seen } = await serve(t, {
     GetRun: [status.NOT_FOUND],
     StartRun: [status.FAILED_PRECONDITION],
-    FinishRun: [status.UNAVAILABLE],
-    Heartbeat: [status.ABORTED],
+    FinishRun: [status.FAILED_PRECONDITION],
+    RerunTasks: [status.UNAVAILABLE],
   });
   const client = dial(t, address);
   await assert.rejects(client.getRun({ runId: 1 }), { code: status.NOT_FOUND });
   await assert.rejects(client.startRun({ task: 'x' }), { code: status.FAILED_PRECONDITION, details: 'StartRun: scripted 9' });
-  await assert.rejects(client.finishRun({ runId: 1 }), { code: status.UNAVAILABLE });
-  await assert.rejects(client.heartbeat({ runId: 1 }), { code: status.ABORTED });
-  assert.deepEqual(seen.calls, { GetRun: 1, StartRun: 1, FinishRun: 1, Heartbeat: 1 });
+  await assert.rejects(client.finishRun({ runId: 1 }), { code: status.FAILED_PRECONDITION });
+  await assert.rejects(client.rerunTasks({ batchId: 'b' }), { code: status.UNAVAILABLE });
+  assert.deepEqual(seen.calls, { GetRun: 1, StartRun: 1, FinishRun: 1, RerunTasks: 1 });
+});
+
+test('idempotent calls (FinishRun, Heartbeat, CompleteFile) are retried', async (t) => {
+  const { address, seen } = await serve(t, {
+    FinishRun: [status.UNAVAILABLE, status.UNAVAILABLE],
+    Heartbeat: [status.ABORTED],
+    CompleteFile: [status.UNAVAILABLE],
+  });
+  const client = dial(t, address);
+  await client.finishRun({ runId: 1, fileIds: [3] });
+  await client.heartbeat({ runId: 1 });
+  await client.completeFile({ runId: 1, fileId: 3 });
+  assert.deepEqual(seen.calls, { FinishRun: 3, Heartbeat: 2, CompleteFile: 2 });
+});
+
+test('ClaimFiles is retried with one generated request id', async (t) => {
+  const { address, seen } = await serve(t, { ClaimFiles: [status.UNAVAILABLE] });
+  const client = dial(t, address);
+  const request = { runId: 1, limit: 5 };
+  await client.claimFiles(request);
+  assert.equal(seen.requestIds.length, 2);
+  assert.match(seen.requestIds[0], /^[0-9a-f]{32}$/);
+  assert.equal(seen.requestIds[1], seen.requestIds[0]);
+  assert.equal(request.requestId, undefined, "the caller's request was changed");
 });
 
 test('every call has a deadline; the caller may set its own', async (t) => {

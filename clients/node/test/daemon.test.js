@@ -118,7 +118,8 @@ test('a run lifecycle in the seed shape', async (t) => {
   }
   const hb = await c.heartbeat({ runId: run.id, leaseSeconds: 60 });
   assert.ok(metad.toDate(hb.run.leaseExpireTime) > metad.toDate(run.leaseExpireTime));
-  const done = await c.finishRun({ runId: run.id, status: 'RUN_STATUS_SUCCESS' });
+  // FinishRun names the files the worker received: held ones take the outcome.
+  const done = await c.finishRun({ runId: run.id, status: 'RUN_STATUS_SUCCESS', fileIds: files.map((f) => f.id) });
   assert.equal(done.filesFinished, 2);
   assert.equal(done.run.status, 'RUN_STATUS_SUCCESS');
   for (const f of files) assert.equal((await c.getFile({ id: f.id })).status, 'FILE_STATUS_SUCCESS');

@@ -31,9 +31,9 @@ async function pipeline(c, tag) {
 
 // What the Python load_sales worker does in the cross-language test.
 async function runLoad(c, p) {
-  const { run } = await c.startRun({ task: p.load, batchId: p.batch, leaseSeconds: 30 });
-  await c.claimFiles({ runId: run.id, source: p.source, limit: 100 });
-  await c.finishRun({ runId: run.id, status: 'RUN_STATUS_SUCCESS' });
+  const run = await metad.startWorkerRun(c, p.load, p.batch, { leaseSeconds: 30 });
+  await run.claimFiles(100, p.source);
+  await run.finish('SUCCESS');
 }
 
 function setup(t) {
