@@ -9,7 +9,8 @@
 // AddDependency). Creating calls get a generated request_id when the caller
 // leaves it empty, so a retry after a lost response cannot create twice.
 // Every other call (Heartbeat, FinishRun, ClaimFiles, CompleteFile,
-// ResetFile, DeleteTask, RemoveDependency) is sent exactly once.
+// ResetFile, ReprocessFiles, DeleteTask, RemoveDependency) is sent exactly
+// once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -97,6 +98,8 @@ class Client {
                          v1::ResetFileResponse* response);
   grpc::Status ListFileEvents(const v1::ListFileEventsRequest& request,
                               v1::ListFileEventsResponse* response);
+  grpc::Status ReprocessFiles(const v1::ReprocessFilesRequest& request,
+                              v1::ReprocessFilesResponse* response);
 
   // TaskService
   grpc::Status RegisterTask(v1::RegisterTaskRequest request,

@@ -25,6 +25,8 @@ inline constexpr size_t kMaxAttributeKeyBytes = 256;
 inline constexpr size_t kMaxAttributeValueBytes = 4096;
 inline constexpr int kMaxRegisterBatch = 1000;
 inline constexpr int kMaxClaimLimit = 1000;
+// ReprocessFiles: ids per call, and files per call by filter.
+inline constexpr int kMaxReprocessLimit = 1000;
 
 // Tasks and runs (tasks.proto, task_log.proto).
 inline constexpr int32_t kMaxTaskAttempts = 1000;

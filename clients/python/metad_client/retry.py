@@ -8,9 +8,9 @@ What is retried (the project's rule: retry only what is safe to retry):
     fresh request_id when it has none, and keeps it across attempts;
 and only when the status is one of RetryPolicy.codes (UNAVAILABLE, ABORTED).
 Everything else (Heartbeat, FinishRun, ClaimFiles, CompleteFile, ResetFile,
-DeleteTask, RemoveDependency) is tried once: repeating one that did reach the
-database could claim files nobody processes or report an error for a call
-that succeeded.
+ReprocessFiles, DeleteTask, RemoveDependency) is tried once: repeating one
+that did reach the database could claim files nobody processes or report an
+error for a call that succeeded.
 
 A call's timeout (the caller's, or Client's default) bounds the whole call,
 all attempts and backoff sleeps included.
