@@ -124,23 +124,24 @@ $$;
 -- Name: metad_file_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint)
+CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint, actor text, detail text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time)
+         e.message, metad_us(e.event_time), e.actor, e.detail::text
 $$;
 
 --
 -- Name: metad_file_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint)
+CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint, version integer, producer_run_id bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
          f.row_count, f.attributes::text, f.run_id, f.error_message,
-         metad_us(f.create_time), metad_us(f.update_time)
+         metad_us(f.create_time), metad_us(f.update_time), f.version,
+         f.producer_run_id
 $$;
 
 --
@@ -487,6 +488,19 @@ CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
 
 --
+-- Name: claim_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.claim_requests (
+    run_id bigint NOT NULL,
+    request_id text NOT NULL,
+    source text NOT NULL,
+    claim_limit integer NOT NULL,
+    file_ids bigint[] NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: file_events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -498,7 +512,9 @@ CREATE TABLE public.file_events (
     to_status text NOT NULL,
     run_id bigint,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    detail jsonb
 );
 
 --
@@ -536,10 +552,13 @@ CREATE TABLE public.files (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     row_count bigint,
+    version integer DEFAULT 1 NOT NULL,
+    producer_run_id bigint,
     CONSTRAINT files_check CHECK (((status = 'PROCESSING'::text) <= (run_id IS NOT NULL))),
     CONSTRAINT files_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT files_size_bytes_check CHECK ((size_bytes >= 0)),
-    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text])))
+    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text]))),
+    CONSTRAINT files_version_check CHECK ((version >= 1))
 )
 WITH (autovacuum_vacuum_scale_factor='0.05');
 
@@ -603,7 +622,8 @@ CREATE TABLE public.run_events (
     from_status text,
     to_status text NOT NULL,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL
 );
 
 --
@@ -624,6 +644,16 @@ CREATE SEQUENCE public.run_events_id_seq
 ALTER SEQUENCE public.run_events_id_seq OWNED BY public.run_events.id;
 
 --
+-- Name: run_outputs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_outputs (
+    run_id bigint NOT NULL,
+    file_id bigint NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: task_dependencies; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -633,6 +663,37 @@ CREATE TABLE public.task_dependencies (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT task_dependencies_check CHECK ((parent_id <> child_id))
 );
+
+--
+-- Name: task_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.task_events (
+    id bigint NOT NULL,
+    task text NOT NULL,
+    kind text NOT NULL,
+    detail text DEFAULT ''::text NOT NULL,
+    batch_id text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.task_events_id_seq OWNED BY public.task_events.id;
 
 --
 -- Name: task_graph_version; Type: TABLE; Schema: public; Owner: -
@@ -663,6 +724,8 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
+    cancelled boolean DEFAULT false NOT NULL,
+    superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
@@ -739,6 +802,12 @@ ALTER TABLE ONLY public.files ALTER COLUMN id SET DEFAULT nextval('public.files_
 ALTER TABLE ONLY public.run_events ALTER COLUMN id SET DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass);
 
 --
+-- Name: task_events id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events ALTER COLUMN id SET DEFAULT nextval('public.task_events_id_seq'::regclass);
+
+--
 -- Name: task_log id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -749,6 +818,13 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 --
 
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
+
+--
+-- Name: claim_requests claim_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_pkey PRIMARY KEY (run_id, request_id);
 
 --
 -- Name: file_events file_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -800,11 +876,25 @@ ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: run_outputs run_outputs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_pkey PRIMARY KEY (run_id, file_id);
+
+--
 -- Name: task_dependencies task_dependencies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.task_dependencies
     ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (parent_id, child_id);
+
+--
+-- Name: task_events task_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 --
 -- Name: task_graph_version task_graph_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -833,6 +923,12 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: file_events_file; Type: INDEX; Schema: public; Owner: -
@@ -865,6 +961,12 @@ CREATE INDEX files_new ON public.files USING btree (id) WHERE (status = 'NEW'::t
 CREATE INDEX files_new_by_source ON public.files USING btree (source, id) WHERE (status = 'NEW'::text);
 
 --
+-- Name: files_producer; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_producer ON public.files USING btree (producer_run_id, id) WHERE (producer_run_id IS NOT NULL);
+
+--
 -- Name: files_run; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -883,10 +985,22 @@ CREATE INDEX files_status ON public.files USING btree (status, id);
 CREATE INDEX run_events_run ON public.run_events USING btree (run_id, id);
 
 --
+-- Name: run_outputs_file; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_outputs_file ON public.run_outputs USING btree (file_id, run_id);
+
+--
 -- Name: task_dependencies_child; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX task_dependencies_child ON public.task_dependencies USING btree (child_id, parent_id);
+
+--
+-- Name: task_events_task; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 
 --
 -- Name: task_log_batch; Type: INDEX; Schema: public; Owner: -
@@ -901,16 +1015,16 @@ CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, i
 CREATE INDEX task_log_lease ON public.task_log USING btree (lease_expire_time) WHERE (status = 'PROCESSING'::text);
 
 --
+-- Name: task_log_one_live_success; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX task_log_one_live_success ON public.task_log USING btree (task_id, batch_id) WHERE ((status = 'SUCCESS'::text) AND (NOT superseded));
+
+--
 -- Name: task_log_one_processing; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX task_log_one_processing ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'PROCESSING'::text);
-
---
--- Name: task_log_one_success; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX task_log_one_success ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'SUCCESS'::text);
 
 --
 -- Name: task_log_request_id; Type: INDEX; Schema: public; Owner: -
@@ -973,6 +1087,13 @@ CREATE TRIGGER tasks_graph_truncated AFTER TRUNCATE ON public.tasks FOR EACH STA
 CREATE TRIGGER tasks_graph_updated AFTER UPDATE ON public.tasks REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
 
 --
+-- Name: claim_requests claim_requests_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
+
+--
 -- Name: file_events file_events_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -992,6 +1113,20 @@ ALTER TABLE ONLY public.files
 
 ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id);
+
+--
+-- Name: run_outputs run_outputs_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id);
+
+--
+-- Name: run_outputs run_outputs_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
 
 --
 -- Name: task_dependencies task_dependencies_child_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -576,16 +576,17 @@ absl::StatusOr<Reprocessed> FileStore::ReprocessIds(
       db_->Transact("file.reprocess", options, [&](Tx& tx) -> absl::Status {
         out = Reprocessed{};
         absl::flat_hash_map<int64_t, std::string> status;
-        for (const auto& row : Exec(tx, sql::kFileReprocessLockIds,
-                                    ids_literal)) {
+        for (const auto& row :
+             Exec(tx, sql::kFileReprocessLockIds, ids_literal)) {
           status[row["id"].as<int64_t>()] = row["status"].c_str();
         }
         for (int64_t id : ids) {
           if (!status.contains(id)) {
             return NotFoundResourceError(
                 resource::kFile, absl::StrCat(id),
-                absl::StrCat("file ", id, ": no such file; nothing was "
-                                          "reprocessed"));
+                absl::StrCat("file ", id,
+                             ": no such file; nothing was "
+                             "reprocessed"));
           }
         }
         for (int64_t id : ids) {
@@ -632,11 +633,11 @@ absl::StatusOr<Reprocessed> FileStore::ReprocessFiltered(
             out.file_ids.push_back(row["id"].as<int64_t>());
           }
         }
-        out.more = Exec(tx, sql::kFileReprocessMore, status, filter.source,
-                        filter.run_id, filter.producer_run_id,
-                        filter.updated_after_us, filter.updated_before_us)[0]
-                       ["more"]
-                           .as<bool>();
+        out.more =
+            Exec(tx, sql::kFileReprocessMore, status, filter.source,
+                 filter.run_id, filter.producer_run_id, filter.updated_after_us,
+                 filter.updated_before_us)[0]["more"]
+                .as<bool>();
         return absl::OkStatus();
       }));
   return out;

@@ -76,8 +76,7 @@ class FileVersionsTest : public FileTest {
   }
 
   RegisterFileResponse Register(
-      const FileSpec& spec,
-      ChangePolicy policy = CHANGE_POLICY_UNSPECIFIED) {
+      const FileSpec& spec, ChangePolicy policy = CHANGE_POLICY_UNSPECIFIED) {
     RegisterFileRequest req;
     *req.mutable_file() = spec;
     req.set_change_policy(policy);

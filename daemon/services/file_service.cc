@@ -75,7 +75,8 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
 // The change policy of a registration, and who asks (the caller's peer:
 // the CHANGED event's actor).
 absl::StatusOr<store::ChangeIntent> IntentOf(
-    const grpc::CallbackServerContext& context, metad::v1::ChangePolicy policy) {
+    const grpc::CallbackServerContext& context,
+    metad::v1::ChangePolicy policy) {
   if (!metad::v1::ChangePolicy_IsValid(policy)) {
     return metad::InvalidFieldError(
         "change_policy",
@@ -123,8 +124,7 @@ absl::Status ReprocessFilterOf(const metad::v1::ReprocessFilesRequest& request,
     filter->updated_after_us = TimestampToMicros(request.updated_after());
   }
   if (request.has_updated_before()) {
-    RETURN_IF_ERROR(
-        CheckTimestamp("updated_before", request.updated_before()));
+    RETURN_IF_ERROR(CheckTimestamp("updated_before", request.updated_before()));
     filter->updated_before_us = TimestampToMicros(request.updated_before());
   }
   if (filter->updated_after_us && filter->updated_before_us &&
@@ -199,9 +199,9 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
         ASSIGN_OR_RETURN(store::ChangeIntent intent,
                          IntentOf(*context, request->change_policy()));
-        ASSIGN_OR_RETURN(auto results,
-                         store_.Register(options, specs, request->request_id(),
-                                         intent));
+        ASSIGN_OR_RETURN(
+            auto results,
+            store_.Register(options, specs, request->request_id(), intent));
         int created = 0;
         int changed = 0;
         for (auto& result : results) {
@@ -394,8 +394,8 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
         if (request->limit() < 0 || request->limit() > kMaxReprocessLimit) {
           return metad::InvalidFieldError(
               "limit", absl::StrCat("must be 0..", kMaxReprocessLimit,
-                                    " (0 means ", kMaxReprocessLimit,
-                                    "; got ", request->limit(), ")"));
+                                    " (0 means ", kMaxReprocessLimit, "; got ",
+                                    request->limit(), ")"));
         }
         const bool by_filter = HasReprocessFilter(*request);
         store::Reprocessed done;
@@ -406,9 +406,9 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
           }
           if (request->file_ids_size() > kMaxReprocessLimit) {
             return metad::InvalidFieldError(
-                "file_ids", absl::StrCat("must hold 1..", kMaxReprocessLimit,
-                                         " ids (got ",
-                                         request->file_ids_size(), ")"));
+                "file_ids",
+                absl::StrCat("must hold 1..", kMaxReprocessLimit, " ids (got ",
+                             request->file_ids_size(), ")"));
           }
           std::vector<int64_t> ids;
           for (int i = 0; i < request->file_ids_size(); ++i) {
@@ -416,9 +416,9 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
                                     request->file_ids(i)));
             ids.push_back(request->file_ids(i));
           }
-          ASSIGN_OR_RETURN(done, store_.ReprocessIds(options, ids,
-                                                     request->reason(),
-                                                     context->peer()));
+          ASSIGN_OR_RETURN(done,
+                           store_.ReprocessIds(options, ids, request->reason(),
+                                               context->peer()));
         } else {
           if (!by_filter) {
             return metad::InvalidFieldError(
@@ -430,10 +430,9 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
           RETURN_IF_ERROR(ReprocessFilterOf(*request, &filter));
           const int limit =
               request->limit() == 0 ? kMaxReprocessLimit : request->limit();
-          ASSIGN_OR_RETURN(
-              done, store_.ReprocessFiltered(options, filter, limit,
-                                             request->reason(),
-                                             context->peer()));
+          ASSIGN_OR_RETURN(done, store_.ReprocessFiltered(
+                                     options, filter, limit, request->reason(),
+                                     context->peer()));
         }
         for (int64_t id : done.file_ids) response->add_file_ids(id);
         response->set_more(done.more);

@@ -888,8 +888,8 @@ std::vector<Case> BadInputTest::Table(Env* env) {
   // ---- FileService/ReprocessFiles ----
   const std::string rpf = "FileService/ReprocessFiles";
   t.push_back({rpf, "no ids and no filter",
-               Req<ReprocessFilesRequest>([](auto&) {}),
-               Code::INVALID_ARGUMENT, "file_ids: required"});
+               Req<ReprocessFilesRequest>([](auto&) {}), Code::INVALID_ARGUMENT,
+               "file_ids: required"});
   t.push_back({rpf, "ids and a filter", Req<ReprocessFilesRequest>([](auto& r) {
                  r.add_file_ids(1);
                  r.set_source("src");
