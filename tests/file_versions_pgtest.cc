@@ -17,6 +17,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "store/file_store.h"
+#include "store/watch_store.h"
 #include "tests/file_test_support.h"
 #include "tests/support/test_server.h"
 
@@ -418,6 +419,27 @@ TEST_F(FileVersionsTest, ConcurrentSameContentMakesOneVersion) {
     EXPECT_EQ(Count("SELECT count(*) FROM file_events WHERE kind = 'CHANGED'"),
               kNames * (round - 1));
   }
+}
+
+// Watch streams read events with the same row shape: actor and content.
+TEST_F(FileVersionsTest, WatchReadsChangedEventsWholly) {
+  const int64_t id = Register(Content("w.csv", "c1", 10)).file().id();
+  Register(Content("w.csv", "c2", 11));
+  store::WatchStore watch(db());
+  store::FileEventFilter filter;
+  filter.file_id = id;
+  auto events = watch.ReadFileEvents({}, filter, 0, 1000000, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  const FileEvent& changed = (*events)[1].event();
+  EXPECT_EQ(changed.kind(), "CHANGED");
+  EXPECT_FALSE(changed.actor().empty());
+  EXPECT_EQ(changed.previous().checksum(), "c1");
+  EXPECT_EQ(changed.previous().size_bytes(), 10);
+  EXPECT_EQ(changed.current().checksum(), "c2");
+  EXPECT_EQ(changed.current().size_bytes(), 11);
+  EXPECT_EQ(changed.current().version(), 2);
+  EXPECT_EQ((*events)[1].file_name(), "w.csv");
 }
 
 // ---- ReprocessFiles ----
