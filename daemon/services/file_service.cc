@@ -72,8 +72,14 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
   return absl::OkStatus();
 }
 
-// The change policy of a registration, and who asks (the caller's peer:
-// the CHANGED event's actor).
+// Who asks, for the events a call writes (CHANGED, REPROCESSED): the
+// caller's peer address. The one place to switch to the token's name once
+// the authorizer hands it to handlers.
+std::string ActorOf(const grpc::CallbackServerContext& context) {
+  return context.peer();
+}
+
+// The change policy of a registration, and who asks.
 absl::StatusOr<store::ChangeIntent> IntentOf(
     const grpc::CallbackServerContext& context,
     metad::v1::ChangePolicy policy) {
@@ -83,7 +89,7 @@ absl::StatusOr<store::ChangeIntent> IntentOf(
         absl::StrCat("unknown ChangePolicy value ", static_cast<int>(policy)));
   }
   return store::ChangeIntent{policy == metad::v1::CHANGE_POLICY_REPROCESS,
-                             context.peer()};
+                             ActorOf(context)};
 }
 
 bool HasReprocessFilter(const metad::v1::ReprocessFilesRequest& request) {
@@ -418,7 +424,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
           }
           ASSIGN_OR_RETURN(done,
                            store_.ReprocessIds(options, ids, request->reason(),
-                                               context->peer()));
+                                               ActorOf(*context)));
         } else {
           if (!by_filter) {
             return metad::InvalidFieldError(
@@ -432,7 +438,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
               request->limit() == 0 ? kMaxReprocessLimit : request->limit();
           ASSIGN_OR_RETURN(done, store_.ReprocessFiltered(
                                      options, filter, limit, request->reason(),
-                                     context->peer()));
+                                     ActorOf(*context)));
         }
         for (int64_t id : done.file_ids) response->add_file_ids(id);
         response->set_more(done.more);
