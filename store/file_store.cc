@@ -277,8 +277,7 @@ absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     const TxOptions& options, const std::vector<const FileSpec*>& specs,
     const std::string& request_id, const ChangeIntent& intent) {
   return Register(options, specs,
-                  std::vector<std::string>(specs.size(), request_id),
-                  std::vector<ChangeIntent>(specs.size(), intent));
+                  std::vector<std::string>(specs.size(), request_id), {intent});
 }
 
 namespace {
@@ -316,7 +315,9 @@ absl::Status ApplyChanges(Tx& tx, const std::vector<const FileSpec*>& specs,
     std::vector<std::string> checksums, actors;
     std::vector<bool> reprocess;
     for (size_t i : round) {
-      const ChangeIntent& intent = intents.empty() ? keep : intents[i];
+      const ChangeIntent& intent = intents.empty()       ? keep
+                                   : intents.size() == 1 ? intents[0]
+                                                         : intents[i];
       ids.push_back(results[i].file.id());
       checksums.push_back(specs[i]->checksum());
       sizes.push_back(specs[i]->size_bytes());

@@ -124,9 +124,9 @@ class FileStore {
       const std::vector<const metad::v1::FileSpec*>& specs,
       const std::string& request_id, const ChangeIntent& intent = {});
 
-  // The same with one request id and one intent per spec (`intents` empty:
-  // the default for all): the calls that store/register_batcher.h coalesces
-  // into one transaction.
+  // The same with one request id per spec, and one intent per spec or one
+  // for all (none: the default for all): the calls that
+  // store/register_batcher.h coalesces into one transaction.
   absl::StatusOr<std::vector<RegisteredFile>> Register(
       const TxOptions& options,
       const std::vector<const metad::v1::FileSpec*>& specs,
