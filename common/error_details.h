@@ -36,6 +36,7 @@ inline constexpr char kRunEnded[] = "RUN_ENDED";
 inline constexpr char kLeaseExpired[] = "LEASE_EXPIRED";
 inline constexpr char kFileNotHeld[] = "FILE_NOT_HELD";
 inline constexpr char kFileNotInError[] = "FILE_NOT_IN_ERROR";
+inline constexpr char kFileNotFinal[] = "FILE_NOT_FINAL";
 inline constexpr char kTaskInUse[] = "TASK_IN_USE";
 inline constexpr char kNotFound[] = "NOT_FOUND";
 inline constexpr char kInvalidArgument[] = "INVALID_ARGUMENT";

@@ -124,23 +124,24 @@ $$;
 -- Name: metad_file_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint)
+CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint, actor text, detail text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time)
+         e.message, metad_us(e.event_time), e.actor, e.detail::text
 $$;
 
 --
 -- Name: metad_file_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint)
+CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint, version integer, producer_run_id bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
          f.row_count, f.attributes::text, f.run_id, f.error_message,
-         metad_us(f.create_time), metad_us(f.update_time)
+         metad_us(f.create_time), metad_us(f.update_time), f.version,
+         f.producer_run_id
 $$;
 
 --
@@ -148,33 +149,16 @@ $$;
 --
 
 CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text) RETURNS public.metad_run_result
-    LANGUAGE sql
-    AS $$
-  SELECT metad_finish_run(p_run, p_status, p_message, p_expired_message,
-                          '{}'::bigint[], true)
-$$;
-
---
--- Name: metad_finish_run(bigint, text, text, text, bigint[], boolean); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text, p_files bigint[], p_settle_all boolean) RETURNS public.metad_run_result
     LANGUAGE plpgsql
     AS $$
 DECLARE
   v_task_id bigint;
   v_batch text;
+  v_done bigint;
+  v_files bigint;
   v_status text;
-  v_message text;
   v_lease_us bigint;
   v_lapsed boolean;
-  v_finish_files integer;
-  v_finish_released integer;
-  v_bad bigint;
-  v_bad_run bigint;
-  v_bad_status text;
-  v_files bigint;
-  v_released bigint;
 BEGIN
   SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
     FROM task_log l
@@ -183,78 +167,47 @@ BEGIN
     RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
-  -- FOR UPDATE waits for the ClaimFiles and CompleteFile transactions that
-  -- hold the run FOR SHARE (file.lock_run), so the statements below (each
-  -- with a fresh snapshot) see every file they claimed; after it, they wait
-  -- for us and then find the run ended.
-  SELECT l.status, l.error_message, metad_us(l.lease_expire_time),
-         metad_lease_lapsed(l.lease_expire_time), l.finish_files,
-         l.finish_released
-    INTO v_status, v_message, v_lease_us, v_lapsed, v_finish_files,
-         v_finish_released
+  WITH r AS (
+    UPDATE task_log
+       SET status = p_status, error_message = p_message, end_time = now(),
+           lease_expire_time = NULL
+     WHERE id = p_run AND metad_run_live(status, lease_expire_time)
+    RETURNING id
+  ), f AS (
+    UPDATE files
+       SET status = p_status, error_message = p_message, update_time = now()
+      FROM r
+     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
+    RETURNING files.id
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_run, p_message FROM f
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
+  )
+  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
+  IF v_done IS NOT NULL THEN
+    RETURN metad_run_answer(p_run, 'finished', NULL, v_files, NULL);
+  END IF;
+  -- Why nothing changed.
+  SELECT l.status, metad_us(l.lease_expire_time),
+         metad_lease_lapsed(l.lease_expire_time)
+    INTO v_status, v_lease_us, v_lapsed
     FROM task_log l
-   WHERE l.id = p_run
-     FOR UPDATE;
+   WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+  END IF;
   IF v_status <> 'PROCESSING' THEN
-    -- A retry of the FinishRun that ended it answers as that call did.
-    IF v_finish_files IS NOT NULL AND v_status = p_status
-       AND v_message = p_message THEN
-      RETURN metad_run_answer(p_run, 'replayed', NULL, v_finish_files,
-                               v_finish_released);
-    END IF;
     RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
   END IF;
   IF v_lapsed THEN
     PERFORM metad_expire_run(p_run, p_expired_message);
     RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
   END IF;
-  -- Every named file must be the run's: held, or completed by it.
-  IF NOT p_settle_all THEN
-    SELECT n.id, f.run_id, f.status INTO v_bad, v_bad_run, v_bad_status
-      FROM unnest(p_files) AS n(id)
-      LEFT JOIN files f ON f.id = n.id
-     WHERE f.run_id IS DISTINCT FROM p_run
-     LIMIT 1;
-    IF v_bad IS NOT NULL THEN
-      IF v_bad_status IS NULL THEN
-        RETURN metad_run_answer(NULL, 'file_not_found', NULL, v_bad, NULL);
-      END IF;
-      RETURN metad_run_answer(NULL, 'file_not_held', v_bad_status, v_bad,
-                               v_bad_run);
-    END IF;
-  END IF;
-  WITH f AS (
-    UPDATE files
-       SET status = CASE WHEN k.named THEN p_status ELSE 'NEW' END,
-           run_id = CASE WHEN k.named THEN p_run END,
-           error_message = CASE WHEN k.named THEN p_message ELSE '' END,
-           update_time = now()
-      FROM (SELECT h.id,
-                   p_settle_all OR h.id IN (SELECT unnest(p_files)) AS named
-              FROM files h
-             WHERE h.run_id = p_run AND h.status = 'PROCESSING') k
-     WHERE files.id = k.id
-    RETURNING files.id, k.named
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, CASE WHEN named THEN 'FINISHED' ELSE 'RELEASED' END,
-           'PROCESSING', CASE WHEN named THEN p_status ELSE 'NEW' END, p_run,
-           CASE WHEN named THEN p_message
-                ELSE metad_unnamed_release_message() END
-      FROM f
-  )
-  SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named)
-    INTO v_files, v_released
-    FROM f;
-  UPDATE task_log
-     SET status = p_status, error_message = p_message, end_time = now(),
-         lease_expire_time = NULL, finish_files = v_files,
-         finish_released = v_released
-   WHERE id = p_run;
-  INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-  VALUES (p_run, 'FINISHED', 'PROCESSING', p_status, p_message);
-  RETURN metad_run_answer(p_run, 'finished', NULL, v_files, v_released);
+  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
 END
 $$;
 
@@ -268,28 +221,7 @@ CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_m
 BEGIN
   FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
     RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
-                                 p_expired_message, '{}'::bigint[], true);
-  END LOOP;
-END
-$$;
-
---
--- Name: metad_finish_runs(bigint[], text[], text[], text, bigint[], integer[], boolean[]); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_messages text[], p_expired_message text, p_files bigint[], p_file_counts integer[], p_settle_all boolean[]) RETURNS SETOF public.metad_run_result
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-  v_at integer := 0;
-BEGIN
-  FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
-    RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
-                                 p_expired_message,
-                                 coalesce(p_files[v_at + 1:v_at + p_file_counts[i]],
-                                          '{}'),
-                                 p_settle_all[i]);
-    v_at := v_at + p_file_counts[i];
+                                 p_expired_message);
   END LOOP;
 END
 $$;
@@ -548,14 +480,6 @@ CREATE FUNCTION public.metad_unmet_edges(p_batch text) RETURNS TABLE(parent_id b
 $$;
 
 --
--- Name: metad_unnamed_release_message(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.metad_unnamed_release_message() RETURNS text
-    LANGUAGE sql IMMUTABLE
-    AS $$ SELECT 'not named by FinishRun'::text $$;
-
---
 -- Name: metad_us(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -800,8 +724,6 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
-    finish_files integer,
-    finish_released integer,
     cancelled boolean DEFAULT false NOT NULL,
     superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),

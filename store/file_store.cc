@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
@@ -84,9 +85,12 @@ struct FileColumns {
         run_id(r.column_number("run_id")),
         error_message(r.column_number("error_message")),
         create_us(r.column_number("create_us")),
-        update_us(r.column_number("update_us")) {}
+        update_us(r.column_number("update_us")),
+        version(r.column_number("version")),
+        producer_run_id(r.column_number("producer_run_id")) {}
   pqxx::row_size_type id, source, file_name, status, checksum, size_bytes,
-      row_count, attributes, run_id, error_message, create_us, update_us;
+      row_count, attributes, run_id, error_message, create_us, update_us,
+      version, producer_run_id;
 };
 
 absl::StatusOr<File> ReadFile(const pqxx::row& row, const FileColumns& c) {
@@ -103,7 +107,61 @@ absl::StatusOr<File> ReadFile(const pqxx::row& row, const FileColumns& c) {
   file.set_error_message(row[c.error_message].c_str());
   ReadTime(row[c.create_us], file.mutable_create_time());
   ReadTime(row[c.update_us], file.mutable_update_time());
+  file.set_version(row[c.version].as<int32_t>());
+  file.set_producer_run_id(OrZero(row[c.producer_run_id]));
   return file;
+}
+
+// A CHANGED event's detail ({"previous": {...}, "current": {...}}, written
+// by file.register_change) into FileContent; anything else is left out.
+void ReadContentDetail(const pqxx::field& field, FileEvent* event) {
+  if (field.is_null()) return;
+  google::protobuf::Struct detail;
+  if (!google::protobuf::util::JsonStringToMessage(field.c_str(), &detail)
+           .ok()) {
+    return;
+  }
+  auto read = [&detail](const char* key, metad::v1::FileContent* out) {
+    auto it = detail.fields().find(key);
+    if (it == detail.fields().end() || !it->second.has_struct_value()) return;
+    const auto& fields = it->second.struct_value().fields();
+    auto number = [&fields](const char* name, double unknown) {
+      auto f = fields.find(name);
+      return f != fields.end() && f->second.has_number_value()
+                 ? f->second.number_value()
+                 : unknown;
+    };
+    out->set_version(static_cast<int32_t>(number("version", 0)));
+    auto checksum = fields.find("checksum");
+    if (checksum != fields.end() && checksum->second.has_string_value()) {
+      out->set_checksum(checksum->second.string_value());
+    }
+    // JSON numbers are doubles: exact for sizes below 2^53 bytes (8 PiB).
+    out->set_size_bytes(static_cast<int64_t>(number("size_bytes", -1)));
+  };
+  read("previous", event->mutable_previous());
+  read("current", event->mutable_current());
+}
+
+// Whether `spec` gives a checksum or size that differs from `file`'s: the
+// rule file.register_change applies (values not given never count; a given
+// size differs from an unknown one, -1 here).
+bool GivesNewContent(const FileSpec& spec, const File& file) {
+  return (!spec.checksum().empty() && spec.checksum() != file.checksum()) ||
+         (spec.size_bytes() > 0 && spec.size_bytes() != file.size_bytes());
+}
+
+bool GivesContent(const FileSpec& spec) {
+  return !spec.checksum().empty() || spec.size_bytes() > 0;
+}
+
+std::string BoolArrayLiteral(const std::vector<bool>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += values[i] ? 't' : 'f';
+  }
+  return out + "}";
 }
 
 // The file of a statement that returns one; `r` is not empty.
@@ -200,7 +258,9 @@ FileEventColumns::FileEventColumns(const pqxx::result& r)
       to_status(r.column_number("to_status")),
       run_id(r.column_number("run_id")),
       message(r.column_number("message")),
-      event_us(r.column_number("event_us")) {}
+      event_us(r.column_number("event_us")),
+      actor(r.column_number("actor")),
+      detail(r.column_number("detail")) {}
 
 void ReadFileEvent(const pqxx::row& row, const FileEventColumns& c,
                    FileEvent* event) {
@@ -214,6 +274,10 @@ void ReadFileEvent(const pqxx::row& row, const FileEventColumns& c,
   event->set_run_id(OrZero(row[c.run_id]));
   event->set_message(row[c.message].c_str());
   ReadTime(row[c.event_us], event->mutable_event_time());
+  event->set_actor(row[c.actor].c_str());
+  if (event->kind() == kFileEventChanged) {
+    ReadContentDetail(row[c.detail], event);
+  }
 }
 
 FileStore::FileStore(Database* db) : db_(db) {}
@@ -222,14 +286,97 @@ FileStore::FileStore(Database* db) : db_(db) {}
 
 absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     const TxOptions& options, const std::vector<const FileSpec*>& specs,
-    const std::string& request_id) {
+    const std::string& request_id, const ChangeIntent& intent) {
   return Register(options, specs,
-                  std::vector<std::string>(specs.size(), request_id));
+                  std::vector<std::string>(specs.size(), request_id), {intent});
 }
+
+namespace {
+
+// The registrations among `results` that bring new content for a known file
+// (FileStore::Register's rule), applied by file.register_change: every
+// occurrence of such a file in the request that gives content, in request
+// order, so that a name repeated with different contents ends as its last
+// occurrence says. One statement per occurrence rank (a statement can
+// change a row once); a registration that a concurrent one already made
+// current changes nothing and answers the row as it is now.
+absl::Status ApplyChanges(Tx& tx, const std::vector<const FileSpec*>& specs,
+                          const std::vector<ChangeIntent>& intents,
+                          std::vector<RegisteredFile>& results) {
+  absl::flat_hash_set<int64_t> changing;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (GivesNewContent(*specs[i], results[i].file)) {
+      changing.insert(results[i].file.id());
+    }
+  }
+  if (changing.empty()) return absl::OkStatus();
+  // rounds[k]: the k-th content-giving occurrence of each changing file.
+  std::vector<std::vector<size_t>> rounds;
+  absl::flat_hash_map<int64_t, size_t> seen;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const int64_t id = results[i].file.id();
+    if (!changing.contains(id) || !GivesContent(*specs[i])) continue;
+    const size_t rank = seen[id]++;
+    if (rounds.size() <= rank) rounds.resize(rank + 1);
+    rounds[rank].push_back(i);
+  }
+  const ChangeIntent keep;
+  for (const std::vector<size_t>& round : rounds) {
+    std::vector<int64_t> ids, sizes, rows;
+    std::vector<std::string> checksums, actors;
+    std::vector<bool> reprocess;
+    for (size_t i : round) {
+      const ChangeIntent& intent = intents.empty()       ? keep
+                                   : intents.size() == 1 ? intents[0]
+                                                         : intents[i];
+      ids.push_back(results[i].file.id());
+      checksums.push_back(specs[i]->checksum());
+      sizes.push_back(specs[i]->size_bytes());
+      rows.push_back(specs[i]->row_count());
+      reprocess.push_back(intent.reprocess);
+      actors.push_back(intent.actor);
+    }
+    pqxx::result changed =
+        Exec(tx, sql::kFileRegisterChange, IntArrayLiteral(ids),
+             TextArrayLiteral(checksums), IntArrayLiteral(sizes),
+             IntArrayLiteral(rows), BoolArrayLiteral(reprocess),
+             TextArrayLiteral(actors));
+    std::vector<bool> done(round.size(), false);
+    const FileColumns columns(changed);
+    for (const auto& row : changed) {
+      const size_t k = row["ord"].as<size_t>() - 1;
+      ASSIGN_OR_RETURN(results[round[k]].file, ReadFile(row, columns));
+      results[round[k]].changed = true;
+      done[k] = true;
+    }
+    std::vector<int64_t> stale;
+    for (size_t k = 0; k < round.size(); ++k) {
+      if (!done[k]) stale.push_back(ids[k]);
+    }
+    if (stale.empty()) continue;
+    // Made current by a concurrent registrant (or by this call's own
+    // earlier occurrence): answer the row as it is now.
+    pqxx::result now = Exec(tx, sql::kFileGetByIds, IntArrayLiteral(stale));
+    const FileColumns now_columns(now);
+    absl::flat_hash_map<int64_t, File> by_id;
+    for (const auto& row : now) {
+      ASSIGN_OR_RETURN(File file, ReadFile(row, now_columns));
+      by_id[file.id()] = std::move(file);
+    }
+    for (size_t k = 0; k < round.size(); ++k) {
+      auto it = by_id.find(ids[k]);
+      if (!done[k] && it != by_id.end()) results[round[k]].file = it->second;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     const TxOptions& options, const std::vector<const FileSpec*>& specs,
-    const std::vector<std::string>& request_ids) {
+    const std::vector<std::string>& request_ids,
+    const std::vector<ChangeIntent>& intents) {
   std::vector<std::string> sources, names, checksums, attributes;
   std::vector<int64_t> sizes, row_counts;
   for (const FileSpec* spec : specs) {
@@ -269,7 +416,7 @@ absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
           bool is_new = created.erase(file.id()) > 0;
           results.push_back(RegisteredFile{std::move(file), is_new});
         }
-        return absl::OkStatus();
+        return ApplyChanges(tx, specs, intents, results);
       }));
   return results;
 }
@@ -484,6 +631,84 @@ absl::StatusOr<File> FileStore::Reset(const TxOptions& options, int64_t file_id,
              {"status", state[0]["status"].c_str()}});
       }));
   return file;
+}
+
+// ---- ReprocessFiles ----
+
+absl::StatusOr<Reprocessed> FileStore::ReprocessIds(
+    const TxOptions& options, const std::vector<int64_t>& ids,
+    const std::string& reason, const std::string& actor) {
+  const std::string ids_literal = IntArrayLiteral(ids);
+  Reprocessed out;
+  RETURN_IF_ERROR(
+      db_->Transact("file.reprocess", options, [&](Tx& tx) -> absl::Status {
+        out = Reprocessed{};
+        absl::flat_hash_map<int64_t, std::string> status;
+        for (const auto& row :
+             Exec(tx, sql::kFileReprocessLockIds, ids_literal)) {
+          status[row["id"].as<int64_t>()] = row["status"].c_str();
+        }
+        for (int64_t id : ids) {
+          if (!status.contains(id)) {
+            return NotFoundResourceError(
+                resource::kFile, absl::StrCat(id),
+                absl::StrCat("file ", id,
+                             ": no such file; nothing was "
+                             "reprocessed"));
+          }
+        }
+        for (int64_t id : ids) {
+          const std::string& current = status[id];
+          if (current != "SUCCESS" && current != "ERROR") {
+            return WithErrorInfo(
+                absl::FailedPreconditionError(absl::StrCat(
+                    "file ", id, ": is ", current,
+                    "; only SUCCESS or ERROR files can be reprocessed; "
+                    "nothing was reprocessed")),
+                reason::kFileNotFinal,
+                {{"file_id", absl::StrCat(id)}, {"status", current}});
+          }
+        }
+        for (const auto& row :
+             Exec(tx, sql::kFileReprocess, ids_literal, reason, actor)) {
+          out.file_ids.push_back(row["id"].as<int64_t>());
+        }
+        return absl::OkStatus();
+      }));
+  return out;
+}
+
+absl::StatusOr<Reprocessed> FileStore::ReprocessFiltered(
+    const TxOptions& options, const ReprocessFilter& filter, int limit,
+    const std::string& reason, const std::string& actor) {
+  std::optional<std::string> status;
+  if (filter.status) status = FileStatusText(*filter.status);
+  Reprocessed out;
+  RETURN_IF_ERROR(
+      db_->Transact("file.reprocess", options, [&](Tx& tx) -> absl::Status {
+        out = Reprocessed{};
+        Exec(tx, sql::kFileForceCustomPlan);
+        std::vector<int64_t> picked;
+        for (const auto& row :
+             Exec(tx, sql::kFileReprocessPick, status, filter.source,
+                  filter.run_id, filter.producer_run_id,
+                  filter.updated_after_us, filter.updated_before_us, limit)) {
+          picked.push_back(row["id"].as<int64_t>());
+        }
+        if (!picked.empty()) {
+          for (const auto& row : Exec(tx, sql::kFileReprocess,
+                                      IntArrayLiteral(picked), reason, actor)) {
+            out.file_ids.push_back(row["id"].as<int64_t>());
+          }
+        }
+        out.more =
+            Exec(tx, sql::kFileReprocessMore, status, filter.source,
+                 filter.run_id, filter.producer_run_id, filter.updated_after_us,
+                 filter.updated_before_us)[0]["more"]
+                .as<bool>();
+        return absl::OkStatus();
+      }));
+  return out;
 }
 
 // ---- ListFileEvents ----

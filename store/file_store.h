@@ -34,10 +34,11 @@ metad::v1::FileStatus FileStatusFromText(absl::string_view text);
 struct FileEventColumns {
   explicit FileEventColumns(const pqxx::result& r);
   pqxx::row_size_type id, file_id, kind, from_status, to_status, run_id,
-      message, event_us;
+      message, event_us, actor, detail;
 };
 
-// Fills *event from a row with FileEventColumns.
+// Fills *event from a row with FileEventColumns (previous/current from the
+// detail of a CHANGED event).
 void ReadFileEvent(const pqxx::row& row, const FileEventColumns& columns,
                    metad::v1::FileEvent* event);
 
@@ -46,11 +47,43 @@ inline constexpr char kFileEventRegistered[] = "REGISTERED";
 inline constexpr char kFileEventClaimed[] = "CLAIMED";
 inline constexpr char kFileEventCompleted[] = "COMPLETED";
 inline constexpr char kFileEventReset[] = "RESET";
+inline constexpr char kFileEventChanged[] = "CHANGED";
+inline constexpr char kFileEventReprocessed[] = "REPROCESSED";
 
 struct RegisteredFile {
   metad::v1::File file;
   // True when this call stored the record.
   bool created = false;
+  // True when this call recorded a new version of a known file.
+  bool changed = false;
+};
+
+// What a registration does when it brings new content for a known file.
+struct ChangeIntent {
+  // CHANGE_POLICY_REPROCESS: a SUCCESS or ERROR file goes back to NEW.
+  bool reprocess = false;
+  // Recorded on the CHANGED event.
+  std::string actor;
+};
+
+// ReprocessFiles by filter; unset members do not filter, but at least one
+// must be set (the caller checks).
+struct ReprocessFilter {
+  // SUCCESS or ERROR; unset for both.
+  std::optional<metad::v1::FileStatus> status;
+  std::optional<std::string> source;
+  std::optional<int64_t> run_id;
+  std::optional<int64_t> producer_run_id;
+  // Microseconds since the epoch: update_time >= after, update_time < before.
+  std::optional<int64_t> updated_after_us;
+  std::optional<int64_t> updated_before_us;
+};
+
+struct Reprocessed {
+  // The files sent back to NEW, ascending.
+  std::vector<int64_t> file_ids;
+  // True when the filter still matches files (by filter only).
+  bool more = false;
 };
 
 // ListFiles filters; unset members do not filter.
@@ -78,24 +111,37 @@ class FileStore {
   explicit FileStore(Database* db);
 
   // Registers `specs` (1..1000) in one transaction, all or nothing. Returns
-  // one result per spec in the same order: the stored record (an existing
-  // one unchanged) and whether this call created it; when the same
-  // (source, file_name) appears twice, only the first occurrence can be
-  // created. New rows get ids in (source, file_name) order (a fixed lock
-  // order keeps overlapping concurrent batches free of deadlocks) and a
-  // REGISTERED event each. `request_id` ("" for none) is stored on new rows.
+  // one result per spec in the same order: the stored record and whether
+  // this call created it or changed it; when the same (source, file_name)
+  // appears twice, only the first occurrence can be created, and the later
+  // ones apply in request order. New rows get ids in (source, file_name)
+  // order (a fixed lock order keeps overlapping concurrent batches free of
+  // deadlocks) and a REGISTERED event each. `request_id` ("" for none) is
+  // stored on new rows.
+  //
+  // A known file changes when the spec gives a checksum (non-empty) or a
+  // size (> 0) that differs from the stored one (a stored unknown size
+  // differs from any given size); values not given never count. A change
+  // stores the given checksum, size and row count, bumps the version, and
+  // appends a CHANGED event (detail: previous and current version, checksum,
+  // size); with intent.reprocess a SUCCESS or ERROR file also goes back to
+  // NEW (no run, no error message). Identical content changes nothing. The
+  // common case (new files, known files with the same content) costs the
+  // two statements it always did; only a change runs more.
   // Returns, besides Database::Transact's codes: OK.
   absl::StatusOr<std::vector<RegisteredFile>> Register(
       const TxOptions& options,
       const std::vector<const metad::v1::FileSpec*>& specs,
-      const std::string& request_id);
+      const std::string& request_id, const ChangeIntent& intent = {});
 
-  // The same with one request id per spec: the calls that
+  // The same with one request id per spec, and one intent per spec or one
+  // for all (none: the default for all): the calls that
   // store/register_batcher.h coalesces into one transaction.
   absl::StatusOr<std::vector<RegisteredFile>> Register(
       const TxOptions& options,
       const std::vector<const metad::v1::FileSpec*>& specs,
-      const std::vector<std::string>& request_ids);
+      const std::vector<std::string>& request_ids,
+      const std::vector<ChangeIntent>& intents = {});
 
   // NOT_FOUND if no file has that id.
   absl::StatusOr<metad::v1::File> Get(const TxOptions& options, int64_t id);
@@ -146,6 +192,26 @@ class FileStore {
   absl::StatusOr<metad::v1::File> Reset(const TxOptions& options,
                                         int64_t file_id,
                                         const std::string& reason);
+
+  // ReprocessFiles by ids (1..1000, duplicates allowed): every file must be
+  // SUCCESS or ERROR; all go back to NEW (no run, no error message) with a
+  // REPROCESSED event carrying `reason` and `actor`, or none does.
+  //   NOT_FOUND           an id names no file (the first such in `ids`);
+  //   FAILED_PRECONDITION a file is NEW or PROCESSING (FILE_NOT_FINAL, the
+  //                       first such in `ids`).
+  absl::StatusOr<Reprocessed> ReprocessIds(const TxOptions& options,
+                                           const std::vector<int64_t>& ids,
+                                           const std::string& reason,
+                                           const std::string& actor);
+
+  // ReprocessFiles by filter: up to `limit` SUCCESS or ERROR files matching
+  // `filter`, oldest id first, skipping files other transactions hold, each
+  // like ReprocessIds; `more` when the filter still matches files. OK.
+  absl::StatusOr<Reprocessed> ReprocessFiltered(const TxOptions& options,
+                                                const ReprocessFilter& filter,
+                                                int limit,
+                                                const std::string& reason,
+                                                const std::string& actor);
 
   // Up to `limit` events with id > after_id, by id ascending: of one file,
   // or of every file when file_id is 0.

@@ -12,7 +12,8 @@ RegisterBatcher::RegisterBatcher(FileStore* store,
     : store_(store),
       group_(
           [this](const TxOptions& options, const Call& call) {
-            return store_->Register(options, call.specs, call.request_id);
+            return store_->Register(options, call.specs, call.request_id,
+                                    call.intent);
           },
           [this](const TxOptions& shared,
                  const std::vector<const Call*>& calls) {
@@ -23,8 +24,9 @@ RegisterBatcher::RegisterBatcher(FileStore* store,
 
 void RegisterBatcher::Submit(TxOptions options,
                              std::vector<const FileSpec*> specs,
-                             std::string request_id, Done done) {
-  Call call{std::move(specs), std::move(request_id)};
+                             std::string request_id, ChangeIntent intent,
+                             Done done) {
+  Call call{std::move(specs), std::move(request_id), std::move(intent)};
   group_.Submit(std::move(options), std::move(call), std::move(done));
 }
 
@@ -35,11 +37,14 @@ RegisterBatcher::RegisterAll(const TxOptions& shared,
   // is cancelled before COMMIT.
   std::vector<const FileSpec*> specs;
   std::vector<std::string> request_ids;
+  std::vector<ChangeIntent> intents;
   for (const Call* call : calls) {
     specs.insert(specs.end(), call->specs.begin(), call->specs.end());
     request_ids.insert(request_ids.end(), call->specs.size(), call->request_id);
+    intents.insert(intents.end(), call->specs.size(), call->intent);
   }
-  absl::StatusOr<Files> all = store_->Register(shared, specs, request_ids);
+  absl::StatusOr<Files> all =
+      store_->Register(shared, specs, request_ids, intents);
   if (!all.ok()) return all.status();
   std::vector<absl::StatusOr<Files>> answers;
   auto next = all->begin();

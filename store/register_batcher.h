@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,7 +44,15 @@ class RegisterBatcher {
   // thread. `done` must not block. RESOURCE_EXHAUSTED at once when
   // max_queued calls wait already.
   void Submit(TxOptions options, std::vector<const metad::v1::FileSpec*> specs,
-              std::string request_id, Done done);
+              std::string request_id, Done done) {
+    Submit(std::move(options), std::move(specs), std::move(request_id),
+           ChangeIntent{}, std::move(done));
+  }
+
+  // The same with the call's change policy and actor. Calls with different
+  // intents share a batch: each spec carries its own.
+  void Submit(TxOptions options, std::vector<const metad::v1::FileSpec*> specs,
+              std::string request_id, ChangeIntent intent, Done done);
 
   // Answers what is queued and ends the committers (idempotent). Later
   // Submits are answered UNAVAILABLE.
@@ -55,6 +64,7 @@ class RegisterBatcher {
   struct Call {
     std::vector<const metad::v1::FileSpec*> specs;
     std::string request_id;
+    ChangeIntent intent;
   };
   absl::StatusOr<std::vector<absl::StatusOr<Files>>> RegisterAll(
       const TxOptions& shared, const std::vector<const Call*>& calls);

@@ -125,16 +125,19 @@ TEST_F(FileServiceTest, RegisterFileCreatesThenReturnsExistingUnchanged) {
   EXPECT_EQ(first.file().row_count(), -1);
   EXPECT_EQ(first.file().attributes().at("month"), "2024-03");
 
-  // Through its whole life, registering again never changes it.
+  // Through its whole life, registering the same content again never
+  // changes it (new content: tests/file_versions_pgtest.cc).
   const int64_t run = NewRun();
   ASSERT_EQ(Claim(run, 1).size(), 1u);
   ASSERT_TRUE(Complete(first.file().id(), run, FILE_STATUS_SUCCESS).ok());
-  spec.set_size_bytes(1);
+  spec.set_size_bytes(0);
   RegisterFileResponse again = Register(spec);
   EXPECT_FALSE(again.created());
+  EXPECT_FALSE(again.changed());
   EXPECT_EQ(again.file().id(), first.file().id());
   EXPECT_EQ(again.file().status(), FILE_STATUS_SUCCESS);
   EXPECT_EQ(again.file().size_bytes(), 2048);
+  EXPECT_EQ(again.file().version(), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM files"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM file_events WHERE kind='REGISTERED'"),
             1);

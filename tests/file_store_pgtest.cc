@@ -77,13 +77,17 @@ TEST_F(FileStoreTest, RegisterCreatesOnceThenReturnsTheStoredRecord) {
   EXPECT_EQ(first.file.run_id(), 0);
   EXPECT_GT(first.file.create_time().seconds(), 0);
 
-  spec.set_checksum("sha256:other");
-  spec.set_size_bytes(99);
+  // The same content (or none given) returns the record unchanged; new
+  // content is a new version (tests/file_versions_pgtest.cc).
+  spec.set_row_count(0);
   RegisteredFile again = RegisterOne(spec, "req-2");
   EXPECT_FALSE(again.created);
+  EXPECT_FALSE(again.changed);
   EXPECT_EQ(again.file.id(), first.file.id());
   EXPECT_EQ(again.file.checksum(), "sha256:abc");  // unchanged
   EXPECT_EQ(again.file.size_bytes(), 1234);
+  EXPECT_EQ(again.file.row_count(), 10);
+  EXPECT_EQ(again.file.version(), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM files"), 1);
   EXPECT_EQ(Sql("SELECT request_id FROM files"), "req-1");
   EXPECT_THAT(EventTrail(first.file.id()),
@@ -143,8 +147,12 @@ TEST_F(FileStoreTest, BatchReportsPerItemInRequestOrderWithDuplicates) {
   }
   EXPECT_EQ((*r)[1].file.id(), existing);
   EXPECT_EQ((*r)[0].file.id(), (*r)[3].file.id());
-  // The first occurrence is the one stored.
-  EXPECT_EQ((*r)[3].file.checksum(), "first");
+  // The first occurrence is the one stored; a later one with other content
+  // is its next version.
+  EXPECT_EQ((*r)[0].file.checksum(), "first");
+  EXPECT_EQ((*r)[3].file.checksum(), "second");
+  EXPECT_TRUE((*r)[3].changed);
+  EXPECT_EQ((*r)[3].file.version(), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM files"), 4);
   EXPECT_EQ(Count("SELECT count(*) FROM file_events WHERE kind='REGISTERED'"),
             4);

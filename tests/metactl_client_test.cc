@@ -97,6 +97,21 @@ class FakeFiles final : public v1::FileService::Service {
                          v1::ResetFileResponse* resp) override {
     return Next(ctx, "");
   }
+  grpc::Status ReprocessFiles(grpc::ServerContext* ctx,
+                              const v1::ReprocessFilesRequest* req,
+                              v1::ReprocessFilesResponse* resp) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_reprocess_ = *req;
+    }
+    for (int64_t id : req->file_ids()) resp->add_file_ids(id);
+    resp->set_more(req->file_ids().empty());
+    return Next(ctx, "");
+  }
+  v1::ReprocessFilesRequest last_reprocess() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_reprocess_;
+  }
 
  private:
   grpc::Status Next(grpc::ServerContext* ctx, const std::string& request_id) {
@@ -120,6 +135,7 @@ class FakeFiles final : public v1::FileService::Service {
   std::vector<int> batch_sizes_;
   int calls_ = 0;
   std::string authorization_;
+  v1::ReprocessFilesRequest last_reprocess_;
   absl::Duration delay_ = absl::ZeroDuration();
 };
 
@@ -349,7 +365,37 @@ TEST_F(MetactlTest, RegisterBatchSendsChunksOf1000AndMergesResults) {
   Outcome table =
       Metactl({"files", "register-batch"}, "a\tx.csv\nb\told.csv\n");
   ASSERT_EQ(table.code, 0) << table.err;
-  EXPECT_THAT(table.out, HasSubstr("2 files, 1 new\n"));
+  EXPECT_THAT(table.out, HasSubstr("2 files, 1 new, 0 changed\n"));
+}
+
+TEST_F(MetactlTest, ReprocessSendsIdsOrFiltersOnce) {
+  Outcome r = Metactl({"files", "reprocess", "3", "4", "--reason", "again"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(files_.last_reprocess().file_ids(), ElementsAre(3, 4));
+  EXPECT_EQ(files_.last_reprocess().reason(), "again");
+  EXPECT_THAT(r.out, HasSubstr("2 files back to NEW\n"));
+
+  r = Metactl({"files", "reprocess", "--source", "s3://in", "--status", "error",
+               "--run", "7", "--producer", "8", "--limit", "5",
+               "--updated-before", "2024-01-01T00:00:00Z"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const v1::ReprocessFilesRequest sent = files_.last_reprocess();
+  EXPECT_EQ(sent.file_ids_size(), 0);
+  EXPECT_EQ(sent.source(), "s3://in");
+  EXPECT_EQ(sent.status(), v1::FILE_STATUS_ERROR);
+  EXPECT_EQ(sent.run_id(), 7);
+  EXPECT_EQ(sent.producer_run_id(), 8);
+  EXPECT_EQ(sent.limit(), 5);
+  EXPECT_TRUE(sent.has_updated_before());
+  EXPECT_FALSE(sent.has_updated_after());
+  EXPECT_THAT(r.out, HasSubstr("more match"));
+
+  // Not safe to repeat: an UNAVAILABLE answer is not retried.
+  const int before = files_.calls();
+  files_.Script({grpc::StatusCode::UNAVAILABLE});
+  r = Metactl({"files", "reprocess", "3"});
+  EXPECT_EQ(r.code, 14);
+  EXPECT_EQ(files_.calls(), before + 1);
 }
 
 TEST_F(MetactlTest, TokenFileIsSent) {

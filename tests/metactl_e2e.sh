@@ -119,9 +119,11 @@ expect_eq "$(js 'd["file"]["status"]')" FILE_STATUS_NEW "new file status"
 expect_eq "$(js 'd["file"]["attributes"]["month"]')" 2024-03 "attribute"
 expect_eq "$(js 'd["file"]["row_count"]')" 120 "row_count"
 FILE_ID=$(js 'd["file"]["id"]')
-mc files register "$SRC" "$SEED" --size 1 --output json
+mc files register "$SRC" "$SEED" --size 2048 --output json
 expect_eq "$(js 'd["created"]')" false "registered twice is not new"
+expect_eq "$(js 'd["changed"]')" false "same content is no change"
 expect_eq "$(js 'd["file"]["size_bytes"]')" 2048 "stored record unchanged"
+expect_eq "$(js 'd["file"]["version"]')" 1 "first version"
 mc files register "$SRC" "$SEED"
 expect_in "$OUT" "created:" "table output of register"
 mc files register "" x.csv
@@ -323,6 +325,38 @@ mc files list --status new --source s3://other --output json
 expect_eq "$(js '[f["id"] for f in d["files"]]')" "[\"$A_ID\"]" \
   "files list --status new"
 mc runs finish "$RUN3" --status success
+
+echo "--- file versions and reprocess"
+mc files register s3://ver v.csv --checksum c1 --output json
+V_ID=$(js 'd["file"]["id"]')
+mc files register s3://ver v.csv --checksum c2 --size 5 --output json
+expect_eq "$(js 'd["changed"]')" true "new checksum: changed"
+expect_eq "$(js 'd["file"]["version"]')" 2 "new checksum: version 2"
+mc files register s3://ver v.csv --checksum c2
+expect_in "$OUT" "changed:" "table output of register says changed"
+mc files events "$V_ID" --output json
+expect_eq "$(js '[e["kind"] for e in d["events"]]')" '["REGISTERED", "CHANGED"]' \
+  "a CHANGED event"
+expect_eq "$(js '[d["events"][1]["previous"]["checksum"], d["events"][1]["current"]["checksum"]]')" \
+  '["c1", "c2"]' "CHANGED event's previous and current"
+mc files reprocess "$V_ID"
+expect_rc 9 "a NEW file is not reprocessed"
+mc files reprocess
+expect_rc 3 "reprocess needs ids or a filter"
+mc tasks register verify
+mc runs start verify --batch b3 --output json
+RUN4=$(js 'd["run"]["id"]')
+mc files claim "$RUN4" --limit 5 --source s3://ver
+mc runs finish "$RUN4" --status success
+mc files reprocess "$V_ID" --reason "new parser" --output json
+expect_rc 0 "files reprocess by id"
+expect_eq "$(js 'd["file_ids"]')" "[\"$V_ID\"]" "reprocessed ids"
+mc files get "$V_ID" --output json
+expect_eq "$(js 'd["status"]')" FILE_STATUS_NEW "reprocessed file is NEW"
+mc files reprocess --source s3://ver --status success --output json
+expect_eq "$(js 'd.get("file_ids", [])')" "[]" "nothing left to reprocess"
+mc files reprocess --source s3://ver
+expect_in "$OUT" "0 files back to NEW" "reprocess table output"
 
 echo "--- register-batch and paging"
 {

@@ -34,11 +34,15 @@ int Register(Context& ctx, const ParsedArgs& args) {
       args.GetInt("rows", 0, 0, std::numeric_limits<int64_t>::max()));
   AddAttributes(args.GetAll("attr"), spec);
   request.set_request_id(args.Get("request-id"));
+  if (args.Has("reprocess")) {
+    request.set_change_policy(v1::CHANGE_POLICY_REPROCESS);
+  }
   v1::RegisterFileResponse response;
   grpc::Status status = ctx.client->RegisterFile(request, &response);
   return Show(ctx, status, response, [&](std::ostream& out) {
     Record r = FileRecord(response.file());
     r.Add("created", response.created() ? "true" : "false");
+    r.Add("changed", response.changed() ? "true" : "false");
     r.Print(out);
   });
 }
@@ -67,6 +71,9 @@ v1::FileSpec ParseSpecLine(const std::string& line, size_t line_number) {
 }
 
 int RegisterBatch(Context& ctx, const ParsedArgs& args) {
+  const v1::ChangePolicy policy = args.Has("reprocess")
+                                      ? v1::CHANGE_POLICY_REPROCESS
+                                      : v1::CHANGE_POLICY_UNSPECIFIED;
   std::vector<v1::FileSpec> specs;
   std::string line;
   size_t line_number = 0;
@@ -86,6 +93,7 @@ int RegisterBatch(Context& ctx, const ParsedArgs& args) {
     v1::RegisterFilesRequest request;
     size_t end = std::min(specs.size(), start + kBatchChunk);
     for (size_t i = start; i < end; ++i) *request.add_files() = specs[i];
+    request.set_change_policy(policy);
     v1::RegisterFilesResponse response;
     grpc::Status status = ctx.client->RegisterFiles(request, &response);
     if (!status.ok()) {
@@ -95,19 +103,22 @@ int RegisterBatch(Context& ctx, const ParsedArgs& args) {
       return Fail(ctx, status);
     }
     all.set_created_count(all.created_count() + response.created_count());
+    all.set_changed_count(all.changed_count() + response.changed_count());
     for (auto& r : *response.mutable_results()) {
       *all.add_results() = std::move(r);
     }
   }
   return Show(ctx, grpc::Status::OK, all, [&](std::ostream& out) {
-    Table t({"ID", "SOURCE", "FILE_NAME", "STATUS", "CREATED"});
+    Table t({"ID", "SOURCE", "FILE_NAME", "STATUS", "CREATED", "CHANGED"});
     for (const auto& r : all.results()) {
       t.AddRow({absl::StrCat(r.file().id()), r.file().source(),
                 r.file().file_name(), StatusName(r.file().status()),
-                r.created() ? "true" : "false"});
+                r.created() ? "true" : "false",
+                r.changed() ? "true" : "false"});
     }
     t.Print(out);
-    out << all.results_size() << " files, " << all.created_count() << " new\n";
+    out << all.results_size() << " files, " << all.created_count() << " new, "
+        << all.changed_count() << " changed\n";
   });
 }
 
@@ -195,6 +206,43 @@ int Reset(Context& ctx, const ParsedArgs& args) {
   });
 }
 
+int Reprocess(Context& ctx, const ParsedArgs& args) {
+  v1::ReprocessFilesRequest request;
+  for (const std::string& id : args.positional()) {
+    request.add_file_ids(ParseId("FILE", id));
+  }
+  if (args.Has("status")) {
+    request.set_status(ParseFileStatus("--status", args.Get("status")));
+  }
+  request.set_source(args.Get("source"));
+  if (args.Has("run")) request.set_run_id(ParseId("--run", args.Get("run")));
+  if (args.Has("producer")) {
+    request.set_producer_run_id(ParseId("--producer", args.Get("producer")));
+  }
+  if (args.Has("updated-after")) {
+    *request.mutable_updated_after() =
+        ParseTime("--updated-after", args.Get("updated-after"));
+  }
+  if (args.Has("updated-before")) {
+    *request.mutable_updated_before() =
+        ParseTime("--updated-before", args.Get("updated-before"));
+  }
+  // The server enforces 0..1000; pass what was asked so it names the rule.
+  request.set_limit(static_cast<int32_t>(
+      args.GetInt("limit", 0, std::numeric_limits<int32_t>::min(),
+                  std::numeric_limits<int32_t>::max())));
+  request.set_reason(args.Get("reason"));
+  v1::ReprocessFilesResponse response;
+  grpc::Status status = ctx.client->ReprocessFiles(request, &response);
+  return Show(ctx, status, response, [&](std::ostream& out) {
+    Table t({"ID"});
+    for (int64_t id : response.file_ids()) t.AddRow({absl::StrCat(id)});
+    t.Print(out);
+    out << response.file_ids_size() << " files back to NEW"
+        << (response.more() ? "; more match: run again" : "") << "\n";
+  });
+}
+
 int Events(Context& ctx, const ParsedArgs& args) {
   v1::ListFileEventsRequest request;
   if (!args.positional().empty()) {
@@ -214,12 +262,16 @@ std::vector<Command> FileCommands() {
       {"files",
        "register",
        "SOURCE NAME",
-       "Register a file, or show the stored one (created: false) unchanged.",
+       "Register a file, or show the stored one (created: false). A known "
+       "file given another checksum or size gets a new version (changed: "
+       "true).",
        {{"checksum", "C", "content checksum, e.g. sha256:..."},
         {"size", "N", "size in bytes"},
         {"rows", "N", "number of rows"},
         {"attr", "KEY=VALUE", "an attribute", true},
-        {"request-id", "ID", "idempotency key (default: generated)"}},
+        {"request-id", "ID", "idempotency key (default: generated)"},
+        {"reprocess", "",
+         "if the content changed, send a SUCCESS or ERROR file back to NEW"}},
        2,
        2,
        Register},
@@ -230,7 +282,8 @@ std::vector<Command> FileCommands() {
        "or a FileSpec JSON object such as {\"source\":\"s3://b\","
        "\"file_name\":\"a.csv\",\"size_bytes\":10}. Sent in chunks of 1000 "
        "(one transaction each). Malformed input exits 65 before any call.",
-       {},
+       {{"reprocess", "",
+         "files whose content changed go back to NEW if SUCCESS or ERROR"}},
        0,
        0,
        RegisterBatch},
@@ -280,6 +333,23 @@ std::vector<Command> FileCommands() {
        1,
        1,
        Reset},
+      {"files",
+       "reprocess",
+       "[FILE...]",
+       "Send SUCCESS or ERROR files back to NEW (admin): the files named, "
+       "all or none, or up to --limit files matching the filters, oldest "
+       "first. Run again while it says more match.",
+       {{"status", "STATUS", "success or error (default: both)"},
+        {"source", "SOURCE", "only this source"},
+        {"run", "RUN", "only files processed by this run"},
+        {"producer", "RUN", "only files this run produced"},
+        {"updated-after", "TIME", "RFC 3339, inclusive"},
+        {"updated-before", "TIME", "RFC 3339, exclusive"},
+        {"limit", "N", "files per call by filter (1..1000; default 1000)"},
+        {"reason", "TEXT", "note recorded in each file's event"}},
+       0,
+       1000,
+       Reprocess},
       {"files", "events", "[FILE]",
        "The audit trail of file state changes (of one file, or all).",
        PagingFlags(), 0, 1, Events},

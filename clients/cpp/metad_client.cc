@@ -174,6 +174,14 @@ grpc::Status Client::ListFileEvents(const v1::ListFileEventsRequest& request,
                 response, Retry::kSafe);
 }
 
+// Sent once: a retry after a lost answer would find the files NEW and be
+// refused (by ids) or take the next ones (by filter).
+grpc::Status Client::ReprocessFiles(const v1::ReprocessFilesRequest& request,
+                                    v1::ReprocessFilesResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::ReprocessFiles, request,
+                response, Retry::kNever);
+}
+
 // TaskService -------------------------------------------------------------
 
 grpc::Status Client::RegisterTask(v1::RegisterTaskRequest request,

@@ -10,8 +10,8 @@
 // FinishRun, Heartbeat: the daemon answers a repeat of one that took effect
 // as it answered the first). Creating calls get a generated request_id when
 // the caller leaves it empty, so a retry after a lost response cannot
-// create (or claim) twice. Every other call (ResetFile, DeleteTask,
-// RemoveDependency) is sent exactly once.
+// create (or claim) twice. Every other call (ResetFile, ReprocessFiles,
+// DeleteTask, RemoveDependency) is sent exactly once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -99,6 +99,8 @@ class Client {
                          v1::ResetFileResponse* response);
   grpc::Status ListFileEvents(const v1::ListFileEventsRequest& request,
                               v1::ListFileEventsResponse* response);
+  grpc::Status ReprocessFiles(const v1::ReprocessFilesRequest& request,
+                              v1::ReprocessFilesResponse* response);
 
   // TaskService
   grpc::Status RegisterTask(v1::RegisterTaskRequest request,

@@ -73,6 +73,7 @@ Record FileRecord(const v1::File& f) {
   r.Add("source", f.source());
   r.Add("file_name", f.file_name());
   r.Add("status", StatusName(f.status()));
+  r.Add("version", absl::StrCat(f.version()));
   r.Add("run_id", Id(f.run_id()));
   r.Add("checksum", OrDash(f.checksum()));
   r.Add("size_bytes", Known(f.size_bytes()));

@@ -28,6 +28,8 @@ inline constexpr int kMaxClaimLimit = 1000;
 // Files a FinishRun may name (a run claims at most 1000 per call, but may
 // claim many times); 100000 ids are under 1 MiB on the wire.
 inline constexpr int kMaxFinishFileIds = 100000;
+// ReprocessFiles: ids per call, and files per call by filter.
+inline constexpr int kMaxReprocessLimit = 1000;
 
 // Tasks and runs (tasks.proto, task_log.proto).
 inline constexpr int32_t kMaxTaskAttempts = 1000;

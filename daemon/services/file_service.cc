@@ -72,6 +72,75 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
   return absl::OkStatus();
 }
 
+// Who asks, for the events a call writes (CHANGED, REPROCESSED): the
+// caller's peer address. The one place to switch to the token's name once
+// the authorizer hands it to handlers.
+std::string ActorOf(const grpc::CallbackServerContext& context) {
+  return context.peer();
+}
+
+// The change policy of a registration, and who asks.
+absl::StatusOr<store::ChangeIntent> IntentOf(
+    const grpc::CallbackServerContext& context,
+    metad::v1::ChangePolicy policy) {
+  if (!metad::v1::ChangePolicy_IsValid(policy)) {
+    return metad::InvalidFieldError(
+        "change_policy",
+        absl::StrCat("unknown ChangePolicy value ", static_cast<int>(policy)));
+  }
+  return store::ChangeIntent{policy == metad::v1::CHANGE_POLICY_REPROCESS,
+                             ActorOf(context)};
+}
+
+bool HasReprocessFilter(const metad::v1::ReprocessFilesRequest& request) {
+  return request.status() != metad::v1::FILE_STATUS_UNSPECIFIED ||
+         !request.source().empty() || request.run_id() != 0 ||
+         request.producer_run_id() != 0 || request.has_updated_after() ||
+         request.has_updated_before();
+}
+
+// ReprocessFiles' filter fields into `filter`; INVALID_ARGUMENT naming the
+// field that is malformed.
+absl::Status ReprocessFilterOf(const metad::v1::ReprocessFilesRequest& request,
+                               store::ReprocessFilter* filter) {
+  RETURN_IF_ERROR(CheckEnumKnown("status", request.status()));
+  if (request.status() != metad::v1::FILE_STATUS_UNSPECIFIED) {
+    if (request.status() != metad::v1::FILE_STATUS_SUCCESS &&
+        request.status() != metad::v1::FILE_STATUS_ERROR) {
+      return metad::InvalidFieldError(
+          "status",
+          absl::StrCat("must be FILE_STATUS_SUCCESS, FILE_STATUS_ERROR or "
+                       "unset for both (got ",
+                       metad::v1::FileStatus_Name(request.status()), ")"));
+    }
+    filter->status = request.status();
+  }
+  RETURN_IF_ERROR(CheckOptionalSource(request.source()));
+  if (!request.source().empty()) filter->source = request.source();
+  if (request.run_id() != 0) {
+    RETURN_IF_ERROR(CheckId("run_id", request.run_id()));
+    filter->run_id = request.run_id();
+  }
+  if (request.producer_run_id() != 0) {
+    RETURN_IF_ERROR(CheckId("producer_run_id", request.producer_run_id()));
+    filter->producer_run_id = request.producer_run_id();
+  }
+  if (request.has_updated_after()) {
+    RETURN_IF_ERROR(CheckTimestamp("updated_after", request.updated_after()));
+    filter->updated_after_us = TimestampToMicros(request.updated_after());
+  }
+  if (request.has_updated_before()) {
+    RETURN_IF_ERROR(CheckTimestamp("updated_before", request.updated_before()));
+    filter->updated_before_us = TimestampToMicros(request.updated_before());
+  }
+  if (filter->updated_after_us && filter->updated_before_us &&
+      *filter->updated_after_us >= *filter->updated_before_us) {
+    return metad::InvalidFieldError(
+        "updated_before", "must be later than updated_after (empty range)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
@@ -93,16 +162,21 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
           RETURN_IF_ERROR(CheckSpec("file.", request->file()));
           return CheckRequestId("request_id", request->request_id());
         }();
+        absl::StatusOr<store::ChangeIntent> intent =
+            IntentOf(*context, request->change_policy());
+        if (valid.ok()) valid = intent.status();
         if (!valid.ok()) {
           done(valid);
           return;
         }
         register_batcher_.Submit(
             std::move(options), {&request->file()}, request->request_id(),
+            *std::move(intent),
             Answer<std::vector<store::RegisteredFile>>(
                 std::move(done), [response](auto& results) {
                   *response->mutable_file() = std::move(results[0].file);
                   response->set_created(results[0].created);
+                  response->set_changed(results[0].changed);
                 }));
       });
 }
@@ -129,16 +203,23 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
           specs.push_back(&request->files(i));
         }
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
-        ASSIGN_OR_RETURN(auto results, store_.Register(options, specs,
-                                                       request->request_id()));
+        ASSIGN_OR_RETURN(store::ChangeIntent intent,
+                         IntentOf(*context, request->change_policy()));
+        ASSIGN_OR_RETURN(
+            auto results,
+            store_.Register(options, specs, request->request_id(), intent));
         int created = 0;
+        int changed = 0;
         for (auto& result : results) {
           auto* out = response->add_results();
           *out->mutable_file() = std::move(result.file);
           out->set_created(result.created);
+          out->set_changed(result.changed);
           created += result.created ? 1 : 0;
+          changed += result.changed ? 1 : 0;
         }
         response->set_created_count(created);
+        response->set_changed_count(changed);
         return absl::OkStatus();
       });
 }
@@ -310,6 +391,64 @@ grpc::ServerUnaryReactor* FileServiceImpl::ResetFile(
         ASSIGN_OR_RETURN(
             *response->mutable_file(),
             store_.Reset(options, request->file_id(), request->reason()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ReprocessFilesRequest* request,
+    metad::v1::ReprocessFilesResponse* response) {
+  return runner_->Run(
+      context, "ReprocessFiles",
+      [=](const store::TxOptions& options) -> absl::Status {
+        RETURN_IF_ERROR(
+            CheckText("reason", request->reason(), 0, kMaxMessageBytes));
+        if (request->limit() < 0 || request->limit() > kMaxReprocessLimit) {
+          return metad::InvalidFieldError(
+              "limit", absl::StrCat("must be 0..", kMaxReprocessLimit,
+                                    " (0 means ", kMaxReprocessLimit, "; got ",
+                                    request->limit(), ")"));
+        }
+        const bool by_filter = HasReprocessFilter(*request);
+        store::Reprocessed done;
+        if (request->file_ids_size() > 0) {
+          if (by_filter) {
+            return metad::InvalidFieldError(
+                "file_ids", "give either file_ids or filter fields, not both");
+          }
+          if (request->file_ids_size() > kMaxReprocessLimit) {
+            return metad::InvalidFieldError(
+                "file_ids",
+                absl::StrCat("must hold 1..", kMaxReprocessLimit, " ids (got ",
+                             request->file_ids_size(), ")"));
+          }
+          std::vector<int64_t> ids;
+          for (int i = 0; i < request->file_ids_size(); ++i) {
+            RETURN_IF_ERROR(CheckId(absl::StrCat("file_ids[", i, "]"),
+                                    request->file_ids(i)));
+            ids.push_back(request->file_ids(i));
+          }
+          ASSIGN_OR_RETURN(done,
+                           store_.ReprocessIds(options, ids, request->reason(),
+                                               ActorOf(*context)));
+        } else {
+          if (!by_filter) {
+            return metad::InvalidFieldError(
+                "file_ids",
+                "required, or at least one filter field (status, source, "
+                "run_id, producer_run_id, updated_after, updated_before)");
+          }
+          store::ReprocessFilter filter;
+          RETURN_IF_ERROR(ReprocessFilterOf(*request, &filter));
+          const int limit =
+              request->limit() == 0 ? kMaxReprocessLimit : request->limit();
+          ASSIGN_OR_RETURN(done, store_.ReprocessFiltered(
+                                     options, filter, limit, request->reason(),
+                                     ActorOf(*context)));
+        }
+        for (int64_t id : done.file_ids) response->add_file_ids(id);
+        response->set_more(done.more);
         return absl::OkStatus();
       });
 }

@@ -19,7 +19,8 @@ class FileServiceImpl final : public metad::v1::FileService::CallbackService {
  public:
   FileServiceImpl(store::Database* db, CallRunner* runner);
 
-  // OK with the stored record and created=true/false.
+  // OK with the stored record, created and changed; INVALID_ARGUMENT for an
+  // unknown change_policy.
   grpc::ServerUnaryReactor* RegisterFile(
       grpc::CallbackServerContext* context,
       const metad::v1::RegisterFileRequest* request,
@@ -66,6 +67,15 @@ class FileServiceImpl final : public metad::v1::FileService::CallbackService {
       grpc::CallbackServerContext* context,
       const metad::v1::ResetFileRequest* request,
       metad::v1::ResetFileResponse* response) override;
+
+  // By file_ids (1..1000) or by a filter (at least one field), not both:
+  // INVALID_ARGUMENT otherwise, or for a bad id, status, time range, limit
+  // or reason. NOT_FOUND unknown id; FAILED_PRECONDITION (FILE_NOT_FINAL) an
+  // id that is NEW or PROCESSING.
+  grpc::ServerUnaryReactor* ReprocessFiles(
+      grpc::CallbackServerContext* context,
+      const metad::v1::ReprocessFilesRequest* request,
+      metad::v1::ReprocessFilesResponse* response) override;
 
   // NOT_FOUND when file_id names no file.
   grpc::ServerUnaryReactor* ListFileEvents(

@@ -60,28 +60,37 @@ CREATE OR REPLACE FUNCTION metad_run_row(r anyelement, p_task_name text)
          metad_us(r.end_time), r.request_id
 $$;
 
--- A file (metad.v1.File). attributes is jsonb's text.
-CREATE OR REPLACE FUNCTION metad_file_row(f anyelement)
+-- A file (metad.v1.File). attributes is jsonb's text. (DROP first: CREATE
+-- OR REPLACE cannot change the columns of a RETURNS TABLE, and nothing
+-- depends on these functions; the definitions are applied in one
+-- transaction, so no statement ever finds them missing.)
+DROP FUNCTION IF EXISTS metad_file_row(anyelement);
+CREATE FUNCTION metad_file_row(f anyelement)
   RETURNS TABLE (id bigint, source text, file_name text, status text,
                  checksum text, size_bytes bigint, row_count bigint,
                  attributes text, run_id bigint, error_message text,
-                 create_us bigint, update_us bigint)
+                 create_us bigint, update_us bigint, version integer,
+                 producer_run_id bigint)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
          f.row_count, f.attributes::text, f.run_id, f.error_message,
-         metad_us(f.create_time), metad_us(f.update_time)
+         metad_us(f.create_time), metad_us(f.update_time), f.version,
+         f.producer_run_id
 $$;
 
--- A file event (metad.v1.FileEvent). from_status and run_id may be NULL.
-CREATE OR REPLACE FUNCTION metad_file_event_row(e anyelement)
+-- A file event (metad.v1.FileEvent). from_status and run_id may be NULL;
+-- detail is jsonb's text or NULL (CHANGED: {"previous": {...}, "current":
+-- {...}}, each {"version", "checksum", "size_bytes"}, size NULL if unknown).
+DROP FUNCTION IF EXISTS metad_file_event_row(anyelement);
+CREATE FUNCTION metad_file_event_row(e anyelement)
   RETURNS TABLE (id bigint, file_id bigint, kind text, from_status text,
                  to_status text, run_id bigint, message text,
-                 event_us bigint)
+                 event_us bigint, actor text, detail text)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time)
+         e.message, metad_us(e.event_time), e.actor, e.detail::text
 $$;
 
 -- A run event (metad.v1.RunEvent). from_status may be NULL.

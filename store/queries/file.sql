@@ -76,11 +76,85 @@ SELECT id FROM inserted;
 SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
        f.row_count, f.attributes::text AS attributes, f.run_id,
        f.error_message, metad_us(f.create_time) AS create_us,
-       metad_us(f.update_time) AS update_us
+       metad_us(f.update_time) AS update_us, f.version, f.producer_run_id
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY
      AS u(u_source, u_file_name, u_ord)
 JOIN files f ON f.source = u_source AND f.file_name = u_file_name
 ORDER BY u_ord;
+
+-- name: file.register_change
+-- Registrations that may bring new content for known files (FileStore
+-- decides which from file.register_read; only the rare case runs this): $1
+-- file ids (each at most once), $2 checksums ('' = not given), $3 sizes and
+-- $4 row counts (0 = not given), $5 whether to send a SUCCESS or ERROR file
+-- back to NEW (CHANGE_POLICY_REPROCESS), $6 actors. `old` locks the rows in
+-- id order and, FOR UPDATE in READ COMMITTED, reads each one's latest
+-- committed version, re-checking the difference on it: of two concurrent
+-- registrations of the same new content, the second finds it stored and
+-- changes nothing, so they make one version. Only a given value that
+-- differs is a change. Answers the changed files, with their request
+-- position.
+WITH input AS (
+  SELECT *
+  FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
+              $5::boolean[], $6::text[]) WITH ORDINALITY
+       AS u(in_id, in_checksum, in_size, in_rows, in_reprocess, in_actor, ord)
+), old AS (
+  SELECT f.id, f.version, f.checksum, f.size_bytes, f.status, f.run_id,
+         i.*
+  FROM files f JOIN input i ON f.id = i.in_id
+  WHERE (i.in_checksum <> '' AND i.in_checksum IS DISTINCT FROM f.checksum)
+     OR (i.in_size > 0 AND i.in_size IS DISTINCT FROM f.size_bytes)
+  ORDER BY f.id
+  FOR UPDATE OF f
+), changed AS (
+  UPDATE files f
+  SET version = o.version + 1,
+      checksum = CASE WHEN o.in_checksum <> '' THEN o.in_checksum
+                      ELSE f.checksum END,
+      size_bytes = CASE WHEN o.in_size > 0 THEN o.in_size
+                        ELSE f.size_bytes END,
+      row_count = CASE WHEN o.in_rows > 0 THEN o.in_rows ELSE f.row_count END,
+      status = CASE WHEN o.in_reprocess AND o.status IN ('SUCCESS', 'ERROR')
+                    THEN 'NEW' ELSE f.status END,
+      run_id = CASE WHEN o.in_reprocess AND o.status IN ('SUCCESS', 'ERROR')
+                    THEN NULL ELSE f.run_id END,
+      error_message = CASE WHEN o.in_reprocess
+                                AND o.status IN ('SUCCESS', 'ERROR')
+                           THEN '' ELSE f.error_message END,
+      update_time = CASE WHEN o.in_reprocess
+                              AND o.status IN ('SUCCESS', 'ERROR')
+                         THEN now() ELSE f.update_time END
+  FROM old o
+  WHERE f.id = o.id
+  RETURNING f AS file, o.ord, o.in_actor, o.status AS old_status,
+            o.run_id AS old_run_id, o.version AS old_version,
+            o.checksum AS old_checksum, o.size_bytes AS old_size
+), events AS (
+  INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                           message, actor, detail)
+  SELECT (c.file).id, 'CHANGED', c.old_status, (c.file).status, c.old_run_id,
+         format('version %s: checksum or size changed', (c.file).version),
+         c.in_actor,
+         jsonb_build_object(
+           'previous', jsonb_build_object('version', c.old_version,
+                                          'checksum', c.old_checksum,
+                                          'size_bytes', c.old_size),
+           'current', jsonb_build_object('version', (c.file).version,
+                                         'checksum', (c.file).checksum,
+                                         'size_bytes', (c.file).size_bytes))
+  FROM changed c
+)
+SELECT c.ord, r.*
+FROM changed c CROSS JOIN LATERAL metad_file_row(c.file) r
+ORDER BY c.ord;
+
+-- name: file.get_by_ids
+-- Files by id, for the registrations file.register_change found already
+-- changed by a concurrent registrant (a fresh snapshot sees its commit).
+SELECT r.* FROM files f CROSS JOIN LATERAL metad_file_row(f) r
+WHERE f.id = ANY($1::bigint[])
+ORDER BY f.id;
 
 -- name: file.get_by_id
 SELECT r.* FROM files f CROSS JOIN LATERAL metad_file_row(f) r
@@ -140,7 +214,7 @@ WITH picked AS (
   RETURNING id, source, file_name, status, checksum, size_bytes, row_count,
             attributes::text AS attributes, run_id, error_message,
             metad_us(create_time) AS create_us,
-            metad_us(update_time) AS update_us
+            metad_us(update_time) AS update_us, version, producer_run_id
 ), events AS (
   INSERT INTO file_events (file_id, kind, from_status, to_status, run_id)
   SELECT id, 'CLAIMED', 'NEW', 'PROCESSING', $1 FROM claimed
@@ -177,7 +251,7 @@ WITH picked AS (
   RETURNING id, source, file_name, status, checksum, size_bytes, row_count,
             attributes::text AS attributes, run_id, error_message,
             metad_us(create_time) AS create_us,
-            metad_us(update_time) AS update_us
+            metad_us(update_time) AS update_us, version, producer_run_id
 ), events AS (
   INSERT INTO file_events (file_id, kind, from_status, to_status, run_id)
   SELECT id, 'CLAIMED', 'NEW', 'PROCESSING', $1 FROM claimed
@@ -237,3 +311,65 @@ SELECT r.*
 FROM file_events e CROSS JOIN LATERAL metad_file_event_row(e) r
 WHERE e.id > $1
 ORDER BY e.id LIMIT $2;
+
+-- name: file.reprocess_lock_ids
+-- ReprocessFiles by ids: lock the named files (id order: no deadlocks with
+-- another reprocess) and read their status, so FileStore can refuse the
+-- whole call before changing anything.
+SELECT f.id, f.status FROM files f
+WHERE f.id = ANY($1::bigint[])
+ORDER BY f.id
+FOR UPDATE;
+
+-- name: file.reprocess_pick
+-- ReprocessFiles by filter: up to $7 SUCCESS or ERROR files matching every
+-- filter given (NULL = any), oldest id first. SKIP LOCKED: files a run or
+-- another reprocess holds right now are left for the next call. Planned per
+-- call (file.force_custom_plan first), like file.list.
+SELECT id FROM files
+WHERE status IN ('SUCCESS', 'ERROR')
+  AND ($1::text IS NULL OR status = $1::text)
+  AND ($2::text IS NULL OR source = $2::text)
+  AND ($3::bigint IS NULL OR run_id = $3::bigint)
+  AND ($4::bigint IS NULL OR producer_run_id = $4::bigint)
+  AND ($5::bigint IS NULL OR update_time >= metad_ts($5::bigint))
+  AND ($6::bigint IS NULL OR update_time < metad_ts($6::bigint))
+ORDER BY id
+LIMIT $7
+FOR UPDATE SKIP LOCKED;
+
+-- name: file.reprocess_more
+-- After file.reprocess: whether the filter still matches a file (those just
+-- sent to NEW no longer do, in this transaction's view).
+SELECT EXISTS (
+  SELECT 1 FROM files
+  WHERE status IN ('SUCCESS', 'ERROR')
+    AND ($1::text IS NULL OR status = $1::text)
+    AND ($2::text IS NULL OR source = $2::text)
+    AND ($3::bigint IS NULL OR run_id = $3::bigint)
+    AND ($4::bigint IS NULL OR producer_run_id = $4::bigint)
+    AND ($5::bigint IS NULL OR update_time >= metad_ts($5::bigint))
+    AND ($6::bigint IS NULL OR update_time < metad_ts($6::bigint))
+) AS more;
+
+-- name: file.reprocess
+-- Sends the files $1 (locked by this transaction, SUCCESS or ERROR) back to
+-- NEW like file.reset, with a REPROCESSED event each carrying the reason
+-- ($2) and actor ($3) and the run that had processed the file. `old` reads
+-- the status before (the rows are locked: it is current).
+WITH old AS (
+  SELECT id AS old_id, status AS old_status, run_id AS old_run_id
+  FROM files
+  WHERE id = ANY($1::bigint[]) AND status IN ('SUCCESS', 'ERROR')
+), done AS (
+  UPDATE files f
+  SET status = 'NEW', run_id = NULL, error_message = '', update_time = now()
+  FROM old
+  WHERE f.id = old_id
+  RETURNING f.id, old_status, old_run_id
+), events AS (
+  INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                           message, actor)
+  SELECT id, 'REPROCESSED', old_status, 'NEW', old_run_id, $2, $3 FROM done
+)
+SELECT id FROM done ORDER BY id;

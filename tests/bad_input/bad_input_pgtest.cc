@@ -894,6 +894,34 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                }),
                Code::INVALID_ARGUMENT, "reason: must be at most 4096 bytes"});
 
+  // ---- FileService/ReprocessFiles ----
+  const std::string rpf = "FileService/ReprocessFiles";
+  t.push_back({rpf, "no ids and no filter",
+               Req<ReprocessFilesRequest>([](auto&) {}), Code::INVALID_ARGUMENT,
+               "file_ids: required"});
+  t.push_back({rpf, "ids and a filter", Req<ReprocessFilesRequest>([](auto& r) {
+                 r.add_file_ids(1);
+                 r.set_source("src");
+               }),
+               Code::INVALID_ARGUMENT, "not both"});
+  t.push_back({rpf, "unknown id", Req<ReprocessFilesRequest>([](auto& r) {
+                 r.add_file_ids(kUnknownId);
+               }),
+               Code::NOT_FOUND, "file 999999999: no such file"});
+  t.push_back({rpf, "a NEW file", Req<ReprocessFilesRequest>([env](auto& r) {
+                 r.add_file_ids(env->file_new);
+               }),
+               Code::FAILED_PRECONDITION, "is NEW; only SUCCESS or ERROR"});
+  t.push_back({rpf, "status filter NEW",
+               Req<ReprocessFilesRequest>(
+                   [](auto& r) { r.set_status(FILE_STATUS_NEW); }),
+               Code::INVALID_ARGUMENT, "status: must be FILE_STATUS_SUCCESS"});
+  t.push_back({rpf, "limit 1001", Req<ReprocessFilesRequest>([](auto& r) {
+                 r.set_source("src");
+                 r.set_limit(1001);
+               }),
+               Code::INVALID_ARGUMENT, "limit: must be 0..1000"});
+
   // ---- FileService/ListFileEvents ----
   const std::string lfe = "FileService/ListFileEvents";
   t.push_back({lfe, "negative file_id",

@@ -89,14 +89,25 @@ func TestRegisterFileDedupe(t *testing.T) {
 		f.GetChecksum() != "sha256:aa" || f.GetSizeBytes() != 1234 || f.GetAttributes()["month"] != "2024-03" {
 		t.Fatalf("first registration: %v", first)
 	}
-	// Again, with other details: the stored record comes back unchanged.
+	// Again, with the same content: the stored record comes back unchanged.
 	again, err := c.Files.RegisterFile(ctx, &metadv1.RegisterFileRequest{File: &metadv1.FileSpec{
+		Source: source, FileName: "sales_report_2024-03.csv", Checksum: "sha256:aa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetCreated() || again.GetChanged() || again.GetFile().GetId() != f.GetId() ||
+		again.GetFile().GetChecksum() != "sha256:aa" || again.GetFile().GetVersion() != 1 {
+		t.Fatalf("second registration: %v, want created=false and the stored record", again)
+	}
+	// Other content: a new version of the same file.
+	newer, err := c.Files.RegisterFile(ctx, &metadv1.RegisterFileRequest{File: &metadv1.FileSpec{
 		Source: source, FileName: "sales_report_2024-03.csv", Checksum: "sha256:bb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.GetCreated() || again.GetFile().GetId() != f.GetId() || again.GetFile().GetChecksum() != "sha256:aa" {
-		t.Fatalf("second registration: %v, want created=false and the stored record", again)
+	if newer.GetCreated() || !newer.GetChanged() || newer.GetFile().GetId() != f.GetId() ||
+		newer.GetFile().GetChecksum() != "sha256:bb" || newer.GetFile().GetVersion() != 2 {
+		t.Fatalf("changed registration: %v, want changed=true at version 2", newer)
 	}
 
 	// RegisterFiles reports per item; a repeat within the request is not new.

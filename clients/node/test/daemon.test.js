@@ -42,10 +42,18 @@ test('registering a file twice returns the stored record', async (t) => {
   assert.deepEqual(first.file.attributes, { month: '2024-03' });
   assert.ok(metad.toDate(first.file.createTime) instanceof Date);
 
-  const again = await c.files.registerFile({ file: { ...spec, checksum: 'sha256:bb' } });
+  const again = await c.files.registerFile({ file: { source, fileName: spec.fileName, checksum: 'sha256:aa' } });
   assert.equal(again.created, false);
+  assert.equal(again.changed, false);
   assert.equal(again.file.id, first.file.id);
   assert.equal(again.file.checksum, 'sha256:aa');
+  // Other content: a new version of the same file.
+  const newer = await c.files.registerFile({ file: { ...spec, checksum: 'sha256:bb' } });
+  assert.equal(newer.created, false);
+  assert.equal(newer.changed, true);
+  assert.equal(newer.file.id, first.file.id);
+  assert.equal(newer.file.version, 2);
+  assert.equal(newer.file.checksum, 'sha256:bb');
 
   const batch = await c.registerFiles({
     files: [{ source, fileName: 'a.csv' }, { source, fileName: 'b.csv' }, { source, fileName: 'a.csv' }, spec],
