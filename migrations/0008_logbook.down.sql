@@ -26,3 +26,8 @@ DROP FUNCTION IF EXISTS metad_finish_runs(bigint[], text[], text[], text,
 DROP FUNCTION IF EXISTS metad_finish_run(bigint, text, text, text, bigint[],
                                          boolean);
 DROP FUNCTION IF EXISTS metad_unnamed_release_message();
+-- Row shapes whose columns this schema changed (15_rows.sql): an older
+-- binary's CREATE OR REPLACE cannot change a function's result columns, so
+-- they go, and that binary makes its own.
+DROP FUNCTION IF EXISTS metad_file_row(anyelement);
+DROP FUNCTION IF EXISTS metad_file_event_row(anyelement);
