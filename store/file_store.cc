@@ -138,6 +138,12 @@ absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
   const std::string status = run["status"].c_str();
   if (status != "PROCESSING") {
     std::string why = run["error_message"].c_str();
+    if (run["cancelled"].as<bool>()) {
+      return RunCancelledError(
+          run_id, absl::StrCat("run ", run_id, ": was cancelled (", why,
+                               "); only a live run can ", action,
+                               "; start a new run"));
+    }
     return RunEndedError(
         run_id, status,
         absl::StrCat("run ", run_id, ": has ended as ", status,

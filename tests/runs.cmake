@@ -5,3 +5,5 @@ metad_test(run_service_pgtest run_service_pgtest.cc
 metad_test(lease_reaper_pgtest lease_reaper_pgtest.cc LIBS metad_services)
 # Group commit of StartRun and FinishRun.
 metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_services)
+# CancelRun and RerunTasks (the operator's verbs).
+metad_test(run_verbs_pgtest run_verbs_pgtest.cc LIBS metad_services)

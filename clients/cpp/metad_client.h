@@ -8,8 +8,9 @@
 // request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
 // AddDependency). Creating calls get a generated request_id when the caller
 // leaves it empty, so a retry after a lost response cannot create twice.
+// CancelRun is retried too: a repeat answers the first cancel (replayed).
 // Every other call (Heartbeat, FinishRun, ClaimFiles, CompleteFile,
-// ResetFile, DeleteTask, RemoveDependency) is sent exactly once.
+// ResetFile, DeleteTask, RemoveDependency, RerunTasks) is sent exactly once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -114,6 +115,10 @@ class Client {
                          v1::HeartbeatResponse* response);
   grpc::Status FinishRun(const v1::FinishRunRequest& request,
                          v1::FinishRunResponse* response);
+  grpc::Status CancelRun(const v1::CancelRunRequest& request,
+                         v1::CancelRunResponse* response);
+  grpc::Status RerunTasks(const v1::RerunTasksRequest& request,
+                          v1::RerunTasksResponse* response);
   grpc::Status GetRun(const v1::GetRunRequest& request, v1::Run* response);
   grpc::Status ListRuns(const v1::ListRunsRequest& request,
                         v1::ListRunsResponse* response);

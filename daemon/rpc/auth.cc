@@ -31,7 +31,9 @@ Role RequiredRole(absl::string_view method) {
   }
   static constexpr absl::string_view kWorkerMethods[] = {
       "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun"};
+      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun",
+      // The operator's verbs on runs: a worker may cancel or rerun too.
+      "CancelRun", "RerunTasks"};
   for (absl::string_view m : kWorkerMethods) {
     if (method == m) return Role::kWorker;
   }

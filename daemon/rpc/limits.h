@@ -30,6 +30,7 @@ inline constexpr int kMaxClaimLimit = 1000;
 inline constexpr int32_t kMaxTaskAttempts = 1000;
 inline constexpr int32_t kMaxLeaseSeconds = 86400;
 inline constexpr size_t kMaxWorkerIdBytes = 256;
+inline constexpr int kMaxRerunTasks = 100;  // RerunTasksRequest.tasks
 
 // Dependencies (dependencies.proto).
 inline constexpr int32_t kMaxWalkDepth = 1000;

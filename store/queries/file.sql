@@ -16,7 +16,7 @@
 -- cannot end or expire (those UPDATE the row) until this transaction
 -- commits, and a concurrent end is seen before deciding.
 SELECT status, metad_run_live(status, lease_expire_time) AS live,
-       metad_us(lease_expire_time) AS lease_us, error_message
+       metad_us(lease_expire_time) AS lease_us, error_message, cancelled
 FROM task_log WHERE id = $1 FOR SHARE;
 
 -- name: file.register_insert
