@@ -41,13 +41,15 @@ CREATE FUNCTION public.metad_batch_readiness(p_batch text) RETURNS TABLE(task_id
     FROM tasks t
     LEFT JOIN (
       SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,
-             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,
+                                            l.superseded))
                AS blocked,
              count(*) FILTER (WHERE metad_run_spent_attempt(
-                                      l.status, l.lease_expire_time))
+                                      l.status, l.lease_expire_time,
+                                      l.superseded))
                AS spent
         FROM task_log l
-       WHERE l.batch_id = p_batch
+       WHERE l.batch_id = p_batch AND NOT l.superseded
        GROUP BY l.task_id
     ) r ON r.task_id = t.id
     LEFT JOIN (
@@ -75,6 +77,72 @@ BEGIN
   END IF;
   RETURN NULL;
 END;
+$$;
+
+--
+-- Name: metad_cancel_run(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_cancel_run(p_run bigint, p_reason text, p_actor text) RETURNS public.metad_run_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_task_id bigint;
+  v_batch text;
+  v_message text;
+  v_done bigint;
+  v_files bigint;
+  v_cancelled boolean;
+BEGIN
+  SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
+    FROM task_log l
+   WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
+  v_message := CASE WHEN p_reason = '' THEN 'cancelled'
+                    ELSE 'cancelled: ' || p_reason END;
+  WITH r AS (
+    UPDATE task_log
+       SET status = 'ERROR', error_message = v_message, end_time = now(),
+           lease_expire_time = NULL, cancelled = true
+     WHERE id = p_run AND status = 'PROCESSING'
+    RETURNING id
+  ), f AS (
+    UPDATE files
+       SET status = 'NEW', run_id = NULL, update_time = now()
+      FROM r
+     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
+    RETURNING files.id
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message, actor)
+    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, 'run cancelled',
+           p_actor
+      FROM f
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                            actor)
+    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, p_actor FROM r
+  )
+  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
+  IF v_done IS NOT NULL THEN
+    RETURN metad_run_answer(p_run, 'cancelled', NULL, v_files, NULL);
+  END IF;
+  SELECT l.cancelled INTO v_cancelled FROM task_log l WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+  END IF;
+  IF v_cancelled THEN
+    SELECT count(*) INTO v_files
+      FROM file_events e
+     WHERE e.run_id = p_run AND e.kind = 'RELEASED'
+       AND e.message = 'run cancelled';
+    RETURN metad_run_answer(p_run, 'replayed', NULL, v_files, NULL);
+  END IF;
+  RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
+END
 $$;
 
 --
@@ -244,6 +312,77 @@ CREATE FUNCTION public.metad_may_start(p_blocked boolean, p_spent bigint, p_max_
                AND coalesce(p_unmet_parents, 0) = 0 $$;
 
 --
+-- Name: metad_rerun_tasks(text, bigint[], boolean, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_rerun_tasks(p_batch text, p_task_ids bigint[], p_downstream boolean, p_reason text, p_actor text, p_expired_message text) RETURNS TABLE(outcome text, task_id bigint, task_name text, run_id bigint, runs_superseded bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_ids bigint[];
+  v_id bigint;
+  v_message text;
+BEGIN
+  IF p_downstream THEN
+    PERFORM pg_advisory_xact_lock_shared(1297367364, 1);
+    WITH RECURSIVE down(id) AS (
+      SELECT unnest(p_task_ids)
+      UNION
+      SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
+    )
+    SELECT array_agg(down.id ORDER BY down.id) INTO v_ids FROM down;
+  ELSE
+    SELECT array_agg(DISTINCT x ORDER BY x) INTO v_ids
+      FROM unnest(p_task_ids) x;
+  END IF;
+  FOREACH v_id IN ARRAY coalesce(v_ids, '{}') LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_id));
+  END LOOP;
+  RETURN QUERY
+    SELECT 'run_in_progress'::text, l.task_id, t.name, l.id, 0::bigint
+      FROM task_log l JOIN tasks t ON t.id = l.task_id
+     WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+       AND metad_run_live(l.status, l.lease_expire_time)
+     ORDER BY l.task_id
+     LIMIT 1;
+  IF FOUND THEN
+    RETURN;
+  END IF;
+  PERFORM metad_expire_run(l.id, p_expired_message)
+     FROM task_log l
+    WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+      AND l.status = 'PROCESSING';
+  v_message := CASE WHEN p_reason = '' THEN 'reopened'
+                    ELSE 'reopened: ' || p_reason END;
+  RETURN QUERY
+    WITH s AS (
+      UPDATE task_log l
+         SET superseded = true
+       WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+         AND l.status <> 'PROCESSING' AND NOT l.superseded
+      RETURNING l.id, l.task_id, l.status
+    ), re AS (
+      INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                              actor)
+      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, p_actor
+        FROM s
+    ), per_task AS (
+      SELECT s.task_id, count(*) AS n FROM s GROUP BY s.task_id
+    ), reopened AS (
+      SELECT t.id, t.name, coalesce(p.n, 0) AS n
+        FROM tasks t LEFT JOIN per_task p ON p.task_id = t.id
+       WHERE t.id = ANY(p_task_ids) OR p.task_id IS NOT NULL
+    ), te AS (
+      INSERT INTO task_events (task, kind, detail, batch_id, actor)
+      SELECT r.name, 'REOPENED', p_reason, p_batch, p_actor FROM reopened r
+    )
+    SELECT 'reopened'::text, r.id, r.name, NULL::bigint, r.n
+      FROM reopened r
+     ORDER BY r.id;
+END
+$$;
+
+--
 -- Name: metad_run_answer(bigint, text, text, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -254,30 +393,36 @@ CREATE FUNCTION public.metad_run_answer(p_run bigint, p_outcome text, p_detail t
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
          metad_us(r.end_time), r.request_id,
-         p_outcome, p_detail, p_n1, p_n2
+         p_outcome,
+         coalesce(p_detail,
+                  CASE WHEN r.id IS NOT NULL THEN
+                    concat_ws(',', CASE WHEN r.cancelled THEN 'cancelled' END,
+                              CASE WHEN r.superseded THEN 'superseded' END)
+                  END),
+         p_n1, p_n2
     FROM (SELECT p_run AS id) k
     LEFT JOIN task_log r ON r.id = k.id
     LEFT JOIN tasks t ON t.id = r.task_id
 $$;
 
 --
--- Name: metad_run_blocks_start(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: metad_run_blocks_start(text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_blocks_start(p_status text, p_lease_expire_time timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.metad_run_blocks_start(p_status text, p_lease_expire_time timestamp with time zone, p_superseded boolean) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT p_status = 'SUCCESS'
+    AS $$ SELECT (p_status = 'SUCCESS' AND NOT p_superseded)
                OR metad_run_live(p_status, p_lease_expire_time) $$;
 
 --
 -- Name: metad_run_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint, run_id bigint, kind text, from_status text, to_status text, message text, event_us bigint)
+CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint, run_id bigint, kind text, from_status text, to_status text, message text, event_us bigint, actor text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time)
+         metad_us(e.event_time), e.actor
 $$;
 
 --
@@ -293,24 +438,25 @@ CREATE FUNCTION public.metad_run_live(p_status text, p_lease_expire_time timesta
 -- Name: metad_run_row(anyelement, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text)
+CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text, cancelled boolean, superseded boolean)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
-         metad_us(r.end_time), r.request_id
+         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded
 $$;
 
 --
--- Name: metad_run_spent_attempt(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: metad_run_spent_attempt(text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_time timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_time timestamp with time zone, p_superseded boolean) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT p_status = 'ERROR'
-               OR (p_status = 'PROCESSING'
-                   AND metad_lease_lapsed(p_lease_expire_time)) $$;
+    AS $$ SELECT NOT p_superseded
+               AND (p_status = 'ERROR'
+                    OR (p_status = 'PROCESSING'
+                        AND metad_lease_lapsed(p_lease_expire_time))) $$;
 
 --
 -- Name: metad_start_run(text, text, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -364,9 +510,12 @@ BEGIN
     SELECT max(l.id) FILTER (WHERE l.status = 'PROCESSING'),
            bool_or(metad_lease_lapsed(l.lease_expire_time))
              FILTER (WHERE l.status = 'PROCESSING'),
-           max(l.id) FILTER (WHERE l.status = 'SUCCESS'),
+           max(l.id) FILTER (WHERE l.status = 'SUCCESS'
+                                   AND NOT l.superseded),
            count(*) FILTER (WHERE metad_run_spent_attempt(
-                                    l.status, l.lease_expire_time)),
+                                    l.status, l.lease_expire_time,
+                                    l.superseded)),
+           -- Attempts keep counting up over superseded runs too.
            coalesce(max(l.attempt), 0)
       INTO v_processing, v_lapsed, v_success, v_errors, v_attempt
       FROM task_log l
@@ -396,7 +545,7 @@ BEGIN
       RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
     END IF;
     -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
-    -- and one SUCCESS run per task and batch, unique request_id) answer
+    -- and one live SUCCESS run per task and batch, unique request_id) answer
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
@@ -475,7 +624,8 @@ CREATE FUNCTION public.metad_unmet_edges(p_batch text) RETURNS TABLE(parent_id b
    WHERE NOT EXISTS (SELECT 1 FROM task_log s
                       WHERE s.task_id = d.parent_id
                         AND s.batch_id = p_batch
-                        AND s.status = 'SUCCESS')
+                        AND s.status = 'SUCCESS'
+                        AND NOT s.superseded)
 $$;
 
 --
@@ -485,6 +635,19 @@ $$;
 CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
+
+--
+-- Name: claim_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.claim_requests (
+    run_id bigint NOT NULL,
+    request_id text NOT NULL,
+    source text NOT NULL,
+    claim_limit integer NOT NULL,
+    file_ids bigint[] NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
 
 --
 -- Name: file_events; Type: TABLE; Schema: public; Owner: -
@@ -498,7 +661,9 @@ CREATE TABLE public.file_events (
     to_status text NOT NULL,
     run_id bigint,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    detail jsonb
 );
 
 --
@@ -536,10 +701,13 @@ CREATE TABLE public.files (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     row_count bigint,
+    version integer DEFAULT 1 NOT NULL,
+    producer_run_id bigint,
     CONSTRAINT files_check CHECK (((status = 'PROCESSING'::text) <= (run_id IS NOT NULL))),
     CONSTRAINT files_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT files_size_bytes_check CHECK ((size_bytes >= 0)),
-    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text])))
+    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text]))),
+    CONSTRAINT files_version_check CHECK ((version >= 1))
 )
 WITH (autovacuum_vacuum_scale_factor='0.05');
 
@@ -603,7 +771,8 @@ CREATE TABLE public.run_events (
     from_status text,
     to_status text NOT NULL,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL
 );
 
 --
@@ -624,6 +793,16 @@ CREATE SEQUENCE public.run_events_id_seq
 ALTER SEQUENCE public.run_events_id_seq OWNED BY public.run_events.id;
 
 --
+-- Name: run_outputs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_outputs (
+    run_id bigint NOT NULL,
+    file_id bigint NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: task_dependencies; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -633,6 +812,37 @@ CREATE TABLE public.task_dependencies (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT task_dependencies_check CHECK ((parent_id <> child_id))
 );
+
+--
+-- Name: task_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.task_events (
+    id bigint NOT NULL,
+    task text NOT NULL,
+    kind text NOT NULL,
+    detail text DEFAULT ''::text NOT NULL,
+    batch_id text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.task_events_id_seq OWNED BY public.task_events.id;
 
 --
 -- Name: task_graph_version; Type: TABLE; Schema: public; Owner: -
@@ -663,6 +873,8 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
+    cancelled boolean DEFAULT false NOT NULL,
+    superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
@@ -739,6 +951,12 @@ ALTER TABLE ONLY public.files ALTER COLUMN id SET DEFAULT nextval('public.files_
 ALTER TABLE ONLY public.run_events ALTER COLUMN id SET DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass);
 
 --
+-- Name: task_events id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events ALTER COLUMN id SET DEFAULT nextval('public.task_events_id_seq'::regclass);
+
+--
 -- Name: task_log id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -749,6 +967,13 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 --
 
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
+
+--
+-- Name: claim_requests claim_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_pkey PRIMARY KEY (run_id, request_id);
 
 --
 -- Name: file_events file_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -800,11 +1025,25 @@ ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: run_outputs run_outputs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_pkey PRIMARY KEY (run_id, file_id);
+
+--
 -- Name: task_dependencies task_dependencies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.task_dependencies
     ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (parent_id, child_id);
+
+--
+-- Name: task_events task_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 --
 -- Name: task_graph_version task_graph_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -833,6 +1072,12 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: file_events_file; Type: INDEX; Schema: public; Owner: -
@@ -865,6 +1110,12 @@ CREATE INDEX files_new ON public.files USING btree (id) WHERE (status = 'NEW'::t
 CREATE INDEX files_new_by_source ON public.files USING btree (source, id) WHERE (status = 'NEW'::text);
 
 --
+-- Name: files_producer; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_producer ON public.files USING btree (producer_run_id, id) WHERE (producer_run_id IS NOT NULL);
+
+--
 -- Name: files_run; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -883,10 +1134,22 @@ CREATE INDEX files_status ON public.files USING btree (status, id);
 CREATE INDEX run_events_run ON public.run_events USING btree (run_id, id);
 
 --
+-- Name: run_outputs_file; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_outputs_file ON public.run_outputs USING btree (file_id, run_id);
+
+--
 -- Name: task_dependencies_child; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX task_dependencies_child ON public.task_dependencies USING btree (child_id, parent_id);
+
+--
+-- Name: task_events_task; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 
 --
 -- Name: task_log_batch; Type: INDEX; Schema: public; Owner: -
@@ -901,16 +1164,16 @@ CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, i
 CREATE INDEX task_log_lease ON public.task_log USING btree (lease_expire_time) WHERE (status = 'PROCESSING'::text);
 
 --
+-- Name: task_log_one_live_success; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX task_log_one_live_success ON public.task_log USING btree (task_id, batch_id) WHERE ((status = 'SUCCESS'::text) AND (NOT superseded));
+
+--
 -- Name: task_log_one_processing; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX task_log_one_processing ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'PROCESSING'::text);
-
---
--- Name: task_log_one_success; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX task_log_one_success ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'SUCCESS'::text);
 
 --
 -- Name: task_log_request_id; Type: INDEX; Schema: public; Owner: -
@@ -973,6 +1236,13 @@ CREATE TRIGGER tasks_graph_truncated AFTER TRUNCATE ON public.tasks FOR EACH STA
 CREATE TRIGGER tasks_graph_updated AFTER UPDATE ON public.tasks REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
 
 --
+-- Name: claim_requests claim_requests_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
+
+--
 -- Name: file_events file_events_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -992,6 +1262,20 @@ ALTER TABLE ONLY public.files
 
 ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id);
+
+--
+-- Name: run_outputs run_outputs_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id);
+
+--
+-- Name: run_outputs run_outputs_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
 
 --
 -- Name: task_dependencies task_dependencies_child_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
