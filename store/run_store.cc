@@ -247,9 +247,6 @@ enum class RunOutcome {
   kNotFound,
   kEnded,
   kLeaseExpired,
-  // metad_cancel_run (also not_found, ended)
-  kCancelled,
-  kReplayed,
   // both: changed under the lock every pass; the caller retries
   kConflicting,
 };
@@ -288,8 +285,6 @@ RunOutcome ReadOutcome(const pqxx::row& row, const AnswerColumns& c) {
       {"ended", RunOutcome::kEnded},
       {"lease_expired", RunOutcome::kLeaseExpired},
       {"conflicting", RunOutcome::kConflicting},
-      {"cancelled", RunOutcome::kCancelled},
-      {"replayed", RunOutcome::kReplayed},
   };
   auto it = codes->find(row[c.outcome].as<std::string>());
   return it == codes->end() ? RunOutcome::kUnknown : it->second;
@@ -758,39 +753,44 @@ absl::StatusOr<std::optional<ExpiredRun>> RunStore::ExpireRun(
 absl::StatusOr<CancelRunResult> RunStore::CancelRun(const TxOptions& options,
                                                     int64_t run_id,
                                                     const std::string& reason) {
-  pqxx::result answer;
+  CancelRunResult result;
+  absl::Status refusal;
   RETURN_IF_ERROR(
-      db_->Autocommit("run.cancel", options, [&](AutoTx& tx) -> absl::Status {
+      db_->Transact("run.cancel", options, [&](Tx& tx) -> absl::Status {
+        result = CancelRunResult();
+        refusal = absl::OkStatus();
         // The actor is written as '' until actors are passed down.
-        answer = Exec(tx, sql::kRunCancel, run_id, reason, std::string());
+        const pqxx::row answer =
+            Exec(tx, sql::kRunCancel, run_id, reason, std::string()).at(0);
+        const std::string outcome = answer["outcome"].as<std::string>();
+        if (outcome == "not_found") {
+          refusal = NotFoundResourceError(
+              resource::kRun, absl::StrCat(run_id),
+              absl::StrCat("run ", run_id, " not found"));
+          return absl::OkStatus();
+        }
+        if (outcome != "cancelled" && outcome != "replayed" &&
+            outcome != "ended") {
+          return UnknownOutcome("run.cancel", outcome);
+        }
+        // A later statement: it sees what the function did.
+        pqxx::result r = Exec(tx, sql::kRunGet, run_id);
+        ReadRun(r.at(0), RunColumns(r), &result.run);
+        if (outcome == "ended") {
+          const std::string status = RunStatusText(result.run.status());
+          refusal = RunEndedError(
+              run_id, status,
+              absl::StrCat(
+                  "run_id: run ", run_id, " cannot be cancelled: ",
+                  EndedMessage(run_id, status, result.run.error_message())));
+          return absl::OkStatus();
+        }
+        result.files_released = answer["files_released"].as<int32_t>();
+        result.replayed = outcome == "replayed";
         return absl::OkStatus();
       }));
-  const pqxx::row row = answer[0];
-  const AnswerColumns c(answer);
-  switch (ReadOutcome(row, c)) {
-    case RunOutcome::kCancelled:
-    case RunOutcome::kReplayed: {
-      CancelRunResult result;
-      ReadAnswerRun(row, c, &result.run);
-      result.files_released = row[c.n1].as<int32_t>();
-      result.replayed = ReadOutcome(row, c) == RunOutcome::kReplayed;
-      return result;
-    }
-    case RunOutcome::kNotFound:
-      return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
-                                   absl::StrCat("run ", run_id, " not found"));
-    case RunOutcome::kEnded: {
-      Run ended;
-      ReadAnswerRun(row, c, &ended);
-      const std::string status = RunStatusText(ended.status());
-      return RunEndedError(
-          run_id, status,
-          absl::StrCat("run_id: run ", run_id, " cannot be cancelled: ",
-                       EndedMessage(run_id, status, ended.error_message())));
-    }
-    default:
-      return UnknownOutcome("run.cancel", row, c);
-  }
+  if (!refusal.ok()) return refusal;
+  return result;
 }
 
 absl::StatusOr<RerunTasksResult> RunStore::RerunTasks(

@@ -139,8 +139,8 @@ TEST(RunMetactl, EveryCommandHasHelp) {
     EXPECT_THAT(r.out, HasSubstr("usage: metactl " + group + " " + name));
     ++commands;
   }
-  // files 8, tasks 4, runs 6 + batch 1, deps 8, admin 1
-  EXPECT_EQ(commands, 28);
+  // files 8, tasks 4, runs 8 + batch 1, deps 8, admin 1
+  EXPECT_EQ(commands, 30);
 }
 
 TEST(RunMetactl, UsageErrorsExit64WithMessage) {

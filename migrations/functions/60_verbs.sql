@@ -11,12 +11,15 @@
 -- but that the reaper has not ended yet is still PROCESSING, and is
 -- cancelled like a live one. The cancelled run is an ERROR run: it spends
 -- one of its task's attempts in the batch (40_rules.sql).
--- Outcomes: cancelled (run, n1 = files released), replayed (run: already
--- cancelled, nothing changed; n1 = the files its cancel released),
--- not_found, ended (run: ended otherwise; its status and message say how).
+-- Outcomes: cancelled (files_released: those it held), replayed (already
+-- cancelled, nothing changed; files_released: those its cancel released),
+-- not_found, ended (ended otherwise). The caller reads the run afterwards,
+-- in the same transaction. (A table rather than a metad_run_result: a
+-- function returning that type would keep migration 0006's down from
+-- dropping it.)
 CREATE OR REPLACE FUNCTION metad_cancel_run(p_run bigint, p_reason text,
                                             p_actor text)
-  RETURNS metad_run_result
+  RETURNS TABLE (outcome text, files_released bigint)
   LANGUAGE plpgsql VOLATILE
   AS $$
 DECLARE
@@ -31,7 +34,8 @@ BEGIN
     FROM task_log l
    WHERE l.id = p_run;
   IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+    RETURN;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
   v_message := CASE WHEN p_reason = '' THEN 'cancelled'
@@ -61,20 +65,21 @@ BEGIN
   )
   SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
   IF v_done IS NOT NULL THEN
-    RETURN metad_run_answer(p_run, 'cancelled', NULL, v_files, NULL);
+    RETURN QUERY SELECT 'cancelled'::text, v_files;
+    RETURN;
   END IF;
   SELECT l.cancelled INTO v_cancelled FROM task_log l WHERE l.id = p_run;
   IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+  ELSIF v_cancelled THEN
+    RETURN QUERY
+      SELECT 'replayed'::text, count(*)
+        FROM file_events e
+       WHERE e.run_id = p_run AND e.kind = 'RELEASED'
+         AND e.message = 'run cancelled';
+  ELSE
+    RETURN QUERY SELECT 'ended'::text, 0::bigint;
   END IF;
-  IF v_cancelled THEN
-    SELECT count(*) INTO v_files
-      FROM file_events e
-     WHERE e.run_id = p_run AND e.kind = 'RELEASED'
-       AND e.message = 'run cancelled';
-    RETURN metad_run_answer(p_run, 'replayed', NULL, v_files, NULL);
-  END IF;
-  RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
 END
 $$;
 

@@ -136,8 +136,9 @@ SELECT id
  LIMIT $1;
 
 -- name: run.cancel
--- CancelRun (migrations/functions/60_verbs.sql): answers a metad_run_result.
-SELECT * FROM metad_cancel_run($1, $2, $3);
+-- CancelRun (migrations/functions/60_verbs.sql): the outcome; the run is
+-- read after it with run.get.
+SELECT outcome, files_released FROM metad_cancel_run($1, $2, $3);
 
 -- name: run.rerun_tasks
 -- RerunTasks (migrations/functions/60_verbs.sql): one row per reopened task,
