@@ -83,7 +83,7 @@ $$;
 -- Name: metad_cancel_run(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_cancel_run(p_run bigint, p_reason text, p_actor text) RETURNS public.metad_run_result
+CREATE FUNCTION public.metad_cancel_run(p_run bigint, p_reason text, p_actor text) RETURNS TABLE(outcome text, files_released bigint)
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -98,7 +98,8 @@ BEGIN
     FROM task_log l
    WHERE l.id = p_run;
   IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+    RETURN;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
   v_message := CASE WHEN p_reason = '' THEN 'cancelled'
@@ -128,20 +129,21 @@ BEGIN
   )
   SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
   IF v_done IS NOT NULL THEN
-    RETURN metad_run_answer(p_run, 'cancelled', NULL, v_files, NULL);
+    RETURN QUERY SELECT 'cancelled'::text, v_files;
+    RETURN;
   END IF;
   SELECT l.cancelled INTO v_cancelled FROM task_log l WHERE l.id = p_run;
   IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+  ELSIF v_cancelled THEN
+    RETURN QUERY
+      SELECT 'replayed'::text, count(*)
+        FROM file_events e
+       WHERE e.run_id = p_run AND e.kind = 'RELEASED'
+         AND e.message = 'run cancelled';
+  ELSE
+    RETURN QUERY SELECT 'ended'::text, 0::bigint;
   END IF;
-  IF v_cancelled THEN
-    SELECT count(*) INTO v_files
-      FROM file_events e
-     WHERE e.run_id = p_run AND e.kind = 'RELEASED'
-       AND e.message = 'run cancelled';
-    RETURN metad_run_answer(p_run, 'replayed', NULL, v_files, NULL);
-  END IF;
-  RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
 END
 $$;
 
