@@ -315,6 +315,37 @@ expect_eq "$(js '[f["id"] for f in d["files"]]')" "[\"$A_ID\"]" \
   "files list --status new"
 mc runs finish "$RUN3" --status success
 
+echo "--- cancel a run, rerun a task"
+mc runs start ingest --batch b3 --output json
+RUN4=$(js 'd["run"]["id"]')
+mc runs cancel "$RUN4" --reason "wrong input" --output json
+expect_rc 0 "runs cancel"
+expect_eq "$(js 'd["run"]["cancelled"]')" true "cancelled flag"
+expect_eq "$(js 'd["run"]["error_message"]')" "cancelled: wrong input" \
+  "cancel message"
+mc runs cancel "$RUN4"
+expect_rc 0 "runs cancel again"
+expect_in "$OUT" "replayed" "second cancel is a replay"
+mc runs heartbeat "$RUN4"
+expect_rc 9 "a cancelled run's heartbeat is refused"
+expect_in "$ERR" "reason: RUN_CANCELLED (metad.dev)" "RUN_CANCELLED shown"
+mc runs rerun ingest --batch b2 --reason "fixed upstream" --output json
+expect_rc 0 "runs rerun"
+expect_eq "$(js 'd["tasks"]')" '["ingest"]' "rerun reopened ingest"
+expect_eq "$(js 'd["runs_superseded"]')" 1 "rerun superseded the run"
+mc runs list --batch b2
+expect_in "$OUT" "SUCCESS (superseded)" "superseded run listed"
+mc runs start ingest --batch b2 --output json
+expect_rc 0 "reopened task starts again"
+expect_eq "$(js 'd["run"]["attempt"]')" 2 "attempts keep counting"
+mc runs rerun ingest --batch b2
+expect_rc 9 "rerun with a PROCESSING run is refused"
+expect_in "$ERR" "reason: RUN_IN_PROGRESS (metad.dev)" "RUN_IN_PROGRESS shown"
+mc runs rerun nope --batch b2
+expect_rc 5 "rerun of an unknown task is NOT_FOUND"
+mc runs rerun ingest
+expect_rc 64 "rerun without --batch is a usage error"
+
 echo "--- register-batch and paging"
 {
   for i in $(seq 1 2500); do printf 's3://bulk\tpart-%05d.csv\n' "$i"; done

@@ -517,5 +517,21 @@ TEST_F(RunVerbsTest, RerunTwiceSupersedesOnlyNewRuns) {
   EXPECT_TRUE(again.run().cancelled());
 }
 
+// RunEvent.actor comes from run_events.actor (written by later steps; set
+// here by hand).
+TEST_F(RunVerbsTest, RunEventsCarryTheirActor) {
+  CreateTask("t");
+  const int64_t run = MustStart("t", "b1");
+  Sql(absl::StrCat("UPDATE run_events SET actor = 'ops' WHERE run_id = ",
+                   run));
+  metad::v1::ListRunEventsRequest request;
+  request.set_run_id(run);
+  metad::v1::ListRunEventsResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->ListRunEvents(&context, request, &response).ok());
+  ASSERT_EQ(response.events_size(), 1);
+  EXPECT_EQ(response.events(0).actor(), "ops");
+}
+
 }  // namespace
 }  // namespace metad::testing
