@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemon/services/file_service.h"
@@ -515,6 +517,69 @@ TEST_F(RunVerbsTest, RerunTwiceSupersedesOnlyNewRuns) {
   ASSERT_TRUE(Start("t", "b1", &again, "req-1").ok());
   EXPECT_FALSE(again.created());
   EXPECT_TRUE(again.run().cancelled());
+}
+
+// Workers starting and finishing runs while operators rerun the task, all
+// at once: each call is answered by a rule (never an error of the race),
+// and the log stays sound: attempts numbered once each, no PROCESSING run
+// superseded, one SUPERSEDED event per superseded run, at most one live
+// SUCCESS.
+TEST_F(RunVerbsTest, RerunRacingStartAndFinishKeepsTheLogSound) {
+  CreateTask("t", 1000);
+  std::atomic<int> unexpected{0}, reruns{0}, runs{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 3; ++w) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 15; ++i) {
+        metad::v1::StartRunResponse started;
+        grpc::Status s = Start("t", "b1", &started);
+        if (!s.ok()) {
+          if (s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+            ++unexpected;
+            ADD_FAILURE() << s.error_code() << " " << s.error_message();
+          }
+          continue;
+        }
+        ++runs;
+        s = Finish(started.run().id(), i % 2 ? RUN_STATUS_SUCCESS
+                                             : RUN_STATUS_ERROR,
+                   i % 2 ? "" : "x");
+        if (!s.ok()) {
+          ++unexpected;
+          ADD_FAILURE() << s.error_code() << " " << s.error_message();
+        }
+      }
+    });
+  }
+  for (int o = 0; o < 2; ++o) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 15; ++i) {
+        grpc::Status s = Rerun("b1", {"t"}, false);
+        if (s.ok()) {
+          ++reruns;
+        } else if (Reason(s) != "RUN_IN_PROGRESS") {
+          ++unexpected;
+          ADD_FAILURE() << s.error_code() << " " << s.error_message();
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  EXPECT_GT(runs.load(), 0);
+  EXPECT_GT(reruns.load(), 0);
+  EXPECT_EQ(Count("SELECT count(*) - count(DISTINCT attempt) FROM task_log"),
+            0);
+  EXPECT_EQ(Count("SELECT max(attempt) - count(*) FROM task_log"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM task_log WHERE superseded AND "
+                  "status = 'PROCESSING'"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM task_log WHERE superseded"),
+            Count("SELECT count(*) FROM run_events WHERE kind = "
+                  "'SUPERSEDED'"));
+  EXPECT_LE(Count("SELECT count(*) FROM task_log WHERE status = 'SUCCESS' "
+                  "AND NOT superseded"),
+            1);
 }
 
 // RunEvent.actor comes from run_events.actor (written by later steps; set
