@@ -140,9 +140,9 @@ absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
     std::string why = run["error_message"].c_str();
     if (run["cancelled"].as<bool>()) {
       return RunCancelledError(
-          run_id, absl::StrCat("run ", run_id, ": was cancelled (", why,
-                               "); only a live run can ", action,
-                               "; start a new run"));
+          run_id,
+          absl::StrCat("run ", run_id, ": was cancelled (", why,
+                       "); only a live run can ", action, "; start a new run"));
     }
     return RunEndedError(
         run_id, status,

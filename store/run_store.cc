@@ -764,9 +764,9 @@ absl::StatusOr<CancelRunResult> RunStore::CancelRun(const TxOptions& options,
             Exec(tx, sql::kRunCancel, run_id, reason, std::string()).at(0);
         const std::string outcome = answer["outcome"].as<std::string>();
         if (outcome == "not_found") {
-          refusal = NotFoundResourceError(
-              resource::kRun, absl::StrCat(run_id),
-              absl::StrCat("run ", run_id, " not found"));
+          refusal =
+              NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                    absl::StrCat("run ", run_id, " not found"));
           return absl::OkStatus();
         }
         if (outcome != "cancelled" && outcome != "replayed" &&
@@ -819,7 +819,9 @@ absl::StatusOr<RerunTasksResult> RunStore::RerunTasks(
                     in.batch_id, ": run ", run_id,
                     " of it is PROCESSING there (cancel it or let it end)")),
                 reason::kRunInProgress,
-                {{"task", task}, {"batch_id", in.batch_id}, {"run_id", run_id}});
+                {{"task", task},
+                 {"batch_id", in.batch_id},
+                 {"run_id", run_id}});
           }
           if (outcome != "reopened") {
             return UnknownOutcome("run.rerun_tasks", outcome);

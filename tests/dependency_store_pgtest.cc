@@ -559,8 +559,8 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
                           "attempt, lease_seconds, end_time, superseded) "
                           "VALUES (",
                           id, ", '", batch, "', '",
-                          uniform(0, 1) ? "SUCCESS" : "ERROR", "', ",
-                          ++attempt, ", 60, now(), true);");
+                          uniform(0, 1) ? "SUCCESS" : "ERROR", "', ", ++attempt,
+                          ", 60, now(), true);");
         }
         for (int e = uniform(0, 3); e > 0; --e) {
           ++state[i].spent;

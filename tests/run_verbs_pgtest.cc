@@ -90,8 +90,8 @@ class RunVerbsTest : public RunServiceTest {
   int64_t Ended(const std::string& task, const std::string& batch,
                 metad::v1::RunStatus status) {
     const int64_t run = MustStart(task, batch);
-    EXPECT_TRUE(Finish(run, status, status == RUN_STATUS_ERROR ? "boom" : "")
-                    .ok());
+    EXPECT_TRUE(
+        Finish(run, status, status == RUN_STATUS_ERROR ? "boom" : "").ok());
     return run;
   }
 
@@ -142,21 +142,20 @@ TEST_F(RunVerbsTest, CancelEndsLiveRunAndReleasesItsFiles) {
   EXPECT_TRUE(response.run().has_end_time());
   EXPECT_FALSE(response.run().has_lease_expire_time());
   EXPECT_EQ(RunState(run), "ERROR:cancelled: disk full:true:true");
-  EXPECT_EQ(Sql(absl::StrCat("SELECT cancelled FROM task_log WHERE id = ",
-                             run)),
-            "t");
+  EXPECT_EQ(
+      Sql(absl::StrCat("SELECT cancelled FROM task_log WHERE id = ", run)),
+      "t");
   EXPECT_EQ(FileStatus(held1), "NEW/null");
   EXPECT_EQ(FileStatus(held2), "NEW/null");
   EXPECT_EQ(FileStatus(done), absl::StrCat("SUCCESS/", run));
-  EXPECT_EQ(Sql(absl::StrCat(
-                "SELECT string_agg(file_id || ':' || kind || ':' || "
-                "from_status || '>' || to_status || ':' || message, ',' "
-                "ORDER BY file_id) FROM file_events WHERE run_id = ",
-                run)),
-            absl::StrCat(held1, ":RELEASED:PROCESSING>NEW:run cancelled,",
-                         held2, ":RELEASED:PROCESSING>NEW:run cancelled"));
-  EXPECT_EQ(EventKinds(run),
-            "STARTED:->PROCESSING,CANCELLED:PROCESSING>ERROR");
+  EXPECT_EQ(
+      Sql(absl::StrCat("SELECT string_agg(file_id || ':' || kind || ':' || "
+                       "from_status || '>' || to_status || ':' || message, ',' "
+                       "ORDER BY file_id) FROM file_events WHERE run_id = ",
+                       run)),
+      absl::StrCat(held1, ":RELEASED:PROCESSING>NEW:run cancelled,", held2,
+                   ":RELEASED:PROCESSING>NEW:run cancelled"));
+  EXPECT_EQ(EventKinds(run), "STARTED:->PROCESSING,CANCELLED:PROCESSING>ERROR");
   EXPECT_EQ(Sql(absl::StrCat("SELECT message FROM run_events WHERE kind = "
                              "'CANCELLED' AND run_id = ",
                              run)),
@@ -238,8 +237,7 @@ TEST_F(RunVerbsTest, CancelOfLapsedButUnreapedRunCancelsIt) {
   metad::v1::CancelRunResponse response;
   ASSERT_TRUE(Cancel(run, "stuck", &response).ok());
   EXPECT_TRUE(response.run().cancelled());
-  EXPECT_EQ(EventKinds(run),
-            "STARTED:->PROCESSING,CANCELLED:PROCESSING>ERROR");
+  EXPECT_EQ(EventKinds(run), "STARTED:->PROCESSING,CANCELLED:PROCESSING>ERROR");
 }
 
 TEST_F(RunVerbsTest, CancelledRunIsRefusedWithRunCancelledEverywhere) {
@@ -434,10 +432,10 @@ TEST_F(RunVerbsTest, RerunWithAProcessingRunIsRefusedAndChangesNothing) {
   // b itself, or b as a's descendant.
   for (bool downstream : {false, true}) {
     metad::v1::RerunTasksResponse response;
-    grpc::Status s =
-        Rerun("b1", downstream ? std::vector<std::string>{"a"}
-                               : std::vector<std::string>{"a", "b"},
-              downstream, &response);
+    grpc::Status s = Rerun("b1",
+                           downstream ? std::vector<std::string>{"a"}
+                                      : std::vector<std::string>{"a", "b"},
+                           downstream, &response);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_EQ(Reason(s), "RUN_IN_PROGRESS");
     EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat("run ", live)));
@@ -541,8 +539,8 @@ TEST_F(RunVerbsTest, RerunRacingStartAndFinishKeepsTheLogSound) {
           continue;
         }
         ++runs;
-        s = Finish(started.run().id(), i % 2 ? RUN_STATUS_SUCCESS
-                                             : RUN_STATUS_ERROR,
+        s = Finish(started.run().id(),
+                   i % 2 ? RUN_STATUS_SUCCESS : RUN_STATUS_ERROR,
                    i % 2 ? "" : "x");
         if (!s.ok()) {
           ++unexpected;
@@ -587,8 +585,7 @@ TEST_F(RunVerbsTest, RerunRacingStartAndFinishKeepsTheLogSound) {
 TEST_F(RunVerbsTest, RunEventsCarryTheirActor) {
   CreateTask("t");
   const int64_t run = MustStart("t", "b1");
-  Sql(absl::StrCat("UPDATE run_events SET actor = 'ops' WHERE run_id = ",
-                   run));
+  Sql(absl::StrCat("UPDATE run_events SET actor = 'ops' WHERE run_id = ", run));
   metad::v1::ListRunEventsRequest request;
   request.set_run_id(run);
   metad::v1::ListRunEventsResponse response;

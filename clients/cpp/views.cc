@@ -174,9 +174,9 @@ Table RunsTable(const Repeated<v1::Run>& runs) {
               absl::StrCat(StatusName(run.status()),
                            run.cancelled() ? " (cancelled)" : "",
                            run.superseded() ? " (superseded)" : ""),
-              absl::StrCat(run.attempt()),
-              OrDash(run.worker_id()), FormatTime(run.start_time()),
-              FormatTime(run.end_time()), run.error_message()});
+              absl::StrCat(run.attempt()), OrDash(run.worker_id()),
+              FormatTime(run.start_time()), FormatTime(run.end_time()),
+              run.error_message()});
   }
   return t;
 }

@@ -45,15 +45,15 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::RerunTasks(
         if (request->tasks().empty() ||
             request->tasks_size() > kMaxRerunTasks) {
           return metad::InvalidFieldError(
-              "tasks", absl::StrCat("must name 1..", kMaxRerunTasks,
-                                    " tasks (got ", request->tasks_size(),
-                                    ")"));
+              "tasks",
+              absl::StrCat("must name 1..", kMaxRerunTasks, " tasks (got ",
+                           request->tasks_size(), ")"));
         }
         store::RerunTasksInput in;
         in.batch_id = request->batch_id();
         for (int i = 0; i < request->tasks_size(); ++i) {
-          RETURN_IF_ERROR(CheckTaskName(absl::StrCat("tasks[", i, "]"),
-                                        request->tasks(i)));
+          RETURN_IF_ERROR(
+              CheckTaskName(absl::StrCat("tasks[", i, "]"), request->tasks(i)));
           in.tasks.push_back(request->tasks(i));
         }
         RETURN_IF_ERROR(
