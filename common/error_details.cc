@@ -101,6 +101,12 @@ absl::Status RunEndedError(int64_t run_id, absl::string_view status,
       {{"run_id", absl::StrCat(run_id)}, {"status", std::string(status)}});
 }
 
+absl::Status RunCancelledError(int64_t run_id, absl::string_view message) {
+  return WithErrorInfo(absl::FailedPreconditionError(message),
+                       reason::kRunCancelled,
+                       {{"run_id", absl::StrCat(run_id)}});
+}
+
 absl::Status LeaseExpiredError(int64_t run_id, absl::string_view message) {
   return WithErrorInfo(absl::FailedPreconditionError(message),
                        reason::kLeaseExpired,

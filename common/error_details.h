@@ -33,6 +33,7 @@ inline constexpr char kAttemptsExhausted[] = "ATTEMPTS_EXHAUSTED";
 inline constexpr char kRequestIdReused[] = "REQUEST_ID_REUSED";
 inline constexpr char kDependencyCycle[] = "DEPENDENCY_CYCLE";
 inline constexpr char kRunEnded[] = "RUN_ENDED";
+inline constexpr char kRunCancelled[] = "RUN_CANCELLED";
 inline constexpr char kLeaseExpired[] = "LEASE_EXPIRED";
 inline constexpr char kFileNotHeld[] = "FILE_NOT_HELD";
 inline constexpr char kFileNotInError[] = "FILE_NOT_IN_ERROR";
@@ -90,6 +91,11 @@ absl::Status NotFoundResourceError(absl::string_view resource_type,
 // (SUCCESS or ERROR): ErrorInfo RUN_ENDED {run_id, status}.
 absl::Status RunEndedError(int64_t run_id, absl::string_view status,
                            absl::string_view message);
+
+// FAILED_PRECONDITION for a call on run `run_id` that CancelRun ended (where
+// RUN_ENDED would be said of a run that ended otherwise): ErrorInfo
+// RUN_CANCELLED {run_id}.
+absl::Status RunCancelledError(int64_t run_id, absl::string_view message);
 
 // FAILED_PRECONDITION for a call on run `run_id` whose lease lapsed:
 // ErrorInfo LEASE_EXPIRED {run_id}.

@@ -31,3 +31,12 @@ DROP FUNCTION IF EXISTS metad_unnamed_release_message();
 -- they go, and that binary makes its own.
 DROP FUNCTION IF EXISTS metad_file_row(anyelement);
 DROP FUNCTION IF EXISTS metad_file_event_row(anyelement);
+DROP FUNCTION IF EXISTS metad_run_row(anyelement, text);
+DROP FUNCTION IF EXISTS metad_run_event_row(anyelement);
+DROP FUNCTION IF EXISTS metad_run_blocks_start(text, timestamptz, boolean);
+DROP FUNCTION IF EXISTS metad_run_spent_attempt(text, timestamptz, boolean);
+DROP FUNCTION IF EXISTS metad_cancel_run(bigint, text, text);
+DROP FUNCTION IF EXISTS metad_rerun_tasks(text, bigint[], boolean, text, text,
+                                          text);
+ALTER TYPE metad_run_result DROP ATTRIBUTE superseded,
+                            DROP ATTRIBUTE cancelled;

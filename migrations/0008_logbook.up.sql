@@ -61,6 +61,19 @@ CREATE UNIQUE INDEX task_log_one_live_success ON task_log (task_id, batch_id)
   WHERE status = 'SUCCESS' AND NOT superseded;
 DROP INDEX task_log_one_success;
 
+-- StartRun's and FinishRun's answers carry the two flags (after the
+-- outcome columns: metad_run_answer in 50_runs.sql fills them).
+ALTER TYPE metad_run_result ADD ATTRIBUTE cancelled boolean,
+                            ADD ATTRIBUTE superseded boolean;
+-- Functions whose signature or result columns this schema changes: the
+-- rules gained a superseded argument, the run row shapes two columns
+-- (CREATE OR REPLACE cannot change either; migrations/functions/ makes the
+-- new ones right after).
+DROP FUNCTION IF EXISTS metad_run_blocks_start(text, timestamptz);
+DROP FUNCTION IF EXISTS metad_run_spent_attempt(text, timestamptz);
+DROP FUNCTION IF EXISTS metad_run_row(anyelement, text);
+DROP FUNCTION IF EXISTS metad_run_event_row(anyelement);
+
 -- The audit trail of the task registry and graph, and of reopenings.
 CREATE TABLE task_events (
   id          bigserial   PRIMARY KEY,

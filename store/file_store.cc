@@ -196,6 +196,12 @@ absl::Status CheckLiveRun(const pqxx::result& r, int64_t run_id,
   const std::string status = run["status"].c_str();
   if (status != "PROCESSING") {
     std::string why = run["error_message"].c_str();
+    if (run["cancelled"].as<bool>()) {
+      return RunCancelledError(
+          run_id,
+          absl::StrCat("run ", run_id, ": was cancelled (", why,
+                       "); only a live run can ", action, "; start a new run"));
+    }
     return RunEndedError(
         run_id, status,
         absl::StrCat("run ", run_id, ": has ended as ", status,

@@ -1,6 +1,7 @@
 #include "store/run_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "store/proto_time.h"
 #include "store/queries/run.sql.h"
 #include "store/sql.h"
+#include "store/task_store.h"
 
 namespace metad::store {
 namespace {
@@ -22,9 +24,19 @@ namespace {
 using metad::v1::Run;
 using metad::v1::RunStatus;
 
+// The position of column `name` in `r`, if it has one.
+std::optional<pqxx::row_size_type> FindColumn(const pqxx::result& r,
+                                              const char* name) {
+  for (pqxx::row_size_type i = 0; i < r.columns(); ++i) {
+    if (std::strcmp(r.column_name(i), name) == 0) return i;
+  }
+  return std::nullopt;
+}
+
 // The columns of metad_run_row (migrations/functions/15_rows.sql), found by
 // name once per result (see store/sql.h). The run functions answer a
-// metad_run_result, whose run columns have the same names.
+// metad_run_result, whose run columns have the same names but lack
+// cancelled and superseded (see ReadAnswerRun).
 struct RunColumns {
   explicit RunColumns(const pqxx::result& r)
       : id(r.column_number("id")),
@@ -39,10 +51,13 @@ struct RunColumns {
         start_us(r.column_number("start_us")),
         heartbeat_us(r.column_number("heartbeat_us")),
         end_us(r.column_number("end_us")),
-        request_id(r.column_number("request_id")) {}
+        request_id(r.column_number("request_id")),
+        cancelled(FindColumn(r, "cancelled")),
+        superseded(FindColumn(r, "superseded")) {}
   pqxx::row_size_type id, task_id, task_name, batch_id, status, attempt,
       worker_id, lease_expire_us, error_message, start_us, heartbeat_us, end_us,
       request_id;
+  std::optional<pqxx::row_size_type> cancelled, superseded;
 };
 
 void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
@@ -68,6 +83,8 @@ void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
   if (!row[c.request_id].is_null()) {
     run->set_request_id(row[c.request_id].as<std::string>());
   }
+  if (c.cancelled) run->set_cancelled(row[*c.cancelled].as<bool>(false));
+  if (c.superseded) run->set_superseded(row[*c.superseded].as<bool>(false));
 }
 
 std::string FormatMicros(int64_t micros) {
@@ -122,6 +139,19 @@ std::string EndedMessage(int64_t run_id, const std::string& status,
                       message.empty() ? "" : ": ", message, ")");
 }
 
+// FAILED_PRECONDITION for a call on `run`, which has ended: RUN_CANCELLED
+// when CancelRun ended it, RUN_ENDED otherwise.
+absl::Status RunEndedOrCancelledError(const Run& run) {
+  if (run.cancelled()) {
+    return RunCancelledError(
+        run.id(), absl::StrCat("run ", run.id(), " was cancelled (",
+                               run.error_message(), "); start a new run"));
+  }
+  const std::string status = RunStatusText(run.status());
+  return RunEndedError(run.id(), status,
+                       EndedMessage(run.id(), status, run.error_message()));
+}
+
 std::string LeaseExpiredMessage(int64_t run_id, int64_t lapsed_us) {
   return absl::StrCat("run ", run_id, ": lease expired at ",
                       FormatMicros(lapsed_us), "; start a new run");
@@ -142,9 +172,12 @@ absl::Status WhyNotLive(Tx& tx, int64_t run_id) {
     const pqxx::row row = r[0];
     const std::string status = row["status"].as<std::string>();
     if (status != "PROCESSING") {
-      return RunEndedError(
-          run_id, status,
-          EndedMessage(run_id, status, row["error_message"].as<std::string>()));
+      Run ended;
+      ended.set_id(run_id);
+      ended.set_status(RunStatusFromText(status));
+      ended.set_error_message(row["error_message"].as<std::string>());
+      ended.set_cancelled(row["cancelled"].as<bool>());
+      return RunEndedOrCancelledError(ended);
     }
     if (!row["lapsed"].as<bool>()) break;  // live again: a concurrent change
     if (!locked) {
@@ -222,6 +255,11 @@ struct AnswerColumns {
   pqxx::row_size_type outcome, detail, n1, n2;
 };
 
+// Reads the run of an answer that carries one, flags included.
+void ReadAnswerRun(const pqxx::row& row, const AnswerColumns& c, Run* run) {
+  ReadRun(row, c.run, run);
+}
+
 RunOutcome ReadOutcome(const pqxx::row& row, const AnswerColumns& c) {
   static const auto* codes = new absl::flat_hash_map<std::string, RunOutcome>{
       {"created", RunOutcome::kCreated},
@@ -268,7 +306,7 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
     case RunOutcome::kCreated:
     case RunOutcome::kExisting: {
       StartRunResult result;
-      ReadRun(row, c.run, &result.run);
+      ReadAnswerRun(row, c, &result.run);
       result.created = outcome == RunOutcome::kCreated;
       return result;
     }
@@ -278,7 +316,7 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
           absl::StrCat("task ", in.task, " not found"));
     case RunOutcome::kRequestIdReused: {
       Run other;
-      ReadRun(row, c.run, &other);
+      ReadAnswerRun(row, c, &other);
       const std::string run_id = absl::StrCat(other.id());
       absl::Status reused = WithResourceInfo(
           absl::AlreadyExistsError(absl::StrCat(
@@ -340,7 +378,7 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
     case RunOutcome::kFinished:
     case RunOutcome::kReplayed: {
       FinishRunResult result;
-      ReadRun(row, c.run, &result.run);
+      ReadAnswerRun(row, c, &result.run);
       result.files_finished = row[c.n1].as<int32_t>();
       result.files_released = row[c.n2].as<int32_t>(0);
       result.replayed = ReadOutcome(row, c) == RunOutcome::kReplayed;
@@ -373,11 +411,9 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
       return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
                                    absl::StrCat("run ", run_id, " not found"));
     case RunOutcome::kEnded: {
-      const std::string ended = row[c.run.status].as<std::string>();
-      return RunEndedError(
-          run_id, ended,
-          EndedMessage(run_id, ended,
-                       row[c.run.error_message].as<std::string>()));
+      Run ended;
+      ReadAnswerRun(row, c, &ended);
+      return RunEndedOrCancelledError(ended);
     }
     case RunOutcome::kLeaseExpired:
       return LeaseExpiredError(
@@ -419,7 +455,8 @@ RunEventColumns::RunEventColumns(const pqxx::result& r)
       from_status(r.column_number("from_status")),
       to_status(r.column_number("to_status")),
       message(r.column_number("message")),
-      event_us(r.column_number("event_us")) {}
+      event_us(r.column_number("event_us")),
+      actor(r.column_number("actor")) {}
 
 void ReadRunEvent(const pqxx::row& row, const RunEventColumns& c,
                   metad::v1::RunEvent* event) {
@@ -433,6 +470,7 @@ void ReadRunEvent(const pqxx::row& row, const RunEventColumns& c,
   event->set_to_status(RunStatusFromText(row[c.to_status].as<std::string>()));
   event->set_message(row[c.message].as<std::string>());
   ReadTime(row[c.event_us], event->mutable_event_time());
+  event->set_actor(row[c.actor].as<std::string>());
 }
 
 RunStore::RunStore(Database* db) : db_(db) {}
@@ -658,11 +696,15 @@ absl::StatusOr<metad::v1::Batch> RunStore::GetBatch(
           metad::v1::BatchTask* task = batch.add_tasks();
           task->set_task_id(row["task_id"].as<int64_t>());
           task->set_task_name(row["task_name"].as<std::string>());
-          task->set_status(RunStatusFromText(row["status"].as<std::string>()));
           task->set_attempts(row["attempts"].as<int32_t>());
-          task->set_latest_run_id(row["latest_run_id"].as<int64_t>());
-          task->set_latest_error_message(
-              row["latest_error_message"].as<std::string>());
+          // No latest run when RerunTasks superseded them all: UNSPECIFIED.
+          if (!row["latest_run_id"].is_null()) {
+            task->set_status(
+                RunStatusFromText(row["status"].as<std::string>()));
+            task->set_latest_run_id(row["latest_run_id"].as<int64_t>());
+            task->set_latest_error_message(
+                row["latest_error_message"].as<std::string>());
+          }
           batch.set_processing_runs(batch.processing_runs() +
                                     row["processing"].as<int32_t>());
           batch.set_success_runs(batch.success_runs() +
@@ -729,6 +771,92 @@ absl::StatusOr<std::optional<ExpiredRun>> RunStore::ExpireRun(
         return absl::OkStatus();
       }));
   return expired;
+}
+
+// --- the operator's verbs ---------------------------------------------------
+
+absl::StatusOr<CancelRunResult> RunStore::CancelRun(const TxOptions& options,
+                                                    int64_t run_id,
+                                                    const std::string& reason) {
+  CancelRunResult result;
+  absl::Status refusal;
+  RETURN_IF_ERROR(
+      db_->Transact("run.cancel", options, [&](Tx& tx) -> absl::Status {
+        result = CancelRunResult();
+        refusal = absl::OkStatus();
+        // The actor is written as '' until actors are passed down.
+        const pqxx::row answer =
+            Exec(tx, sql::kRunCancel, run_id, reason, std::string()).at(0);
+        const std::string outcome = answer["outcome"].as<std::string>();
+        if (outcome == "not_found") {
+          refusal =
+              NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                                    absl::StrCat("run ", run_id, " not found"));
+          return absl::OkStatus();
+        }
+        if (outcome != "cancelled" && outcome != "replayed" &&
+            outcome != "ended") {
+          return UnknownOutcome("run.cancel", outcome);
+        }
+        // A later statement: it sees what the function did.
+        pqxx::result r = Exec(tx, sql::kRunGet, run_id);
+        ReadRun(r.at(0), RunColumns(r), &result.run);
+        if (outcome == "ended") {
+          const std::string status = RunStatusText(result.run.status());
+          refusal = RunEndedError(
+              run_id, status,
+              absl::StrCat(
+                  "run_id: run ", run_id, " cannot be cancelled: ",
+                  EndedMessage(run_id, status, result.run.error_message())));
+          return absl::OkStatus();
+        }
+        result.files_released = answer["files_released"].as<int32_t>();
+        result.replayed = outcome == "replayed";
+        return absl::OkStatus();
+      }));
+  if (!refusal.ok()) return refusal;
+  return result;
+}
+
+absl::StatusOr<RerunTasksResult> RunStore::RerunTasks(
+    const TxOptions& options, const RerunTasksInput& in) {
+  RerunTasksResult result;
+  RETURN_IF_ERROR(
+      db_->Transact("run.rerun_tasks", options, [&](Tx& tx) -> absl::Status {
+        result = RerunTasksResult();
+        ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                         ResolveTaskIds(tx, "tasks", in.tasks, true));
+        pqxx::result rows =
+            Exec(tx, sql::kRunRerunTasks, in.batch_id, IntArrayLiteral(ids),
+                 in.include_downstream, in.reason, std::string(),
+                 std::string(kLeaseExpiredMessage));
+        for (const pqxx::row& row : rows) {
+          const std::string outcome = row["outcome"].as<std::string>();
+          const std::string task = row["task_name"].as<std::string>();
+          if (outcome == "run_in_progress") {
+            // Returned as an error: the transaction rolls back, so nothing
+            // of the call (a lapsed run ended on the way included) stays.
+            const std::string run_id =
+                absl::StrCat(row["run_id"].as<int64_t>());
+            return WithErrorInfo(
+                absl::FailedPreconditionError(absl::StrCat(
+                    "tasks: ", task, " cannot be reopened in batch ",
+                    in.batch_id, ": run ", run_id,
+                    " of it is PROCESSING there (cancel it or let it end)")),
+                reason::kRunInProgress,
+                {{"task", task},
+                 {"batch_id", in.batch_id},
+                 {"run_id", run_id}});
+          }
+          if (outcome != "reopened") {
+            return UnknownOutcome("run.rerun_tasks", outcome);
+          }
+          result.tasks.push_back(task);
+          result.runs_superseded += row["runs_superseded"].as<int32_t>();
+        }
+        return absl::OkStatus();
+      }));
+  return result;
 }
 
 }  // namespace metad::store

@@ -40,7 +40,7 @@ metad::v1::RunStatus RunStatusFromText(const std::string& text);
 struct RunEventColumns {
   explicit RunEventColumns(const pqxx::result& r);
   pqxx::row_size_type id, run_id, kind, from_status, to_status, message,
-      event_us;
+      event_us, actor;
 };
 
 // Fills *event from a row with RunEventColumns.
@@ -75,6 +75,24 @@ struct FinishRunResult {
   int32_t files_finished = 0;  // held files set to the run's outcome
   int32_t files_released = 0;  // held files not named, back to NEW
   bool replayed = false;       // the run had already ended by this FinishRun
+};
+
+struct CancelRunResult {
+  metad::v1::Run run;
+  int32_t files_released = 0;
+  bool replayed = false;  // the run was already cancelled: nothing changed
+};
+
+struct RerunTasksInput {
+  std::string batch_id;
+  std::vector<std::string> tasks;  // names
+  bool include_downstream = false;
+  std::string reason;
+};
+
+struct RerunTasksResult {
+  std::vector<std::string> tasks;  // reopened, by task id
+  int32_t runs_superseded = 0;
 };
 
 // Filters of ListRuns; empty/unset fields do not filter.
@@ -173,6 +191,32 @@ class RunStore {
   absl::StatusOr<std::vector<metad::v1::RunEvent>> ListRunEvents(
       const TxOptions& options, int64_t run_id, const std::string& batch_id,
       int64_t after_id, int32_t limit);
+
+  // --- the operator's verbs (migrations/functions/60_verbs.sql) ---
+
+  // Ends PROCESSING run `run_id` as ERROR, cancelled, error_message
+  // "cancelled: <reason>" ("cancelled" for an empty reason); its PROCESSING
+  // files go back to NEW (RELEASED events); a CANCELLED run event. The run
+  // counts as an ERROR attempt of its task in the batch.
+  // Returns:
+  //   OK, replayed=true   the run was already cancelled (nothing changed);
+  //   NOT_FOUND           no such run;
+  //   FAILED_PRECONDITION the run ended otherwise (RUN_ENDED).
+  absl::StatusOr<CancelRunResult> CancelRun(const TxOptions& options,
+                                            int64_t run_id,
+                                            const std::string& reason);
+
+  // Reopens `in.tasks` (and with include_downstream every task below them)
+  // in `in.batch_id`, in one transaction: their ended runs there are marked
+  // superseded (SUPERSEDED run events), a REOPENED task event per reopened
+  // task. Afterwards StartRun accepts them again with fresh attempts (the
+  // attempt numbers keep counting up) and their children wait for them.
+  // Returns:
+  //   NOT_FOUND           a task name is not registered (named);
+  //   FAILED_PRECONDITION one of the tasks has a live PROCESSING run in the
+  //                       batch (RUN_IN_PROGRESS); nothing changed.
+  absl::StatusOr<RerunTasksResult> RerunTasks(const TxOptions& options,
+                                              const RerunTasksInput& in);
 
   // --- lease expiry (the reaper) ---
 

@@ -26,6 +26,8 @@ StatusRun RunFromRow(const pqxx::row& row) {
   run.heartbeat_us = OptionalUs(row["heartbeat_us"]);
   run.end_us = OptionalUs(row["end_us"]);
   run.lease_expire_us = OptionalUs(row["lease_expire_us"]);
+  run.cancelled = row["cancelled"].as<bool>();
+  run.superseded = row["superseded"].as<bool>();
   return run;
 }
 

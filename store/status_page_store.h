@@ -79,6 +79,8 @@ struct StatusRun {
   std::optional<int64_t> heartbeat_us;
   std::optional<int64_t> end_us;
   std::optional<int64_t> lease_expire_us;
+  bool cancelled = false;   // ended by CancelRun
+  bool superseded = false;  // its task was reopened by RerunTasks since
 };
 
 struct StatusTask {
@@ -86,8 +88,8 @@ struct StatusTask {
   std::string name;
   std::string description;
   int32_t max_attempts = 1;
-  int64_t attempts = 0;             // runs in the batch
-  std::optional<StatusRun> latest;  // none: never ran in the batch
+  int64_t attempts = 0;             // runs in the batch, not superseded
+  std::optional<StatusRun> latest;  // none: no such run in the batch
   // What DependencyService.GetReadyTasks would say: StartRun would be
   // accepted now (every parent succeeded, attempts left, nothing live).
   bool ready = false;

@@ -63,11 +63,13 @@ struct TaskGraph {
 };
 
 // A batch's runs reduced to what the ready rule needs: task ids, once per
-// run of each kind.
+// run of each kind. Superseded runs (RerunTasks) are of no kind: the
+// statements that fill it (dependency.run_summary_*) leave them out.
 struct BatchRunSummary {
-  std::vector<int64_t> succeeded;  // SUCCESS runs
+  std::vector<int64_t> succeeded;  // SUCCESS runs, not superseded
   std::vector<int64_t> live;       // PROCESSING runs whose lease is live
-  // Spent attempts: ERROR runs and PROCESSING runs whose lease lapsed.
+  // Spent attempts: ERROR runs (not superseded; cancelled ones included)
+  // and PROCESSING runs whose lease lapsed.
   std::vector<int64_t> spent;
 };
 

@@ -495,7 +495,8 @@ TEST_F(BigGraphTest, QueriesMatchReferences) {
 // The ready rule has one definition in SQL (metad_may_start, used by
 // GetReadyTasks' SQL path and the status page) and one in C++ (the graph
 // held in memory). On random graphs with runs of every kind, live and
-// lapsed leases included, all three answer the same.
+// lapsed leases and superseded runs (RerunTasks) included, all three answer
+// the same, and what a reference written here from the rule says.
 TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
   DependencyStore sql_only(db(), {.ready_graph_max_tasks = 0});
   StatusPageStore status_page(db());
@@ -510,9 +511,11 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
     const int tasks = uniform(1, 40);
     // One statement per round (each Sql() is a connection of its own).
     std::string sql;
+    std::vector<int> max_attempts;
     for (int i = 0; i < tasks; ++i) {
+      max_attempts.push_back(uniform(1, 3));
       absl::StrAppend(&sql, "INSERT INTO tasks (name, max_attempts) VALUES ('r",
-                      round, "_", i, "', ", uniform(1, 3), ");");
+                      round, "_", i, "', ", max_attempts.back(), ");");
     }
     Sql(sql);
     sql.clear();
@@ -523,20 +526,44 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
     }
     // Edges from earlier to later tasks only, so the graph stays acyclic.
     const int density = uniform(0, 4);
+    std::vector<std::vector<int>> parents(tasks);
     for (int c = 1; c < tasks; ++c) {
       for (int p = 0; p < c; ++p) {
         if (uniform(0, 9) < density) {
+          parents[c].push_back(p);
           absl::StrAppend(&sql, "INSERT INTO task_dependencies VALUES (",
                           ids[p], ", ", ids[c], ");");
         }
       }
     }
-    // Per task and batch: some ERROR runs, then maybe one more run that is
-    // a SUCCESS, live, or PROCESSING with a lapsed lease.
+    // The reference's view of each batch: per task, a live SUCCESS, a live
+    // PROCESSING run, spent attempts.
+    struct TaskRuns {
+      bool succeeded = false, live = false;
+      int spent = 0;
+    };
+    std::map<std::string, std::vector<TaskRuns>> reference;
+    // Per task and batch: maybe runs an earlier RerunTasks superseded (of
+    // either outcome; they count for nothing), some ERROR runs, then maybe
+    // one more run that is a SUCCESS, live, or PROCESSING with a lapsed
+    // lease.
     for (const char* batch : {"b1", "b2"}) {
-      for (int64_t id : ids) {
+      std::vector<TaskRuns>& state = reference[batch];
+      state.resize(tasks);
+      for (int i = 0; i < tasks; ++i) {
+        const int64_t id = ids[i];
         int attempt = 0;
+        for (int e = uniform(0, 2); e > 0; --e) {
+          absl::StrAppend(&sql,
+                          "INSERT INTO task_log (task_id, batch_id, status, "
+                          "attempt, lease_seconds, end_time, superseded) "
+                          "VALUES (",
+                          id, ", '", batch, "', '",
+                          uniform(0, 1) ? "SUCCESS" : "ERROR", "', ", ++attempt,
+                          ", 60, now(), true);");
+        }
         for (int e = uniform(0, 3); e > 0; --e) {
+          ++state[i].spent;
           absl::StrAppend(&sql,
                           "INSERT INTO task_log (task_id, batch_id, status, "
                           "attempt, lease_seconds, end_time) VALUES (",
@@ -547,6 +574,7 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
                                "now() - interval '1 second'"};
         switch (uniform(0, 4)) {
           case 1:
+            state[i].succeeded = true;
             absl::StrAppend(&sql,
                             "INSERT INTO task_log (task_id, batch_id, "
                             "status, attempt, lease_seconds, end_time) "
@@ -555,14 +583,21 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
                             ", 60, now());");
             break;
           case 2:
-          case 3:
+          case 3: {
+            const int which = uniform(1, 2);
+            if (which == 1) {
+              state[i].live = true;
+            } else {
+              ++state[i].spent;  // lapsed: the ERROR run it is about to be
+            }
             absl::StrAppend(&sql,
                             "INSERT INTO task_log (task_id, batch_id, "
                             "status, attempt, lease_seconds, "
                             "lease_expire_time) VALUES (",
                             id, ", '", batch, "', 'PROCESSING', ", ++attempt,
-                            ", 60, ", lease[uniform(1, 2)], ");");
+                            ", 60, ", lease[which], ");");
             break;
+          }
           default:
             break;
         }
@@ -586,6 +621,16 @@ TEST_F(DependencyStoreTest, GraphInMemoryAgreesWithSqlOnRandomGraphs) {
       }
       EXPECT_EQ(from_graph, from_sql) << batch;
       EXPECT_EQ(from_page, from_sql) << batch;
+      std::vector<TaskRuns>& state = reference[batch];
+      state.resize(tasks);  // never_ran: no runs
+      std::vector<int64_t> expected;
+      for (int i = 0; i < tasks; ++i) {
+        bool ready = !state[i].succeeded && !state[i].live &&
+                     state[i].spent < max_attempts[i];
+        for (int p : parents[i]) ready = ready && state[p].succeeded;
+        if (ready) expected.push_back(ids[i]);
+      }
+      EXPECT_EQ(from_sql, expected) << batch;
       // A random target: its upstream closure only, both ways.
       std::vector<std::string> target{
           absl::StrCat("r", round, "_", uniform(0, tasks - 1))};

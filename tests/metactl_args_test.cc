@@ -139,8 +139,8 @@ TEST(RunMetactl, EveryCommandHasHelp) {
     EXPECT_THAT(r.out, HasSubstr("usage: metactl " + group + " " + name));
     ++commands;
   }
-  // files 9, tasks 4, runs 6 + batch 1, deps 8, admin 1
-  EXPECT_EQ(commands, 29);
+  // files 9, tasks 4, runs 8 + batch 1, deps 8, admin 1
+  EXPECT_EQ(commands, 31);
 }
 
 TEST(RunMetactl, UsageErrorsExit64WithMessage) {

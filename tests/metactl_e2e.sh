@@ -346,8 +346,9 @@ expect_rc 3 "reprocess needs ids or a filter"
 mc tasks register verify
 mc runs start verify --batch b3 --output json
 RUN4=$(js 'd["run"]["id"]')
-mc files claim "$RUN4" --limit 5 --source s3://ver
-mc runs finish "$RUN4" --status success
+mc files claim "$RUN4" --limit 5 --source s3://ver --output json
+VER_IDS=$(js '",".join(f["id"] for f in d["files"])')
+mc runs finish "$RUN4" --status success --files "$VER_IDS"
 mc files reprocess "$V_ID" --reason "new parser" --output json
 expect_rc 0 "files reprocess by id"
 expect_eq "$(js 'd["file_ids"]')" "[\"$V_ID\"]" "reprocessed ids"
@@ -357,6 +358,36 @@ mc files reprocess --source s3://ver --status success --output json
 expect_eq "$(js 'd.get("file_ids", [])')" "[]" "nothing left to reprocess"
 mc files reprocess --source s3://ver
 expect_in "$OUT" "0 files back to NEW" "reprocess table output"
+echo "--- cancel a run, rerun a task"
+mc runs start ingest --batch b3 --output json
+RUN5=$(js 'd["run"]["id"]')
+mc runs cancel "$RUN5" --reason "wrong input" --output json
+expect_rc 0 "runs cancel"
+expect_eq "$(js 'd["run"]["cancelled"]')" true "cancelled flag"
+expect_eq "$(js 'd["run"]["error_message"]')" "cancelled: wrong input" \
+  "cancel message"
+mc runs cancel "$RUN5"
+expect_rc 0 "runs cancel again"
+expect_in "$OUT" "replayed" "second cancel is a replay"
+mc runs heartbeat "$RUN5"
+expect_rc 9 "a cancelled run's heartbeat is refused"
+expect_in "$ERR" "reason: RUN_CANCELLED (metad.dev)" "RUN_CANCELLED shown"
+mc runs rerun ingest --batch b2 --reason "fixed upstream" --output json
+expect_rc 0 "runs rerun"
+expect_eq "$(js 'd["tasks"]')" '["ingest"]' "rerun reopened ingest"
+expect_eq "$(js 'd["runs_superseded"]')" 1 "rerun superseded the run"
+mc runs list --batch b2
+expect_in "$OUT" "SUCCESS (superseded)" "superseded run listed"
+mc runs start ingest --batch b2 --output json
+expect_rc 0 "reopened task starts again"
+expect_eq "$(js 'd["run"]["attempt"]')" 2 "attempts keep counting"
+mc runs rerun ingest --batch b2
+expect_rc 9 "rerun with a PROCESSING run is refused"
+expect_in "$ERR" "reason: RUN_IN_PROGRESS (metad.dev)" "RUN_IN_PROGRESS shown"
+mc runs rerun nope --batch b2
+expect_rc 5 "rerun of an unknown task is NOT_FOUND"
+mc runs rerun ingest
+expect_rc 64 "rerun without --batch is a usage error"
 
 echo "--- register-batch and paging"
 {

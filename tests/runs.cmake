@@ -8,3 +8,5 @@ metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_services)
 # Exactly once at the edges: claims, completions and finishes retried after
 # lost answers (issue 12).
 metad_test(exactly_once_pgtest exactly_once_pgtest.cc LIBS metad_services)
+# CancelRun and RerunTasks (the operator's verbs).
+metad_test(run_verbs_pgtest run_verbs_pgtest.cc LIBS metad_services)

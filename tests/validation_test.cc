@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "daemon/rpc/auth.h"
+
 namespace metad::daemon {
 namespace {
 
@@ -51,6 +53,13 @@ TEST(Validation, PageSize) {
   EXPECT_EQ(effective, 1000);
   EXPECT_FALSE(CheckPageSize("page_size", 1001, &effective).ok());
   EXPECT_FALSE(CheckPageSize("page_size", -1, &effective).ok());
+}
+
+// CancelRun and RerunTasks are worker calls (an admin token covers them too).
+TEST(RequiredRole, CancelAndRerunNeedTheWorkerRole) {
+  EXPECT_EQ(RequiredRole("CancelRun"), Role::kWorker);
+  EXPECT_EQ(RequiredRole("RerunTasks"), Role::kWorker);
+  EXPECT_EQ(RequiredRole("PruneHistory"), Role::kAdmin);
 }
 
 }  // namespace

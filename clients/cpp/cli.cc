@@ -33,9 +33,8 @@ std::vector<Flag> GlobalFlags() {
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto* group :
-       {&FileCommands, &TaskCommands, &RunCommands, &DepCommands,
-        &AdminCommands}) {
+  for (auto* group : {&FileCommands, &TaskCommands, &RunCommands,
+                      &RunVerbCommands, &DepCommands, &AdminCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;

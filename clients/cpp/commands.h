@@ -43,7 +43,8 @@ struct Command {
 
 std::vector<Command> FileCommands();
 std::vector<Command> TaskCommands();
-std::vector<Command> RunCommands();  // runs ... and batch show
+std::vector<Command> RunCommands();      // runs ... and batch show
+std::vector<Command> RunVerbCommands();  // runs cancel, runs rerun
 std::vector<Command> DepCommands();
 std::vector<Command> AdminCommands();
 

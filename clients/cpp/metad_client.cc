@@ -228,6 +228,20 @@ grpc::Status Client::FinishRun(const v1::FinishRunRequest& request,
                 response, Retry::kSafe);
 }
 
+grpc::Status Client::CancelRun(const v1::CancelRunRequest& request,
+                               v1::CancelRunResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::CancelRun, request,
+                response, Retry::kSafe);
+}
+
+// Not retried: a repeat after a lost answer would also supersede runs that
+// ended in between.
+grpc::Status Client::RerunTasks(const v1::RerunTasksRequest& request,
+                                v1::RerunTasksResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::RerunTasks, request,
+                response, Retry::kNever);
+}
+
 grpc::Status Client::GetRun(const v1::GetRunRequest& request,
                             v1::Run* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::GetRun, request,

@@ -7,11 +7,12 @@
 // List*, GetBatch, GetUpstream, ...), a creating call that carries a
 // request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
 // ClaimFiles, AddDependency), or an idempotent call (CompleteFile,
-// FinishRun, Heartbeat: the daemon answers a repeat of one that took effect
-// as it answered the first). Creating calls get a generated request_id when
-// the caller leaves it empty, so a retry after a lost response cannot
-// create (or claim) twice. Every other call (ResetFile, ReprocessFiles,
-// DeleteTask, RemoveDependency) is sent exactly once.
+// FinishRun, Heartbeat, CancelRun: the daemon answers a repeat of one that
+// took effect as it answered the first). Creating calls get a generated
+// request_id when the caller leaves it empty, so a retry after a lost
+// response cannot create (or claim) twice. Every other call (ResetFile,
+// ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency) is sent exactly
+// once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -118,6 +119,10 @@ class Client {
                          v1::HeartbeatResponse* response);
   grpc::Status FinishRun(const v1::FinishRunRequest& request,
                          v1::FinishRunResponse* response);
+  grpc::Status CancelRun(const v1::CancelRunRequest& request,
+                         v1::CancelRunResponse* response);
+  grpc::Status RerunTasks(const v1::RerunTasksRequest& request,
+                          v1::RerunTasksResponse* response);
   grpc::Status GetRun(const v1::GetRunRequest& request, v1::Run* response);
   grpc::Status ListRuns(const v1::ListRunsRequest& request,
                         v1::ListRunsResponse* response);

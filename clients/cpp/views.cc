@@ -161,6 +161,9 @@ Record RunRecord(const v1::Run& run) {
   r.Add("heartbeat_time", FormatTime(run.heartbeat_time()));
   r.Add("end_time", FormatTime(run.end_time()));
   r.Add("request_id", OrDash(run.request_id()));
+  // Only when set, so the record of an ordinary run stays as it was.
+  if (run.cancelled()) r.Add("cancelled", "true");
+  if (run.superseded()) r.Add("superseded", "true");
   return r;
 }
 
@@ -169,9 +172,12 @@ Table RunsTable(const Repeated<v1::Run>& runs) {
            "ENDED", "ERROR"});
   for (const v1::Run& run : runs) {
     t.AddRow({absl::StrCat(run.id()), run.task_name(), run.batch_id(),
-              StatusName(run.status()), absl::StrCat(run.attempt()),
-              OrDash(run.worker_id()), FormatTime(run.start_time()),
-              FormatTime(run.end_time()), run.error_message()});
+              absl::StrCat(StatusName(run.status()),
+                           run.cancelled() ? " (cancelled)" : "",
+                           run.superseded() ? " (superseded)" : ""),
+              absl::StrCat(run.attempt()), OrDash(run.worker_id()),
+              FormatTime(run.start_time()), FormatTime(run.end_time()),
+              run.error_message()});
   }
   return t;
 }

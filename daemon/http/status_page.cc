@@ -63,6 +63,8 @@ void WriteRun(JsonWriter& json, const store::StatusRun& run) {
   json.Key("heartbeat_us").OptionalInt(run.heartbeat_us);
   json.Key("end_us").OptionalInt(run.end_us);
   json.Key("lease_expire_us").OptionalInt(run.lease_expire_us);
+  json.Key("cancelled").Bool(run.cancelled);
+  json.Key("superseded").Bool(run.superseded);
   json.EndObject();
 }
 

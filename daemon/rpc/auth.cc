@@ -29,9 +29,12 @@ Role RequiredRole(absl::string_view method) {
       absl::StartsWith(method, "Watch")) {
     return Role::kReader;
   }
+  // CancelRun and RerunTasks: an operator's verbs, but a worker (or its
+  // supervisor) may need them too.
   static constexpr absl::string_view kWorkerMethods[] = {
       "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun"};
+      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun",
+      "CancelRun",    "RerunTasks"};
   for (absl::string_view m : kWorkerMethods) {
     if (method == m) return Role::kWorker;
   }

@@ -35,6 +35,7 @@ inline constexpr int kMaxReprocessLimit = 1000;
 inline constexpr int32_t kMaxTaskAttempts = 1000;
 inline constexpr int32_t kMaxLeaseSeconds = 86400;
 inline constexpr size_t kMaxWorkerIdBytes = 256;
+inline constexpr int kMaxRerunTasks = 100;  // RerunTasksRequest.tasks
 
 // Dependencies (dependencies.proto).
 inline constexpr int32_t kMaxWalkDepth = 1000;

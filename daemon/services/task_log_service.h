@@ -29,6 +29,15 @@ class TaskLogServiceImpl final
       grpc::CallbackServerContext* context,
       const metad::v1::FinishRunRequest* request,
       metad::v1::FinishRunResponse* response) override;
+  // CancelRun and RerunTasks: task_log_verbs.cc.
+  grpc::ServerUnaryReactor* CancelRun(
+      grpc::CallbackServerContext* context,
+      const metad::v1::CancelRunRequest* request,
+      metad::v1::CancelRunResponse* response) override;
+  grpc::ServerUnaryReactor* RerunTasks(
+      grpc::CallbackServerContext* context,
+      const metad::v1::RerunTasksRequest* request,
+      metad::v1::RerunTasksResponse* response) override;
   grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
                                    const metad::v1::GetRunRequest* request,
                                    metad::v1::Run* response) override;

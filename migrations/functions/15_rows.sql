@@ -44,20 +44,22 @@ CREATE OR REPLACE FUNCTION metad_task_row(t anyelement)
 $$;
 
 -- A run (metad.v1.Run) of task_log, with its task's name (NULL where the
--- caller does not need it). The same columns, in the same order, begin
--- metad_run_result (migration 0006), which metad_run_answer (50_runs.sql)
--- fills with them written out: see there why.
+-- caller does not need it). The same columns up to request_id, in the same
+-- order, begin metad_run_result (migration 0006), which metad_run_answer
+-- (50_runs.sql) fills with them written out: see there why, and how it
+-- carries cancelled and superseded, which that type lacks.
 CREATE OR REPLACE FUNCTION metad_run_row(r anyelement, p_task_name text)
   RETURNS TABLE (id bigint, task_id bigint, task_name text, batch_id text,
                  status text, attempt integer, worker_id text,
                  lease_expire_us bigint, error_message text, start_us bigint,
-                 heartbeat_us bigint, end_us bigint, request_id text)
+                 heartbeat_us bigint, end_us bigint, request_id text,
+                 cancelled boolean, superseded boolean)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
-         metad_us(r.end_time), r.request_id
+         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded
 $$;
 
 -- A file (metad.v1.File). attributes is jsonb's text. (DROP first: CREATE
@@ -96,11 +98,11 @@ $$;
 -- A run event (metad.v1.RunEvent). from_status may be NULL.
 CREATE OR REPLACE FUNCTION metad_run_event_row(e anyelement)
   RETURNS TABLE (id bigint, run_id bigint, kind text, from_status text,
-                 to_status text, message text, event_us bigint)
+                 to_status text, message text, event_us bigint, actor text)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time)
+         metad_us(e.event_time), e.actor
 $$;
 
 -- An edge of the dependency graph (metad.v1.Dependency), with its tasks'

@@ -26,29 +26,39 @@ CREATE OR REPLACE FUNCTION metad_run_live(p_status text,
   AS $$ SELECT p_status = 'PROCESSING'
                AND NOT metad_lease_lapsed(p_lease_expire_time) $$;
 
--- A run that stops its task from starting again in its batch: a SUCCESS,
--- or a live run. (A lapsed run does not: StartRun ends it first.)
+-- A superseded run (RerunTasks reopened its task in its batch after it
+-- ended) stays in the log but no longer counts there: it neither blocks a
+-- start, nor spends an attempt, nor meets a child's edge. Each rule below
+-- that looks at runs takes its superseded flag.
+
+-- A run that stops its task from starting again in its batch: a SUCCESS
+-- that is not superseded, or a live run. (A lapsed run does not: StartRun
+-- ends it first.)
 CREATE OR REPLACE FUNCTION metad_run_blocks_start(p_status text,
-                                                  p_lease_expire_time timestamptz)
+                                                  p_lease_expire_time timestamptz,
+                                                  p_superseded boolean)
   RETURNS boolean
   LANGUAGE sql STABLE PARALLEL SAFE
-  AS $$ SELECT p_status = 'SUCCESS'
+  AS $$ SELECT (p_status = 'SUCCESS' AND NOT p_superseded)
                OR metad_run_live(p_status, p_lease_expire_time) $$;
 
--- A run that spent one of its task's max_attempts in its batch: an ERROR,
--- or a PROCESSING run whose lease lapsed (the ERROR run it is about to be).
+-- A run that spent one of its task's max_attempts in its batch: an ERROR
+-- that is not superseded (a cancelled run is an ERROR, so it counts), or a
+-- PROCESSING run whose lease lapsed (the ERROR run it is about to be).
 CREATE OR REPLACE FUNCTION metad_run_spent_attempt(p_status text,
-                                                   p_lease_expire_time timestamptz)
+                                                   p_lease_expire_time timestamptz,
+                                                   p_superseded boolean)
   RETURNS boolean
   LANGUAGE sql STABLE PARALLEL SAFE
-  AS $$ SELECT p_status = 'ERROR'
-               OR (p_status = 'PROCESSING'
-                   AND metad_lease_lapsed(p_lease_expire_time)) $$;
+  AS $$ SELECT NOT p_superseded
+               AND (p_status = 'ERROR'
+                    OR (p_status = 'PROCESSING'
+                        AND metad_lease_lapsed(p_lease_expire_time))) $$;
 
--- Edges whose parent has no SUCCESS run in batch p_batch (probes the
--- task_log_one_success partial index): their child waits for that parent.
--- Callers filter by child_id (the planner pushes it into the edge scan) or
--- group by it.
+-- Edges whose parent has no SUCCESS run in batch p_batch that is not
+-- superseded (probes the task_log_one_live_success partial index): their
+-- child waits for that parent. Callers filter by child_id (the planner
+-- pushes it into the edge scan) or group by it.
 CREATE OR REPLACE FUNCTION metad_unmet_edges(p_batch text)
   RETURNS TABLE (parent_id bigint, child_id bigint)
   LANGUAGE sql STABLE PARALLEL SAFE
@@ -58,7 +68,8 @@ CREATE OR REPLACE FUNCTION metad_unmet_edges(p_batch text)
    WHERE NOT EXISTS (SELECT 1 FROM task_log s
                       WHERE s.task_id = d.parent_id
                         AND s.batch_id = p_batch
-                        AND s.status = 'SUCCESS')
+                        AND s.status = 'SUCCESS'
+                        AND NOT s.superseded)
 $$;
 
 -- The start rule ("ready"): a task may start in a batch when none of its
@@ -66,6 +77,7 @@ $$;
 -- Given those as a task's runs in the batch summed up:
 --   p_blocked       bool_or(metad_run_blocks_start(...)), NULL for no runs;
 --   p_spent         count of metad_run_spent_attempt(...) runs;
+-- (superseded runs count in neither, and then as no runs at all).
 --   p_unmet_parents count of its metad_unmet_edges, NULL for none.
 -- metad_start_run checks the same parts one by one, to word its refusal.
 CREATE OR REPLACE FUNCTION metad_may_start(p_blocked boolean, p_spent bigint,
@@ -77,11 +89,13 @@ CREATE OR REPLACE FUNCTION metad_may_start(p_blocked boolean, p_spent bigint,
                AND coalesce(p_spent, 0) < p_max_attempts
                AND coalesce(p_unmet_parents, 0) = 0 $$;
 
--- Every task in batch p_batch: its runs there, its latest run, and whether
--- it may start (metad_may_start). Set-based: one pass over the batch's runs
--- and one over the edges, whatever the number of tasks. GetReadyTasks
--- without targets and the status page read it; with targets, GetReadyTasks
--- sums up only the targets' upstream closure the same way.
+-- Every task in batch p_batch: its runs there that are not superseded
+-- (attempts), the latest of them, and whether it may start
+-- (metad_may_start). A task whose runs were all superseded has no latest
+-- run and 0 attempts, as one that never ran. Set-based: one pass over the
+-- batch's runs and one over the edges, whatever the number of tasks.
+-- GetReadyTasks without targets and the status page read it; with targets,
+-- GetReadyTasks sums up only the targets' upstream closure the same way.
 CREATE OR REPLACE FUNCTION metad_batch_readiness(p_batch text)
   RETURNS TABLE (task_id bigint, attempts bigint, latest_run_id bigint,
                  ready boolean)
@@ -92,13 +106,15 @@ CREATE OR REPLACE FUNCTION metad_batch_readiness(p_batch text)
     FROM tasks t
     LEFT JOIN (
       SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,
-             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,
+                                            l.superseded))
                AS blocked,
              count(*) FILTER (WHERE metad_run_spent_attempt(
-                                      l.status, l.lease_expire_time))
+                                      l.status, l.lease_expire_time,
+                                      l.superseded))
                AS spent
         FROM task_log l
-       WHERE l.batch_id = p_batch
+       WHERE l.batch_id = p_batch AND NOT l.superseded
        GROUP BY l.task_id
     ) r ON r.task_id = t.id
     LEFT JOIN (

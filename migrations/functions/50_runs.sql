@@ -51,6 +51,9 @@ $$;
 -- function called from PL/pgSQL is not inlined), and inlining metad_run_row
 -- into it added 0.05-0.14 ms to each call (pgbench, measured), against
 -- about 1 ms for a whole metad_start_run.
+--
+-- The run's cancelled and superseded flags end metad_run_result (added by
+-- migration 0008), after the outcome columns.
 CREATE OR REPLACE FUNCTION metad_run_answer(p_run bigint, p_outcome text, p_detail text,
                                   p_n1 bigint, p_n2 bigint)
   RETURNS metad_run_result
@@ -60,7 +63,7 @@ CREATE OR REPLACE FUNCTION metad_run_answer(p_run bigint, p_outcome text, p_deta
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
          metad_us(r.end_time), r.request_id,
-         p_outcome, p_detail, p_n1, p_n2
+         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded
     FROM (SELECT p_run AS id) k
     LEFT JOIN task_log r ON r.id = k.id
     LEFT JOIN tasks t ON t.id = r.task_id
@@ -69,7 +72,8 @@ $$;
 -- Outcomes: created (run), existing (run: the request_id's own run),
 -- request_id_reused (run: the other run), task_not_found,
 -- run_in_progress (n1 = the PROCESSING run), already_succeeded (n1 = the
--- SUCCESS run), attempts_exhausted (n1 = ERROR runs, n2 = max_attempts),
+-- SUCCESS run), attempts_exhausted (n1 = ERROR runs, n2 = max_attempts;
+-- superseded runs count in neither, see 40_rules.sql),
 -- parents_unmet (detail = the parents, ", "-separated), conflicting
 -- (inserts kept losing races outside the lock: the caller retries).
 CREATE OR REPLACE FUNCTION metad_start_run(p_task text, p_batch text, p_worker text,
@@ -123,9 +127,12 @@ BEGIN
     SELECT max(l.id) FILTER (WHERE l.status = 'PROCESSING'),
            bool_or(metad_lease_lapsed(l.lease_expire_time))
              FILTER (WHERE l.status = 'PROCESSING'),
-           max(l.id) FILTER (WHERE l.status = 'SUCCESS'),
+           max(l.id) FILTER (WHERE l.status = 'SUCCESS'
+                                   AND NOT l.superseded),
            count(*) FILTER (WHERE metad_run_spent_attempt(
-                                    l.status, l.lease_expire_time)),
+                                    l.status, l.lease_expire_time,
+                                    l.superseded)),
+           -- Attempts keep counting up over superseded runs too.
            coalesce(max(l.attempt), 0)
       INTO v_processing, v_lapsed, v_success, v_errors, v_attempt
       FROM task_log l
@@ -155,7 +162,7 @@ BEGIN
       RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
     END IF;
     -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
-    -- and one SUCCESS run per task and batch, unique request_id) answer
+    -- and one live SUCCESS run per task and batch, unique request_id) answer
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,

@@ -113,10 +113,12 @@ SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
        metad_us(t.update_time) AS update_us
 FROM candidates JOIN tasks t ON t.id = candidates.id
 CROSS JOIN LATERAL (
-  SELECT bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+  SELECT bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,
+                                        l.superseded))
            AS blocked,
          count(*) FILTER (WHERE metad_run_spent_attempt(
-                                  l.status, l.lease_expire_time)) AS spent
+                                  l.status, l.lease_expire_time,
+                                  l.superseded)) AS spent
     FROM task_log l WHERE l.batch_id = $1 AND l.task_id = t.id) r
 CROSS JOIN LATERAL (
   SELECT count(*) AS unmet FROM metad_unmet_edges($1) e
@@ -126,21 +128,24 @@ ORDER BY t.id;
 
 -- name: dependency.run_summary_all
 -- GetReadyTasks from the graph held in memory: the batch's runs as three
--- arrays of task ids, once per run of each kind, and the graph state of the
--- same snapshot. One pass with no grouping: a seventh of the time of
--- aggregating per task first, which C++ does with the counts instead.
+-- arrays of task ids, once per run of each kind (a superseded run is of no
+-- kind: 40_rules.sql), and the graph state of the same snapshot. One pass
+-- with no grouping: a seventh of the time of aggregating per task first,
+-- which C++ does with the counts instead.
 -- dependency.run_summary_of is the same for some tasks only, and must
 -- select the same: two statements, so that the task filter is an index
 -- condition (task_log_batch) in a generic plan.
 SELECT (SELECT version FROM task_graph_version) AS graph_version,
        (SELECT token::text FROM task_graph_version) AS graph_token,
-       coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'),
+       coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'
+                                               AND NOT l.superseded),
                 '{}') AS succeeded,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_live(
                                                l.status, l.lease_expire_time)),
                 '{}') AS live,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_spent_attempt(
-                                               l.status, l.lease_expire_time)),
+                                               l.status, l.lease_expire_time,
+                                               l.superseded)),
                 '{}') AS spent
 FROM task_log l WHERE l.batch_id = $1;
 
@@ -148,13 +153,15 @@ FROM task_log l WHERE l.batch_id = $1;
 -- dependency.run_summary_all for the tasks $2 only.
 SELECT (SELECT version FROM task_graph_version) AS graph_version,
        (SELECT token::text FROM task_graph_version) AS graph_token,
-       coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'),
+       coalesce(array_agg(l.task_id) FILTER (WHERE l.status = 'SUCCESS'
+                                               AND NOT l.superseded),
                 '{}') AS succeeded,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_live(
                                                l.status, l.lease_expire_time)),
                 '{}') AS live,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_spent_attempt(
-                                               l.status, l.lease_expire_time)),
+                                               l.status, l.lease_expire_time,
+                                               l.superseded)),
                 '{}') AS spent
 FROM task_log l WHERE l.batch_id = $1 AND l.task_id = ANY($2::bigint[]);
 

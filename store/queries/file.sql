@@ -16,14 +16,14 @@
 -- cannot end or expire (those UPDATE the row) until this transaction
 -- commits, and a concurrent end is seen before deciding.
 SELECT status, metad_run_live(status, lease_expire_time) AS live,
-       metad_us(lease_expire_time) AS lease_us, error_message
+       metad_us(lease_expire_time) AS lease_us, error_message, cancelled
 FROM task_log WHERE id = $1 FOR SHARE;
 
 -- name: file.lock_run_claim
 -- file.lock_run for ClaimFiles, with the claim that request_id $2 made in
 -- this run before, if any (claim_limit NULL when none).
 SELECT l.status, metad_run_live(l.status, l.lease_expire_time) AS live,
-       metad_us(l.lease_expire_time) AS lease_us, l.error_message,
+       metad_us(l.lease_expire_time) AS lease_us, l.error_message, l.cancelled,
        c.source AS claim_source, c.claim_limit
 FROM task_log l
 LEFT JOIN claim_requests c ON c.run_id = l.id AND c.request_id = $2

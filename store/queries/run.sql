@@ -24,7 +24,7 @@ SELECT run_id, task_id, task_name, batch_id, files_released
 
 -- name: run.state
 -- Why Heartbeat's conditional update changed nothing.
-SELECT task_id, batch_id, status, error_message,
+SELECT task_id, batch_id, status, error_message, cancelled,
        metad_us(lease_expire_time) AS lease_expire_us,
        metad_lease_lapsed(lease_expire_time) AS lapsed
   FROM task_log
@@ -94,21 +94,27 @@ SELECT x.*
  LIMIT $7;
 
 -- name: run.get_batch
--- One row per task with runs in the batch, from one snapshot.
+-- One row per task with runs in the batch, from one snapshot. The task's
+-- state is that of its runs that are not superseded (RerunTasks): its
+-- latest such run and their count; NULL latest when all were superseded.
+-- The per-status counts are of those runs too; the times are of all.
 SELECT a.task_id, t.name AS task_name, l.status, a.attempts,
        l.id AS latest_run_id, l.error_message AS latest_error_message,
        a.processing, a.success, a.error,
        metad_us(a.first_start) AS first_start_us,
        metad_us(a.last_end) AS last_end_us
-  FROM (SELECT task_id, max(id) AS latest_id, count(*) AS attempts,
+  FROM (SELECT task_id, max(id) FILTER (WHERE NOT superseded) AS latest_id,
+               count(*) FILTER (WHERE NOT superseded) AS attempts,
                count(*) FILTER (WHERE status = 'PROCESSING') AS processing,
-               count(*) FILTER (WHERE status = 'SUCCESS') AS success,
-               count(*) FILTER (WHERE status = 'ERROR') AS error,
+               count(*) FILTER (WHERE status = 'SUCCESS' AND NOT superseded)
+                 AS success,
+               count(*) FILTER (WHERE status = 'ERROR' AND NOT superseded)
+                 AS error,
                min(start_time) AS first_start, max(end_time) AS last_end
           FROM task_log
          WHERE batch_id = $1
          GROUP BY task_id) a
-  JOIN task_log l ON l.id = a.latest_id
+  LEFT JOIN task_log l ON l.id = a.latest_id
   JOIN tasks t ON t.id = a.task_id
  ORDER BY a.task_id;
 
@@ -130,3 +136,14 @@ SELECT id
  WHERE status = 'PROCESSING' AND metad_lease_lapsed(lease_expire_time)
  ORDER BY lease_expire_time
  LIMIT $1;
+
+-- name: run.cancel
+-- CancelRun (migrations/functions/60_verbs.sql): the outcome; the run is
+-- read after it with run.get.
+SELECT outcome, files_released FROM metad_cancel_run($1, $2, $3);
+
+-- name: run.rerun_tasks
+-- RerunTasks (migrations/functions/60_verbs.sql): one row per reopened task,
+-- or one run_in_progress row.
+SELECT outcome, task_id, task_name, run_id, runs_superseded
+  FROM metad_rerun_tasks($1, $2::bigint[], $3, $4, $5, $6);

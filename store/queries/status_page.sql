@@ -27,7 +27,8 @@ SELECT metad_us(now()) AS now_us,
 -- name: status.batches
 -- Candidates: batches with a PROCESSING run (a small partial index) and the
 -- batches of the latest $2 runs; each is then summed over its own runs
--- (task_log_batch). The state of a task is that of its latest run.
+-- (task_log_batch). The state of a task is that of its latest run that is
+-- not superseded (none when RerunTasks superseded them all).
 WITH candidates AS (
   SELECT batch_id FROM task_log WHERE status = 'PROCESSING'
   UNION
@@ -46,7 +47,8 @@ SELECT c.batch_id, s.processing, s.success, s.error, s.runs,
            min(x.first_start) AS first_start,
            max(x.last_activity) AS last_activity
       FROM (SELECT l.task_id,
-                   (array_agg(l.status ORDER BY l.id DESC))[1] AS status,
+                   (array_agg(l.status ORDER BY l.id DESC)
+                      FILTER (WHERE NOT l.superseded))[1] AS status,
                    count(*) AS runs,
                    min(l.start_time) AS first_start,
                    greatest(max(l.start_time), max(l.end_time))

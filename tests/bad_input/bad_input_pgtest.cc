@@ -1233,6 +1233,43 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                }),
                Code::FAILED_PRECONDITION, "has ended (SUCCESS"});
 
+  // ---- TaskLogService/CancelRun ----
+  const std::string cr = "TaskLogService/CancelRun";
+  t.push_back({cr, "run_id 0", Req<CancelRunRequest>([](auto&) {}),
+               Code::INVALID_ARGUMENT, "run_id: must be a positive id"});
+  t.push_back({cr, "unknown run",
+               Req<CancelRunRequest>([](auto& r) { r.set_run_id(kUnknownId); }),
+               Code::NOT_FOUND, "run 999999999 not found"});
+  t.push_back({cr, "NUL in reason", Req<CancelRunRequest>([env](auto& r) {
+                 r.set_run_id(env->live_run);
+                 r.set_reason(kNul);
+               }),
+               Code::INVALID_ARGUMENT, "reason: must not contain NUL"});
+  t.push_back({cr, "ended run", Req<CancelRunRequest>([env](auto& r) {
+                 r.set_run_id(env->ended_run);
+               }),
+               Code::FAILED_PRECONDITION, "cannot be cancelled"});
+
+  // ---- TaskLogService/RerunTasks ----
+  const std::string rr = "TaskLogService/RerunTasks";
+  t.push_back({rr, "no tasks", Req<RerunTasksRequest>([](auto& r) {
+                 r.set_batch_id("bi-batch-9");
+               }),
+               Code::INVALID_ARGUMENT, "tasks: must name 1..100 tasks"});
+  t.push_back({rr, "empty batch_id",
+               Req<RerunTasksRequest>([](auto& r) { r.add_tasks("bi_a"); }),
+               Code::INVALID_ARGUMENT, "batch_id:"});
+  t.push_back({rr, "bad task name", Req<RerunTasksRequest>([](auto& r) {
+                 r.set_batch_id("bi-batch-9");
+                 r.add_tasks("bi a");
+               }),
+               Code::INVALID_ARGUMENT, "tasks[0]:"});
+  t.push_back({rr, "unknown task", Req<RerunTasksRequest>([](auto& r) {
+                 r.set_batch_id("bi-batch-9");
+                 r.add_tasks("bi_no_such_task");
+               }),
+               Code::NOT_FOUND, "bi_no_such_task"});
+
   // ---- TaskLogService/GetRun ----
   const std::string gr = "TaskLogService/GetRun";
   t.push_back({gr, "run_id 0", Req<GetRunRequest>([](auto&) {}),

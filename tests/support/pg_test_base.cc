@@ -91,7 +91,7 @@ void PgTest::SetUp() {
   url_ = MigratedDatabaseUrl();
   QueryValue(url_,
              "TRUNCATE file_events, run_events, files, task_log, "
-             "task_dependencies, tasks RESTART IDENTITY CASCADE");
+             "task_dependencies, tasks, task_events RESTART IDENTITY CASCADE");
   store::DatabaseOptions options;
   options.url = url_;
   options.pool_size = 16;
