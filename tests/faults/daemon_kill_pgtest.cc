@@ -300,6 +300,8 @@ void Worker(Load* load, int t) {
     FinishRunRequest finish;
     finish.set_run_id(run);
     finish.set_status(RUN_STATUS_SUCCESS);
+    // Names every file it received: the completed ones and those left.
+    for (const File& f : claimed.files()) finish.add_file_ids(f.id());
     FinishRunResponse finished;
     s = Timed(load, "FinishRun",
               [&] { return runs->FinishRun(Ctx(2).get(), finish, &finished); });

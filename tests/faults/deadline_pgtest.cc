@@ -138,6 +138,7 @@ TEST_F(FaultsDeadline, FinishRunBlockedByARowLockIsBoundedAndRolledBack) {
   FinishRunRequest finish;
   finish.set_run_id(run);
   finish.set_status(RUN_STATUS_SUCCESS);
+  for (const File& f : claimed.files()) finish.add_file_ids(f.id());
   FinishRunResponse finished;
   const double start_time = MonoSeconds();
   grpc::Status s = runs_->FinishRun(Ctx(kDeadline).get(), finish, &finished);

@@ -7,10 +7,13 @@ from metad_client import codegen
 
 EXPECTED = {
     "FileService": {"RegisterFile", "RegisterFiles", "GetFile", "ListFiles",
-                    "ClaimFiles", "CompleteFile", "ResetFile", "ListFileEvents"},
-    "TaskService": {"RegisterTask", "GetTask", "ListTasks", "DeleteTask"},
+                    "ClaimFiles", "CompleteFile", "ResetFile", "ListFileEvents",
+                    "ReprocessFiles", "GetLineage"},
+    "TaskService": {"RegisterTask", "GetTask", "ListTasks", "DeleteTask",
+                    "ListTaskEvents"},
     "TaskLogService": {"StartRun", "Heartbeat", "FinishRun", "GetRun",
-                       "ListRuns", "GetBatch", "ListRunEvents"},
+                       "ListRuns", "GetBatch", "ListRunEvents",
+                       "RecordOutputs", "CancelRun", "RerunTasks"},
     "DependencyService": {"AddDependency", "RemoveDependency",
                           "ListDependencies", "GetUpstream", "GetDownstream",
                           "GetExecutionPlan", "GetReadyTasks"},
