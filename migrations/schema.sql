@@ -234,6 +234,101 @@ CREATE FUNCTION public.metad_lease_lapsed(p_lease_expire_time timestamp with tim
     AS $$ SELECT p_lease_expire_time <= now() $$;
 
 --
+-- Name: metad_lineage_walk(bigint, bigint, boolean, boolean, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_lineage_walk(p_file bigint, p_run bigint, p_up boolean, p_down boolean, p_max_depth integer, p_max_edges integer) RETURNS TABLE(depths integer[], kinds text[], run_ids bigint[], file_ids bigint[], truncated boolean)
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+  v_up boolean;
+  v_from_files boolean;   -- the frontier holds files (else runs)
+  v_frontier bigint[];
+  v_seen_files bigint[];
+  v_seen_runs bigint[];
+  v_runs bigint[];
+  v_files bigint[];
+  v_kind text;
+  v_left integer := p_max_edges;
+  v_n integer;
+BEGIN
+  depths := '{}'; kinds := '{}'; run_ids := '{}'; file_ids := '{}';
+  truncated := false;
+  FOREACH v_up IN ARRAY ARRAY[true, false] LOOP
+    CONTINUE WHEN (v_up AND NOT p_up) OR (NOT v_up AND NOT p_down);
+    v_from_files := p_file IS NOT NULL;
+    v_frontier := ARRAY[coalesce(p_file, p_run)];
+    v_seen_files := CASE WHEN v_from_files THEN v_frontier ELSE '{}' END;
+    v_seen_runs := CASE WHEN v_from_files THEN '{}' ELSE v_frontier END;
+    FOR v_depth IN 1..p_max_depth LOOP
+      EXIT WHEN cardinality(v_frontier) = 0 OR truncated;
+      -- A file's producers (up) or consumers (down); a run's inputs (up)
+      -- or outputs (down). At most v_left + 1 edges: one more says that
+      -- the cap cut this level.
+      v_kind := CASE WHEN v_from_files = v_up THEN 'OUTPUT' ELSE 'INPUT' END;
+      IF v_kind = 'OUTPUT' AND v_from_files THEN
+        SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
+               array_agg(e.file_id ORDER BY e.run_id, e.file_id)
+          INTO v_runs, v_files
+          FROM (SELECT o.run_id, o.file_id FROM run_outputs o
+                 WHERE o.file_id = ANY (v_frontier)
+                 ORDER BY o.run_id, o.file_id LIMIT v_left + 1) e;
+      ELSIF v_kind = 'OUTPUT' THEN
+        SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
+               array_agg(e.file_id ORDER BY e.run_id, e.file_id)
+          INTO v_runs, v_files
+          FROM (SELECT o.run_id, o.file_id FROM run_outputs o
+                 WHERE o.run_id = ANY (v_frontier)
+                 ORDER BY o.run_id, o.file_id LIMIT v_left + 1) e;
+      ELSIF v_from_files THEN
+        SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
+               array_agg(e.file_id ORDER BY e.run_id, e.file_id)
+          INTO v_runs, v_files
+          FROM (SELECT DISTINCT c.run_id, c.file_id FROM file_events c
+                 WHERE c.kind = 'CLAIMED' AND c.file_id = ANY (v_frontier)
+                   AND EXISTS (SELECT 1 FROM task_log l WHERE l.id = c.run_id)
+                 ORDER BY c.run_id, c.file_id LIMIT v_left + 1) e;
+      ELSE
+        SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
+               array_agg(e.file_id ORDER BY e.run_id, e.file_id)
+          INTO v_runs, v_files
+          FROM (SELECT DISTINCT c.run_id, c.file_id FROM file_events c
+                 WHERE c.kind = 'CLAIMED' AND c.run_id = ANY (v_frontier)
+                   AND EXISTS (SELECT 1 FROM task_log l WHERE l.id = c.run_id)
+                 ORDER BY c.run_id, c.file_id LIMIT v_left + 1) e;
+      END IF;
+      v_n := coalesce(cardinality(v_runs), 0);
+      EXIT WHEN v_n = 0;
+      IF v_n > v_left THEN
+        truncated := true;
+        v_n := v_left;
+        v_runs := v_runs[1:v_n];
+        v_files := v_files[1:v_n];
+      END IF;
+      v_left := v_left - v_n;
+      depths := depths || array_fill(v_depth, ARRAY[v_n]);
+      kinds := kinds || array_fill(v_kind, ARRAY[v_n]);
+      run_ids := run_ids || v_runs;
+      file_ids := file_ids || v_files;
+      -- The next frontier: the far ends not expanded yet (EXCEPT: a hashed
+      -- set difference, linear in the sizes).
+      IF v_from_files THEN
+        SELECT coalesce(array_agg(x), '{}') INTO v_frontier
+          FROM (SELECT unnest(v_runs) EXCEPT SELECT unnest(v_seen_runs)) n(x);
+        v_seen_runs := v_seen_runs || v_frontier;
+      ELSE
+        SELECT coalesce(array_agg(x), '{}') INTO v_frontier
+          FROM (SELECT unnest(v_files) EXCEPT SELECT unnest(v_seen_files)) n(x);
+        v_seen_files := v_seen_files || v_frontier;
+      END IF;
+      v_from_files := NOT v_from_files;
+    END LOOP;
+  END LOOP;
+  RETURN NEXT;
+END
+$$;
+
+--
 -- Name: metad_may_start(boolean, bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -487,6 +582,19 @@ CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
 
 --
+-- Name: claim_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.claim_requests (
+    run_id bigint NOT NULL,
+    request_id text NOT NULL,
+    source text NOT NULL,
+    claim_limit integer NOT NULL,
+    file_ids bigint[] NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: file_events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -498,7 +606,9 @@ CREATE TABLE public.file_events (
     to_status text NOT NULL,
     run_id bigint,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    detail jsonb
 );
 
 --
@@ -536,10 +646,13 @@ CREATE TABLE public.files (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     row_count bigint,
+    version integer DEFAULT 1 NOT NULL,
+    producer_run_id bigint,
     CONSTRAINT files_check CHECK (((status = 'PROCESSING'::text) <= (run_id IS NOT NULL))),
     CONSTRAINT files_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT files_size_bytes_check CHECK ((size_bytes >= 0)),
-    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text])))
+    CONSTRAINT files_status_check CHECK ((status = ANY (ARRAY['NEW'::text, 'PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text]))),
+    CONSTRAINT files_version_check CHECK ((version >= 1))
 )
 WITH (autovacuum_vacuum_scale_factor='0.05');
 
@@ -603,7 +716,8 @@ CREATE TABLE public.run_events (
     from_status text,
     to_status text NOT NULL,
     message text DEFAULT ''::text NOT NULL,
-    event_time timestamp with time zone DEFAULT now() NOT NULL
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT ''::text NOT NULL
 );
 
 --
@@ -624,6 +738,16 @@ CREATE SEQUENCE public.run_events_id_seq
 ALTER SEQUENCE public.run_events_id_seq OWNED BY public.run_events.id;
 
 --
+-- Name: run_outputs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_outputs (
+    run_id bigint NOT NULL,
+    file_id bigint NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: task_dependencies; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -633,6 +757,37 @@ CREATE TABLE public.task_dependencies (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT task_dependencies_check CHECK ((parent_id <> child_id))
 );
+
+--
+-- Name: task_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.task_events (
+    id bigint NOT NULL,
+    task text NOT NULL,
+    kind text NOT NULL,
+    detail text DEFAULT ''::text NOT NULL,
+    batch_id text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: task_events_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.task_events_id_seq OWNED BY public.task_events.id;
 
 --
 -- Name: task_graph_version; Type: TABLE; Schema: public; Owner: -
@@ -663,6 +818,8 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
+    cancelled boolean DEFAULT false NOT NULL,
+    superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
@@ -739,6 +896,12 @@ ALTER TABLE ONLY public.files ALTER COLUMN id SET DEFAULT nextval('public.files_
 ALTER TABLE ONLY public.run_events ALTER COLUMN id SET DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass);
 
 --
+-- Name: task_events id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events ALTER COLUMN id SET DEFAULT nextval('public.task_events_id_seq'::regclass);
+
+--
 -- Name: task_log id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -749,6 +912,13 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 --
 
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
+
+--
+-- Name: claim_requests claim_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_pkey PRIMARY KEY (run_id, request_id);
 
 --
 -- Name: file_events file_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -800,11 +970,25 @@ ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: run_outputs run_outputs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_pkey PRIMARY KEY (run_id, file_id);
+
+--
 -- Name: task_dependencies task_dependencies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.task_dependencies
     ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (parent_id, child_id);
+
+--
+-- Name: task_events task_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 --
 -- Name: task_graph_version task_graph_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -833,6 +1017,12 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: file_events_file; Type: INDEX; Schema: public; Owner: -
@@ -865,6 +1055,12 @@ CREATE INDEX files_new ON public.files USING btree (id) WHERE (status = 'NEW'::t
 CREATE INDEX files_new_by_source ON public.files USING btree (source, id) WHERE (status = 'NEW'::text);
 
 --
+-- Name: files_producer; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_producer ON public.files USING btree (producer_run_id, id) WHERE (producer_run_id IS NOT NULL);
+
+--
 -- Name: files_run; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -883,10 +1079,22 @@ CREATE INDEX files_status ON public.files USING btree (status, id);
 CREATE INDEX run_events_run ON public.run_events USING btree (run_id, id);
 
 --
+-- Name: run_outputs_file; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_outputs_file ON public.run_outputs USING btree (file_id, run_id);
+
+--
 -- Name: task_dependencies_child; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX task_dependencies_child ON public.task_dependencies USING btree (child_id, parent_id);
+
+--
+-- Name: task_events_task; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 
 --
 -- Name: task_log_batch; Type: INDEX; Schema: public; Owner: -
@@ -901,16 +1109,16 @@ CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, i
 CREATE INDEX task_log_lease ON public.task_log USING btree (lease_expire_time) WHERE (status = 'PROCESSING'::text);
 
 --
+-- Name: task_log_one_live_success; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX task_log_one_live_success ON public.task_log USING btree (task_id, batch_id) WHERE ((status = 'SUCCESS'::text) AND (NOT superseded));
+
+--
 -- Name: task_log_one_processing; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX task_log_one_processing ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'PROCESSING'::text);
-
---
--- Name: task_log_one_success; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX task_log_one_success ON public.task_log USING btree (task_id, batch_id) WHERE (status = 'SUCCESS'::text);
 
 --
 -- Name: task_log_request_id; Type: INDEX; Schema: public; Owner: -
@@ -973,6 +1181,13 @@ CREATE TRIGGER tasks_graph_truncated AFTER TRUNCATE ON public.tasks FOR EACH STA
 CREATE TRIGGER tasks_graph_updated AFTER UPDATE ON public.tasks REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
 
 --
+-- Name: claim_requests claim_requests_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.claim_requests
+    ADD CONSTRAINT claim_requests_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
+
+--
 -- Name: file_events file_events_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -992,6 +1207,20 @@ ALTER TABLE ONLY public.files
 
 ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id);
+
+--
+-- Name: run_outputs run_outputs_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id);
+
+--
+-- Name: run_outputs run_outputs_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_outputs
+    ADD CONSTRAINT run_outputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id) ON DELETE CASCADE;
 
 --
 -- Name: task_dependencies task_dependencies_child_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

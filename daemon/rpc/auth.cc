@@ -31,7 +31,8 @@ Role RequiredRole(absl::string_view method) {
   }
   static constexpr absl::string_view kWorkerMethods[] = {
       "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun"};
+      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun",
+      "RecordOutputs"};
   for (absl::string_view m : kWorkerMethods) {
     if (method == m) return Role::kWorker;
   }

@@ -26,6 +26,16 @@ inline constexpr size_t kMaxAttributeValueBytes = 4096;
 inline constexpr int kMaxRegisterBatch = 1000;
 inline constexpr int kMaxClaimLimit = 1000;
 
+// Outputs and lineage (task_log.proto RecordOutputs / FinishRun outputs,
+// files.proto GetLineage).
+inline constexpr int kMaxOutputs = 1000;
+inline constexpr int32_t kDefaultLineageDepth = 3;
+inline constexpr int32_t kMaxLineageDepth = 16;
+inline constexpr int32_t kDefaultLineagePageSize = 500;
+inline constexpr int32_t kMaxLineagePageSize = 5000;
+// The walk stops after this many edges (the answer says it was cut).
+inline constexpr int32_t kMaxLineageEdges = 100000;
+
 // Tasks and runs (tasks.proto, task_log.proto).
 inline constexpr int32_t kMaxTaskAttempts = 1000;
 inline constexpr int32_t kMaxLeaseSeconds = 86400;

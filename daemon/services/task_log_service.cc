@@ -36,7 +36,7 @@ absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
 }  // namespace
 
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
-    : store_(db), runner_(runner), batcher_(&store_) {}
+    : store_(db), runner_(runner), batcher_(&store_), lineage_(db) {}
 
 grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
     grpc::CallbackServerContext* context,
@@ -98,6 +98,10 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
     grpc::CallbackServerContext* context,
     const metad::v1::FinishRunRequest* request,
     metad::v1::FinishRunResponse* response) {
+  // With outputs: one transaction of its own (run_outputs.cc).
+  if (request->outputs_size() > 0) {
+    return FinishRunWithOutputs(context, request, response);
+  }
   // Validated here; run by the group committer, like StartRun.
   return runner_->RunAsync(
       context, "FinishRun",
