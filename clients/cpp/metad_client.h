@@ -97,6 +97,9 @@ class Client {
                          v1::ResetFileResponse* response);
   grpc::Status ListFileEvents(const v1::ListFileEventsRequest& request,
                               v1::ListFileEventsResponse* response);
+  // A read: retried.
+  grpc::Status GetLineage(const v1::GetLineageRequest& request,
+                          v1::GetLineageResponse* response);
 
   // TaskService
   grpc::Status RegisterTask(v1::RegisterTaskRequest request,
@@ -114,6 +117,11 @@ class Client {
                          v1::HeartbeatResponse* response);
   grpc::Status FinishRun(const v1::FinishRunRequest& request,
                          v1::FinishRunResponse* response);
+  // Retried: recording the same outputs again changes nothing (dedupe by
+  // name, one link per run and file), and a run that lost its lease is
+  // refused either way.
+  grpc::Status RecordOutputs(const v1::RecordOutputsRequest& request,
+                             v1::RecordOutputsResponse* response);
   grpc::Status GetRun(const v1::GetRunRequest& request, v1::Run* response);
   grpc::Status ListRuns(const v1::ListRunsRequest& request,
                         v1::ListRunsResponse* response);
