@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -514,6 +515,48 @@ TEST_F(LineageTest, FinishRunWithOutputsOfAnUnknownRunIsNotFound) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Decode(status).resource_type, "metad.v1.Run");
   EXPECT_EQ(CountFiles(), 0);
+}
+
+// RecordOutputs racing the run's end: either the outputs commit before the
+// end (linked, and the run ended after them) or they are refused and
+// nothing of them exists; never outputs of an ended run.
+TEST_F(LineageTest, RecordOutputsRacingFinishRunNeverOutlivesTheEnd) {
+  int recorded = 0, refused = 0;
+  for (int i = 0; i < 30; ++i) {
+    const int64_t run = StartRun(absl::StrCat("race", i));
+    const std::string name = absl::StrCat("out", i);
+    grpc::Status record_status, finish_status;
+    std::thread recorder(
+        [&] { record_status = Record(run, {Spec("race", name)}); });
+    std::thread finisher(
+        [&] { finish_status = Finish(run, RUN_STATUS_SUCCESS, {}); });
+    recorder.join();
+    finisher.join();
+    ASSERT_TRUE(finish_status.ok()) << finish_status.error_message();
+    const int64_t files = Count(absl::StrCat(
+        "SELECT count(*) FROM files WHERE source = 'race' AND file_name = '",
+        name, "'"));
+    if (record_status.ok()) {
+      ++recorded;
+      EXPECT_EQ(files, 1);
+      // Written before the end: the link's transaction id is older than
+      // that of the run's ending update (a fresh database: no wraparound;
+      // times would not do, the end's now() may predate its wait).
+      EXPECT_EQ(Count(absl::StrCat(
+                    "SELECT count(*) FROM run_outputs o JOIN task_log l ON "
+                    "l.id = o.run_id WHERE o.run_id = ",
+                    run,
+                    " AND o.xmin::text::bigint < l.xmin::text::bigint")),
+                1);
+    } else {
+      ++refused;
+      EXPECT_EQ(record_status.error_code(),
+                grpc::StatusCode::FAILED_PRECONDITION);
+      EXPECT_EQ(Decode(record_status).reason, "RUN_ENDED");
+      EXPECT_EQ(files, 0);
+    }
+  }
+  EXPECT_EQ(recorded + refused, 30);
 }
 
 // --- GetLineage ---------------------------------------------------------------
