@@ -53,11 +53,11 @@ absl::StatusOr<std::vector<RegisteredFile>> RecordLocked(
   }
   const std::string sources_literal = TextArrayLiteral(sources);
   const std::string names_literal = TextArrayLiteral(names);
-  pqxx::result inserted = Exec(
-      tx, sql::kLineageRegisterOutputs, sources_literal, names_literal,
-      TextArrayLiteral(checksums), IntArrayLiteral(sizes),
-      IntArrayLiteral(row_counts), TextArrayLiteral(attributes),
-      TextArrayLiteral(std::vector<std::string>(specs.size())), run_id);
+  pqxx::result inserted =
+      Exec(tx, sql::kLineageRegisterOutputs, sources_literal, names_literal,
+           TextArrayLiteral(checksums), IntArrayLiteral(sizes),
+           IntArrayLiteral(row_counts), TextArrayLiteral(attributes),
+           TextArrayLiteral(std::vector<std::string>(specs.size())), run_id);
   absl::flat_hash_set<int64_t> created;
   for (const auto& row : inserted) created.insert(row["id"].as<int64_t>());
   // RegisterFiles' read: a fresh snapshot sees what a concurrent registrant
@@ -91,8 +91,9 @@ absl::StatusOr<std::vector<RegisteredFile>> StoredOutputs(
     sources.push_back(spec->source());
     names.push_back(spec->file_name());
   }
-  pqxx::result stored = Exec(tx, sql::kLineageOutputsByName,
-                             TextArrayLiteral(sources), TextArrayLiteral(names));
+  pqxx::result stored =
+      Exec(tx, sql::kLineageOutputsByName, TextArrayLiteral(sources),
+           TextArrayLiteral(names));
   if (stored.size() != specs.size()) {
     return RunEndedError(
         run_id, run_status,
@@ -164,9 +165,11 @@ absl::StatusOr<FinishWithOutputsResult> LineageStore::FinishRunWithOutputs(
   return result;
 }
 
-absl::StatusOr<LineagePage> LineageStore::GetLineage(
-    const TxOptions& options, const LineageQuery& query,
-    const LineageKey& after, int32_t page_size, bool with_start) {
+absl::StatusOr<LineagePage> LineageStore::GetLineage(const TxOptions& options,
+                                                     const LineageQuery& query,
+                                                     const LineageKey& after,
+                                                     int32_t page_size,
+                                                     bool with_start) {
   std::optional<int64_t> start_file, start_run;
   if (query.file_id > 0) {
     start_file = query.file_id;
@@ -174,18 +177,17 @@ absl::StatusOr<LineagePage> LineageStore::GetLineage(
     start_run = query.run_id;
   }
   LineagePage page;
-  RETURN_IF_ERROR(db_->Transact(
-      "lineage.get", options, [&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(
+      db_->Transact("lineage.get", options, [&](Tx& tx) -> absl::Status {
         page = LineagePage();
         Exec(tx, sql::kLineageReadOnly);
-        if (start_file && Exec(tx, sql::kLineageFileExists, *start_file)
-                              .empty()) {
+        if (start_file &&
+            Exec(tx, sql::kLineageFileExists, *start_file).empty()) {
           return NotFoundResourceError(
               resource::kFile, absl::StrCat(*start_file),
               absl::StrCat("file ", *start_file, ": no such file"));
         }
-        if (start_run &&
-            Exec(tx, sql::kLineageRunExists, *start_run).empty()) {
+        if (start_run && Exec(tx, sql::kLineageRunExists, *start_run).empty()) {
           return NotFoundResourceError(
               resource::kRun, absl::StrCat(*start_run),
               absl::StrCat("run ", *start_run, " not found"));

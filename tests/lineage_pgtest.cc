@@ -231,7 +231,8 @@ class LineageTest : public RunTest {
     b_ = StartRun("b");
     ASSERT_EQ(Claim(b_, "mid").size(), 2u);
     metad::v1::FinishRunResponse fb;
-    ASSERT_TRUE(Finish(b_, RUN_STATUS_SUCCESS, {Spec("out", "out0")}, &fb).ok());
+    ASSERT_TRUE(
+        Finish(b_, RUN_STATUS_SUCCESS, {Spec("out", "out0")}, &fb).ok());
     out0_ = fb.outputs(0).file().id();
   }
 
@@ -293,9 +294,9 @@ TEST_F(LineageTest, RecordOutputsOfAKnownFileLinksItButKeepsItsProducer) {
   const int64_t x = r1.outputs(0).file().id();
   EXPECT_EQ(r2.outputs(0).file().id(), x);
   EXPECT_EQ(r2.outputs(1).file().id(), plain);
-  EXPECT_EQ(Sql(absl::StrCat("SELECT producer_run_id FROM files WHERE id = ",
-                             x)),
-            absl::StrCat(first));
+  EXPECT_EQ(
+      Sql(absl::StrCat("SELECT producer_run_id FROM files WHERE id = ", x)),
+      absl::StrCat(first));
   EXPECT_EQ(Sql(absl::StrCat("SELECT coalesce(producer_run_id::text, 'null') "
                              "FROM files WHERE id = ",
                              plain)),
@@ -319,10 +320,10 @@ TEST_F(LineageTest, RecordingTheSameOutputsAgainChangesNothing) {
   const int64_t run = StartRun("t");
   metad::v1::RecordOutputsResponse first, again;
   ASSERT_TRUE(Record(run, {Spec("out", "a"), Spec("out", "b")}, &first).ok());
-  const std::string before = Sql(
-      "SELECT (SELECT count(*) FROM run_outputs) || '/' || "
-      "(SELECT count(*) FROM file_events) || '/' || "
-      "(SELECT count(*) FROM files)");
+  const std::string before =
+      Sql("SELECT (SELECT count(*) FROM run_outputs) || '/' || "
+          "(SELECT count(*) FROM file_events) || '/' || "
+          "(SELECT count(*) FROM files)");
   ASSERT_TRUE(Record(run, {Spec("out", "b"), Spec("out", "a")}, &again).ok());
   EXPECT_FALSE(again.outputs(0).created());
   EXPECT_FALSE(again.outputs(1).created());
@@ -338,7 +339,8 @@ TEST_F(LineageTest, RecordingTheSameOutputsAgainChangesNothing) {
 TEST_F(LineageTest, ANameRepeatedInOneCallIsCreatedOnceAndLinkedOnce) {
   const int64_t run = StartRun("t");
   metad::v1::RecordOutputsResponse response;
-  ASSERT_TRUE(Record(run, {Spec("out", "a"), Spec("out", "a")}, &response).ok());
+  ASSERT_TRUE(
+      Record(run, {Spec("out", "a"), Spec("out", "a")}, &response).ok());
   EXPECT_TRUE(response.outputs(0).created());
   EXPECT_FALSE(response.outputs(1).created());
   EXPECT_EQ(response.outputs(0).file().id(), response.outputs(1).file().id());
@@ -391,8 +393,8 @@ TEST_F(LineageTest, RecordOutputsValidatesRunIdAndEveryOutput) {
   cases.push_back({run, {}, "outputs"});
   cases.push_back(
       {run, std::vector<metad::v1::FileSpec>(1001, Spec("o", "a")), "outputs"});
-  cases.push_back({run, {Spec("out", "a"), Spec("out", "")},
-                   "outputs[1].file_name"});
+  cases.push_back(
+      {run, {Spec("out", "a"), Spec("out", "")}, "outputs[1].file_name"});
   cases.push_back({run, {Spec("", "a")}, "outputs[0].source"});
   auto negative = Spec("out", "a");
   negative.set_size_bytes(-1);
@@ -414,8 +416,9 @@ TEST_F(LineageTest, FinishRunRecordsOutputsAndEndsTheRunInOneCall) {
   const int64_t run = StartRun("t");
   ASSERT_EQ(Claim(run, "raw").size(), 1u);
   metad::v1::FinishRunResponse response;
-  grpc::Status status = Finish(
-      run, RUN_STATUS_SUCCESS, {Spec("out", "o1"), Spec("raw", "in")}, &response);
+  grpc::Status status =
+      Finish(run, RUN_STATUS_SUCCESS, {Spec("out", "o1"), Spec("raw", "in")},
+             &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.run().status(), RUN_STATUS_SUCCESS);
   EXPECT_EQ(response.files_finished(), 1);
@@ -427,9 +430,9 @@ TEST_F(LineageTest, FinishRunRecordsOutputsAndEndsTheRunInOneCall) {
   EXPECT_EQ(RunState(run), "SUCCESS::true:true");
   EXPECT_EQ(FileStatus(input), absl::StrCat("SUCCESS/", run));
   EXPECT_EQ(FileStatus(o1), "NEW/null");
-  EXPECT_EQ(Sql(absl::StrCat("SELECT producer_run_id FROM files WHERE id = ",
-                             o1)),
-            absl::StrCat(run));
+  EXPECT_EQ(
+      Sql(absl::StrCat("SELECT producer_run_id FROM files WHERE id = ", o1)),
+      absl::StrCat(run));
   EXPECT_EQ(Sql(absl::StrCat("SELECT coalesce(producer_run_id::text, 'null') "
                              "FROM files WHERE id = ",
                              input)),
@@ -461,8 +464,8 @@ TEST_F(LineageTest, FinishRunWithOutputsAndErrorStatusIsInvalid) {
 
 TEST_F(LineageTest, FinishRunWithOutputsValidatesThem) {
   const int64_t run = StartRun("t");
-  grpc::Status status = Finish(run, RUN_STATUS_SUCCESS,
-                               {Spec("out", "a"), Spec("out", "")});
+  grpc::Status status =
+      Finish(run, RUN_STATUS_SUCCESS, {Spec("out", "a"), Spec("out", "")});
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), StartsWith("outputs[1].file_name:"));
   status = Finish(run, RUN_STATUS_SUCCESS,
@@ -545,8 +548,7 @@ TEST_F(LineageTest, RecordOutputsRacingFinishRunNeverOutlivesTheEnd) {
       EXPECT_EQ(Count(absl::StrCat(
                     "SELECT count(*) FROM run_outputs o JOIN task_log l ON "
                     "l.id = o.run_id WHERE o.run_id = ",
-                    run,
-                    " AND o.xmin::text::bigint < l.xmin::text::bigint")),
+                    run, " AND o.xmin::text::bigint < l.xmin::text::bigint")),
                 1);
     } else {
       ++refused;
@@ -559,7 +561,8 @@ TEST_F(LineageTest, RecordOutputsRacingFinishRunNeverOutlivesTheEnd) {
   EXPECT_EQ(recorded + refused, 30);
 }
 
-// --- GetLineage ---------------------------------------------------------------
+// --- GetLineage
+// ---------------------------------------------------------------
 
 TEST_F(LineageTest, UpstreamOfAFileGrowsOneStepPerDepth) {
   BuildPipeline();
@@ -571,8 +574,8 @@ TEST_F(LineageTest, UpstreamOfAFileGrowsOneStepPerDepth) {
               ElementsAre("1:OUT:b:out0", "2:IN:b:mid0", "2:IN:b:mid1",
                           "3:OUT:a:mid0", "3:OUT:a:mid1"));
   const std::vector<std::string> all = {
-      "1:OUT:b:out0", "2:IN:b:mid0",  "2:IN:b:mid1", "3:OUT:a:mid0",
-      "3:OUT:a:mid1", "4:IN:a:in0",   "4:IN:a:in1"};
+      "1:OUT:b:out0", "2:IN:b:mid0", "2:IN:b:mid1", "3:OUT:a:mid0",
+      "3:OUT:a:mid1", "4:IN:a:in0",  "4:IN:a:in1"};
   EXPECT_EQ(Walk(FromFile(out0_, LINEAGE_DIRECTION_UPSTREAM, 4)), all);
   EXPECT_EQ(Walk(FromFile(out0_, LINEAGE_DIRECTION_UPSTREAM, 16)), all);
   // Nothing is downstream of the last output.
@@ -596,8 +599,8 @@ TEST_F(LineageTest, DownstreamOfAFileGrowsOneStepPerDepth) {
 
 TEST_F(LineageTest, BothWaysFromAFileAndTheDefaults) {
   BuildPipeline();
-  const std::vector<std::string> both = {"1:IN:b:mid0",  "1:OUT:a:mid0",
-                                         "2:IN:a:in0",   "2:IN:a:in1",
+  const std::vector<std::string> both = {"1:IN:b:mid0", "1:OUT:a:mid0",
+                                         "2:IN:a:in0", "2:IN:a:in1",
                                          "2:OUT:b:out0"};
   EXPECT_EQ(Walk(FromFile(mid0_, LINEAGE_DIRECTION_BOTH, 2)), both);
   // Unspecified direction is BOTH; max_depth 0 is 3 (nothing more at 3).
@@ -638,7 +641,8 @@ TEST_F(LineageTest, APageCarriesTheFilesAndRunsItNamesAndTheStart) {
   // A start with no edges still comes back, alone.
   const int64_t lonely = Register("raw", "lonely");
   metad::v1::GetLineageResponse alone;
-  ASSERT_TRUE(Lineage(FromFile(lonely, LINEAGE_DIRECTION_BOTH, 0), &alone).ok());
+  ASSERT_TRUE(
+      Lineage(FromFile(lonely, LINEAGE_DIRECTION_BOTH, 0), &alone).ok());
   EXPECT_EQ(alone.edges_size(), 0);
   ASSERT_EQ(alone.files_size(), 1);
   EXPECT_EQ(alone.files(0).id(), lonely);
@@ -651,9 +655,9 @@ TEST_F(LineageTest, APageCarriesTheFilesAndRunsItNamesAndTheStart) {
 
 TEST_F(LineageTest, PagingGivesTheSameEdgesAsOneBigPage) {
   BuildPipeline();
-  for (LineageDirection d : {LINEAGE_DIRECTION_UPSTREAM,
-                             LINEAGE_DIRECTION_DOWNSTREAM,
-                             LINEAGE_DIRECTION_BOTH}) {
+  for (LineageDirection d :
+       {LINEAGE_DIRECTION_UPSTREAM, LINEAGE_DIRECTION_DOWNSTREAM,
+        LINEAGE_DIRECTION_BOTH}) {
     for (auto request : {FromFile(mid1_, d, 16), FromRun(b_, d, 16),
                          FromFile(in1_, d, 16), FromFile(out0_, d, 16)}) {
       const std::vector<std::string> whole = Walk(request, 5000);
@@ -702,19 +706,19 @@ TEST_F(LineageTest, GetLineageRefusesBadRequests) {
   std::vector<Case> cases;
   cases.push_back({FromFile(in0_, LINEAGE_DIRECTION_BOTH, 1000000000),
                    "max_depth", "1..16"});
-  cases.push_back({FromFile(in0_, LINEAGE_DIRECTION_BOTH, 17), "max_depth",
-                   "got 17"});
-  cases.push_back({FromFile(in0_, LINEAGE_DIRECTION_BOTH, -1), "max_depth",
-                   "got -1"});
-  cases.push_back({FromFile(0, LINEAGE_DIRECTION_BOTH, 1), "file_id",
-                   "neither"});
+  cases.push_back(
+      {FromFile(in0_, LINEAGE_DIRECTION_BOTH, 17), "max_depth", "got 17"});
+  cases.push_back(
+      {FromFile(in0_, LINEAGE_DIRECTION_BOTH, -1), "max_depth", "got -1"});
+  cases.push_back(
+      {FromFile(0, LINEAGE_DIRECTION_BOTH, 1), "file_id", "neither"});
   auto both = FromFile(in0_, LINEAGE_DIRECTION_BOTH, 1);
   both.set_run_id(a_);
   cases.push_back({both, "file_id", "not both"});
   cases.push_back({FromFile(-5, LINEAGE_DIRECTION_BOTH, 1), "file_id", ""});
   cases.push_back({FromRun(-5, LINEAGE_DIRECTION_BOTH, 1), "run_id", ""});
-  cases.push_back({FromFile(in0_, static_cast<LineageDirection>(9), 1),
-                   "direction", "9"});
+  cases.push_back(
+      {FromFile(in0_, static_cast<LineageDirection>(9), 1), "direction", "9"});
   auto big = FromFile(in0_, LINEAGE_DIRECTION_BOTH, 1);
   big.set_page_size(5001);
   cases.push_back({big, "page_size", "5000"});
@@ -784,9 +788,9 @@ TEST_F(LineageTest, AnUntruncatedWalkHasNoTruncatedTrailer) {
   BuildPipeline();
   grpc::ClientContext context;
   metad::v1::GetLineageResponse response;
-  ASSERT_TRUE(Lineage(FromFile(in0_, LINEAGE_DIRECTION_BOTH, 16), &response,
-                      &context)
-                  .ok());
+  ASSERT_TRUE(
+      Lineage(FromFile(in0_, LINEAGE_DIRECTION_BOTH, 16), &response, &context)
+          .ok());
   EXPECT_EQ(context.GetServerTrailingMetadata().count(
                 daemon::kLineageTruncatedTrailer),
             0u);

@@ -12,8 +12,7 @@ namespace metad::metactl {
 namespace {
 
 // Every page of the walk merged into one response, each file and run once.
-grpc::Status FetchLineage(client::Client& client,
-                          v1::GetLineageRequest request,
+grpc::Status FetchLineage(client::Client& client, v1::GetLineageRequest request,
                           v1::GetLineageResponse* merged) {
   std::set<int64_t> files, runs;
   for (;;) {

@@ -58,10 +58,10 @@ std::string RenderLineageDot(const v1::GetLineageResponse& lineage,
             ? absl::StrCat("run ", id)
             : absl::StrCat(r->task_name(), "\nrun ", id, ", batch ",
                            r->batch_id(), "\n", StatusName(r->status()));
-    absl::StrAppend(&out, "  r", id, " [shape=box, label=", DotQuote(label),
-                    ", fillcolor=",
-                    DotQuote(r == nullptr ? kColorOther : RunColor(r->status())),
-                    id == start_run_id ? ", penwidth=3" : "", "];\n");
+    absl::StrAppend(
+        &out, "  r", id, " [shape=box, label=", DotQuote(label), ", fillcolor=",
+        DotQuote(r == nullptr ? kColorOther : RunColor(r->status())),
+        id == start_run_id ? ", penwidth=3" : "", "];\n");
   }
   std::set<std::tuple<int64_t, int64_t, int>> seen;
   for (const v1::LineageEdge& e : lineage.edges()) {

@@ -36,9 +36,9 @@ absl::Status CheckOutputs(
   return absl::OkStatus();
 }
 
-void AnswerOutputs(std::vector<store::RegisteredFile>& results,
-                   google::protobuf::RepeatedPtrField<
-                       metad::v1::RegisterFileResponse>* out) {
+void AnswerOutputs(
+    std::vector<store::RegisteredFile>& results,
+    google::protobuf::RepeatedPtrField<metad::v1::RegisterFileResponse>* out) {
   for (store::RegisteredFile& result : results) {
     metad::v1::RegisterFileResponse* answer = out->Add();
     *answer->mutable_file() = std::move(result.file);
