@@ -82,6 +82,18 @@ absl::StatusOr<std::vector<RegisteredFile>> RecordLocked(
   return results;
 }
 
+// File `id`, which exists.
+absl::StatusOr<metad::v1::File> ReadOneFile(Tx& tx, int64_t id) {
+  ASSIGN_OR_RETURN(
+      std::vector<metad::v1::File> files,
+      ReadFileRows(Exec(tx, sql::kLineageFiles,
+                        IntArrayLiteral(std::vector<int64_t>{id}))));
+  if (files.empty()) {
+    return absl::AbortedError("a file changed while it was recorded; retry");
+  }
+  return std::move(files[0]);
+}
+
 // The outputs of a replayed FinishRun, as stored (created=false).
 absl::StatusOr<std::vector<RegisteredFile>> StoredOutputs(
     Tx& tx, int64_t run_id, const std::string& run_status,
@@ -144,6 +156,14 @@ absl::StatusOr<FinishWithOutputsResult> LineageStore::FinishRunWithOutputs(
           ASSIGN_OR_RETURN(result.outputs, RecordLocked(tx, in.run_id, specs));
           // A refused end rolls the outputs back with it.
           ASSIGN_OR_RETURN(result.finish, FinishRunInTx(tx, in));
+          // An output the run also held (it rewrote an input) took the
+          // run's outcome with the end: answer it as it is now.
+          for (RegisteredFile& output : result.outputs) {
+            if (output.file.status() == metad::v1::FILE_STATUS_PROCESSING &&
+                output.file.run_id() == in.run_id) {
+              ASSIGN_OR_RETURN(output.file, ReadOneFile(tx, output.file.id()));
+            }
+          }
           return absl::OkStatus();
         }
         if (absl::IsNotFound(live)) return live;

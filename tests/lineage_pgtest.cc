@@ -426,6 +426,9 @@ TEST_F(LineageTest, FinishRunRecordsOutputsAndEndsTheRunInOneCall) {
   EXPECT_TRUE(response.outputs(0).created());
   EXPECT_FALSE(response.outputs(1).created());  // its own input: known
   EXPECT_EQ(response.outputs(1).file().id(), input);
+  // Answered as it is after the end, which finished it with the run.
+  EXPECT_EQ(response.outputs(1).file().status(),
+            metad::v1::FILE_STATUS_SUCCESS);
   const int64_t o1 = response.outputs(0).file().id();
   EXPECT_EQ(RunState(run), "SUCCESS::true:true");
   EXPECT_EQ(FileStatus(input), absl::StrCat("SUCCESS/", run));
