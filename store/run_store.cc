@@ -421,9 +421,9 @@ absl::StatusOr<FinishRunResult> FinishRunInTx(Tx& tx,
   }
   const std::string message =
       in.status == metad::v1::RUN_STATUS_ERROR ? in.error_message : "";
-  pqxx::result answer =
-      Exec(tx, sql::kRunFinish, in.run_id, std::string(RunStatusText(in.status)),
-           message, std::string(kLeaseExpiredMessage));
+  pqxx::result answer = Exec(tx, sql::kRunFinish, in.run_id,
+                             std::string(RunStatusText(in.status)), message,
+                             std::string(kLeaseExpiredMessage));
   return AnswerFinish(answer[0], AnswerColumns(answer), in.run_id);
 }
 

@@ -139,8 +139,8 @@ TEST(RunMetactl, EveryCommandHasHelp) {
     if (!name.empty() && std::isupper(static_cast<unsigned char>(name[0]))) {
       name.clear();
     }
-    Result r = name.empty() ? Call({group, "--help"})
-                            : Call({group, name, "--help"});
+    Result r =
+        name.empty() ? Call({group, "--help"}) : Call({group, name, "--help"});
     EXPECT_EQ(r.code, 0) << group << " " << name;
     EXPECT_THAT(r.out, HasSubstr("usage: metactl " + group +
                                  (name.empty() ? "" : " " + name)));

@@ -182,8 +182,8 @@ grpc::Status Client::GetLineage(const v1::GetLineageRequest& request,
 
 grpc::Status Client::RecordOutputs(const v1::RecordOutputsRequest& request,
                                    v1::RecordOutputsResponse* response) {
-  return Invoke(runs_.get(), &v1::TaskLogService::Stub::RecordOutputs,
-                request, response, Retry::kSafe);
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::RecordOutputs, request,
+                response, Retry::kSafe);
 }
 
 // TaskService -------------------------------------------------------------

@@ -76,8 +76,8 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& field,
 
 std::string EncodeKeyPageToken(const std::vector<int64_t>& key,
                                uint64_t fingerprint) {
-  return absl::WebSafeBase64Escape(absl::StrCat(
-      "k1:", absl::StrJoin(key, ","), ":", absl::Hex(fingerprint)));
+  return absl::WebSafeBase64Escape(absl::StrCat("k1:", absl::StrJoin(key, ","),
+                                                ":", absl::Hex(fingerprint)));
 }
 
 absl::StatusOr<std::vector<int64_t>> DecodeKeyPageToken(
@@ -89,12 +89,11 @@ absl::StatusOr<std::vector<int64_t>> DecodeKeyPageToken(
   std::vector<std::string> parts;
   std::vector<std::string> numbers;
   uint64_t token_fingerprint = 0;
-  bool valid = token.size() <= 300 &&
-               absl::WebSafeBase64Unescape(token, &raw) &&
-               (parts = absl::StrSplit(raw, ':')).size() == 3 &&
-               parts[0] == "k1" &&
-               absl::SimpleHexAtoi(parts[2], &token_fingerprint) &&
-               (numbers = absl::StrSplit(parts[1], ',')).size() == size;
+  bool valid =
+      token.size() <= 300 && absl::WebSafeBase64Unescape(token, &raw) &&
+      (parts = absl::StrSplit(raw, ':')).size() == 3 && parts[0] == "k1" &&
+      absl::SimpleHexAtoi(parts[2], &token_fingerprint) &&
+      (numbers = absl::StrSplit(parts[1], ',')).size() == size;
   for (size_t i = 0; valid && i < numbers.size(); ++i) {
     int64_t n = 0;
     valid = absl::SimpleAtoi(numbers[i], &n) && n >= 0;

@@ -40,10 +40,7 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
 }  // namespace
 
 FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
-    : runner_(runner),
-      store_(db),
-      register_batcher_(&store_),
-      lineage_(db) {}
+    : runner_(runner), store_(db), register_batcher_(&store_), lineage_(db) {}
 
 grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
     grpc::CallbackServerContext* context,
@@ -92,8 +89,8 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
         std::vector<const FileSpec*> specs;
         specs.reserve(request->files_size());
         for (int i = 0; i < request->files_size(); ++i) {
-          RETURN_IF_ERROR(
-              CheckFileSpec(absl::StrCat("files[", i, "]."), request->files(i)));
+          RETURN_IF_ERROR(CheckFileSpec(absl::StrCat("files[", i, "]."),
+                                        request->files(i)));
           specs.push_back(&request->files(i));
         }
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));

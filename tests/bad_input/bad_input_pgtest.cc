@@ -1205,13 +1205,13 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.mutable_outputs(0)->set_file_name("o");
                }),
                Code::INVALID_ARGUMENT, "outputs: only a RUN_STATUS_SUCCESS"});
-  t.push_back({fr, "output without a file_name",
-               Req<FinishRunRequest>([env](auto& r) {
-                 r.set_run_id(env->live_run);
-                 r.set_status(RUN_STATUS_SUCCESS);
-                 r.add_outputs()->set_source("o");
-               }),
-               Code::INVALID_ARGUMENT, "outputs[0].file_name: must be 1..1024"});
+  t.push_back(
+      {fr, "output without a file_name", Req<FinishRunRequest>([env](auto& r) {
+         r.set_run_id(env->live_run);
+         r.set_status(RUN_STATUS_SUCCESS);
+         r.add_outputs()->set_source("o");
+       }),
+       Code::INVALID_ARGUMENT, "outputs[0].file_name: must be 1..1024"});
   const std::string ro = "TaskLogService/RecordOutputs";
   t.push_back({ro, "no outputs", Req<RecordOutputsRequest>([env](auto& r) {
                  r.set_run_id(env->live_run);
@@ -1229,7 +1229,8 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.add_outputs()->set_source(kNul);
                  r.mutable_outputs(0)->set_file_name("o");
                }),
-               Code::INVALID_ARGUMENT, "outputs[0].source: must not contain NUL"});
+               Code::INVALID_ARGUMENT,
+               "outputs[0].source: must not contain NUL"});
   t.push_back({ro, "unknown run", Req<RecordOutputsRequest>([](auto& r) {
                  r.set_run_id(kUnknownId);
                  r.add_outputs()->set_source("o");
@@ -1264,7 +1265,8 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_file_id(env->file_new);
                  r.set_page_size(5001);
                }),
-               Code::INVALID_ARGUMENT, "page_size: must be 0 (500) or 1..5000"});
+               Code::INVALID_ARGUMENT,
+               "page_size: must be 0 (500) or 1..5000"});
   t.push_back({gl, "unknown direction", Req<GetLineageRequest>([env](auto& r) {
                  r.set_file_id(env->file_new);
                  r.set_direction(static_cast<LineageDirection>(12));
