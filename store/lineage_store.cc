@@ -219,8 +219,14 @@ absl::StatusOr<LineagePage> LineageStore::GetLineage(const TxOptions& options,
                  after.file_id, page_size + 1);
         page.truncated = !r.empty() && r[0]["truncated"].as<bool>();
         std::vector<int64_t> file_ids, run_ids;
-        if (start_file && with_start) file_ids.push_back(*start_file);
-        if (start_run && with_start) run_ids.push_back(*start_run);
+        if (start_file && with_start) {
+          file_ids.push_back(*start_file);
+          page.start_file_id = *start_file;
+        }
+        if (start_run && with_start) {
+          run_ids.push_back(*start_run);
+          page.start_run_id = *start_run;
+        }
         for (const pqxx::row& row : r) {
           if (row["depth"].is_null()) continue;  // a page without edges
           if (static_cast<int32_t>(page.edges.size()) == page_size) {

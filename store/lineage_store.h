@@ -66,6 +66,9 @@ struct LineagePage {
   bool more = false;
   // True when the walk hit LineageQuery::max_edges: the graph is cut.
   bool truncated = false;
+  // The start, when the page carries it (with_start); 0 otherwise.
+  int64_t start_file_id = 0;
+  int64_t start_run_id = 0;
 };
 
 class LineageStore {

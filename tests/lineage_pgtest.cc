@@ -841,6 +841,34 @@ TEST_F(LineageTest, TheWalkStopsAtTheEdgeCapAndSaysSo) {
   EXPECT_EQ(page->edges.size(), 7u);
 }
 
+// Files with large attributes: a page stops before 2 MiB of files (gRPC's
+// default receive limit is 4 MiB) and the next one goes on from there.
+TEST_F(LineageTest, APageOfLargeFilesStopsEarlyAndPagingGoesOn) {
+  const int64_t run = StartRun("big");
+  // 20 outputs of 64 attributes of 4000 bytes each: ~256 KiB a file.
+  Sql(absl::StrCat(
+      "WITH f AS (INSERT INTO files (source, file_name, producer_run_id, "
+      "attributes) SELECT 'big', 'f' || g, ",
+      run,
+      ", (SELECT jsonb_object_agg('k' || a, repeat('x', 4000)) FROM "
+      "generate_series(1, 64) a) FROM generate_series(1, 20) g RETURNING id) "
+      "INSERT INTO run_outputs (run_id, file_id) SELECT ",
+      run, ", id FROM f"));
+  auto request = FromRun(run, LINEAGE_DIRECTION_DOWNSTREAM, 1);
+  request.set_page_size(100);
+  metad::v1::GetLineageResponse first;
+  ASSERT_TRUE(Lineage(request, &first).ok());
+  EXPECT_GT(first.edges_size(), 1);
+  EXPECT_LT(first.edges_size(), 20);
+  EXPECT_LT(first.ByteSizeLong(), size_t{3} << 20);
+  EXPECT_EQ(first.files_size(), first.edges_size());
+  ASSERT_EQ(first.runs_size(), 1);  // the start, which every edge names
+  EXPECT_FALSE(first.next_page_token().empty());
+  std::vector<std::string> paged = Walk(request, 100);
+  EXPECT_EQ(paged.size(), 20u);
+  EXPECT_EQ(std::set<std::string>(paged.begin(), paged.end()).size(), 20u);
+}
+
 // Past the service's cap (100000 edges) the answer says the graph is cut.
 TEST_F(LineageTest, AWalkPastTheEdgeCapCarriesTheTruncatedTrailer) {
   const int64_t run = StartRun("wide");

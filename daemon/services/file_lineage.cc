@@ -1,8 +1,11 @@
 // FileService.GetLineage: the runs and files upstream and/or downstream of a
 // file or a run (store/lineage_store.h has the rules of the walk).
+#include <algorithm>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
@@ -25,6 +28,61 @@ absl::Status CheckLineageStart(const metad::v1::GetLineageRequest& request) {
   }
   if (request.file_id() != 0) return CheckId("file_id", request.file_id());
   return CheckId("run_id", request.run_id());
+}
+
+// A page stops growing past this many bytes of files and runs (a file can
+// carry ~280 KiB of attributes), so that it stays below gRPC's default
+// 4 MiB receive limit, as ListFiles does; the next page continues after the
+// last edge kept.
+constexpr size_t kMaxLineageResponseBytes = 2 << 20;
+
+// Keeps the edges of `page` (at least one) whose files and runs fit in
+// kMaxLineageResponseBytes, and the files and runs they name (and the
+// start, kept whatever its size).
+// True when edges were dropped.
+bool FitPage(store::LineagePage* page) {
+  size_t bytes = 0;
+  for (const auto& f : page->files) bytes += f.ByteSizeLong();
+  for (const auto& r : page->runs) bytes += r.ByteSizeLong();
+  if (bytes <= kMaxLineageResponseBytes || page->edges.size() <= 1) {
+    return false;
+  }
+  absl::flat_hash_map<int64_t, const metad::v1::File*> files;
+  absl::flat_hash_map<int64_t, const metad::v1::Run*> runs;
+  for (const auto& f : page->files) files[f.id()] = &f;
+  for (const auto& r : page->runs) runs[r.id()] = &r;
+  absl::flat_hash_set<int64_t> kept_files, kept_runs;
+  bytes = 0;
+  size_t kept = 0;
+  for (const auto& e : page->edges) {
+    size_t more = 0;
+    if (!kept_files.contains(e.file_id()) && files.contains(e.file_id())) {
+      more += files[e.file_id()]->ByteSizeLong();
+    }
+    if (!kept_runs.contains(e.run_id()) && runs.contains(e.run_id())) {
+      more += runs[e.run_id()]->ByteSizeLong();
+    }
+    if (kept > 0 && bytes + more > kMaxLineageResponseBytes) break;
+    bytes += more;
+    kept_files.insert(e.file_id());
+    kept_runs.insert(e.run_id());
+    ++kept;
+  }
+  if (kept == page->edges.size()) return false;
+  page->edges.resize(kept);
+  auto drop_files = [&](const metad::v1::File& f) {
+    return !kept_files.contains(f.id()) && f.id() != page->start_file_id;
+  };
+  auto drop_runs = [&](const metad::v1::Run& r) {
+    return !kept_runs.contains(r.id()) && r.id() != page->start_run_id;
+  };
+  page->files.erase(
+      std::remove_if(page->files.begin(), page->files.end(), drop_files),
+      page->files.end());
+  page->runs.erase(
+      std::remove_if(page->runs.begin(), page->runs.end(), drop_runs),
+      page->runs.end());
+  return true;
 }
 
 }  // namespace
@@ -95,6 +153,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::GetLineage(
         ASSIGN_OR_RETURN(store::LineagePage page,
                          lineage_.GetLineage(options, query, after, page_size,
                                              /*with_start=*/key.empty()));
+        if (FitPage(&page)) page.more = true;
         for (auto& edge : page.edges) *response->add_edges() = std::move(edge);
         for (auto& file : page.files) *response->add_files() = std::move(file);
         for (auto& run : page.runs) *response->add_runs() = std::move(run);
