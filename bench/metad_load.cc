@@ -33,8 +33,8 @@ ABSL_FLAG(std::string, pg, "",
           "libpq connection string of metad's database, for seeding and "
           "verification (empty: the PG* environment)");
 ABSL_FLAG(std::string, scenarios,
-          "register,register-half,register-batch,run-lifecycle,claim-complete,"
-          "ready,list-deep",
+          "register,register-half,register-batch,run-lifecycle,run-outputs,"
+          "claim-complete,ready,list-deep",
           "comma-separated scenarios, run in this order");
 ABSL_FLAG(int32_t, concurrency, 32, "operations in flight (and pgbench -c)");
 ABSL_FLAG(double, duration, 5, "seconds per scenario (and pgbench -T)");

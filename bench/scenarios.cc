@@ -201,6 +201,58 @@ Operation LifecycleOp(Env* env, Recorder* rec) {
   };
 }
 
+// Files each run of run-outputs records at its FinishRun.
+constexpr int kOutputsPerRun = 10;
+
+// StartRun then FinishRun(SUCCESS) with kOutputsPerRun new outputs (the
+// FinishRun path with outputs: one transaction of its own, not the group
+// commit), each run in its own batch.
+Operation OutputsOp(Env* env, Recorder* rec) {
+  return [env, rec](int slot, Clock::time_point t0, Done done) {
+    v1::StartRunRequest request;
+    const std::string id = NextName(env, "outs");
+    request.set_task("bench-outputs");
+    request.set_batch_id(id);
+    request.set_worker_id(absl::StrCat("bench-", slot));
+    request.set_lease_seconds(60);
+    request.set_request_id(id);
+    Unary<v1::StartRunRequest, v1::StartRunResponse>(
+        rec, "StartRun", t0, env->settings.deadline, std::move(request),
+        [env](auto* c, auto* q, auto* r, auto cb) {
+          env->runs->async()->StartRun(c, q, r, std::move(cb));
+        },
+        [env, rec, t0, done, id](const grpc::Status& s,
+                                 v1::StartRunResponse* started) {
+          if (!s.ok()) {
+            done(true);
+            return;
+          }
+          v1::FinishRunRequest finish;
+          finish.set_run_id(started->run().id());
+          finish.set_status(v1::RUN_STATUS_SUCCESS);
+          for (int i = 0; i < kOutputsPerRun; ++i) {
+            v1::FileSpec* spec = finish.add_outputs();
+            spec->set_source("bench-outputs");
+            spec->set_file_name(absl::StrCat(id, "-", i, ".parquet"));
+            spec->set_size_bytes(1 << 20);
+          }
+          Unary<v1::FinishRunRequest, v1::FinishRunResponse>(
+              rec, "FinishRun", Clock::now(), env->settings.deadline,
+              std::move(finish),
+              [env](auto* c, auto* q, auto* r, auto cb) {
+                env->runs->async()->FinishRun(c, q, r, std::move(cb));
+              },
+              [rec, t0, done](const grpc::Status& s2, v1::FinishRunResponse*) {
+                if (s2.ok()) {
+                  rec->OpDone(Clock::now() - t0);
+                  rec->AddRows(kOutputsPerRun);
+                }
+                done(true);
+              });
+        });
+  };
+}
+
 // One worker cycle of claim-complete, in the safe form the worker helpers
 // use: StartRun, ClaimFiles(limit) with a request_id, then either
 // FinishRun(SUCCESS) naming the files (which completes them) or one
@@ -477,6 +529,20 @@ absl::Status RunLifecycle(Env* env, std::vector<Figures>* out) {
   f.unit = "runs/s";
   f.metad_unit_per_s = f.ops_per_s;
   CompareWithPgbench(env, "run_lifecycle.sql", 1, 0, &f);
+  out->push_back(std::move(f));
+  return absl::OkStatus();
+}
+
+absl::Status RunOutputs(Env* env, std::vector<Figures>* out) {
+  if (absl::Status s = EnsureTask(env, "bench-outputs", 60); !s.ok()) {
+    return s;
+  }
+  Recorder rec;
+  Figures f = Measure(env, "run-outputs", DriveFor(env->settings), &rec,
+                      OutputsOp(env, &rec));
+  f.unit = "runs/s";
+  f.metad_unit_per_s = f.ops_per_s;
+  f.note = absl::StrCat(kOutputsPerRun, " outputs per FinishRun");
   out->push_back(std::move(f));
   return absl::OkStatus();
 }
@@ -759,6 +825,7 @@ absl::Status RunScenario(Env* env, const std::string& scenario,
   if (scenario == "register-half") return RegisterHalf(env, out);
   if (scenario == "register-batch") return RegisterBatch(env, out);
   if (scenario == "run-lifecycle") return RunLifecycle(env, out);
+  if (scenario == "run-outputs") return RunOutputs(env, out);
   if (scenario == "claim-complete") return ClaimComplete(env, out);
   if (scenario == "ready") return Ready(env, out);
   if (scenario == "list-deep") return ListDeep(env, out);

@@ -85,7 +85,8 @@ struct Figures {
 };
 
 // Runs one repetition of `scenario` (register, register-half,
-// register-batch, run-lifecycle, claim-complete, ready, list-deep). list-deep
+// register-batch, run-lifecycle, run-outputs, claim-complete, ready,
+// list-deep). list-deep
 // yields two Figures: list-page1 and list-deep.
 absl::Status RunScenario(Env* env, const std::string& scenario,
                          std::vector<Figures>* out);

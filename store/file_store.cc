@@ -286,6 +286,19 @@ void ReadFileEvent(const pqxx::row& row, const FileEventColumns& c,
   }
 }
 
+absl::Status FenceRun(Tx& tx, int64_t run_id, absl::string_view action) {
+  return LockLiveRun(tx, run_id, action);
+}
+
+std::string FileAttributesJson(
+    const google::protobuf::Map<std::string, std::string>& attributes) {
+  return AttributesJson(attributes);
+}
+
+absl::StatusOr<std::vector<File>> ReadFileRows(const pqxx::result& result) {
+  return ReadFiles(result);
+}
+
 FileStore::FileStore(Database* db) : db_(db) {}
 
 // ---- RegisterFile(s) ----

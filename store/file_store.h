@@ -105,6 +105,23 @@ struct CompleteResult {
   metad::v1::File file;
   bool replayed = false;  // the file already had this outcome from the run
 };
+// For stores that write on behalf of a run in their own transaction
+// (store/lineage_store.cc): the fence of ClaimFiles and CompleteFile. OK
+// when run `run_id` is PROCESSING with a live lease, its row then locked
+// FOR SHARE until `tx` ends (the run cannot end meanwhile); NOT_FOUND or
+// FAILED_PRECONDITION (RUN_ENDED, LEASE_EXPIRED) naming the reason
+// otherwise. `action` words the refusal ("record outputs").
+absl::Status FenceRun(Tx& tx, int64_t run_id, absl::string_view action);
+
+// The files of a result of metad_file_row's columns, in its order (the one
+// file reader, for other stores' statements).
+absl::StatusOr<std::vector<metad::v1::File>> ReadFileRows(
+    const pqxx::result& result);
+
+// A FileSpec's attributes as files.attributes' JSON text (RegisterFiles'
+// encoding, for other stores that register files).
+std::string FileAttributesJson(
+    const google::protobuf::Map<std::string, std::string>& attributes);
 
 class FileStore {
  public:

@@ -473,6 +473,31 @@ void ReadRunEvent(const pqxx::row& row, const RunEventColumns& c,
   event->set_actor(row[c.actor].as<std::string>());
 }
 
+std::vector<Run> ReadRunRows(const pqxx::result& result) {
+  std::vector<Run> runs(result.size());
+  const RunColumns columns(result);
+  for (size_t i = 0; i < result.size(); ++i) {
+    ReadRun(result[i], columns, &runs[i]);
+  }
+  return runs;
+}
+
+absl::StatusOr<FinishRunResult> FinishRunInTx(Tx& tx,
+                                              const FinishRunInput& in) {
+  if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
+      in.status != metad::v1::RUN_STATUS_ERROR) {
+    return InvalidFieldError("status",
+                             "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR");
+  }
+  const std::string message =
+      in.status == metad::v1::RUN_STATUS_ERROR ? in.error_message : "";
+  pqxx::result answer = Exec(tx, sql::kRunFinish, in.run_id,
+                             std::string(RunStatusText(in.status)), message,
+                             std::string(kLeaseExpiredMessage),
+                             IntArrayLiteral(in.file_ids), in.settle_all_held);
+  return AnswerFinish(answer[0], AnswerColumns(answer), in.run_id);
+}
+
 RunStore::RunStore(Database* db) : db_(db) {}
 
 absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,

@@ -113,6 +113,16 @@ struct ExpiredRun {
   int32_t files_released = 0;
 };
 
+// The runs of a result of metad_run_row's columns, in its order (the one
+// run reader, for other stores' statements).
+std::vector<metad::v1::Run> ReadRunRows(const pqxx::result& result);
+
+// FinishRun inside the caller's transaction (FinishRun with outputs,
+// store/lineage_store.cc): the same server-side function as the group
+// committed path, its answer worded alike. A refusal may come with a change
+// that must be committed (a lapsed run is ended on the way).
+absl::StatusOr<FinishRunResult> FinishRunInTx(Tx& tx, const FinishRunInput& in);
+
 class RunStore {
  public:
   explicit RunStore(Database* db);

@@ -1,6 +1,8 @@
 #include "store/status_page_store.h"
 
+#include <map>
 #include <optional>
+#include <vector>
 
 #include "store/queries/status_page.sql.h"
 
@@ -29,6 +31,32 @@ StatusRun RunFromRow(const pqxx::row& row) {
   run.cancelled = row["cancelled"].as<bool>();
   run.superseded = row["superseded"].as<bool>();
   return run;
+}
+
+// Each file's producer and first consumers (status.file_links).
+void ReadFileLinks(Tx& tx, int consumers, std::vector<StatusFailedFile>* files) {
+  if (files->empty()) return;
+  std::vector<int64_t> ids;
+  std::map<int64_t, std::vector<StatusFailedFile*>> by_id;
+  for (StatusFailedFile& f : *files) {
+    ids.push_back(f.file_id);
+    by_id[f.file_id].push_back(&f);
+  }
+  for (const pqxx::row& row :
+       Exec(tx, sql::kStatusFileLinks, IntArrayLiteral(ids), consumers)) {
+    StatusRunLink link;
+    link.run_id = row["run_id"].as<int64_t>();
+    link.task = row["task_name"].as<std::string>();
+    link.batch_id = row["batch_id"].as<std::string>();
+    const bool producer = row["role"].as<std::string>() == "producer";
+    for (StatusFailedFile* f : by_id[row["file_id"].as<int64_t>()]) {
+      if (producer) {
+        f->producer = link;
+      } else {
+        f->consumers.push_back(link);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -92,6 +120,7 @@ absl::StatusOr<StatusOverview> StatusPageStore::Overview(
       f.error_message = row["message"].as<std::string>();
       f.time_us = row["event_us"].as<int64_t>();
     }
+    ReadFileLinks(tx, limits.consumers, &out.failed_files);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

@@ -37,6 +37,13 @@ struct StatusFailedRun {
   int64_t end_us = 0;
 };
 
+// A run a file is linked to (lineage).
+struct StatusRunLink {
+  int64_t run_id = 0;
+  std::string task;
+  std::string batch_id;
+};
+
 struct StatusFailedFile {
   int64_t file_id = 0;
   std::string source;
@@ -44,6 +51,10 @@ struct StatusFailedFile {
   int64_t run_id = 0;  // 0 when none
   std::string error_message;
   int64_t time_us = 0;
+  // The run that produced it (an output), and the first runs that claimed
+  // it (StatusOverviewLimits::consumers at most).
+  std::optional<StatusRunLink> producer;
+  std::vector<StatusRunLink> consumers;
 };
 
 struct StatusOverview {
@@ -63,6 +74,8 @@ struct StatusOverviewLimits {
   int batches = 50;
   int failed_runs = 20;
   int failed_files = 20;
+  // Consumers shown per failed file.
+  int consumers = 5;
   // Failures are looked for among this many latest events of each kind, so
   // a page refresh costs the same on a table of any size.
   int event_window = 10000;

@@ -14,6 +14,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
+#include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/pg_test_base.h"
@@ -251,6 +252,38 @@ TEST(Access, ServesWithARoleThatCanOnlyReadAndWriteRows) {
   QueryValue(owner_url, absl::StrCat("REASSIGN OWNED BY ", app_role,
                                      " TO postgres; DROP OWNED BY ", app_role));
   QueryValue(AdminUrl(), absl::StrCat("DROP ROLE ", app_role));
+}
+
+// RecordOutputs is a worker's call; GetLineage a reader's.
+TEST(Access, RecordOutputsNeedsTheWorkerRoleAndGetLineageTheReaderRole) {
+  std::string tokens = TempDir() + "/tokens-lineage";
+  WriteFile(tokens, absl::StrCat("reader ", kReader, " dashboards\nworker ",
+                                 kWorker, " etl\n"));
+  DaemonProcess d;
+  ASSERT_TRUE(
+      d.Spawn(CreateEmptyDatabase("access_lineage"), {"--token_file", tokens}));
+  ASSERT_TRUE(d.WaitServing()) << d.ReadLog();
+  auto record = [&](const std::string& token) {
+    auto stub = v1::TaskLogService::NewStub(d.channel());
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::RecordOutputsRequest req;
+    req.set_run_id(4242);
+    req.add_outputs()->set_source("s");
+    req.mutable_outputs(0)->set_file_name("f");
+    v1::RecordOutputsResponse resp;
+    return stub->RecordOutputs(&ctx, req, &resp);
+  };
+  EXPECT_EQ(record(kReader).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(record(kWorker).error_code(), grpc::StatusCode::NOT_FOUND);
+  auto stub = v1::FileService::NewStub(d.channel());
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kReader);
+  v1::GetLineageRequest req;
+  req.set_file_id(4242);
+  v1::GetLineageResponse resp;
+  EXPECT_EQ(stub->GetLineage(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <sstream>
 
 #include "clients/cpp/args.h"
@@ -134,13 +135,19 @@ TEST(RunMetactl, EveryCommandHasHelp) {
     std::string group, name;
     if (line.rfind("  ", 0) != 0 || line.rfind("  --", 0) == 0) continue;
     words >> group >> name;
-    Result r = Call({group, name, "--help"});
+    // A group that is one command (lineage): the summary follows.
+    if (!name.empty() && std::isupper(static_cast<unsigned char>(name[0]))) {
+      name.clear();
+    }
+    Result r =
+        name.empty() ? Call({group, "--help"}) : Call({group, name, "--help"});
     EXPECT_EQ(r.code, 0) << group << " " << name;
-    EXPECT_THAT(r.out, HasSubstr("usage: metactl " + group + " " + name));
+    EXPECT_THAT(r.out, HasSubstr("usage: metactl " + group +
+                                 (name.empty() ? "" : " " + name)));
     ++commands;
   }
-  // files 9, tasks 4, runs 8 + batch 1, deps 8, admin 1
-  EXPECT_EQ(commands, 31);
+  // files 9, tasks 4, runs 9 + batch 1, deps 8, admin 1, lineage 1
+  EXPECT_EQ(commands, 33);
 }
 
 TEST(RunMetactl, UsageErrorsExit64WithMessage) {

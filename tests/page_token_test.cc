@@ -57,5 +57,38 @@ TEST(PageToken, RefusesForgedTokens) {
   }
 }
 
+TEST(KeyPageToken, RoundTripsAKeyOfSeveralNumbers) {
+  const std::vector<int64_t> key = {3, 2, 1234567890123, 0};
+  auto back =
+      DecodeKeyPageToken("page_token", EncodeKeyPageToken(key, 77), 77, 4);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, key);
+  auto empty = DecodeKeyPageToken("page_token", "", 77, 4);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(KeyPageToken, RefusesOtherRequestsAndForgeries) {
+  auto other = DecodeKeyPageToken("page_token",
+                                  EncodeKeyPageToken({1, 1, 1, 1}, 7), 8, 4);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("another request"),
+            std::string::npos);
+  const std::vector<std::string> forged = {
+      EncodeKeyPageToken({1, 1, 1}, 7),        // too few numbers
+      EncodeKeyPageToken({1, 1, 1, 1, 1}, 7),  // too many
+      EncodeKeyPageToken({1, -1, 1, 1}, 7),    // negative
+      EncodePageToken(5, 7),                   // a list's token
+      "garbage",
+      std::string(400, 'A')};
+  for (const std::string& token : forged) {
+    auto key = DecodeKeyPageToken("page_token", token, 7, 4);
+    EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_NE(key.status().message().find("not a page token"),
+              std::string::npos)
+        << token;
+  }
+}
+
 }  // namespace
 }  // namespace metad::daemon

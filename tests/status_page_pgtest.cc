@@ -318,5 +318,60 @@ TEST_F(StatusPageTest, PageIsSelfContainedWithNonceCsp) {
   }
 }
 
+// A failed file shows the run that produced it and the runs that claimed
+// it, each with its task and batch (the page links them to the batch).
+TEST_F(StatusPageTest, AFailedFileLinksToItsProducerAndConsumers) {
+  RegisterTask("make", 1);
+  RegisterTask("use", 1);
+  const int64_t producer = StartRun("make", "lb1");
+  int64_t file_id = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::FinishRunRequest req;
+    req.set_run_id(producer);
+    req.set_status(v1::RUN_STATUS_SUCCESS);
+    req.add_outputs()->set_source("made");
+    req.mutable_outputs(0)->set_file_name("m.csv");
+    v1::FinishRunResponse resp;
+    grpc::Status s = runs_->FinishRun(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    file_id = resp.outputs(0).file().id();
+  }
+  const int64_t consumer = StartRun("use", "lb2");
+  {
+    grpc::ClientContext ctx;
+    v1::ClaimFilesRequest req;
+    req.set_run_id(consumer);
+    req.set_source("made");
+    req.set_limit(10);
+    v1::ClaimFilesResponse resp;
+    ASSERT_TRUE(files_->ClaimFiles(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.files_size(), 1);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CompleteFileRequest req;
+    req.set_file_id(file_id);
+    req.set_run_id(consumer);
+    req.set_status(v1::FILE_STATUS_ERROR);
+    req.set_error_message("bad rows");
+    v1::CompleteFileResponse resp;
+    ASSERT_TRUE(files_->CompleteFile(&ctx, req, &resp).ok());
+  }
+  Struct o = GetJson("/status/api/overview");
+  ASSERT_EQ(List(Field(o, "failed_files")).values_size(), 1);
+  const Struct& ff = Obj(List(Field(o, "failed_files")).values(0));
+  EXPECT_EQ(Num(ff, "file_id"), file_id);
+  const Struct& made_by = Obj(Field(ff, "producer"));
+  EXPECT_EQ(Num(made_by, "run_id"), producer);
+  EXPECT_EQ(Str(made_by, "task"), "make");
+  EXPECT_EQ(Str(made_by, "batch_id"), "lb1");
+  ASSERT_EQ(List(Field(ff, "consumers")).values_size(), 1);
+  const Struct& used_by = Obj(List(Field(ff, "consumers")).values(0));
+  EXPECT_EQ(Num(used_by, "run_id"), consumer);
+  EXPECT_EQ(Str(used_by, "task"), "use");
+  EXPECT_EQ(Str(used_by, "batch_id"), "lb2");
+}
+
 }  // namespace
 }  // namespace metad::testing

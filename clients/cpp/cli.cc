@@ -1,5 +1,6 @@
 #include "clients/cpp/cli.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <set>
@@ -33,15 +34,21 @@ std::vector<Flag> GlobalFlags() {
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto* group : {&FileCommands, &TaskCommands, &RunCommands,
-                      &RunVerbCommands, &DepCommands, &AdminCommands}) {
+  for (auto* group :
+       {&FileCommands, &TaskCommands, &RunCommands, &RunVerbCommands,
+        &DepCommands, &AdminCommands, &LineageCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;
 }
 
+// "files register", or "lineage" for a group that is one command.
+std::string Words(const Command& c) {
+  return c.name.empty() ? c.group : absl::StrCat(c.group, " ", c.name);
+}
+
 std::string Usage(const Command& c) {
-  std::string u = absl::StrCat("metactl ", c.group, " ", c.name);
+  std::string u = absl::StrCat("metactl ", Words(c));
   if (!c.args.empty()) absl::StrAppend(&u, " ", c.args);
   return absl::StrCat(u, " [flags]");
 }
@@ -59,7 +66,7 @@ void PrintCommandList(std::ostream& out, const std::vector<Command>& commands,
                       const std::string& group) {
   for (const Command& c : commands) {
     if (!group.empty() && c.group != group) continue;
-    std::string left = absl::StrCat("  ", c.group, " ", c.name);
+    std::string left = absl::StrCat("  ", Words(c));
     if (!c.args.empty()) absl::StrAppend(&left, " ", c.args);
     // The first sentence.
     size_t end = c.summary.find(". ");
@@ -180,22 +187,32 @@ int Dispatch(const std::vector<std::string>& args, std::istream& in,
   for (const Command& c : commands) groups.insert(c.group);
   if (groups.count(group) == 0) {
     throw UsageError(absl::StrCat("unknown command group '", group,
-                                  "' (files, tasks, runs, batch, deps)"));
+                                  "' (files, tasks, runs, batch, deps, "
+                                  "lineage)"));
   }
   *help_hint = absl::StrCat("metactl ", group, " --help");
-  if (word_at.size() < 2) {
+  // A group that is one command (metactl lineage --file 3) takes no name.
+  const Command* command = nullptr;
+  for (const Command& c : commands) {
+    if (c.group == group && c.name.empty()) command = &c;
+  }
+  if (command != nullptr) {
+    word_at.resize(1);
+  } else if (word_at.size() < 2) {
     PrintGroupHelp(help ? out : err, commands, group);
     return help ? 0 : kExitUsage;
   }
-  const std::string& name = args[word_at[1]];
-  const Command* command = nullptr;
-  for (const Command& c : commands) {
-    if (c.group == group && c.name == name) command = &c;
-  }
   if (command == nullptr) {
-    throw UsageError(absl::StrCat("unknown command '", group, " ", name, "'"));
+    const std::string& name = args[word_at[1]];
+    for (const Command& c : commands) {
+      if (c.group == group && c.name == name) command = &c;
+    }
+    if (command == nullptr) {
+      throw UsageError(
+          absl::StrCat("unknown command '", group, " ", name, "'"));
+    }
   }
-  *help_hint = absl::StrCat("metactl ", group, " ", name, " --help");
+  *help_hint = absl::StrCat("metactl ", Words(*command), " --help");
   if (help) {
     PrintCommandHelp(out, *command);
     return 0;
@@ -203,7 +220,9 @@ int Dispatch(const std::vector<std::string>& args, std::istream& in,
 
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (i != word_at[0] && i != word_at[1]) rest.push_back(args[i]);
+    if (std::find(word_at.begin(), word_at.end(), i) == word_at.end()) {
+      rest.push_back(args[i]);
+    }
   }
   std::vector<Flag> flags = command->flags;
   for (Flag& f : GlobalFlags()) flags.push_back(std::move(f));

@@ -47,6 +47,8 @@ std::vector<Command> RunCommands();      // runs ... and batch show
 std::vector<Command> RunVerbCommands();  // runs cancel, runs rerun
 std::vector<Command> DepCommands();
 std::vector<Command> AdminCommands();
+// metactl lineage, and runs outputs (commands_lineage.cc).
+std::vector<Command> LineageCommands();
 
 // "NOT_FOUND", "FAILED_PRECONDITION", ...
 std::string CodeName(grpc::StatusCode code);

@@ -182,6 +182,18 @@ grpc::Status Client::ReprocessFiles(const v1::ReprocessFilesRequest& request,
                 response, Retry::kNever);
 }
 
+grpc::Status Client::GetLineage(const v1::GetLineageRequest& request,
+                                v1::GetLineageResponse* response) {
+  return Invoke(files_.get(), &v1::FileService::Stub::GetLineage, request,
+                response, Retry::kSafe);
+}
+
+grpc::Status Client::RecordOutputs(const v1::RecordOutputsRequest& request,
+                                   v1::RecordOutputsResponse* response) {
+  return Invoke(runs_.get(), &v1::TaskLogService::Stub::RecordOutputs, request,
+                response, Retry::kSafe);
+}
+
 // TaskService -------------------------------------------------------------
 
 grpc::Status Client::RegisterTask(v1::RegisterTaskRequest request,

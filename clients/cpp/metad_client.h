@@ -102,6 +102,9 @@ class Client {
                               v1::ListFileEventsResponse* response);
   grpc::Status ReprocessFiles(const v1::ReprocessFilesRequest& request,
                               v1::ReprocessFilesResponse* response);
+  // A read: retried.
+  grpc::Status GetLineage(const v1::GetLineageRequest& request,
+                          v1::GetLineageResponse* response);
 
   // TaskService
   grpc::Status RegisterTask(v1::RegisterTaskRequest request,
@@ -123,6 +126,11 @@ class Client {
                          v1::CancelRunResponse* response);
   grpc::Status RerunTasks(const v1::RerunTasksRequest& request,
                           v1::RerunTasksResponse* response);
+  // Retried: recording the same outputs again changes nothing (dedupe by
+  // name, one link per run and file), and a run that lost its lease is
+  // refused either way.
+  grpc::Status RecordOutputs(const v1::RecordOutputsRequest& request,
+                             v1::RecordOutputsResponse* response);
   grpc::Status GetRun(const v1::GetRunRequest& request, v1::Run* response);
   grpc::Status ListRuns(const v1::ListRunsRequest& request,
                         v1::ListRunsResponse* response);

@@ -51,6 +51,15 @@ void WriteCounts(JsonWriter& json, const std::map<std::string, int64_t>& m) {
   json.EndObject();
 }
 
+// A run a file is linked to: {"run_id", "task", "batch_id"}.
+void RunLinkJson(const store::StatusRunLink& link, JsonWriter& json) {
+  json.BeginObject();
+  json.Key("run_id").Int(link.run_id);
+  json.Key("task").String(link.task);
+  json.Key("batch_id").String(link.batch_id);
+  json.EndObject();
+}
+
 void WriteRun(JsonWriter& json, const store::StatusRun& run) {
   json.BeginObject();
   json.Key("run_id").Int(run.run_id);
@@ -115,6 +124,15 @@ std::string OverviewJson(const store::StatusOverview& o) {
     json.Key("run_id").Int(f.run_id);
     json.Key("error_message").String(f.error_message);
     json.Key("time_us").Int(f.time_us);
+    json.Key("producer");
+    if (f.producer) {
+      RunLinkJson(*f.producer, json);
+    } else {
+      json.Null();
+    }
+    json.Key("consumers").BeginArray();
+    for (const store::StatusRunLink& c : f.consumers) RunLinkJson(c, json);
+    json.EndArray();
     json.EndObject();
   }
   json.EndArray();

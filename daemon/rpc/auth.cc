@@ -34,7 +34,8 @@ Role RequiredRole(absl::string_view method) {
   static constexpr absl::string_view kWorkerMethods[] = {
       "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
       "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun",
-      "CancelRun",    "RerunTasks"};
+      "CancelRun",    "RerunTasks",
+      "RecordOutputs"};
   for (absl::string_view m : kWorkerMethods) {
     if (method == m) return Role::kWorker;
   }

@@ -31,6 +31,16 @@ inline constexpr int kMaxFinishFileIds = 100000;
 // ReprocessFiles: ids per call, and files per call by filter.
 inline constexpr int kMaxReprocessLimit = 1000;
 
+// Outputs and lineage (task_log.proto RecordOutputs / FinishRun outputs,
+// files.proto GetLineage).
+inline constexpr int kMaxOutputs = 1000;
+inline constexpr int32_t kDefaultLineageDepth = 3;
+inline constexpr int32_t kMaxLineageDepth = 16;
+inline constexpr int32_t kDefaultLineagePageSize = 500;
+inline constexpr int32_t kMaxLineagePageSize = 5000;
+// The walk stops after this many edges (the answer says it was cut).
+inline constexpr int32_t kMaxLineageEdges = 100000;
+
 // Tasks and runs (tasks.proto, task_log.proto).
 inline constexpr int32_t kMaxTaskAttempts = 1000;
 inline constexpr int32_t kMaxLeaseSeconds = 86400;

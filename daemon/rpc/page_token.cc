@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/error_details.h"
 
@@ -71,6 +72,46 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& field,
         "first page, or start again without a token");
   }
   return last_id;
+}
+
+std::string EncodeKeyPageToken(const std::vector<int64_t>& key,
+                               uint64_t fingerprint) {
+  return absl::WebSafeBase64Escape(absl::StrCat("k1:", absl::StrJoin(key, ","),
+                                                ":", absl::Hex(fingerprint)));
+}
+
+absl::StatusOr<std::vector<int64_t>> DecodeKeyPageToken(
+    const std::string& field, const std::string& token, uint64_t fingerprint,
+    size_t size) {
+  std::vector<int64_t> key;
+  if (token.empty()) return key;
+  std::string raw;
+  std::vector<std::string> parts;
+  std::vector<std::string> numbers;
+  uint64_t token_fingerprint = 0;
+  bool valid =
+      token.size() <= 300 && absl::WebSafeBase64Unescape(token, &raw) &&
+      (parts = absl::StrSplit(raw, ':')).size() == 3 && parts[0] == "k1" &&
+      absl::SimpleHexAtoi(parts[2], &token_fingerprint) &&
+      (numbers = absl::StrSplit(parts[1], ',')).size() == size;
+  for (size_t i = 0; valid && i < numbers.size(); ++i) {
+    int64_t n = 0;
+    valid = absl::SimpleAtoi(numbers[i], &n) && n >= 0;
+    key.push_back(n);
+  }
+  if (!valid) {
+    return metad::InvalidFieldError(
+        field,
+        "is not a page token issued by metad; pass the "
+        "next_page_token of the previous response unchanged");
+  }
+  if (token_fingerprint != fingerprint) {
+    return metad::InvalidFieldError(
+        field,
+        "was issued for another request; keep the start, direction and "
+        "depth of the first page, or start again without a token");
+  }
+  return key;
 }
 
 }  // namespace metad::daemon

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -25,6 +26,18 @@ std::string EncodePageToken(int64_t last_id, uint64_t fingerprint);
 absl::StatusOr<int64_t> DecodePageToken(const std::string& field,
                                         const std::string& token,
                                         uint64_t fingerprint);
+
+// Tokens for a keyset of several numbers (GetLineage pages by (depth,
+// kind, run_id, file_id)), bound to a fingerprint the same way.
+std::string EncodeKeyPageToken(const std::vector<int64_t>& key,
+                               uint64_t fingerprint);
+
+// Empty for an empty token; the `size` numbers of a valid one (each >= 0);
+// INVALID_ARGUMENT naming `field` for a malformed token or one issued for
+// another request.
+absl::StatusOr<std::vector<int64_t>> DecodeKeyPageToken(
+    const std::string& field, const std::string& token, uint64_t fingerprint,
+    size_t size);
 
 }  // namespace metad::daemon
 

@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
+#include "daemon/services/file_spec_check.h"
 
 namespace metad::daemon {
 namespace {
@@ -20,42 +21,6 @@ using metad::v1::FileStatus;
 // ~280 KiB of attributes each), so a page stays below gRPC's default 4 MiB
 // receive limit; the next page continues after the last file returned.
 constexpr size_t kMaxListResponseBytes = 2 << 20;
-
-// `prefix` names the spec in messages: "file." or "files[3].".
-absl::Status CheckSpec(const std::string& prefix, const FileSpec& spec) {
-  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "source"), spec.source(), 1,
-                            kMaxSourceBytes));
-  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "file_name"), spec.file_name(),
-                            1, kMaxFileNameBytes));
-  RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "checksum"), spec.checksum(),
-                            0, kMaxChecksumBytes));
-  if (spec.size_bytes() < 0) {
-    return metad::InvalidFieldError(
-        absl::StrCat(prefix, "size_bytes"),
-        absl::StrCat("must not be negative (got ", spec.size_bytes(),
-                     "); 0 means unknown"));
-  }
-  if (spec.row_count() < 0) {
-    return metad::InvalidFieldError(
-        absl::StrCat(prefix, "row_count"),
-        absl::StrCat("must not be negative (got ", spec.row_count(),
-                     "); 0 means unknown"));
-  }
-  if (spec.attributes_size() > kMaxAttributes) {
-    return metad::InvalidFieldError(
-        absl::StrCat(prefix, "attributes"),
-        absl::StrCat("at most ", kMaxAttributes, " entries (got ",
-                     spec.attributes_size(), ")"));
-  }
-  for (const auto& [key, value] : spec.attributes()) {
-    RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "attributes key"), key, 1,
-                              kMaxAttributeKeyBytes));
-    // The key is valid text now, so it may name the entry.
-    RETURN_IF_ERROR(CheckText(absl::StrCat(prefix, "attributes[\"", key, "\"]"),
-                              value, 0, kMaxAttributeValueBytes));
-  }
-  return absl::OkStatus();
-}
 
 // Empty means "any source"; otherwise a valid source.
 absl::Status CheckOptionalSource(const std::string& source) {
@@ -144,7 +109,7 @@ absl::Status ReprocessFilterOf(const metad::v1::ReprocessFilesRequest& request,
 }  // namespace
 
 FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
-    : runner_(runner), store_(db), register_batcher_(&store_) {}
+    : runner_(runner), store_(db), register_batcher_(&store_), lineage_(db) {}
 
 grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
     grpc::CallbackServerContext* context,
@@ -159,7 +124,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
           if (!request->has_file()) {
             return metad::InvalidFieldError("file", "required");
           }
-          RETURN_IF_ERROR(CheckSpec("file.", request->file()));
+          RETURN_IF_ERROR(CheckFileSpec("file.", request->file()));
           return CheckRequestId("request_id", request->request_id());
         }();
         absl::StatusOr<store::ChangeIntent> intent =
@@ -198,8 +163,8 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
         std::vector<const FileSpec*> specs;
         specs.reserve(request->files_size());
         for (int i = 0; i < request->files_size(); ++i) {
-          RETURN_IF_ERROR(
-              CheckSpec(absl::StrCat("files[", i, "]."), request->files(i)));
+          RETURN_IF_ERROR(CheckFileSpec(absl::StrCat("files[", i, "]."),
+                                        request->files(i)));
           specs.push_back(&request->files(i));
         }
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));

@@ -11,9 +11,14 @@
 #include "metad/v1/files.grpc.pb.h"
 #include "store/database.h"
 #include "store/file_store.h"
+#include "store/lineage_store.h"
 #include "store/register_batcher.h"
 
 namespace metad::daemon {
+
+// Trailing metadata of a GetLineage answer whose walk hit the edge cap
+// (limits.h kMaxLineageEdges): the graph is cut there.
+inline constexpr char kLineageTruncatedTrailer[] = "metad-lineage-truncated";
 
 class FileServiceImpl final : public metad::v1::FileService::CallbackService {
  public:
@@ -83,11 +88,23 @@ class FileServiceImpl final : public metad::v1::FileService::CallbackService {
       const metad::v1::ListFileEventsRequest* request,
       metad::v1::ListFileEventsResponse* response) override;
 
+  // The lineage graph around a file or a run (file_lineage.cc).
+  // INVALID_ARGUMENT for neither or both of file_id and run_id, an unknown
+  // direction, max_depth outside 0..16, page_size outside 0..5000, or a
+  // page token of another walk; NOT_FOUND (ResourceInfo) for an unknown
+  // start. The walk stops after 100000 edges: the answers then carry the
+  // trailer kLineageTruncatedTrailer = "true".
+  grpc::ServerUnaryReactor* GetLineage(
+      grpc::CallbackServerContext* context,
+      const metad::v1::GetLineageRequest* request,
+      metad::v1::GetLineageResponse* response) override;
+
  private:
   CallRunner* runner_;
   store::FileStore store_;
   // Single-file registrations share transactions (group commit).
   store::RegisterBatcher register_batcher_;
+  store::LineageStore lineage_;
 };
 
 }  // namespace metad::daemon

@@ -33,6 +33,8 @@ absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 // FinishRun's file_ids: positive, at most kMaxFinishFileIds, and not with
 // settle_all_held (which settles every held file, named or not).
 absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
@@ -57,10 +59,8 @@ absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
-    : store_(db), runner_(runner), batcher_(&store_) {}
+    : store_(db), runner_(runner), batcher_(&store_), lineage_(db) {}
 
 grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
     grpc::CallbackServerContext* context,
@@ -122,6 +122,10 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
     grpc::CallbackServerContext* context,
     const metad::v1::FinishRunRequest* request,
     metad::v1::FinishRunResponse* response) {
+  // With outputs: one transaction of its own (run_outputs.cc).
+  if (request->outputs_size() > 0) {
+    return FinishRunWithOutputs(context, request, response);
+  }
   // Validated here; run by the group committer, like StartRun.
   return runner_->RunAsync(
       context, "FinishRun",

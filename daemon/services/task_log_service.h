@@ -7,10 +7,15 @@
 #include "daemon/rpc/call_runner.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "store/database.h"
+#include "store/lineage_store.h"
 #include "store/run_batcher.h"
 #include "store/run_store.h"
 
 namespace metad::daemon {
+
+// FinishRun's file_ids and settle_all_held, checked by both FinishRun paths
+// (group commit, and outputs in run_outputs.cc).
+absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request);
 
 class TaskLogServiceImpl final
     : public metad::v1::TaskLogService::CallbackService {
@@ -53,12 +58,30 @@ class TaskLogServiceImpl final
       const metad::v1::ListRunEventsRequest* request,
       metad::v1::ListRunEventsResponse* response) override;
 
+  // Registers files a live run produced (run_outputs.cc).
+  // INVALID_ARGUMENT for a bad run_id or 0 or more than 1000 outputs or a
+  // malformed one (naming it); NOT_FOUND unknown run; FAILED_PRECONDITION
+  // the run ended or its lease lapsed (nothing is recorded).
+  grpc::ServerUnaryReactor* RecordOutputs(
+      grpc::CallbackServerContext* context,
+      const metad::v1::RecordOutputsRequest* request,
+      metad::v1::RecordOutputsResponse* response) override;
+
  private:
   store::RunStore store_;
   CallRunner* runner_;
   // StartRun and FinishRun calls that arrive together share a statement
   // and a commit (store/run_batcher.h).
   store::RunBatcher batcher_;
+  store::LineageStore lineage_;
+
+  // FinishRun with outputs (run_outputs.cc): a transaction of its own
+  // instead of the group commit. INVALID_ARGUMENT (outputs) unless the
+  // status is SUCCESS; otherwise FinishRun's codes.
+  grpc::ServerUnaryReactor* FinishRunWithOutputs(
+      grpc::CallbackServerContext* context,
+      const metad::v1::FinishRunRequest* request,
+      metad::v1::FinishRunResponse* response);
 };
 
 }  // namespace metad::daemon

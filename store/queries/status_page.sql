@@ -85,6 +85,24 @@ SELECT f.id AS file_id, f.source, f.file_name,
  ORDER BY e.id DESC
  LIMIT $1;
 
+-- name: status.file_links
+-- The runs linked to files $1 (the failed files shown): the run that
+-- produced each (files.producer_run_id) and the first $2 runs that claimed
+-- it (its consumers), with their task and batch; producer first.
+SELECT x.file_id, x.role, l.id AS run_id, t.name AS task_name, l.batch_id
+  FROM (SELECT f.id AS file_id, 'producer' AS role, f.producer_run_id AS run_id
+          FROM files f
+         WHERE f.id = ANY ($1::bigint[]) AND f.producer_run_id IS NOT NULL
+        UNION ALL
+        SELECT u.id, 'consumer', c.run_id
+          FROM unnest($1::bigint[]) AS u(id)
+          CROSS JOIN LATERAL (SELECT DISTINCT e.run_id FROM file_events e
+                               WHERE e.file_id = u.id AND e.kind = 'CLAIMED'
+                               ORDER BY e.run_id LIMIT $2) c) x
+  JOIN task_log l ON l.id = x.run_id
+  JOIN tasks t ON t.id = l.task_id
+ ORDER BY x.file_id, x.role DESC, l.id;
+
 -- name: status.batch_tasks
 -- Every task (up to $2) with its runs in batch $1: the latest run, the
 -- attempts, and readiness.

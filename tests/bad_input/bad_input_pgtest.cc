@@ -1269,6 +1269,95 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.add_tasks("bi_no_such_task");
                }),
                Code::NOT_FOUND, "bi_no_such_task"});
+  // ---- TaskLogService/FinishRun with outputs, RecordOutputs ----
+  t.push_back({fr, "outputs with status ERROR",
+               Req<FinishRunRequest>([env](auto& r) {
+                 r.set_run_id(env->live_run);
+                 r.set_status(RUN_STATUS_ERROR);
+                 r.add_outputs()->set_source("o");
+                 r.mutable_outputs(0)->set_file_name("o");
+               }),
+               Code::INVALID_ARGUMENT, "outputs: only a RUN_STATUS_SUCCESS"});
+  t.push_back(
+      {fr, "output without a file_name", Req<FinishRunRequest>([env](auto& r) {
+         r.set_run_id(env->live_run);
+         r.set_status(RUN_STATUS_SUCCESS);
+         r.add_outputs()->set_source("o");
+       }),
+       Code::INVALID_ARGUMENT, "outputs[0].file_name: must be 1..1024"});
+  const std::string ro = "TaskLogService/RecordOutputs";
+  t.push_back({ro, "no outputs", Req<RecordOutputsRequest>([env](auto& r) {
+                 r.set_run_id(env->live_run);
+               }),
+               Code::INVALID_ARGUMENT, "outputs: must hold 1..1000 files"});
+  t.push_back({ro, "negative run_id", Req<RecordOutputsRequest>([](auto& r) {
+                 r.set_run_id(-1);
+                 r.add_outputs()->set_source("o");
+                 r.mutable_outputs(0)->set_file_name("o");
+               }),
+               Code::INVALID_ARGUMENT, "run_id: must be a positive id"});
+  t.push_back({ro, "NUL in an output's source",
+               Req<RecordOutputsRequest>([env](auto& r) {
+                 r.set_run_id(env->live_run);
+                 r.add_outputs()->set_source(kNul);
+                 r.mutable_outputs(0)->set_file_name("o");
+               }),
+               Code::INVALID_ARGUMENT,
+               "outputs[0].source: must not contain NUL"});
+  t.push_back({ro, "unknown run", Req<RecordOutputsRequest>([](auto& r) {
+                 r.set_run_id(kUnknownId);
+                 r.add_outputs()->set_source("o");
+                 r.mutable_outputs(0)->set_file_name("o");
+               }),
+               Code::NOT_FOUND, "run 999999999: no such run"});
+  t.push_back({ro, "run whose lease was lost",
+               Req<RecordOutputsRequest>([env](auto& r) {
+                 r.set_run_id(env->lost_run);
+                 r.add_outputs()->set_source("o");
+                 r.mutable_outputs(0)->set_file_name("o");
+               }),
+               Code::FAILED_PRECONDITION, "lease expired"});
+
+  // ---- FileService/GetLineage ----
+  const std::string gl = "FileService/GetLineage";
+  t.push_back({gl, "neither file_id nor run_id",
+               Req<GetLineageRequest>([](auto&) {}), Code::INVALID_ARGUMENT,
+               "file_id: give exactly one of file_id and run_id"});
+  t.push_back({gl, "both file_id and run_id",
+               Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_run_id(env->live_run);
+               }),
+               Code::INVALID_ARGUMENT, "not both"});
+  t.push_back({gl, "max_depth 10^9", Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_max_depth(1000000000);
+               }),
+               Code::INVALID_ARGUMENT, "max_depth: must be 0 (3) or 1..16"});
+  t.push_back({gl, "page_size 5001", Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_page_size(5001);
+               }),
+               Code::INVALID_ARGUMENT,
+               "page_size: must be 0 (500) or 1..5000"});
+  t.push_back({gl, "unknown direction", Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_direction(static_cast<LineageDirection>(12));
+               }),
+               Code::INVALID_ARGUMENT, "direction: unknown"});
+  t.push_back({gl, "forged token", Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_page_token("djE6MTI6enp6");
+               }),
+               Code::INVALID_ARGUMENT, "page_token: is not a page token"});
+  t.push_back({gl, "unknown file", Req<GetLineageRequest>([](auto& r) {
+                 r.set_file_id(kUnknownId);
+               }),
+               Code::NOT_FOUND, "file 999999999: no such file"});
+  t.push_back({gl, "unknown run", Req<GetLineageRequest>([](auto& r) {
+                 r.set_run_id(kUnknownId);
+               }),
+               Code::NOT_FOUND, "run 999999999 not found"});
 
   // ---- TaskLogService/GetRun ----
   const std::string gr = "TaskLogService/GetRun";

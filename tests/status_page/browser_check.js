@@ -139,9 +139,17 @@ async function main() {
     metactl("deps", "add", a, b);
   }
   const start = (task) => metactl("runs", "start", task, "--batch", batch, "--lease", "600");
-  for (const t of ["extract", "load_sales"]) {
-    metactl("runs", "finish", String(start(t).run.id), "--status", "success");
-  }
+  // extract produces made.csv; load_sales claims it and fails it: the
+  // failed file links to both runs.
+  const extractRun = String(start("extract").run.id);
+  const made = metactl("runs", "outputs", extractRun, "made.csv", "--source", "made");
+  const madeId = String(made.outputs[0].file.id);
+  metactl("runs", "finish", extractRun, "--status", "success");
+  const loadRun = String(start("load_sales").run.id);
+  metactl("files", "claim", loadRun, "--limit", "10", "--source", "made");
+  metactl("files", "complete", madeId, "--run", loadRun, "--status", "error",
+          "--message", "bad rows");
+  metactl("runs", "finish", loadRun, "--status", "success");
   metactl("runs", "finish", String(start("audit").run.id), "--status", "error",
           "--message", hostileMessage);
   const running = start("calculate_profit");
@@ -189,6 +197,9 @@ async function main() {
       document.querySelectorAll("#graph g.node").forEach((g) => { nodes[g.dataset.task] = g.dataset.state; });
       return { title: document.getElementById("batch-title").textContent, rows, nodes,
                failed: [...document.querySelectorAll("#failed-runs .msg")].map((e) => e.textContent),
+               fileLinks: [...document.querySelectorAll("#failed-files a.runlink")].map(
+                 (a) => [a.classList.contains("producer") ? "producer" : "consumer",
+                         a.dataset.run, a.textContent, a.getAttribute("href")]),
                listed: [...document.querySelectorAll("#batches li[data-batch]")].map((e) => e.dataset.batch),
                files: document.getElementById("files").textContent,
                edges: document.querySelectorAll("#graph path.edge").length,
@@ -225,6 +236,11 @@ async function main() {
     check(before.listed.includes(batch), `batch list lacks the batch: ${JSON.stringify(before.listed)}`);
     check(before.failed.includes(hostileMessage), `failed runs lack the message: ${JSON.stringify(before.failed)}`);
     check(/success/.test(before.legend) && /waiting/.test(before.legend), "legend missing");
+    const batchHref = `#batch=${encodeURIComponent(batch)}`;
+    check(JSON.stringify(before.fileLinks) === JSON.stringify([
+            ["producer", extractRun, `#${extractRun} extract`, batchHref],
+            ["consumer", loadRun, `#${loadRun} load_sales`, batchHref]]),
+          `failed file's producer and consumer links: ${JSON.stringify(before.fileLinks)}`);
 
     await screenshot(page, args.screenshot.replace(/\.png$/, "_before.png"));
 

@@ -8,6 +8,7 @@ from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
 from metad_client.worker import WorkerRun
 
+files_pb2 = _stubs.files_pb2
 tasks_pb2 = _stubs.tasks_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -120,6 +121,37 @@ class Client:
         request = tasks_pb2.RegisterTaskRequest(
             name=name, **{k: v for k, v in wanted.items() if v is not None})
         return self.tasks.RegisterTask(request).task
+
+    def lineage(self, file_id=0, run_id=0, direction="BOTH", max_depth=0,
+                page_size=0):
+        """GetLineage from a file or a run (exactly one), every page merged
+        into one GetLineageResponse (each file and run once, the start
+        included; next_page_token empty). `direction` is "UPSTREAM",
+        "DOWNSTREAM" or "BOTH" (or the enum); max_depth 0 means 3, at most
+        16. Raises grpc.RpcError: INVALID_ARGUMENT for a bad start, depth or
+        direction, NOT_FOUND for an unknown start."""
+        if isinstance(direction, str):
+            direction = files_pb2.LineageDirection.Value(
+                "LINEAGE_DIRECTION_" + direction.upper())
+        request = files_pb2.GetLineageRequest(
+            file_id=file_id, run_id=run_id, direction=direction,
+            max_depth=max_depth, page_size=page_size)
+        merged = files_pb2.GetLineageResponse()
+        files, runs = set(), set()
+        while True:
+            page = self.files.GetLineage(request)
+            merged.edges.extend(page.edges)
+            for f in page.files:
+                if f.id not in files:
+                    files.add(f.id)
+                    merged.files.append(f)
+            for r in page.runs:
+                if r.id not in runs:
+                    runs.add(r.id)
+                    merged.runs.append(r)
+            if not page.next_page_token:
+                return merged
+            request.page_token = page.next_page_token
 
     def run(self, task, batch_id, worker_id=None, lease_seconds=0,
             request_id=None, heartbeat=True, heartbeat_interval=None):

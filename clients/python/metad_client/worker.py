@@ -59,6 +59,16 @@ def error_message(exc):
     return data[:MAX_ERROR_MESSAGE_BYTES].decode("utf-8", "ignore")
 
 
+def _file_spec(output):
+    """A FileSpec from a FileSpec, a dict of its fields or (source, name)."""
+    if isinstance(output, files_pb2.FileSpec):
+        return output
+    if isinstance(output, dict):
+        return files_pb2.FileSpec(**output)
+    source, file_name = output
+    return files_pb2.FileSpec(source=source, file_name=file_name)
+
+
 def _file_status(status):
     if isinstance(status, str):
         return files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
@@ -249,6 +259,25 @@ class WorkerRun:
 
     def fail_file(self, file, error_message):
         return self.complete_file(file, "ERROR", error_message)
+
+    def record_outputs(self, outputs):
+        """Records files this run produced (RecordOutputs), registered if new
+        with this run as their producer. `outputs` holds FileSpec messages,
+        dicts of FileSpec fields, or (source, file_name) pairs (1..1000).
+        Returns one RegisterFileResponse per output (created: new here).
+        Recording the same outputs again changes nothing. Raises RunLost when
+        the daemon refuses because the run ended or its lease lapsed."""
+        self.check()
+        specs = [_file_spec(o) for o in outputs]
+        try:
+            response = self._client.task_log.RecordOutputs(
+                task_log_pb2.RecordOutputsRequest(run_id=self.id, outputs=specs))
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                self._mark_lost(e)
+                raise self._lost from e
+            raise
+        return list(response.outputs)
 
     def heartbeat(self):
         """Extends the lease now; returns the Run. Raises RunLost if refused."""
