@@ -26,7 +26,9 @@ CREATE TYPE public.metad_run_result AS (
 	outcome text,
 	detail text,
 	n1 bigint,
-	n2 bigint
+	n2 bigint,
+	cancelled boolean,
+	superseded boolean
 );
 
 --
@@ -41,13 +43,15 @@ CREATE FUNCTION public.metad_batch_readiness(p_batch text) RETURNS TABLE(task_id
     FROM tasks t
     LEFT JOIN (
       SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,
-             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time))
+             bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,
+                                            l.superseded))
                AS blocked,
              count(*) FILTER (WHERE metad_run_spent_attempt(
-                                      l.status, l.lease_expire_time))
+                                      l.status, l.lease_expire_time,
+                                      l.superseded))
                AS spent
         FROM task_log l
-       WHERE l.batch_id = p_batch
+       WHERE l.batch_id = p_batch AND NOT l.superseded
        GROUP BY l.task_id
     ) r ON r.task_id = t.id
     LEFT JOIN (
@@ -75,6 +79,74 @@ BEGIN
   END IF;
   RETURN NULL;
 END;
+$$;
+
+--
+-- Name: metad_cancel_run(bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_cancel_run(p_run bigint, p_reason text, p_actor text) RETURNS TABLE(outcome text, files_released bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_task_id bigint;
+  v_batch text;
+  v_message text;
+  v_done bigint;
+  v_files bigint;
+  v_cancelled boolean;
+BEGIN
+  SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
+    FROM task_log l
+   WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+    RETURN;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
+  v_message := CASE WHEN p_reason = '' THEN 'cancelled'
+                    ELSE 'cancelled: ' || p_reason END;
+  WITH r AS (
+    UPDATE task_log
+       SET status = 'ERROR', error_message = v_message, end_time = now(),
+           lease_expire_time = NULL, cancelled = true
+     WHERE id = p_run AND status = 'PROCESSING'
+    RETURNING id
+  ), f AS (
+    UPDATE files
+       SET status = 'NEW', run_id = NULL, update_time = now()
+      FROM r
+     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
+    RETURNING files.id
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message, actor)
+    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, 'run cancelled',
+           p_actor
+      FROM f
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                            actor)
+    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, p_actor FROM r
+  )
+  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
+  IF v_done IS NOT NULL THEN
+    RETURN QUERY SELECT 'cancelled'::text, v_files;
+    RETURN;
+  END IF;
+  SELECT l.cancelled INTO v_cancelled FROM task_log l WHERE l.id = p_run;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'not_found'::text, 0::bigint;
+  ELSIF v_cancelled THEN
+    RETURN QUERY
+      SELECT 'replayed'::text, count(*)
+        FROM file_events e
+       WHERE e.run_id = p_run AND e.kind = 'RELEASED'
+         AND e.message = 'run cancelled';
+  ELSE
+    RETURN QUERY SELECT 'ended'::text, 0::bigint;
+  END IF;
+END
 $$;
 
 --
@@ -124,23 +196,24 @@ $$;
 -- Name: metad_file_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint)
+CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigint, file_id bigint, kind text, from_status text, to_status text, run_id bigint, message text, event_us bigint, actor text, detail text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time)
+         e.message, metad_us(e.event_time), e.actor, e.detail::text
 $$;
 
 --
 -- Name: metad_file_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint)
+CREATE FUNCTION public.metad_file_row(f anyelement) RETURNS TABLE(id bigint, source text, file_name text, status text, checksum text, size_bytes bigint, row_count bigint, attributes text, run_id bigint, error_message text, create_us bigint, update_us bigint, version integer, producer_run_id bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
          f.row_count, f.attributes::text, f.run_id, f.error_message,
-         metad_us(f.create_time), metad_us(f.update_time)
+         metad_us(f.create_time), metad_us(f.update_time), f.version,
+         f.producer_run_id
 $$;
 
 --
@@ -148,16 +221,33 @@ $$;
 --
 
 CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text) RETURNS public.metad_run_result
+    LANGUAGE sql
+    AS $$
+  SELECT metad_finish_run(p_run, p_status, p_message, p_expired_message,
+                          '{}'::bigint[], true)
+$$;
+
+--
+-- Name: metad_finish_run(bigint, text, text, text, bigint[], boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_finish_run(p_run bigint, p_status text, p_message text, p_expired_message text, p_files bigint[], p_settle_all boolean) RETURNS public.metad_run_result
     LANGUAGE plpgsql
     AS $$
 DECLARE
   v_task_id bigint;
   v_batch text;
-  v_done bigint;
-  v_files bigint;
   v_status text;
+  v_message text;
   v_lease_us bigint;
   v_lapsed boolean;
+  v_finish_files integer;
+  v_finish_released integer;
+  v_bad bigint;
+  v_bad_run bigint;
+  v_bad_status text;
+  v_files bigint;
+  v_released bigint;
 BEGIN
   SELECT l.task_id, l.batch_id INTO v_task_id, v_batch
     FROM task_log l
@@ -166,47 +256,78 @@ BEGIN
     RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(v_batch, v_task_id));
-  WITH r AS (
-    UPDATE task_log
-       SET status = p_status, error_message = p_message, end_time = now(),
-           lease_expire_time = NULL
-     WHERE id = p_run AND metad_run_live(status, lease_expire_time)
-    RETURNING id
-  ), f AS (
-    UPDATE files
-       SET status = p_status, error_message = p_message, update_time = now()
-      FROM r
-     WHERE files.run_id = r.id AND files.status = 'PROCESSING'
-    RETURNING files.id
-  ), fe AS (
-    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_run, p_message FROM f
-  ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
-  )
-  SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
-  IF v_done IS NOT NULL THEN
-    RETURN metad_run_answer(p_run, 'finished', NULL, v_files, NULL);
-  END IF;
-  -- Why nothing changed.
-  SELECT l.status, metad_us(l.lease_expire_time),
-         metad_lease_lapsed(l.lease_expire_time)
-    INTO v_status, v_lease_us, v_lapsed
+  -- FOR UPDATE waits for the ClaimFiles and CompleteFile transactions that
+  -- hold the run FOR SHARE (file.lock_run), so the statements below (each
+  -- with a fresh snapshot) see every file they claimed; after it, they wait
+  -- for us and then find the run ended.
+  SELECT l.status, l.error_message, metad_us(l.lease_expire_time),
+         metad_lease_lapsed(l.lease_expire_time), l.finish_files,
+         l.finish_released
+    INTO v_status, v_message, v_lease_us, v_lapsed, v_finish_files,
+         v_finish_released
     FROM task_log l
-   WHERE l.id = p_run;
-  IF NOT FOUND THEN
-    RETURN metad_run_answer(NULL, 'not_found', NULL, NULL, NULL);
-  END IF;
+   WHERE l.id = p_run
+     FOR UPDATE;
   IF v_status <> 'PROCESSING' THEN
+    -- A retry of the FinishRun that ended it answers as that call did.
+    IF v_finish_files IS NOT NULL AND v_status = p_status
+       AND v_message = p_message THEN
+      RETURN metad_run_answer(p_run, 'replayed', NULL, v_finish_files,
+                               v_finish_released);
+    END IF;
     RETURN metad_run_answer(p_run, 'ended', NULL, NULL, NULL);
   END IF;
   IF v_lapsed THEN
     PERFORM metad_expire_run(p_run, p_expired_message);
     RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
   END IF;
-  RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
+  -- Every named file must be the run's: held, or completed by it.
+  IF NOT p_settle_all THEN
+    SELECT n.id, f.run_id, f.status INTO v_bad, v_bad_run, v_bad_status
+      FROM unnest(p_files) AS n(id)
+      LEFT JOIN files f ON f.id = n.id
+     WHERE f.run_id IS DISTINCT FROM p_run
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+      IF v_bad_status IS NULL THEN
+        RETURN metad_run_answer(NULL, 'file_not_found', NULL, v_bad, NULL);
+      END IF;
+      RETURN metad_run_answer(NULL, 'file_not_held', v_bad_status, v_bad,
+                               v_bad_run);
+    END IF;
+  END IF;
+  WITH f AS (
+    UPDATE files
+       SET status = CASE WHEN k.named THEN p_status ELSE 'NEW' END,
+           run_id = CASE WHEN k.named THEN p_run END,
+           error_message = CASE WHEN k.named THEN p_message ELSE '' END,
+           update_time = now()
+      FROM (SELECT h.id,
+                   p_settle_all OR h.id IN (SELECT unnest(p_files)) AS named
+              FROM files h
+             WHERE h.run_id = p_run AND h.status = 'PROCESSING') k
+     WHERE files.id = k.id
+    RETURNING files.id, k.named
+  ), fe AS (
+    INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
+                             message)
+    SELECT id, CASE WHEN named THEN 'FINISHED' ELSE 'RELEASED' END,
+           'PROCESSING', CASE WHEN named THEN p_status ELSE 'NEW' END, p_run,
+           CASE WHEN named THEN p_message
+                ELSE metad_unnamed_release_message() END
+      FROM f
+  )
+  SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named)
+    INTO v_files, v_released
+    FROM f;
+  UPDATE task_log
+     SET status = p_status, error_message = p_message, end_time = now(),
+         lease_expire_time = NULL, finish_files = v_files,
+         finish_released = v_released
+   WHERE id = p_run;
+  INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+  VALUES (p_run, 'FINISHED', 'PROCESSING', p_status, p_message);
+  RETURN metad_run_answer(p_run, 'finished', NULL, v_files, v_released);
 END
 $$;
 
@@ -220,7 +341,28 @@ CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_m
 BEGIN
   FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
     RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
-                                 p_expired_message);
+                                 p_expired_message, '{}'::bigint[], true);
+  END LOOP;
+END
+$$;
+
+--
+-- Name: metad_finish_runs(bigint[], text[], text[], text, bigint[], integer[], boolean[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_finish_runs(p_runs bigint[], p_statuses text[], p_messages text[], p_expired_message text, p_files bigint[], p_file_counts integer[], p_settle_all boolean[]) RETURNS SETOF public.metad_run_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_at integer := 0;
+BEGIN
+  FOR i IN 1..coalesce(array_length(p_runs, 1), 0) LOOP
+    RETURN NEXT metad_finish_run(p_runs[i], p_statuses[i], p_messages[i],
+                                 p_expired_message,
+                                 coalesce(p_files[v_at + 1:v_at + p_file_counts[i]],
+                                          '{}'),
+                                 p_settle_all[i]);
+    v_at := v_at + p_file_counts[i];
   END LOOP;
 END
 $$;
@@ -339,6 +481,77 @@ CREATE FUNCTION public.metad_may_start(p_blocked boolean, p_spent bigint, p_max_
                AND coalesce(p_unmet_parents, 0) = 0 $$;
 
 --
+-- Name: metad_rerun_tasks(text, bigint[], boolean, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_rerun_tasks(p_batch text, p_task_ids bigint[], p_downstream boolean, p_reason text, p_actor text, p_expired_message text) RETURNS TABLE(outcome text, task_id bigint, task_name text, run_id bigint, runs_superseded bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_ids bigint[];
+  v_id bigint;
+  v_message text;
+BEGIN
+  IF p_downstream THEN
+    PERFORM pg_advisory_xact_lock_shared(1297367364, 1);
+    WITH RECURSIVE down(id) AS (
+      SELECT unnest(p_task_ids)
+      UNION
+      SELECT d.child_id FROM task_dependencies d JOIN down ON d.parent_id = down.id
+    )
+    SELECT array_agg(down.id ORDER BY down.id) INTO v_ids FROM down;
+  ELSE
+    SELECT array_agg(DISTINCT x ORDER BY x) INTO v_ids
+      FROM unnest(p_task_ids) x;
+  END IF;
+  FOREACH v_id IN ARRAY coalesce(v_ids, '{}') LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_id));
+  END LOOP;
+  RETURN QUERY
+    SELECT 'run_in_progress'::text, l.task_id, t.name, l.id, 0::bigint
+      FROM task_log l JOIN tasks t ON t.id = l.task_id
+     WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+       AND metad_run_live(l.status, l.lease_expire_time)
+     ORDER BY l.task_id
+     LIMIT 1;
+  IF FOUND THEN
+    RETURN;
+  END IF;
+  PERFORM metad_expire_run(l.id, p_expired_message)
+     FROM task_log l
+    WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+      AND l.status = 'PROCESSING';
+  v_message := CASE WHEN p_reason = '' THEN 'reopened'
+                    ELSE 'reopened: ' || p_reason END;
+  RETURN QUERY
+    WITH s AS (
+      UPDATE task_log l
+         SET superseded = true
+       WHERE l.batch_id = p_batch AND l.task_id = ANY(v_ids)
+         AND l.status <> 'PROCESSING' AND NOT l.superseded
+      RETURNING l.id, l.task_id, l.status
+    ), re AS (
+      INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                              actor)
+      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, p_actor
+        FROM s
+    ), per_task AS (
+      SELECT s.task_id, count(*) AS n FROM s GROUP BY s.task_id
+    ), reopened AS (
+      SELECT t.id, t.name, coalesce(p.n, 0) AS n
+        FROM tasks t LEFT JOIN per_task p ON p.task_id = t.id
+       WHERE t.id = ANY(p_task_ids) OR p.task_id IS NOT NULL
+    ), te AS (
+      INSERT INTO task_events (task, kind, detail, batch_id, actor)
+      SELECT r.name, 'REOPENED', p_reason, p_batch, p_actor FROM reopened r
+    )
+    SELECT 'reopened'::text, r.id, r.name, NULL::bigint, r.n
+      FROM reopened r
+     ORDER BY r.id;
+END
+$$;
+
+--
 -- Name: metad_run_answer(bigint, text, text, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -349,30 +562,30 @@ CREATE FUNCTION public.metad_run_answer(p_run bigint, p_outcome text, p_detail t
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
          metad_us(r.end_time), r.request_id,
-         p_outcome, p_detail, p_n1, p_n2
+         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded
     FROM (SELECT p_run AS id) k
     LEFT JOIN task_log r ON r.id = k.id
     LEFT JOIN tasks t ON t.id = r.task_id
 $$;
 
 --
--- Name: metad_run_blocks_start(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: metad_run_blocks_start(text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_blocks_start(p_status text, p_lease_expire_time timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.metad_run_blocks_start(p_status text, p_lease_expire_time timestamp with time zone, p_superseded boolean) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT p_status = 'SUCCESS'
+    AS $$ SELECT (p_status = 'SUCCESS' AND NOT p_superseded)
                OR metad_run_live(p_status, p_lease_expire_time) $$;
 
 --
 -- Name: metad_run_event_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint, run_id bigint, kind text, from_status text, to_status text, message text, event_us bigint)
+CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint, run_id bigint, kind text, from_status text, to_status text, message text, event_us bigint, actor text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time)
+         metad_us(e.event_time), e.actor
 $$;
 
 --
@@ -388,24 +601,25 @@ CREATE FUNCTION public.metad_run_live(p_status text, p_lease_expire_time timesta
 -- Name: metad_run_row(anyelement, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text)
+CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text, cancelled boolean, superseded boolean)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
-         metad_us(r.end_time), r.request_id
+         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded
 $$;
 
 --
--- Name: metad_run_spent_attempt(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: metad_run_spent_attempt(text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_time timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_time timestamp with time zone, p_superseded boolean) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT p_status = 'ERROR'
-               OR (p_status = 'PROCESSING'
-                   AND metad_lease_lapsed(p_lease_expire_time)) $$;
+    AS $$ SELECT NOT p_superseded
+               AND (p_status = 'ERROR'
+                    OR (p_status = 'PROCESSING'
+                        AND metad_lease_lapsed(p_lease_expire_time))) $$;
 
 --
 -- Name: metad_start_run(text, text, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -459,9 +673,12 @@ BEGIN
     SELECT max(l.id) FILTER (WHERE l.status = 'PROCESSING'),
            bool_or(metad_lease_lapsed(l.lease_expire_time))
              FILTER (WHERE l.status = 'PROCESSING'),
-           max(l.id) FILTER (WHERE l.status = 'SUCCESS'),
+           max(l.id) FILTER (WHERE l.status = 'SUCCESS'
+                                   AND NOT l.superseded),
            count(*) FILTER (WHERE metad_run_spent_attempt(
-                                    l.status, l.lease_expire_time)),
+                                    l.status, l.lease_expire_time,
+                                    l.superseded)),
+           -- Attempts keep counting up over superseded runs too.
            coalesce(max(l.attempt), 0)
       INTO v_processing, v_lapsed, v_success, v_errors, v_attempt
       FROM task_log l
@@ -491,7 +708,7 @@ BEGIN
       RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
     END IF;
     -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
-    -- and one SUCCESS run per task and batch, unique request_id) answer
+    -- and one live SUCCESS run per task and batch, unique request_id) answer
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
@@ -570,8 +787,17 @@ CREATE FUNCTION public.metad_unmet_edges(p_batch text) RETURNS TABLE(parent_id b
    WHERE NOT EXISTS (SELECT 1 FROM task_log s
                       WHERE s.task_id = d.parent_id
                         AND s.batch_id = p_batch
-                        AND s.status = 'SUCCESS')
+                        AND s.status = 'SUCCESS'
+                        AND NOT s.superseded)
 $$;
+
+--
+-- Name: metad_unnamed_release_message(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_unnamed_release_message() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT 'not named by FinishRun'::text $$;
 
 --
 -- Name: metad_us(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
@@ -818,6 +1044,8 @@ CREATE TABLE public.task_log (
     start_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone,
     end_time timestamp with time zone,
+    finish_files integer,
+    finish_released integer,
     cancelled boolean DEFAULT false NOT NULL,
     superseded boolean DEFAULT false NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),

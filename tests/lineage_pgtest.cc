@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <memory>
 #include <set>
 #include <string>
@@ -122,6 +124,8 @@ class LineageTest : public RunTest {
     request.set_status(status);
     request.set_error_message(message);
     for (const auto& spec : outputs) *request.add_outputs() = spec;
+    // As a worker does: name the files its claims brought.
+    for (int64_t id : received_[run_id]) request.add_file_ids(id);
     metad::v1::FinishRunResponse response;
     grpc::ClientContext context;
     return runs_->FinishRun(&context, request, out ? out : &response);
@@ -139,8 +143,12 @@ class LineageTest : public RunTest {
     EXPECT_TRUE(status.ok()) << status.error_message();
     std::vector<int64_t> ids;
     for (const auto& f : response.files()) ids.push_back(f.id());
+    received_[run_id].insert(received_[run_id].end(), ids.begin(), ids.end());
     return ids;
   }
+
+  // Per run, the files its claims brought (named by Finish).
+  std::map<int64_t, std::vector<int64_t>> received_;
 
   int64_t Register(const std::string& source, const std::string& name) {
     metad::v1::RegisterFileRequest request;
