@@ -2,6 +2,9 @@
 -- rows; if a batch holds two SUCCESS runs of one task (a rerun), the unique
 -- index cannot be made again and this migration fails: delete the
 -- superseded runs first.
+DROP TRIGGER task_dependencies_events ON task_dependencies;
+DROP TRIGGER tasks_events ON tasks;
+DROP FUNCTION metad_task_event();
 DROP TABLE task_events;
 CREATE UNIQUE INDEX task_log_one_success ON task_log (task_id, batch_id)
   WHERE status = 'SUCCESS';
@@ -40,3 +43,5 @@ DROP FUNCTION IF EXISTS metad_rerun_tasks(text, bigint[], boolean, text, text,
                                           text);
 ALTER TYPE metad_run_result DROP ATTRIBUTE superseded,
                             DROP ATTRIBUTE cancelled;
+DROP FUNCTION IF EXISTS metad_event_actor(text, bigint);
+DROP FUNCTION IF EXISTS metad_actor(text);

@@ -48,9 +48,16 @@ CREATE INDEX file_events_claims ON file_events (run_id, file_id)
 
 -- Who made each change, and for CHANGED events the content before and
 -- after ({"previous": {...}, "current": {...}}).
+-- Existing rows get '' (no rewrite); new rows the transaction's actor, which
+-- the daemon sets with each call's transaction (metad.actor, from the
+-- caller's token name or address: store/database.cc).
 ALTER TABLE file_events ADD COLUMN actor text NOT NULL DEFAULT '';
+ALTER TABLE file_events ALTER COLUMN actor
+  SET DEFAULT coalesce(current_setting('metad.actor', true), '');
 ALTER TABLE file_events ADD COLUMN detail jsonb;
 ALTER TABLE run_events ADD COLUMN actor text NOT NULL DEFAULT '';
+ALTER TABLE run_events ALTER COLUMN actor
+  SET DEFAULT coalesce(current_setting('metad.actor', true), '');
 
 -- CancelRun ends a run as ERROR with cancelled set; RerunTasks marks the
 -- ended runs of a reopened task superseded: they stay in the log but no
@@ -81,7 +88,61 @@ CREATE TABLE task_events (
   kind        text        NOT NULL,
   detail      text        NOT NULL DEFAULT '',
   batch_id    text        NOT NULL DEFAULT '',
-  actor       text        NOT NULL DEFAULT '',
+  actor       text        NOT NULL
+              DEFAULT coalesce(current_setting('metad.actor', true), ''),
   event_time  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX task_events_task ON task_events (task, id);
+
+-- Changes to the registry and the graph become task events, whatever
+-- statement makes them (RegisterTask, DeleteTask, AddDependency,
+-- RemoveDependency, or an operator's SQL). Rare writes: a row trigger.
+CREATE FUNCTION metad_task_event() RETURNS trigger
+  LANGUAGE plpgsql
+  AS $$
+DECLARE
+  v_detail text;
+BEGIN
+  IF TG_TABLE_NAME = 'tasks' THEN
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO task_events (task, kind) VALUES (NEW.name, 'REGISTERED');
+    ELSIF TG_OP = 'DELETE' THEN
+      INSERT INTO task_events (task, kind) VALUES (OLD.name, 'DELETED');
+    ELSE
+      v_detail := concat_ws('; ',
+        CASE WHEN NEW.max_attempts <> OLD.max_attempts THEN
+          format('max_attempts %s -> %s', OLD.max_attempts, NEW.max_attempts)
+        END,
+        CASE WHEN NEW.default_lease_seconds <> OLD.default_lease_seconds THEN
+          format('default_lease_seconds %s -> %s', OLD.default_lease_seconds,
+                 NEW.default_lease_seconds)
+        END,
+        CASE WHEN NEW.description <> OLD.description THEN
+          'description changed'
+        END);
+      IF v_detail <> '' THEN
+        INSERT INTO task_events (task, kind, detail)
+        VALUES (NEW.name, 'UPDATED', v_detail);
+      END IF;
+    END IF;
+    RETURN NULL;
+  END IF;
+  -- task_dependencies: the child's event, naming the parent.
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO task_events (task, kind, detail)
+    SELECT c.name, 'DEPENDENCY_ADDED', 'parent ' || p.name
+      FROM tasks c, tasks p
+     WHERE c.id = NEW.child_id AND p.id = NEW.parent_id;
+  ELSE
+    INSERT INTO task_events (task, kind, detail)
+    SELECT c.name, 'DEPENDENCY_REMOVED', 'parent ' || p.name
+      FROM tasks c, tasks p
+     WHERE c.id = OLD.child_id AND p.id = OLD.parent_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER tasks_events AFTER INSERT OR UPDATE OR DELETE ON tasks
+  FOR EACH ROW EXECUTE FUNCTION metad_task_event();
+CREATE TRIGGER task_dependencies_events AFTER INSERT OR DELETE
+  ON task_dependencies FOR EACH ROW EXECUTE FUNCTION metad_task_event();

@@ -32,6 +32,17 @@ CREATE TYPE public.metad_run_result AS (
 );
 
 --
+-- Name: metad_actor(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_actor(p_actor text) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT coalesce(nullif(p_actor, ''),
+                  nullif(current_setting('metad.actor', true), ''), '')
+$$;
+
+--
 -- Name: metad_batch_readiness(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -122,12 +133,12 @@ BEGIN
     INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
                              message, actor)
     SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, 'run cancelled',
-           p_actor
+           metad_actor(p_actor)
       FROM f
   ), re AS (
     INSERT INTO run_events (run_id, kind, from_status, to_status, message,
                             actor)
-    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, p_actor FROM r
+    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, metad_actor(p_actor) FROM r
   )
   SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
   IF v_done IS NOT NULL THEN
@@ -161,6 +172,17 @@ CREATE FUNCTION public.metad_dependency_row(d anyelement, p_parent_name text, p_
 $$;
 
 --
+-- Name: metad_event_actor(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_event_actor(p_actor text, p_run bigint) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT coalesce(nullif(p_actor, ''),
+                  (SELECT l.worker_id FROM task_log l WHERE l.id = p_run), '')
+$$;
+
+--
 -- Name: metad_expire_run(bigint, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -182,11 +204,14 @@ CREATE FUNCTION public.metad_expire_run(p_run bigint, p_message text) RETURNS TA
     RETURNING files.id
   ), fe AS (
     INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, p_message FROM f
+                             message, actor)
+    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, p_message, 'metad'
+      FROM f
   ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', p_message FROM r
+    -- The daemon's own change, whoever's call found the lease lapsed.
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                            actor)
+    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', p_message, 'metad' FROM r
   )
   SELECT r.id, r.task_id, t.name, r.batch_id, (SELECT count(*) FROM f)
     FROM r JOIN tasks t ON t.id = r.task_id
@@ -200,7 +225,8 @@ CREATE FUNCTION public.metad_file_event_row(e anyelement) RETURNS TABLE(id bigin
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time), e.actor, e.detail::text
+         e.message, metad_us(e.event_time), metad_event_actor(e.actor, e.run_id),
+         e.detail::text
 $$;
 
 --
@@ -533,7 +559,7 @@ BEGIN
     ), re AS (
       INSERT INTO run_events (run_id, kind, from_status, to_status, message,
                               actor)
-      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, p_actor
+      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, metad_actor(p_actor)
         FROM s
     ), per_task AS (
       SELECT s.task_id, count(*) AS n FROM s GROUP BY s.task_id
@@ -543,7 +569,7 @@ BEGIN
        WHERE t.id = ANY(p_task_ids) OR p.task_id IS NOT NULL
     ), te AS (
       INSERT INTO task_events (task, kind, detail, batch_id, actor)
-      SELECT r.name, 'REOPENED', p_reason, p_batch, p_actor FROM reopened r
+      SELECT r.name, 'REOPENED', p_reason, p_batch, metad_actor(p_actor) FROM reopened r
     )
     SELECT 'reopened'::text, r.id, r.name, NULL::bigint, r.n
       FROM reopened r
@@ -585,7 +611,7 @@ CREATE FUNCTION public.metad_run_event_row(e anyelement) RETURNS TABLE(id bigint
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time), e.actor
+         metad_us(e.event_time), metad_event_actor(e.actor, e.run_id)
 $$;
 
 --
@@ -757,6 +783,56 @@ CREATE FUNCTION public.metad_take_event_id(seq regclass) RETURNS bigint
                     THEN nextval(seq) END $$;
 
 --
+-- Name: metad_task_event(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_task_event() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_detail text;
+BEGIN
+  IF TG_TABLE_NAME = 'tasks' THEN
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO task_events (task, kind) VALUES (NEW.name, 'REGISTERED');
+    ELSIF TG_OP = 'DELETE' THEN
+      INSERT INTO task_events (task, kind) VALUES (OLD.name, 'DELETED');
+    ELSE
+      v_detail := concat_ws('; ',
+        CASE WHEN NEW.max_attempts <> OLD.max_attempts THEN
+          format('max_attempts %s -> %s', OLD.max_attempts, NEW.max_attempts)
+        END,
+        CASE WHEN NEW.default_lease_seconds <> OLD.default_lease_seconds THEN
+          format('default_lease_seconds %s -> %s', OLD.default_lease_seconds,
+                 NEW.default_lease_seconds)
+        END,
+        CASE WHEN NEW.description <> OLD.description THEN
+          'description changed'
+        END);
+      IF v_detail <> '' THEN
+        INSERT INTO task_events (task, kind, detail)
+        VALUES (NEW.name, 'UPDATED', v_detail);
+      END IF;
+    END IF;
+    RETURN NULL;
+  END IF;
+  -- task_dependencies: the child's event, naming the parent.
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO task_events (task, kind, detail)
+    SELECT c.name, 'DEPENDENCY_ADDED', 'parent ' || p.name
+      FROM tasks c, tasks p
+     WHERE c.id = NEW.child_id AND p.id = NEW.parent_id;
+  ELSE
+    INSERT INTO task_events (task, kind, detail)
+    SELECT c.name, 'DEPENDENCY_REMOVED', 'parent ' || p.name
+      FROM tasks c, tasks p
+     WHERE c.id = OLD.child_id AND p.id = OLD.parent_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+--
 -- Name: metad_task_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -833,7 +909,7 @@ CREATE TABLE public.file_events (
     run_id bigint,
     message text DEFAULT ''::text NOT NULL,
     event_time timestamp with time zone DEFAULT now() NOT NULL,
-    actor text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
     detail jsonb
 );
 
@@ -943,7 +1019,7 @@ CREATE TABLE public.run_events (
     to_status text NOT NULL,
     message text DEFAULT ''::text NOT NULL,
     event_time timestamp with time zone DEFAULT now() NOT NULL,
-    actor text DEFAULT ''::text NOT NULL
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
 );
 
 --
@@ -994,7 +1070,7 @@ CREATE TABLE public.task_events (
     kind text NOT NULL,
     detail text DEFAULT ''::text NOT NULL,
     batch_id text DEFAULT ''::text NOT NULL,
-    actor text DEFAULT ''::text NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
     event_time timestamp with time zone DEFAULT now() NOT NULL
 );
 
@@ -1361,6 +1437,12 @@ CREATE UNIQUE INDEX task_log_request_id ON public.task_log USING btree (request_
 CREATE INDEX task_log_task ON public.task_log USING btree (task_id, id);
 
 --
+-- Name: task_dependencies task_dependencies_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_dependencies_events AFTER INSERT OR DELETE ON public.task_dependencies FOR EACH ROW EXECUTE FUNCTION public.metad_task_event();
+
+--
 -- Name: task_dependencies task_dependencies_graph_deleted; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1383,6 +1465,12 @@ CREATE TRIGGER task_dependencies_graph_truncated AFTER TRUNCATE ON public.task_d
 --
 
 CREATE TRIGGER task_dependencies_graph_updated AFTER UPDATE ON public.task_dependencies REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
+
+--
+-- Name: tasks tasks_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_events AFTER INSERT OR DELETE OR UPDATE ON public.tasks FOR EACH ROW EXECUTE FUNCTION public.metad_task_event();
 
 --
 -- Name: tasks tasks_graph_deleted; Type: TRIGGER; Schema: public; Owner: -

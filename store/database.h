@@ -26,6 +26,10 @@ struct TxOptions {
   // Asked before COMMIT: if it returns true the transaction is rolled back
   // and CANCELLED returned (the caller went away).
   std::function<bool()> cancelled;
+  // Who the changes are for: the actor every event row written in the
+  // transaction records (the `metad.actor` setting that the event tables'
+  // actor columns default to). Empty: none.
+  std::string actor;
 };
 
 struct DatabaseOptions {

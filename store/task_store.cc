@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/error_details.h"
+#include "common/status_macros.h"
 #include "store/proto_time.h"
 #include "store/queries/task.sql.h"
 
@@ -197,6 +198,32 @@ absl::StatusOr<Task> TaskStore::Delete(const TxOptions& options,
       });
   if (!status.ok()) return status;
   return task;
+}
+
+absl::StatusOr<std::vector<metad::v1::TaskEvent>> TaskStore::ListEvents(
+    const TxOptions& options, const std::string& task, int64_t after_id,
+    int32_t limit) {
+  std::vector<metad::v1::TaskEvent> events;
+  RETURN_IF_ERROR(
+      db_->Transact("task.events", options, [&](Tx& tx) -> absl::Status {
+        events.clear();
+        pqxx::result r = task.empty()
+                             ? Exec(tx, sql::kTaskEventsAll, after_id, limit)
+                             : Exec(tx, sql::kTaskEventsOfTask, task,
+                                    after_id, limit);
+        for (const auto& row : r) {
+          metad::v1::TaskEvent& e = events.emplace_back();
+          e.set_id(row["id"].as<int64_t>());
+          e.set_task(row["task"].c_str());
+          e.set_kind(row["kind"].c_str());
+          e.set_detail(row["detail"].c_str());
+          e.set_batch_id(row["batch_id"].c_str());
+          e.set_actor(row["actor"].c_str());
+          ReadTime(row["event_us"], e.mutable_event_time());
+        }
+        return absl::OkStatus();
+      }));
+  return events;
 }
 
 }  // namespace metad::store

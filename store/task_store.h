@@ -98,6 +98,12 @@ class TaskStore {
   absl::StatusOr<metad::v1::Task> Delete(const TxOptions& options,
                                          const TaskKey& key);
 
+  // Task events (registry and graph changes, reopenings) with id >
+  // after_id, of `task` only unless it is empty, at most `limit`, by id.
+  absl::StatusOr<std::vector<metad::v1::TaskEvent>> ListEvents(
+      const TxOptions& options, const std::string& task, int64_t after_id,
+      int32_t limit);
+
  private:
   Database* db_;
 };

@@ -388,6 +388,14 @@ mc runs rerun nope --batch b2
 expect_rc 5 "rerun of an unknown task is NOT_FOUND"
 mc runs rerun ingest
 expect_rc 64 "rerun without --batch is a usage error"
+mc tasks events ingest --output json
+expect_rc 0 "tasks events"
+expect_eq "$(js '[e["kind"] for e in d["events"]][0]')" REGISTERED \
+  "the task's first event is its registration"
+expect_eq "$(js '[e["batch_id"] for e in d["events"] if e["kind"] == "REOPENED"]')" \
+  '["b2"]' "the rerun is a REOPENED event of its batch"
+mc tasks events
+expect_in "$OUT" "DEPENDENCY_ADDED" "dependency changes are task events"
 
 echo "--- register-batch and paging"
 {

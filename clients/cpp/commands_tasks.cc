@@ -73,6 +73,16 @@ int Delete(Context& ctx, const ParsedArgs& args) {
   });
 }
 
+int Events(Context& ctx, const ParsedArgs& args) {
+  v1::ListTaskEventsRequest request;
+  if (!args.positional().empty()) request.set_task(args.positional()[0]);
+  return ListPages<v1::ListTaskEventsRequest, v1::ListTaskEventsResponse>(
+      ctx, args, request, &client::Client::ListTaskEvents,
+      [](const v1::ListTaskEventsResponse& r, std::ostream& out) {
+        TaskEventsTable(r.events()).Print(out);
+      });
+}
+
 const Flag kByName{"name", "",
                    "treat an all-digit argument as a name, not an id"};
 
@@ -110,6 +120,10 @@ std::vector<Command> TaskCommands() {
        1,
        1,
        Delete},
+      {"tasks", "events", "[TASK]",
+       "The audit trail of tasks: registrations, updates, deletions, "
+       "dependency changes and reopenings, with who made them.",
+       WithPaging({}), 0, 1, Events},
   };
 }
 

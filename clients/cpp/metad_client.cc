@@ -214,6 +214,12 @@ grpc::Status Client::ListTasks(const v1::ListTasksRequest& request,
                 response, Retry::kSafe);
 }
 
+grpc::Status Client::ListTaskEvents(const v1::ListTaskEventsRequest& request,
+                                    v1::ListTaskEventsResponse* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::ListTaskEvents, request,
+                response, Retry::kSafe);
+}
+
 grpc::Status Client::DeleteTask(const v1::DeleteTaskRequest& request,
                                 v1::DeleteTaskResponse* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::DeleteTask, request,

@@ -114,6 +114,8 @@ class Client {
                          v1::ListTasksResponse* response);
   grpc::Status DeleteTask(const v1::DeleteTaskRequest& request,
                           v1::DeleteTaskResponse* response);
+  grpc::Status ListTaskEvents(const v1::ListTaskEventsRequest& request,
+                              v1::ListTaskEventsResponse* response);
 
   // TaskLogService
   grpc::Status StartRun(v1::StartRunRequest request,

@@ -192,6 +192,15 @@ Table RunEventsTable(const Repeated<v1::RunEvent>& events) {
   return t;
 }
 
+Table TaskEventsTable(const Repeated<v1::TaskEvent>& events) {
+  Table t({"ID", "TASK", "KIND", "BATCH", "ACTOR", "TIME", "DETAIL"});
+  for (const v1::TaskEvent& e : events) {
+    t.AddRow({absl::StrCat(e.id()), e.task(), e.kind(), e.batch_id(),
+              e.actor(), FormatTime(e.event_time()), e.detail()});
+  }
+  return t;
+}
+
 Record BatchRecord(const v1::Batch& batch) {
   Record r;
   r.Add("batch_id", batch.batch_id());

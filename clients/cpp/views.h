@@ -40,6 +40,8 @@ Table PlanTable(const Repeated<v1::ExecutionLayer>& layers);
 Record RunRecord(const v1::Run& run);
 Table RunsTable(const Repeated<v1::Run>& runs);
 Table RunEventsTable(const Repeated<v1::RunEvent>& events);
+// Task events (ListTaskEvents): registry and graph changes, reopenings.
+Table TaskEventsTable(const Repeated<v1::TaskEvent>& events);
 Record BatchRecord(const v1::Batch& batch);
 Table BatchTasksTable(const v1::Batch& batch);
 

@@ -126,6 +126,10 @@ absl::Status Daemon::Start(std::string* event) {
                                     const char* method) {
       return tokens->Authorize(ctx, method);
     };
+    server_options.namer = [tokens = p.tokens](
+                               const grpc::ServerContextBase& ctx) {
+      return tokens->NameOf(ctx);
+    };
   }
   if (p.metrics != nullptr) {
     Metrics* metrics = p.metrics.get();

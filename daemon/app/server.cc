@@ -51,6 +51,7 @@ MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
                                            options.dependencies)) {
   if (options.call_observer) runner_.add_observer(options.call_observer);
   if (options.authorizer) runner_.set_authorizer(options.authorizer);
+  if (options.namer) runner_.set_namer(options.namer);
 }
 
 MetadServer::~MetadServer() { Shutdown(absl::ZeroDuration()); }

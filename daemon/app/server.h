@@ -34,6 +34,8 @@ struct ServerOptions {
   // Checks every metad call's credentials; none when empty. Health and
   // reflection stay open.
   CallRunner::Authorizer authorizer;
+  // The name of the caller's token (events' actor); empty when none.
+  CallRunner::Namer namer;
   // WatchService: notify (LISTEN) or poll, and its limits.
   WatchOptions watch;
   // DependencyService: how big a task graph GetReadyTasks holds in memory.

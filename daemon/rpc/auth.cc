@@ -100,6 +100,39 @@ size_t TokenAuthenticator::size() const {
   return entries_ == nullptr ? 0 : entries_->size();
 }
 
+const TokenAuthenticator::Entry* TokenAuthenticator::Match(
+    const std::vector<Entry>& entries, const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  absl::string_view header =
+      it == metadata.end()
+          ? absl::string_view()
+          : absl::string_view(it->second.data(), it->second.size());
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWith(header, kBearer)) return nullptr;
+  absl::string_view token = header.substr(kBearer.size());
+  // Compare against every entry, without stopping early.
+  const Entry* match = nullptr;
+  for (const Entry& entry : entries) {
+    if (ConstantTimeEquals(entry.token, token) && match == nullptr) {
+      match = &entry;
+    }
+  }
+  return match;
+}
+
+std::string TokenAuthenticator::NameOf(
+    const grpc::ServerContextBase& context) const {
+  std::shared_ptr<const std::vector<Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries = entries_;
+  }
+  if (entries == nullptr) return "";
+  const Entry* match = Match(*entries, context);
+  return match == nullptr ? "" : match->name;
+}
+
 absl::Status TokenAuthenticator::Authorize(
     const grpc::ServerContextBase& context, absl::string_view method) const {
   std::shared_ptr<const std::vector<Entry>> entries;
@@ -109,23 +142,14 @@ absl::Status TokenAuthenticator::Authorize(
   }
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  absl::string_view header =
-      it == metadata.end()
-          ? absl::string_view()
-          : absl::string_view(it->second.data(), it->second.size());
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWith(header, kBearer)) {
+  if (it == metadata.end() ||
+      !absl::StartsWith(absl::string_view(it->second.data(), it->second.size()),
+                        "Bearer ")) {
     return absl::UnauthenticatedError(
         "missing credentials: send `authorization: Bearer <token>`");
   }
-  absl::string_view token = header.substr(kBearer.size());
-  // Compare against every entry, without stopping early.
-  const Entry* match = nullptr;
-  for (const Entry& entry : *entries) {
-    if (ConstantTimeEquals(entry.token, token) && match == nullptr) {
-      match = &entry;
-    }
-  }
+  const Entry* match =
+      entries == nullptr ? nullptr : Match(*entries, context);
   if (match == nullptr) return absl::UnauthenticatedError("unknown token");
   Role needed = RequiredRole(method);
   if (static_cast<int>(match->role) < static_cast<int>(needed)) {

@@ -39,6 +39,10 @@ class TokenAuthenticator {
   absl::Status Authorize(const grpc::ServerContextBase& context,
                          absl::string_view method) const;
 
+  // The name of the caller's token (as Authorize matched it); empty for no
+  // or an unknown token.
+  std::string NameOf(const grpc::ServerContextBase& context) const;
+
   size_t size() const;
 
  private:
@@ -47,6 +51,10 @@ class TokenAuthenticator {
     std::string token;
     std::string name;
   };
+  // The entry whose token the caller sent; null for none.
+  static const Entry* Match(const std::vector<Entry>& entries,
+                            const grpc::ServerContextBase& context);
+
   mutable absl::Mutex mu_;
   std::shared_ptr<const std::vector<Entry>> entries_ ABSL_GUARDED_BY(mu_);
 };

@@ -72,14 +72,16 @@ grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
       return reactor;
     }
   }
-  bool queued =
-      pool_->TrySubmit([context, handler = std::move(handler), finish] {
-        if (context->IsCancelled()) {
-          finish(absl::CancelledError("the call was cancelled before it ran"));
-          return;
-        }
-        finish(handler(TxOptionsFor(context)));
-      });
+  bool queued = pool_->TrySubmit([context, handler = std::move(handler),
+                                  finish, actor = ActorOf(*context)] {
+    if (context->IsCancelled()) {
+      finish(absl::CancelledError("the call was cancelled before it ran"));
+      return;
+    }
+    store::TxOptions options = TxOptionsFor(context);
+    options.actor = actor;
+    finish(handler(options));
+  });
   if (!queued) {
     finish(absl::ResourceExhaustedError(
         "metad is overloaded (request queue full); retry with backoff"));
@@ -97,9 +99,19 @@ grpc::ServerUnaryReactor* CallRunner::RunAsync(
   if (!allowed.ok()) {
     finish(allowed);
   } else {
-    handler(TxOptionsFor(context), std::move(finish));
+    store::TxOptions options = TxOptionsFor(context);
+    options.actor = ActorOf(*context);
+    handler(std::move(options), std::move(finish));
   }
   return reactor;
+}
+
+std::string CallRunner::ActorOf(const grpc::ServerContextBase& context) const {
+  if (namer_) {
+    std::string name = namer_(context);
+    if (!name.empty()) return name;
+  }
+  return context.peer();
 }
 
 }  // namespace metad::daemon

@@ -57,6 +57,15 @@ class CallRunner {
     authorizer_ = std::move(authorizer);
   }
 
+  // The name of the caller's token, for the events a call writes; set with
+  // the authorizer.
+  using Namer = std::function<std::string(const grpc::ServerContextBase&)>;
+  void set_namer(Namer namer) { namer_ = std::move(namer); }
+
+  // Who makes a call's changes (the actor of its events): the token's name
+  // when tokens are configured, else the caller's peer address.
+  std::string ActorOf(const grpc::ServerContextBase& context) const;
+
   // The authorizer's verdict (OK when none is set), for calls that do not go
   // through Run: server streams check it before they start.
   absl::Status Authorize(const grpc::ServerContextBase& context,
@@ -72,6 +81,7 @@ class CallRunner {
   WorkerPool* pool_;
   std::vector<std::function<void(const CallRecord&)>> observers_;
   Authorizer authorizer_;
+  Namer namer_;
 };
 
 // TxOptions carrying the call's deadline and cancellation.

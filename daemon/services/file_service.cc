@@ -37,24 +37,18 @@ absl::Status CheckEnumKnown(absl::string_view field, FileStatus status) {
   return absl::OkStatus();
 }
 
-// Who asks, for the events a call writes (CHANGED, REPROCESSED): the
-// caller's peer address. The one place to switch to the token's name once
-// the authorizer hands it to handlers.
-std::string ActorOf(const grpc::CallbackServerContext& context) {
-  return context.peer();
-}
-
-// The change policy of a registration, and who asks.
-absl::StatusOr<store::ChangeIntent> IntentOf(
-    const grpc::CallbackServerContext& context,
-    metad::v1::ChangePolicy policy) {
+// The change policy of a registration, and who asks (CallRunner::ActorOf:
+// carried per file, since group commit shares one transaction among
+// callers).
+absl::StatusOr<store::ChangeIntent> IntentOf(std::string actor,
+                                             metad::v1::ChangePolicy policy) {
   if (!metad::v1::ChangePolicy_IsValid(policy)) {
     return metad::InvalidFieldError(
         "change_policy",
         absl::StrCat("unknown ChangePolicy value ", static_cast<int>(policy)));
   }
   return store::ChangeIntent{policy == metad::v1::CHANGE_POLICY_REPROCESS,
-                             ActorOf(context)};
+                             std::move(actor)};
 }
 
 bool HasReprocessFilter(const metad::v1::ReprocessFilesRequest& request) {
@@ -128,7 +122,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
           return CheckRequestId("request_id", request->request_id());
         }();
         absl::StatusOr<store::ChangeIntent> intent =
-            IntentOf(*context, request->change_policy());
+            IntentOf(runner_->ActorOf(*context), request->change_policy());
         if (valid.ok()) valid = intent.status();
         if (!valid.ok()) {
           done(valid);
@@ -169,7 +163,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::RegisterFiles(
         }
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
         ASSIGN_OR_RETURN(store::ChangeIntent intent,
-                         IntentOf(*context, request->change_policy()));
+                         IntentOf(runner_->ActorOf(*context), request->change_policy()));
         ASSIGN_OR_RETURN(
             auto results,
             store_.Register(options, specs, request->request_id(), intent));
@@ -396,7 +390,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
           }
           ASSIGN_OR_RETURN(done,
                            store_.ReprocessIds(options, ids, request->reason(),
-                                               ActorOf(*context)));
+                                               runner_->ActorOf(*context)));
         } else {
           if (!by_filter) {
             return metad::InvalidFieldError(
@@ -410,7 +404,7 @@ grpc::ServerUnaryReactor* FileServiceImpl::ReprocessFiles(
               request->limit() == 0 ? kMaxReprocessLimit : request->limit();
           ASSIGN_OR_RETURN(done, store_.ReprocessFiltered(
                                      options, filter, limit, request->reason(),
-                                     ActorOf(*context)));
+                                     runner_->ActorOf(*context)));
         }
         for (int64_t id : done.file_ids) response->add_file_ids(id);
         response->set_more(done.more);

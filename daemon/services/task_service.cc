@@ -130,4 +130,37 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(
       });
 }
 
+grpc::ServerUnaryReactor* TaskServiceImpl::ListTaskEvents(
+    grpc::CallbackServerContext* context,
+    const metad::v1::ListTaskEventsRequest* request,
+    metad::v1::ListTaskEventsResponse* response) {
+  return runner_->Run(
+      context, "ListTaskEvents",
+      [=](const store::TxOptions& o) -> absl::Status {
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(
+            CheckPageSize("page_size", request->page_size(), &page_size));
+        if (!request->task().empty()) {
+          RETURN_IF_ERROR(CheckTaskName("task", request->task()));
+        }
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after_id,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        ASSIGN_OR_RETURN(
+            std::vector<metad::v1::TaskEvent> events,
+            store_.ListEvents(o, request->task(), after_id, page_size + 1));
+        const bool more = static_cast<int32_t>(events.size()) > page_size;
+        if (more) events.resize(page_size);
+        for (metad::v1::TaskEvent& e : events) {
+          *response->add_events() = std::move(e);
+        }
+        if (more) {
+          response->set_next_page_token(
+              EncodePageToken(response->events().rbegin()->id(), fingerprint));
+        }
+        return absl::OkStatus();
+      });
+}
+
 }  // namespace metad::daemon

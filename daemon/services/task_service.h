@@ -41,6 +41,10 @@ class TaskServiceImpl final : public metad::v1::TaskService::CallbackService {
       grpc::CallbackServerContext* context,
       const metad::v1::DeleteTaskRequest* request,
       metad::v1::DeleteTaskResponse* response) override;
+  grpc::ServerUnaryReactor* ListTaskEvents(
+      grpc::CallbackServerContext* context,
+      const metad::v1::ListTaskEventsRequest* request,
+      metad::v1::ListTaskEventsResponse* response) override;
 
  private:
   store::TaskStore store_;

@@ -32,6 +32,17 @@
 -- statements of that kind write the columns out instead, by the same names
 -- (file.register_read, the claims, the watch reads, ready_for_targets).
 
+-- An event's actor as read: the one recorded, or for an event of a run's
+-- own calls written without one (StartRun and FinishRun commit without a
+-- transaction of their own, so no metad.actor), the run's worker_id.
+CREATE OR REPLACE FUNCTION metad_event_actor(p_actor text, p_run bigint)
+  RETURNS text
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT coalesce(nullif(p_actor, ''),
+                  (SELECT l.worker_id FROM task_log l WHERE l.id = p_run), '')
+$$;
+
 -- A task (metad.v1.Task).
 CREATE OR REPLACE FUNCTION metad_task_row(t anyelement)
   RETURNS TABLE (id bigint, name text, description text, max_attempts integer,
@@ -92,7 +103,8 @@ CREATE FUNCTION metad_file_event_row(e anyelement)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT e.id, e.file_id, e.kind, e.from_status, e.to_status, e.run_id,
-         e.message, metad_us(e.event_time), e.actor, e.detail::text
+         e.message, metad_us(e.event_time), metad_event_actor(e.actor, e.run_id),
+         e.detail::text
 $$;
 
 -- A run event (metad.v1.RunEvent). from_status may be NULL.
@@ -102,7 +114,7 @@ CREATE OR REPLACE FUNCTION metad_run_event_row(e anyelement)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT e.id, e.run_id, e.kind, e.from_status, e.to_status, e.message,
-         metad_us(e.event_time), e.actor
+         metad_us(e.event_time), metad_event_actor(e.actor, e.run_id)
 $$;
 
 -- An edge of the dependency graph (metad.v1.Dependency), with its tasks'

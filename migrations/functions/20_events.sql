@@ -15,3 +15,12 @@ CREATE OR REPLACE FUNCTION metad_take_event_id(seq regclass) RETURNS bigint
   LANGUAGE sql VOLATILE
   AS $$ SELECT CASE WHEN pg_current_xact_id() IS NOT NULL
                     THEN nextval(seq) END $$;
+
+-- The actor an event records: the one a function was given, else the
+-- transaction's (metad.actor, set by the daemon for each call), else ''.
+CREATE OR REPLACE FUNCTION metad_actor(p_actor text) RETURNS text
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT coalesce(nullif(p_actor, ''),
+                  nullif(current_setting('metad.actor', true), ''), '')
+$$;

@@ -36,11 +36,14 @@ CREATE OR REPLACE FUNCTION metad_expire_run(p_run bigint, p_message text)
     RETURNING files.id
   ), fe AS (
     INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
-                             message)
-    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, p_message FROM f
+                             message, actor)
+    SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, p_message, 'metad'
+      FROM f
   ), re AS (
-    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', p_message FROM r
+    -- The daemon's own change, whoever's call found the lease lapsed.
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message,
+                            actor)
+    SELECT id, 'EXPIRED', 'PROCESSING', 'ERROR', p_message, 'metad' FROM r
   )
   SELECT r.id, r.task_id, t.name, r.batch_id, (SELECT count(*) FROM f)
     FROM r JOIN tasks t ON t.id = r.task_id

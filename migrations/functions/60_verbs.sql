@@ -56,12 +56,12 @@ BEGIN
     INSERT INTO file_events (file_id, kind, from_status, to_status, run_id,
                              message, actor)
     SELECT id, 'RELEASED', 'PROCESSING', 'NEW', p_run, 'run cancelled',
-           p_actor
+           metad_actor(p_actor)
       FROM f
   ), re AS (
     INSERT INTO run_events (run_id, kind, from_status, to_status, message,
                             actor)
-    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, p_actor FROM r
+    SELECT id, 'CANCELLED', 'PROCESSING', 'ERROR', v_message, metad_actor(p_actor) FROM r
   )
   SELECT (SELECT id FROM r), (SELECT count(*) FROM f) INTO v_done, v_files;
   IF v_done IS NOT NULL THEN
@@ -152,7 +152,7 @@ BEGIN
     ), re AS (
       INSERT INTO run_events (run_id, kind, from_status, to_status, message,
                               actor)
-      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, p_actor
+      SELECT s.id, 'SUPERSEDED', s.status, s.status, v_message, metad_actor(p_actor)
         FROM s
     ), per_task AS (
       SELECT s.task_id, count(*) AS n FROM s GROUP BY s.task_id
@@ -162,7 +162,7 @@ BEGIN
        WHERE t.id = ANY(p_task_ids) OR p.task_id IS NOT NULL
     ), te AS (
       INSERT INTO task_events (task, kind, detail, batch_id, actor)
-      SELECT r.name, 'REOPENED', p_reason, p_batch, p_actor FROM reopened r
+      SELECT r.name, 'REOPENED', p_reason, p_batch, metad_actor(p_actor) FROM reopened r
     )
     SELECT 'reopened'::text, r.id, r.name, NULL::bigint, r.n
       FROM reopened r

@@ -75,3 +75,20 @@ SELECT EXISTS (SELECT 1 FROM task_log WHERE task_id = $1) AS has_runs,
 
 -- name: task.delete
 DELETE FROM tasks WHERE id = $1;
+
+-- name: task.events_all
+-- ListTaskEvents of every task (task_events: migration 0008; written by its
+-- triggers on tasks and task_dependencies, and by RerunTasks).
+SELECT id, task, kind, detail, batch_id, actor,
+       metad_us(event_time) AS event_us
+FROM task_events
+WHERE id > $1
+ORDER BY id LIMIT $2;
+
+-- name: task.events_of_task
+-- ListTaskEvents of one task (task_events_task index).
+SELECT id, task, kind, detail, batch_id, actor,
+       metad_us(event_time) AS event_us
+FROM task_events
+WHERE task = $1 AND id > $2
+ORDER BY id LIMIT $3;
