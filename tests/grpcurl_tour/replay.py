@@ -11,7 +11,7 @@ describe; listing methods describes every service), a call becomes a POST
 to http://ADDRESS/pkg.Service/Method. A flag the translation does not know
 fails the test, so the README cannot drift from what is checked. A run_id
 in a request (the README supposes one) is replaced by the id that StartRun
-answered on this fresh daemon.
+answered on this fresh daemon, and file_ids by the files registered here.
 Prints every call and answer, goes on after a failing call (later ones may
 fail because of it) and exits 1 if any failed.
 """
@@ -180,6 +180,9 @@ def replay_one(buf, argv, state):
             print(f"(run_id {request['run_id']} -> {state['run_id']}, "
                   "the id StartRun answered)")
             request["run_id"] = state["run_id"]
+    if "file_ids" in request:
+        # As for run_id: the files registered on this daemon.
+        request["file_ids"] = sorted(state["files"], key=int)
     args = extra + [f"{buf.base}/{method}"]
     if data is not None:
         args += ["-d", json.dumps(request, separators=(",", ":"))]
