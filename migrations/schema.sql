@@ -308,7 +308,7 @@ BEGIN
     RETURN metad_run_answer(NULL, 'lease_expired', NULL, v_lease_us, NULL);
   END IF;
   -- Every named file must be the run's: held, or completed by it.
-  IF NOT p_settle_all THEN
+  IF NOT p_settle_all AND cardinality(p_files) > 0 THEN
     SELECT n.id, f.run_id, f.status INTO v_bad, v_bad_run, v_bad_status
       FROM unnest(p_files) AS n(id)
       LEFT JOIN files f ON f.id = n.id
@@ -322,6 +322,9 @@ BEGIN
                                v_bad_run);
     END IF;
   END IF;
+  -- One statement (a round of planning and executing less than one per
+  -- step: FinishRun is a hot path): the held files, their events, the run
+  -- with the figures a retry is answered with, its event.
   WITH f AS (
     UPDATE files
        SET status = CASE WHEN k.named THEN p_status ELSE 'NEW' END,
@@ -342,17 +345,23 @@ BEGIN
            CASE WHEN named THEN p_message
                 ELSE metad_unnamed_release_message() END
       FROM f
+  ), counts AS (
+    SELECT count(*) FILTER (WHERE named) AS finished,
+           count(*) FILTER (WHERE NOT named) AS released
+      FROM f
+  ), r AS (
+    UPDATE task_log
+       SET status = p_status, error_message = p_message, end_time = now(),
+           lease_expire_time = NULL,
+           finish_files = (SELECT finished FROM counts),
+           finish_released = (SELECT released FROM counts)
+     WHERE id = p_run
+    RETURNING id
+  ), re AS (
+    INSERT INTO run_events (run_id, kind, from_status, to_status, message)
+    SELECT id, 'FINISHED', 'PROCESSING', p_status, p_message FROM r
   )
-  SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named)
-    INTO v_files, v_released
-    FROM f;
-  UPDATE task_log
-     SET status = p_status, error_message = p_message, end_time = now(),
-         lease_expire_time = NULL, finish_files = v_files,
-         finish_released = v_released
-   WHERE id = p_run;
-  INSERT INTO run_events (run_id, kind, from_status, to_status, message)
-  VALUES (p_run, 'FINISHED', 'PROCESSING', p_status, p_message);
+  SELECT finished, released INTO v_files, v_released FROM counts;
   RETURN metad_run_answer(p_run, 'finished', NULL, v_files, v_released);
 END
 $$;
