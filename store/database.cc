@@ -116,13 +116,12 @@ absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
   if (!ms.ok()) return ms.status();
   Tx tx(*slot->conn);
   // Local to the transaction; 0 only to undo a session timeout.
+  // With the actor, in one round trip (none when neither is needed).
   const bool set_timeout = *ms != 0 || slot->session_timeout_ms != 0;
-  if (!options.actor.empty()) {
+  if (set_timeout || !options.actor.empty()) {
     std::optional<std::string> timeout;
     if (set_timeout) timeout = std::to_string(*ms);
     Exec(tx, sql::kDbSetTxSettings, timeout, options.actor);
-  } else if (set_timeout) {
-    Exec(tx, sql::kDbSetStatementTimeout, std::to_string(*ms));
   }
   absl::Status status = body(tx);
   if (!status.ok()) {

@@ -1,6 +1,7 @@
 #include "daemon/rpc/auth.h"
 
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -32,10 +33,9 @@ Role RequiredRole(absl::string_view method) {
   // CancelRun and RerunTasks: an operator's verbs, but a worker (or its
   // supervisor) may need them too.
   static constexpr absl::string_view kWorkerMethods[] = {
-      "RegisterFile", "RegisterFiles", "ClaimFiles", "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",  "FinishRun",
-      "CancelRun",    "RerunTasks",
-      "RecordOutputs"};
+      "RegisterFile", "RegisterFiles", "ClaimFiles",   "CompleteFile",
+      "RegisterTask", "StartRun",      "Heartbeat",    "FinishRun",
+      "CancelRun",    "RerunTasks",    "RecordOutputs"};
   for (absl::string_view m : kWorkerMethods) {
     if (method == m) return Role::kWorker;
   }
@@ -100,17 +100,24 @@ size_t TokenAuthenticator::size() const {
   return entries_ == nullptr ? 0 : entries_->size();
 }
 
-const TokenAuthenticator::Entry* TokenAuthenticator::Match(
-    const std::vector<Entry>& entries, const grpc::ServerContextBase& context) {
+namespace {
+
+// The token of `authorization: Bearer <token>`; nullopt without one.
+std::optional<absl::string_view> BearerToken(
+    const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  absl::string_view header =
-      it == metadata.end()
-          ? absl::string_view()
-          : absl::string_view(it->second.data(), it->second.size());
+  if (it == metadata.end()) return std::nullopt;
+  absl::string_view header(it->second.data(), it->second.size());
   constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWith(header, kBearer)) return nullptr;
-  absl::string_view token = header.substr(kBearer.size());
+  if (!absl::StartsWith(header, kBearer)) return std::nullopt;
+  return header.substr(kBearer.size());
+}
+
+}  // namespace
+
+const TokenAuthenticator::Entry* TokenAuthenticator::Match(
+    const std::vector<Entry>& entries, absl::string_view token) {
   // Compare against every entry, without stopping early.
   const Entry* match = nullptr;
   for (const Entry& entry : entries) {
@@ -128,8 +135,9 @@ std::string TokenAuthenticator::NameOf(
     absl::MutexLock lock(&mu_);
     entries = entries_;
   }
-  if (entries == nullptr) return "";
-  const Entry* match = Match(*entries, context);
+  std::optional<absl::string_view> token = BearerToken(context);
+  if (entries == nullptr || !token.has_value()) return "";
+  const Entry* match = Match(*entries, *token);
   return match == nullptr ? "" : match->name;
 }
 
@@ -140,16 +148,12 @@ absl::Status TokenAuthenticator::Authorize(
     absl::MutexLock lock(&mu_);
     entries = entries_;
   }
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end() ||
-      !absl::StartsWith(absl::string_view(it->second.data(), it->second.size()),
-                        "Bearer ")) {
+  std::optional<absl::string_view> token = BearerToken(context);
+  if (!token.has_value()) {
     return absl::UnauthenticatedError(
         "missing credentials: send `authorization: Bearer <token>`");
   }
-  const Entry* match =
-      entries == nullptr ? nullptr : Match(*entries, context);
+  const Entry* match = entries == nullptr ? nullptr : Match(*entries, *token);
   if (match == nullptr) return absl::UnauthenticatedError("unknown token");
   Role needed = RequiredRole(method);
   if (static_cast<int>(match->role) < static_cast<int>(needed)) {

@@ -51,9 +51,9 @@ class TokenAuthenticator {
     std::string token;
     std::string name;
   };
-  // The entry whose token the caller sent; null for none.
+  // The entry with `token`; null for none.
   static const Entry* Match(const std::vector<Entry>& entries,
-                            const grpc::ServerContextBase& context);
+                            absl::string_view token);
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const std::vector<Entry>> entries_ ABSL_GUARDED_BY(mu_);

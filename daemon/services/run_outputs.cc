@@ -72,36 +72,18 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRunWithOutputs(
   return runner_->Run(
       context, "FinishRun",
       [this, request, response](const store::TxOptions& o) -> absl::Status {
-        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+        RETURN_IF_ERROR(CheckFinishRequest(*request));
         if (request->status() != metad::v1::RUN_STATUS_SUCCESS) {
-          if (request->status() != metad::v1::RUN_STATUS_ERROR) {
-            return metad::InvalidFieldError(
-                "status",
-                absl::StrCat(
-                    "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
-                    request->status(), ")"));
-          }
           return metad::InvalidFieldError(
               "outputs",
               "only a RUN_STATUS_SUCCESS finish records outputs (status is "
               "RUN_STATUS_ERROR); leave outputs empty");
         }
-        if (!request->error_message().empty()) {
-          return metad::InvalidFieldError(
-              "error_message", "must be empty for RUN_STATUS_SUCCESS");
-        }
-        RETURN_IF_ERROR(CheckFinishFiles(*request));
         std::vector<const FileSpec*> specs;
         RETURN_IF_ERROR(CheckOutputs(request->outputs(), &specs));
-        store::FinishRunInput in;
-        in.run_id = request->run_id();
-        in.status = request->status();
-        in.error_message = request->error_message();
-        in.file_ids.assign(request->file_ids().begin(),
-                           request->file_ids().end());
-        in.settle_all_held = request->settle_all_held();
-        ASSIGN_OR_RETURN(store::FinishWithOutputsResult result,
-                         lineage_.FinishRunWithOutputs(o, in, specs));
+        ASSIGN_OR_RETURN(
+            store::FinishWithOutputsResult result,
+            lineage_.FinishRunWithOutputs(o, FinishInputOf(*request), specs));
         *response->mutable_run() = std::move(result.finish.run);
         response->set_files_finished(result.finish.files_finished);
         response->set_files_released(result.finish.files_released);

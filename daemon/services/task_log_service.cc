@@ -35,9 +35,24 @@ absl::Status CheckRunStatusFilter(absl::string_view field, int status) {
 
 }  // namespace
 
-// FinishRun's file_ids: positive, at most kMaxFinishFileIds, and not with
-// settle_all_held (which settles every held file, named or not).
-absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
+absl::Status CheckFinishRequest(const metad::v1::FinishRunRequest& request) {
+  RETURN_IF_ERROR(CheckId("run_id", request.run_id()));
+  if (request.status() != metad::v1::RUN_STATUS_SUCCESS &&
+      request.status() != metad::v1::RUN_STATUS_ERROR) {
+    return metad::InvalidFieldError(
+        "status",
+        absl::StrCat("must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
+                     request.status(), ")"));
+  }
+  RETURN_IF_ERROR(
+      CheckText("error_message", request.error_message(), 0, kMaxMessageBytes));
+  if (request.status() == metad::v1::RUN_STATUS_SUCCESS &&
+      !request.error_message().empty()) {
+    return metad::InvalidFieldError("error_message",
+                                    "must be empty for RUN_STATUS_SUCCESS");
+  }
+  // file_ids: positive, at most kMaxFinishFileIds, and not with
+  // settle_all_held (which settles every held file, named or not).
   if (request.file_ids_size() > kMaxFinishFileIds) {
     return metad::InvalidFieldError(
         "file_ids", absl::StrCat("at most ", kMaxFinishFileIds, " ids (got ",
@@ -45,8 +60,9 @@ absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
   }
   if (request.settle_all_held() && request.file_ids_size() > 0) {
     return metad::InvalidFieldError(
-        "file_ids", "must be empty with settle_all_held (which settles every "
-                    "held file)");
+        "file_ids",
+        "must be empty with settle_all_held (which settles every "
+        "held file)");
   }
   for (int i = 0; i < request.file_ids_size(); ++i) {
     if (request.file_ids(i) <= 0) {
@@ -57,6 +73,17 @@ absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request) {
     }
   }
   return absl::OkStatus();
+}
+
+store::FinishRunInput FinishInputOf(
+    const metad::v1::FinishRunRequest& request) {
+  store::FinishRunInput in;
+  in.run_id = request.run_id();
+  in.status = request.status();
+  in.error_message = request.error_message();
+  in.file_ids.assign(request.file_ids().begin(), request.file_ids().end());
+  in.settle_all_held = request.settle_all_held();
+  return in;
 }
 
 TaskLogServiceImpl::TaskLogServiceImpl(store::Database* db, CallRunner* runner)
@@ -130,38 +157,13 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::FinishRun(
   return runner_->RunAsync(
       context, "FinishRun",
       [this, request, response](store::TxOptions o, CallRunner::Done done) {
-        absl::Status valid = [&]() -> absl::Status {
-          RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
-          if (request->status() != metad::v1::RUN_STATUS_SUCCESS &&
-              request->status() != metad::v1::RUN_STATUS_ERROR) {
-            return metad::InvalidFieldError(
-                "status",
-                absl::StrCat(
-                    "must be RUN_STATUS_SUCCESS or RUN_STATUS_ERROR (got ",
-                    request->status(), ")"));
-          }
-          RETURN_IF_ERROR(CheckText("error_message", request->error_message(),
-                                    0, kMaxMessageBytes));
-          if (request->status() == metad::v1::RUN_STATUS_SUCCESS &&
-              !request->error_message().empty()) {
-            return metad::InvalidFieldError(
-                "error_message", "must be empty for RUN_STATUS_SUCCESS");
-          }
-          return CheckFinishFiles(*request);
-        }();
+        absl::Status valid = CheckFinishRequest(*request);
         if (!valid.ok()) {
           done(valid);
           return;
         }
-        store::FinishRunInput in;
-        in.run_id = request->run_id();
-        in.status = request->status();
-        in.error_message = request->error_message();
-        in.file_ids.assign(request->file_ids().begin(),
-                           request->file_ids().end());
-        in.settle_all_held = request->settle_all_held();
         batcher_.SubmitFinish(
-            std::move(o), std::move(in),
+            std::move(o), FinishInputOf(*request),
             Answer<store::FinishRunResult>(
                 std::move(done), [response](auto& result) {
                   *response->mutable_run() = std::move(result.run);

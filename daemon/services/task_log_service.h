@@ -13,9 +13,13 @@
 
 namespace metad::daemon {
 
-// FinishRun's file_ids and settle_all_held, checked by both FinishRun paths
-// (group commit, and outputs in run_outputs.cc).
-absl::Status CheckFinishFiles(const metad::v1::FinishRunRequest& request);
+// A FinishRunRequest's run_id, status, error_message, file_ids and
+// settle_all_held, checked alike by both FinishRun paths (group commit, and
+// outputs in run_outputs.cc); INVALID_ARGUMENT naming the field.
+absl::Status CheckFinishRequest(const metad::v1::FinishRunRequest& request);
+
+// The store's input for a checked FinishRunRequest.
+store::FinishRunInput FinishInputOf(const metad::v1::FinishRunRequest& request);
 
 class TaskLogServiceImpl final
     : public metad::v1::TaskLogService::CallbackService {

@@ -1,12 +1,9 @@
 -- The pool and transaction runner's own statements (store/database.cc).
 
--- name: db.set_statement_timeout
--- Local to the transaction: the time left before the call's deadline.
-SELECT set_config('statement_timeout', $1, true);
-
 -- name: db.set_tx_settings
--- db.set_statement_timeout ($1; NULL keeps the current one) and the
--- transaction's actor ($2), in one round trip.
+-- Local to the transaction: the time left before the call's deadline ($1;
+-- NULL keeps the current one) and the transaction's actor ($2; '' for
+-- none), which the event tables' actor columns default to.
 SELECT set_config('statement_timeout',
                   coalesce($1::text, current_setting('statement_timeout')),
                   true),
