@@ -38,6 +38,7 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
+const { WatchStream } = require('./watch');
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 30000,
@@ -105,8 +106,21 @@ function newRequestId() {
 let cachedPackage = null;
 let cachedProtoDir = null;
 
-/** Loads proto/metad/v1/*.proto (protoDir defaults to the repository's proto/). */
-function loadPackage(protoDir = process.env.METAD_PROTO_DIR || path.join(__dirname, '..', '..', 'proto')) {
+// The protos an installed package carries (copied in by scripts/prepack.js);
+// a checkout of the repository has none and uses the repository's proto/.
+const BUNDLED_PROTO_DIR = path.join(__dirname, 'proto');
+
+function defaultProtoDir() {
+  if (process.env.METAD_PROTO_DIR) return process.env.METAD_PROTO_DIR;
+  if (fs.existsSync(path.join(BUNDLED_PROTO_DIR, 'metad', 'v1'))) return BUNDLED_PROTO_DIR;
+  return path.join(__dirname, '..', '..', 'proto');
+}
+
+/**
+ * Loads metad/v1/*.proto from protoDir: $METAD_PROTO_DIR, else the copy in
+ * the package, else the repository's proto/.
+ */
+function loadPackage(protoDir = defaultProtoDir()) {
   if (cachedPackage && cachedProtoDir === protoDir) return cachedPackage;
   const files = fs.readdirSync(path.join(protoDir, 'metad', 'v1'))
     .filter((f) => f.endsWith('.proto'))
@@ -249,15 +263,26 @@ class Client {
   }
 
   /**
-   * Opens a server stream (WatchFiles, WatchRuns): returns grpc-js's
-   * readable stream (events 'data', 'error', 'end'; also `for await`;
-   * cancel() to stop). Streams get no default deadline (they are meant to
-   * stay open) and are not retried: reconnect with the last event id seen.
+   * Opens a server stream (WatchFiles, WatchRuns): a WatchStream (watch.js),
+   * an object-mode Readable of the events ('data', 'error', 'end'; also
+   * `for await`; cancel() to stop) that resumes by itself from the last
+   * event id after UNAVAILABLE. callOpts: { timeoutMs, deadline (none by
+   * default: streams are meant to stay open; one for all reconnections),
+   * metadata, resume (true), maxReconnects (Infinity: failed calls in a row
+   * before UNAVAILABLE surfaces) }.
    */
   openStream(stub, method, request = {}, callOpts = {}) {
     let { deadline } = callOpts;
     if (!deadline && callOpts.timeoutMs > 0) deadline = new Date(Date.now() + callOpts.timeoutMs);
-    return stub[method](request, this.metadataFor(callOpts.metadata), deadline ? { deadline } : {});
+    const metadata = this.metadataFor(callOpts.metadata);
+    const open = (req, dl) => stub[method](req, metadata, dl ? { deadline: dl } : {});
+    return new WatchStream(open, request, {
+      deadline,
+      resume: callOpts.resume !== false,
+      maxReconnects: callOpts.maxReconnects ?? Infinity,
+      initialBackoffMs: this.opts.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+    });
   }
 
   metadataFor(extra) {
@@ -286,17 +311,22 @@ class Client {
   }
 }
 
-/** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
-// google/rpc/status.proto and error_details.proto (Debian ships them in
-// golang-github-gogo-googleapis-dev); METAD_GOOGLEAPIS_DIR overrides.
-const GOOGLEAPIS_DIR = process.env.METAD_GOOGLEAPIS_DIR || '/usr/share/gocode/src/github.com/gogo/googleapis';
+// google/rpc/status.proto and error_details.proto: $METAD_GOOGLEAPIS_DIR,
+// else the copy in the package, else Debian's
+// golang-github-gogo-googleapis-dev (a checkout of the repository).
+function googleapisDir() {
+  if (process.env.METAD_GOOGLEAPIS_DIR) return process.env.METAD_GOOGLEAPIS_DIR;
+  if (fs.existsSync(path.join(BUNDLED_PROTO_DIR, 'google', 'rpc'))) return BUNDLED_PROTO_DIR;
+  return '/usr/share/gocode/src/github.com/gogo/googleapis';
+}
 let rpcRoot = null;
 
 function loadRpcRoot() {
   if (rpcRoot) return rpcRoot;
   const root = new protobuf.Root();
+  const dir = googleapisDir();
   // google/protobuf/*.proto come bundled with protobufjs.
-  root.resolvePath = (origin, target) => (target.startsWith('google/rpc/') ? path.join(GOOGLEAPIS_DIR, target) : target);
+  root.resolvePath = (origin, target) => (target.startsWith('google/rpc/') ? path.join(dir, target) : target);
   root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
   rpcRoot = root.resolveAll();
   return rpcRoot;
@@ -337,6 +367,7 @@ function errorDetails(err) {
   return out;
 }
 
+/** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
 function toDate(ts) {
   if (!ts) return null;
   return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos || 0) / 1e6));
@@ -360,6 +391,7 @@ module.exports = {
   get startWorkerRun() { return require('./worker').startWorkerRun; },
   get withWorkerRun() { return require('./worker').withWorkerRun; },
   Client,
+  WatchStream,
   kindOf,
   newRequestId,
   loadPackage,

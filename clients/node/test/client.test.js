@@ -260,3 +260,84 @@ test('server streams (WatchRuns) carry the token and are read with for await', a
   assert.deepEqual(ids, [[5, 'b1'], [6, 'b1']]);
   assert.deepEqual(seen, [{ auth: ['Bearer tok'], after: 4 }]);
 });
+
+// A WatchService whose WatchRuns answers call i with script[i]:
+// { header, ids, code } (code: the status after the events; OK if unset).
+async function watchServer(t, script) {
+  const pkg = metad.loadPackage();
+  const seen = [];
+  const server = new grpc.Server();
+  server.addService(pkg.WatchService.service, {
+    watchFiles: (call) => call.end(),
+    watchRuns: (call) => {
+      seen.push(call.request.afterEventId);
+      const step = script.shift() || {};
+      const md = new grpc.Metadata();
+      if (step.header !== undefined) md.set('metad-after-event-id', String(step.header));
+      call.sendMetadata(md);
+      for (const id of step.ids || []) call.write({ event: { id, kind: 'STARTED' } });
+      if (step.code) call.emit('error', { code: step.code, details: `scripted ${step.code}` });
+      else call.end();
+    },
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  return { address: `127.0.0.1:${port}`, seen };
+}
+
+test('a watch resumes after UNAVAILABLE from the last event id, and OUT_OF_RANGE surfaces', async (t) => {
+  const { address, seen } = await watchServer(t, [
+    { header: 4, ids: [5, 6], code: status.UNAVAILABLE },
+    { header: 6, ids: [7], code: status.UNAVAILABLE },
+    { header: 7, ids: [], code: status.OUT_OF_RANGE },
+  ]);
+  const client = dial(t, address);
+  const stream = client.watchRuns({ afterEventId: 4 });
+  const reconnects = [];
+  stream.on('reconnect', (r) => reconnects.push([r.error.code, r.afterEventId]));
+  const ids = [];
+  await assert.rejects(async () => {
+    for await (const e of stream) ids.push(e.event.id);
+  }, (err) => err.code === status.OUT_OF_RANGE);
+  assert.deepEqual(ids, [5, 6, 7]);
+  assert.deepEqual(seen, [4, 6, 7]);
+  assert.deepEqual(reconnects, [[status.UNAVAILABLE, 6], [status.UNAVAILABLE, 7]]);
+  assert.equal(stream.reconnects, 2);
+});
+
+test('a watch from now resumes from the start header when no event came yet', async (t) => {
+  const { address, seen } = await watchServer(t, [
+    { header: 10, code: status.UNAVAILABLE },
+    { header: 10, ids: [11] }, // then ends OK: the stream ends
+  ]);
+  const client = dial(t, address);
+  const ids = [];
+  for await (const e of client.watch.watchRuns({ afterEventId: 0 })) ids.push(e.event.id);
+  assert.deepEqual(ids, [11]);
+  assert.deepEqual(seen, [0, 10]);
+});
+
+test('a watch gives up after maxReconnects failed calls in a row, or at once with resume: false', async (t) => {
+  const down = { code: status.UNAVAILABLE };
+  const { address, seen } = await watchServer(t, [down, down, down, down, down]);
+  const client = dial(t, address);
+  await assert.rejects(async () => {
+    for await (const e of client.watchRuns({ afterEventId: 3 }, { maxReconnects: 2 })) assert.fail(`event ${e}`);
+  }, (err) => err.code === status.UNAVAILABLE);
+  assert.deepEqual(seen, [3, 3, 3]);
+  await assert.rejects(async () => {
+    for await (const e of client.watchRuns({ afterEventId: 3 }, { resume: false })) assert.fail(`event ${e}`);
+  }, (err) => err.code === status.UNAVAILABLE);
+  assert.equal(seen.length, 4);
+});
+
+test('cancel() ends a watch quietly, also while it waits to reconnect', async (t) => {
+  const { address } = await watchServer(t, [{ header: 1, ids: [2], code: status.UNAVAILABLE }]);
+  const client = dial(t, address, { initialBackoffMs: 60000, maxBackoffMs: 60000 });
+  const stream = client.watchRuns({ afterEventId: 1 });
+  stream.on('reconnect', () => stream.cancel());
+  const ids = [];
+  for await (const e of stream) ids.push(e.event.id);
+  assert.deepEqual(ids, [2]);
+});
