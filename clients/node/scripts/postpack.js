@@ -5,4 +5,4 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-for (const dir of ['proto', 'types']) fs.rmSync(path.join(__dirname, '..', dir), { recursive: true, force: true });
+for (const p of ['proto', 'types', 'LICENSE']) fs.rmSync(path.join(__dirname, '..', p), { recursive: true, force: true });
