@@ -106,14 +106,15 @@ function newRequestId() {
 let cachedPackage = null;
 let cachedProtoDir = null;
 
-// The protos an installed package carries (copied in by scripts/prepack.js);
-// a checkout of the repository has none and uses the repository's proto/.
+// The protos an installed package carries (copied in by scripts/prepack.js,
+// which the package does not ship). A checkout of the repository uses the
+// repository's proto/, even while `npm pack` has a copy here.
 const BUNDLED_PROTO_DIR = path.join(__dirname, 'proto');
+const IN_CHECKOUT = fs.existsSync(path.join(__dirname, 'scripts', 'prepack.js'));
 
 function defaultProtoDir() {
   if (process.env.METAD_PROTO_DIR) return process.env.METAD_PROTO_DIR;
-  if (fs.existsSync(path.join(BUNDLED_PROTO_DIR, 'metad', 'v1'))) return BUNDLED_PROTO_DIR;
-  return path.join(__dirname, '..', '..', 'proto');
+  return IN_CHECKOUT ? path.join(__dirname, '..', '..', 'proto') : BUNDLED_PROTO_DIR;
 }
 
 /**
@@ -316,8 +317,7 @@ class Client {
 // golang-github-gogo-googleapis-dev (a checkout of the repository).
 function googleapisDir() {
   if (process.env.METAD_GOOGLEAPIS_DIR) return process.env.METAD_GOOGLEAPIS_DIR;
-  if (fs.existsSync(path.join(BUNDLED_PROTO_DIR, 'google', 'rpc'))) return BUNDLED_PROTO_DIR;
-  return '/usr/share/gocode/src/github.com/gogo/googleapis';
+  return IN_CHECKOUT ? '/usr/share/gocode/src/github.com/gogo/googleapis' : BUNDLED_PROTO_DIR;
 }
 let rpcRoot = null;
 

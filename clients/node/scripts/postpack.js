@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// Removes what prepack.js built: a stale proto/ copy must not shadow the
-// repository's proto/ when the client runs from the checkout.
+// Removes what prepack.js built (the checkout's client never reads it: it
+// uses the repository's proto/), so no stale copy lingers.
 const fs = require('node:fs');
 const path = require('node:path');
 
