@@ -121,7 +121,7 @@ export interface ErrorDetails {
 }
 
 export declare function errorDetails(err: unknown): ErrorDetails | null;
-export declare function kindOf(fullMethod: string): MethodKind;
+export declare function kindOf(fullMethod: string, protoDir?: string): MethodKind;
 export declare function newRequestId(): string;
 export declare function listMethods(protoDir?: string): string[];
 export declare function namespaceOf(service: string): string;

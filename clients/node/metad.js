@@ -16,17 +16,16 @@
 // Every call has a deadline (timeoutMs, 30 s by default) and a failed call
 // rejects with the grpc-js ServiceError (err.code is a metad.status value,
 // err.details the daemon's message). A call is retried, with exponential
-// backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and it
-// is safe to repeat: a read (Get*, List*); a creating call with a request_id
-// (RegisterFile, RegisterFiles, ClaimFiles, RegisterTask, StartRun,
-// AddDependency); or an idempotent call, which the daemon answers as the
-// first one when it already took effect (CompleteFile, FinishRun, Heartbeat,
-// CancelRun, RecordOutputs: replayed=true). A creating call without
-// requestId gets a random one, the same for all its attempts, so a retried
-// StartRun returns the run the first attempt started and a retried
-// ClaimFiles the files the first attempt claimed. Every other call
-// (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
-// PruneHistory) is sent exactly once.
+// backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and its
+// method's `option idempotency_level` (proto/metad/v1, read from the loaded
+// descriptors) says a repeat is safe: NO_SIDE_EFFECTS (reads); IDEMPOTENT
+// with a request_id field (RegisterFile(s), ClaimFiles, RegisterTask,
+// StartRun, AddDependency: a request without requestId gets a random one,
+// the same for all its attempts, so a retried StartRun returns the run the
+// first attempt started and a retried ClaimFiles the files the first attempt
+// claimed); IDEMPOTENT otherwise (CompleteFile, FinishRun, Heartbeat, ...:
+// the daemon answers a repeat as the first call, replayed=true). A method
+// without the option (ResetFile, RerunTasks, DeleteTask, ...) is sent once.
 //
 // Workers: metad.startWorkerRun(client, task, batchId, opts) (worker.js)
 // runs a task the safe way: heartbeats, a request_id per claim, and
@@ -66,36 +65,35 @@ function namespaceOf(service) {
   return NAMESPACES[service] || lowerFirst(service.replace(/Service$/, ''));
 }
 
-const CREATING = new Set([
-  '/metad.v1.FileService/RegisterFile',
-  '/metad.v1.FileService/RegisterFiles',
-  // A retry with the same request_id returns the first call's files (those
-  // the run still holds), never a second set.
-  '/metad.v1.FileService/ClaimFiles',
-  '/metad.v1.TaskService/RegisterTask',
-  '/metad.v1.TaskLogService/StartRun',
-  '/metad.v1.DependencyService/AddDependency',
-]);
-
-// Calls the daemon answers as the first one when a repeat arrives after the
-// call took effect (replayed=true, or the same outcome): retried like reads.
-const IDEMPOTENT = new Set([
-  '/metad.v1.FileService/CompleteFile',
-  '/metad.v1.TaskLogService/FinishRun',
-  '/metad.v1.TaskLogService/Heartbeat',
-  '/metad.v1.TaskLogService/CancelRun',
-  '/metad.v1.TaskLogService/RecordOutputs',
-]);
-
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED]);
 
-/** 'read', 'creating', 'idempotent' or 'once' for a full method name ('/metad.v1.X/Y'). */
-function kindOf(fullMethod) {
-  if (CREATING.has(fullMethod)) return 'creating';
-  if (IDEMPOTENT.has(fullMethod)) return 'idempotent';
-  if (!fullMethod.startsWith('/metad.v1.')) return 'once';
-  const name = fullMethod.slice(fullMethod.lastIndexOf('/') + 1);
-  return name.startsWith('Get') || name.startsWith('List') ? 'read' : 'once';
+// How a call may be retried, from the method's `option idempotency_level`
+// in proto/metad/v1 (proto-loader keeps method options in the definition):
+//   NO_SIDE_EFFECTS                -> 'read'
+//   IDEMPOTENT, request_id field   -> 'creating' (a request_id is filled in
+//                                     when empty, the same for every attempt)
+//   IDEMPOTENT                     -> 'idempotent' (the daemon answers a
+//                                     repeat as the first call)
+//   unset                          -> 'once'
+function kindOfDefinition(def) {
+  const level = def.options && def.options.idempotency_level;
+  if (level === 'NO_SIDE_EFFECTS') return 'read';
+  if (level !== 'IDEMPOTENT') return 'once';
+  const fields = (def.requestType && def.requestType.type && def.requestType.type.field) || [];
+  return fields.some((f) => f.name === 'requestId') ? 'creating' : 'idempotent';
+}
+
+/**
+ * 'read', 'creating', 'idempotent' or 'once' for a full method name
+ * ('/metad.v1.X/Y') of the loaded protos; 'once' for any other.
+ */
+function kindOf(fullMethod, protoDir) {
+  for (const [, Stub] of servicesOf(loadPackage(protoDir))) {
+    for (const def of Object.values(Stub.service)) {
+      if (def.path === fullMethod) return kindOfDefinition(def);
+    }
+  }
+  return 'once';
 }
 
 /** A random idempotency key (32 hex digits). */
@@ -215,7 +213,7 @@ class Client {
       for (const [method, def] of Object.entries(Stub.service)) {
         let fn;
         if (!def.requestStream && !def.responseStream) {
-          fn = (request, callOpts) => this.call(stub, method, def.path, request, callOpts);
+          fn = (request, callOpts) => this.call(stub, method, def, request, callOpts);
         } else if (!def.requestStream) {
           fn = (request, callOpts) => this.openStream(stub, method, request, callOpts);
         } else {
@@ -233,9 +231,9 @@ class Client {
    * Calls one RPC. callOpts: { timeoutMs, deadline (Date), metadata
    * (grpc.Metadata or a plain object) }.
    */
-  async call(stub, method, fullMethod, request = {}, callOpts = {}) {
+  async call(stub, method, def, request = {}, callOpts = {}) {
     const o = this.opts;
-    const kind = kindOf(fullMethod);
+    const kind = kindOfDefinition(def);
     let deadline = callOpts.deadline;
     if (!deadline) {
       const timeoutMs = callOpts.timeoutMs ?? o.timeoutMs;

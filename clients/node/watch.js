@@ -46,7 +46,7 @@ class WatchStream extends Readable {
 
   /** Stops the stream (and any pending reconnection); it ends without an error. */
   cancel() {
-    if (this._cancelled) return;
+    if (this._cancelled || this.destroyed) return;
     this._cancelled = true;
     if (this._timer) clearTimeout(this._timer);
     this._timer = null;
