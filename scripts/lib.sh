@@ -18,6 +18,7 @@ METAD_PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
   golang-github-gogo-googleapis-dev  # google/rpc/*.proto: error details
   clang libclang-rt-14-dev  # the libFuzzer target (tests/bad_input/fuzz)
+  libcivetweb-dev  # the operator port's HTTP server (daemon/http/http_server.cc)
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
 METAD_TEST_PACKAGES=(chromium)
