@@ -70,11 +70,12 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-absl::Status TokenAuthenticator::Load(const std::string& path) {
+absl::Status TokenAuthenticator::Load(const std::string& path,
+                                      absl::string_view flag) {
   std::ifstream in(path);
   if (!in) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--token_file: cannot read ", path));
+        absl::StrCat(flag, ": cannot read ", path));
   }
   auto entries = std::make_shared<std::vector<Entry>>();
   std::string line;
@@ -86,7 +87,7 @@ absl::Status TokenAuthenticator::Load(const std::string& path) {
     Entry entry;
     if (parts.size() < 2 || parts.size() > 3) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--token_file: line ", number, ": expected `<role> <token> [name]`"));
+          flag, ": line ", number, ": expected `<role> <token> [name]`"));
     }
     if (parts[0] == "reader") {
       entry.role = Role::kReader;
@@ -95,13 +96,12 @@ absl::Status TokenAuthenticator::Load(const std::string& path) {
     } else if (parts[0] == "admin") {
       entry.role = Role::kAdmin;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--token_file: line ", number,
-                       ": role must be reader, worker or admin"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": line ", number, ": role must be reader, worker or admin"));
     }
     if (parts[1].size() < 16) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--token_file: line ", number, ": tokens must have 16+ characters"));
+          flag, ": line ", number, ": tokens must have 16+ characters"));
     }
     entry.token = parts[1];
     entry.name = parts.size() == 3 ? parts[2] : absl::StrCat("line", number);
@@ -119,16 +119,20 @@ size_t TokenAuthenticator::size() const {
 
 namespace {
 
+// The token of an authorization value `Bearer <token>`; nullopt without one.
+std::optional<absl::string_view> BearerOf(absl::string_view header) {
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWith(header, kBearer)) return std::nullopt;
+  return header.substr(kBearer.size());
+}
+
 // The token of `authorization: Bearer <token>`; nullopt without one.
 std::optional<absl::string_view> BearerToken(
     const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return std::nullopt;
-  absl::string_view header(it->second.data(), it->second.size());
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWith(header, kBearer)) return std::nullopt;
-  return header.substr(kBearer.size());
+  return BearerOf(absl::string_view(it->second.data(), it->second.size()));
 }
 
 }  // namespace
@@ -143,6 +147,23 @@ const TokenAuthenticator::Entry* TokenAuthenticator::Match(
     }
   }
   return match;
+}
+
+absl::StatusOr<Role> TokenAuthenticator::RoleOfBearer(
+    absl::string_view authorization) const {
+  std::shared_ptr<const std::vector<Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries = entries_;
+  }
+  std::optional<absl::string_view> token = BearerOf(authorization);
+  if (!token.has_value()) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send `Authorization: Bearer <token>`");
+  }
+  const Entry* match = entries == nullptr ? nullptr : Match(*entries, *token);
+  if (match == nullptr) return absl::UnauthenticatedError("unknown token");
+  return match->role;
 }
 
 std::string TokenAuthenticator::NameOf(

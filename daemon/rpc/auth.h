@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
@@ -30,8 +31,9 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 class TokenAuthenticator {
  public:
   // Reads the token file (replacing the tokens in use only if it parses).
-  // INVALID_ARGUMENT naming the line for a malformed file.
-  absl::Status Load(const std::string& path);
+  // INVALID_ARGUMENT naming `flag` and the line for a malformed file.
+  absl::Status Load(const std::string& path,
+                    absl::string_view flag = "--token_file");
 
   // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
   // token's role may not call `method`). Never logs the token.
@@ -41,6 +43,11 @@ class TokenAuthenticator {
   // The name of the caller's token (as Authorize matched it); empty for no
   // or an unknown token.
   std::string NameOf(const grpc::ServerContextBase& context) const;
+
+  // The role of the token in an HTTP `Authorization` header's value
+  // (`Bearer <token>`), for the status page. UNAUTHENTICATED for no or an
+  // unknown token. Never logs the token.
+  absl::StatusOr<Role> RoleOfBearer(absl::string_view authorization) const;
 
   size_t size() const;
 
