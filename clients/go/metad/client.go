@@ -42,7 +42,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // Defaults applied by Dial to zero-valued Options fields.

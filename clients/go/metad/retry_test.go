@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/internal/testdaemon"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/internal/testdaemon"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // scripted answers each method with the next error of its script (nil or
