@@ -96,13 +96,16 @@ type Options struct {
 	DialOptions []grpc.DialOption
 }
 
-// Client is a connection to metad with the stubs of its four services.
+// Client is a connection to metad with the stubs of its services.
 type Client struct {
 	Conn  *grpc.ClientConn
 	Files metadv1.FileServiceClient
 	Tasks metadv1.TaskServiceClient
 	Runs  metadv1.TaskLogServiceClient
 	Deps  metadv1.DependencyServiceClient
+	// Watch is the bare stream stub; WatchFiles and WatchRuns resume.
+	Watch metadv1.WatchServiceClient
+	Admin metadv1.AdminServiceClient
 }
 
 // Dial connects to metad at address (host:port). Unless opts.DialTimeout is
@@ -136,6 +139,8 @@ func NewClient(conn *grpc.ClientConn) *Client {
 		Tasks: metadv1.NewTaskServiceClient(conn),
 		Runs:  metadv1.NewTaskLogServiceClient(conn),
 		Deps:  metadv1.NewDependencyServiceClient(conn),
+		Watch: metadv1.NewWatchServiceClient(conn),
+		Admin: metadv1.NewAdminServiceClient(conn),
 	}
 }
 
