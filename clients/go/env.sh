@@ -18,7 +18,7 @@ export GO111MODULE=on
 export GOPROXY=off
 export GOFLAGS=
 export GOWORK="$METAD_GO_DIR/.offline/go.work"
-"$METAD_GO_DIR/offline_gowork.sh" "$METAD_GO_DIR/.offline" "$METAD_GO_DIR"
+"$METAD_GO_DIR/offline_gowork.sh" "$METAD_GO_DIR/.offline"
 
 # metad_go_generate [OUT]: generates the stubs of proto/metad/v1 into
 # OUT/metadv1 (default: clients/go, where they are committed; rerun it after

@@ -2,11 +2,12 @@
 # Writes a go.work that builds Go modules offline against Debian's Go sources
 # (/usr/share/gocode/src, the golang-*-dev packages), without a module proxy.
 #
-#   clients/go/offline_gowork.sh OUT_DIR MODULE_DIR...
+#   clients/go/offline_gowork.sh OUT_DIR [MODULE_DIR...]
 #   GOWORK=OUT_DIR/go.work GOPROXY=off go build ./...
 #
-# The go.work `use`s each MODULE_DIR (so a consumer module listed with this
-# checkout's clients/go builds against the checkout) and `replace`s every
+# The go.work `use`s each MODULE_DIR (default: this checkout's clients/go)
+# and `replace`s github.com/metad-project/metad/clients/go with this checkout
+# (whatever version your module requires) and every
 # other module of the requirement graph, walked from the modules' go.mod
 # files, with a directory:
 #   - Debian's source tree of the module when it has a go.mod declaring it;
@@ -19,9 +20,10 @@
 set -euo pipefail
 GOCODE=${METAD_GOCODE:-/usr/share/gocode/src}
 
-[ $# -ge 2 ] || { echo "usage: $0 OUT_DIR MODULE_DIR..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 OUT_DIR [MODULE_DIR...]" >&2; exit 2; }
 out=$1
 shift
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf "$out/stub"
@@ -35,7 +37,8 @@ requires_of() {
 }
 
 declare -A seen=() # module path -> 1 once handled
-uses=() queue=()
+uses=() queue=() replaces=()
+[ $# -gt 0 ] || set -- "$here"
 for dir in "$@"; do
   dir=$(cd "$dir" && pwd)
   [ -f "$dir/go.mod" ] || { echo "$0: no go.mod in $dir" >&2; exit 1; }
@@ -43,8 +46,14 @@ for dir in "$@"; do
   seen[$(module_of "$dir/go.mod")]=1
   queue+=($(requires_of "$dir/go.mod"))
 done
+# A module of yours: every version of this one is this checkout.
+self=$(module_of "$here/go.mod")
+if [ -z "${seen[$self]:-}" ]; then
+  seen[$self]=1
+  replaces+=("$self => $here")
+  queue+=($(requires_of "$here/go.mod"))
+fi
 
-replaces=()
 while [ ${#queue[@]} -gt 0 ]; do
   mod=${queue[0]}
   queue=("${queue[@]:1}")
