@@ -26,6 +26,9 @@
 // Workers: StartWorkerRun runs a task the safe way (heartbeats, claims with
 // their own request_id, FinishRun naming every file received); see
 // WorkerRun.
+//
+// Watches: WatchFiles and WatchRuns follow the audit trail live and resume
+// after UNAVAILABLE from the last event by themselves; see Watch.
 package metad
 
 import (
