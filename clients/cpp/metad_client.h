@@ -3,16 +3,16 @@
 // retries of only what is safe to retry.
 //
 // Retry rule: a call is retried on UNAVAILABLE or ABORTED, with exponential
-// backoff and jitter, within the call's deadline, when it is a read (Get*,
-// List*, GetBatch, GetUpstream, ...), a creating call that carries a
-// request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
-// ClaimFiles, AddDependency), or an idempotent call (CompleteFile,
-// FinishRun, Heartbeat, CancelRun: the daemon answers a repeat of one that
-// took effect as it answered the first). Creating calls get a generated
-// request_id when the caller leaves it empty, so a retry after a lost
-// response cannot create (or claim) twice. Every other call (ResetFile,
-// ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency) is sent exactly
-// once.
+// backoff and jitter, within the call's deadline, when the proto declares
+// its method NO_SIDE_EFFECTS or IDEMPOTENT (`option idempotency_level`, see
+// proto/metad/v1/options.proto): reads, creating calls that carry a
+// request_id (RegisterFile(s), RegisterTask, StartRun, ClaimFiles,
+// AddDependency) and calls the daemon answers again as it answered the
+// first (CompleteFile, FinishRun, Heartbeat, CancelRun, RecordOutputs,
+// PruneHistory). Creating calls get a generated request_id when the caller
+// leaves it empty, so a retry after a lost response cannot create (or claim)
+// twice. Every other call (ResetFile, ReprocessFiles, RerunTasks,
+// DeleteTask, RemoveDependency) is sent exactly once.
 #ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
 #define METAD_CLIENTS_CPP_METAD_CLIENT_H_
 
@@ -57,8 +57,9 @@ struct ClientOptions {
   std::function<void(absl::Duration)> sleep;
 };
 
-// Whether a method may be sent again after UNAVAILABLE or ABORTED.
-enum class Retry { kNever, kSafe };
+// Whether the method taking `request` may be sent again after UNAVAILABLE or
+// ABORTED: its idempotency_level is NO_SIDE_EFFECTS or IDEMPOTENT.
+bool IsRetryable(const google::protobuf::Descriptor* request);
 
 // Channel credentials for the options (insecure unless tls).
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
@@ -169,7 +170,7 @@ class Client {
   // Sends the call (again, while `retry` allows) until the deadline.
   template <typename Stub, typename Request, typename Response>
   grpc::Status Invoke(Stub* stub, Method<Stub, Request, Response> method,
-                      const Request& request, Response* response, Retry retry);
+                      const Request& request, Response* response);
 
   void Sleep(absl::Duration d) const;
 

@@ -3,10 +3,13 @@
 #include <fstream>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/rpc/method_options.h"
+#include "metad/v1/options.pb.h"
 
 namespace metad::daemon {
 namespace {
@@ -26,20 +29,34 @@ const char* RoleName(Role role) {
 }  // namespace
 
 Role RequiredRole(absl::string_view method) {
-  if (absl::StartsWith(method, "Get") || absl::StartsWith(method, "List") ||
-      absl::StartsWith(method, "Watch")) {
-    return Role::kReader;
-  }
-  // CancelRun and RerunTasks: an operator's verbs, but a worker (or its
-  // supervisor) may need them too.
-  static constexpr absl::string_view kWorkerMethods[] = {
-      "RegisterFile", "RegisterFiles", "ClaimFiles",   "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",    "FinishRun",
-      "CancelRun",    "RerunTasks",    "RecordOutputs"};
-  for (absl::string_view m : kWorkerMethods) {
-    if (method == m) return Role::kWorker;
-  }
-  return Role::kAdmin;
+  // Built once from the proto's own options (metad/v1/options.proto): the
+  // role a method declares, else reader for a method without side effects.
+  static const auto* const roles = [] {
+    auto* map = new absl::flat_hash_map<std::string, Role>();
+    for (const google::protobuf::MethodDescriptor* m : MetadMethods()) {
+      Role role = Role::kAdmin;
+      switch (m->options().GetExtension(v1::access_role)) {
+        case v1::ACCESS_ROLE_READER:
+          role = Role::kReader;
+          break;
+        case v1::ACCESS_ROLE_WORKER:
+          role = Role::kWorker;
+          break;
+        case v1::ACCESS_ROLE_ADMIN:
+          role = Role::kAdmin;
+          break;
+        default:
+          role = m->options().idempotency_level() ==
+                         google::protobuf::MethodOptions::NO_SIDE_EFFECTS
+                     ? Role::kReader
+                     : Role::kAdmin;
+      }
+      map->emplace(m->name(), role);
+    }
+    return map;
+  }();
+  auto it = roles->find(method);
+  return it == roles->end() ? Role::kAdmin : it->second;
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {

@@ -1,9 +1,8 @@
 // Token authentication with roles. Tokens come from a file, one per line:
 //   <role> <token> [name]      role: reader | worker | admin; '#' comments
-// A caller sends `authorization: Bearer <token>`. Roles nest: a reader may
-// call Get*/List*/Watch*; a worker also registers, claims, starts,
-// heartbeats, completes and finishes; an admin may call everything
-// (DeleteTask, dependency edits, ResetFile, retention).
+// A caller sends `authorization: Bearer <token>`. Roles nest (reader <
+// worker < admin); each method declares the role it needs in the proto
+// (`option (metad.v1.access_role)`, see proto/metad/v1/options.proto).
 #ifndef METAD_DAEMON_RPC_AUTH_H_
 #define METAD_DAEMON_RPC_AUTH_H_
 
@@ -22,7 +21,7 @@ namespace metad::daemon {
 enum class Role { kReader = 0, kWorker = 1, kAdmin = 2 };
 
 // The least role that may call `method` (the RPC's short name, e.g.
-// "RegisterFile"). Unknown methods need admin.
+// "RegisterFile"), from the proto's options. Unknown methods need admin.
 Role RequiredRole(absl::string_view method);
 
 // Equal contents, in time that depends only on the lengths.
