@@ -11,17 +11,16 @@
 // ones of package metadv1; errors are gRPC statuses (status.Code(err)).
 //
 // Retries: a call is retried, with exponential backoff and jitter, only when
-// it failed with UNAVAILABLE or ABORTED and it is safe to repeat: a read
-// (Get*, List*); a creating call that carries a request_id (RegisterFile,
-// RegisterFiles, ClaimFiles, RegisterTask, StartRun, AddDependency); or an
-// idempotent call, which the daemon answers as the first one when it
-// already took effect (CompleteFile, FinishRun, Heartbeat, CancelRun,
-// RecordOutputs). A creating call without a request_id gets a fresh random
-// one, the same for all its attempts, so a retried StartRun returns the run
-// the first attempt started, and a retried ClaimFiles the files the first
-// attempt claimed, instead of starting or claiming again. Every other call
-// (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
-// PruneHistory) is sent exactly once: the caller decides.
+// it failed with UNAVAILABLE or ABORTED and its method is declared safe to
+// repeat in the proto (`option idempotency_level`, read from the compiled
+// descriptors; see KindOf): NO_SIDE_EFFECTS (reads) or IDEMPOTENT (the
+// daemon answers a repeat of a call that took effect as the first one). An
+// IDEMPOTENT request with a request_id field and none set gets a fresh
+// random one, the same for all its attempts, so a retried StartRun returns
+// the run the first attempt started, and a retried ClaimFiles the files the
+// first attempt claimed, instead of starting or claiming again. Every other
+// call (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency)
+// is sent exactly once: the caller decides.
 //
 // Workers: StartWorkerRun runs a task the safe way (heartbeats, claims with
 // their own request_id, FinishRun naming every file received); see
