@@ -16,3 +16,10 @@ set_tests_properties(metactl_e2e PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
 # The C++ worker helper (clients/cpp/worker_run) against the real services.
 metad_test(worker_run_pgtest worker_run_pgtest.cc
   LIBS metad_client metad_services)
+
+# metactl watch files|runs: live output, filters, SIGINT, a daemon restart.
+add_test(NAME metactl_watch_e2e
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/metactl_watch_e2e.sh
+          ${CMAKE_BINARY_DIR})
+set_tests_properties(metactl_watch_e2e PROPERTIES TIMEOUT 300
+  SKIP_RETURN_CODE 77)

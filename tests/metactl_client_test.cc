@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/cli.h"
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
 
 namespace metad::client {
 namespace {
