@@ -23,7 +23,7 @@ cleanup() {
   local p
   for p in "${watchers[@]}"; do kill -KILL "$p" 2>/dev/null; done
   stop_test_daemon >/dev/null 2>&1
-  [ -n "${KEEP:-}" ] || rm -rf "$work"; echo "$work"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 start_test_daemon metactl_watch || exit 1
