@@ -23,3 +23,10 @@ add_test(NAME metactl_watch_e2e
           ${CMAKE_BINARY_DIR})
 set_tests_properties(metactl_watch_e2e PROPERTIES TIMEOUT 300
   SKIP_RETURN_CODE 77)
+
+# cmake --install of a METAD_CLIENT_ONLY build, and an outside project
+# (tests/install_consumer) that finds it with find_package(metad_client).
+add_test(NAME install_test
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh
+          ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+set_tests_properties(install_test PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
