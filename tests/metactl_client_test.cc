@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/cli.h"
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
 #include "metad/v1/watch.grpc.pb.h"
 
 namespace metad::client {

@@ -1,4 +1,4 @@
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
 
 #include <algorithm>
 #include <chrono>
@@ -102,7 +102,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       tasks_(v1::TaskService::NewStub(channel_)),
       runs_(v1::TaskLogService::NewStub(channel_)),
       deps_(v1::DependencyService::NewStub(channel_)),
-      admin_(v1::AdminService::NewStub(channel_)) {}
+      admin_(v1::AdminService::NewStub(channel_)),
+      watch_(v1::WatchService::NewStub(channel_)) {}
 
 void Client::Sleep(absl::Duration d) const {
   if (options_.sleep) {
@@ -353,6 +354,49 @@ grpc::Status Client::PruneHistory(const v1::PruneHistoryRequest& request,
                                   v1::PruneHistoryResponse* response) {
   return Invoke(admin_.get(), &v1::AdminService::Stub::PruneHistory, request,
                 response);
+}
+
+// WatchService ------------------------------------------------------------
+
+namespace {
+
+// Streams carry the token like every call, and no deadline.
+std::function<void(grpc::ClientContext*)> StreamSetup(std::string token) {
+  return [token = std::move(token)](grpc::ClientContext* context) {
+    if (!token.empty()) {
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    }
+  };
+}
+
+}  // namespace
+
+std::unique_ptr<FileWatch> Client::WatchFiles(v1::WatchFilesRequest request,
+                                              WatchOptions options) {
+  const int64_t after = request.after_event_id();
+  auto open = [stub = watch_, request = std::move(request)](
+                  grpc::ClientContext* context, int64_t after_event_id) {
+    v1::WatchFilesRequest r = request;
+    r.set_after_event_id(after_event_id);
+    return stub->WatchFiles(context, r);
+  };
+  return std::make_unique<FileWatch>(std::move(open),
+                                     StreamSetup(options_.bearer_token), after,
+                                     std::move(options));
+}
+
+std::unique_ptr<RunWatch> Client::WatchRuns(v1::WatchRunsRequest request,
+                                            WatchOptions options) {
+  const int64_t after = request.after_event_id();
+  auto open = [stub = watch_, request = std::move(request)](
+                  grpc::ClientContext* context, int64_t after_event_id) {
+    v1::WatchRunsRequest r = request;
+    r.set_after_event_id(after_event_id);
+    return stub->WatchRuns(context, r);
+  };
+  return std::make_unique<RunWatch>(std::move(open),
+                                    StreamSetup(options_.bearer_token), after,
+                                    std::move(options));
 }
 
 }  // namespace metad::client

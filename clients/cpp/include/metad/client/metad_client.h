@@ -13,8 +13,11 @@
 // leaves it empty, so a retry after a lost response cannot create (or claim)
 // twice. Every other call (ResetFile, ReprocessFiles, RerunTasks,
 // DeleteTask, RemoveDependency) is sent exactly once.
-#ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
-#define METAD_CLIENTS_CPP_METAD_CLIENT_H_
+//
+// Watch streams (WatchFiles, WatchRuns) have no deadline and reconnect by
+// themselves from the last event id (watch.h).
+#ifndef METAD_CLIENT_METAD_CLIENT_H_
+#define METAD_CLIENT_METAD_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -24,11 +27,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "metad/client/watch.h"
 #include "metad/v1/admin.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
+#include "metad/v1/watch.grpc.pb.h"
 
 namespace metad::client {
 
@@ -162,6 +167,14 @@ class Client {
   grpc::Status PruneHistory(const v1::PruneHistoryRequest& request,
                             v1::PruneHistoryResponse* response);
 
+  // WatchService: the stream starts after request.after_event_id and
+  // reconnects after UNAVAILABLE from the last event delivered (watch.h).
+  // The stream shares the channel and may outlive this Client.
+  std::unique_ptr<FileWatch> WatchFiles(v1::WatchFilesRequest request,
+                                        WatchOptions options = {});
+  std::unique_ptr<RunWatch> WatchRuns(v1::WatchRunsRequest request,
+                                      WatchOptions options = {});
+
  private:
   template <typename Stub, typename Request, typename Response>
   using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
@@ -181,8 +194,9 @@ class Client {
   std::unique_ptr<v1::TaskLogService::Stub> runs_;
   std::unique_ptr<v1::DependencyService::Stub> deps_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::shared_ptr<v1::WatchService::Stub> watch_;
 };
 
 }  // namespace metad::client
 
-#endif  // METAD_CLIENTS_CPP_METAD_CLIENT_H_
+#endif  // METAD_CLIENT_METAD_CLIENT_H_
