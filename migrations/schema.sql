@@ -1002,7 +1002,8 @@ CREATE TABLE public.metad_schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
     checksum text NOT NULL,
-    applied_at timestamp with time zone DEFAULT now() NOT NULL
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    expand_only boolean DEFAULT false NOT NULL
 );
 
 --

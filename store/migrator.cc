@@ -4,10 +4,12 @@
 #include <memory>
 #include <pqxx/pqxx>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "store/embedded_migrations.h"
 #include "store/error_mapping.h"
@@ -25,6 +27,7 @@ struct Applied {
   std::string name;
   std::string checksum;
   std::string applied_at;
+  bool expand_only = false;
 };
 
 std::string Checksum(pqxx::transaction_base& tx, const std::string& text) {
@@ -47,7 +50,7 @@ std::map<int, Applied> ReadApplied(pqxx::connection& conn) {
   for (const auto& row : Exec(tx, sql::kMigrateList)) {
     applied[row["version"].as<int>()] = Applied{
         row["name"].as<std::string>(), row["checksum"].as<std::string>(),
-        row["applied_at"].as<std::string>()};
+        row["applied_at"].as<std::string>(), row["expand_only"].as<bool>()};
   }
   return applied;
 }
@@ -122,6 +125,16 @@ class MigrationLock {
 
 }  // namespace
 
+bool DeclaresExpandOnly(const std::string& up_sql) {
+  for (absl::string_view line : absl::StrSplit(up_sql, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (!absl::StartsWith(line, "--")) return false;  // past the header
+    if (line == "-- metad: expand-only") return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::vector<Migration>> EmbeddedMigrations() {
   std::map<int, Migration> by_version;
   for (const EmbeddedFile& file : EmbeddedMigrationFiles()) {
@@ -191,6 +204,7 @@ absl::StatusOr<std::vector<MigrationState>> Migrator::Status() {
         state.applied_at = it->second.applied_at;
         state.checksum_matches =
             it->second.checksum == Checksum(conn, m.up_sql);
+        state.expand_only = it->second.expand_only;
         applied.erase(it);
       }
       out.push_back(state);
@@ -203,6 +217,7 @@ absl::StatusOr<std::vector<MigrationState>> Migrator::Status() {
       state.applied_at = a.applied_at;
       state.known = false;
       state.checksum_matches = false;
+      state.expand_only = a.expand_only;
       out.push_back(state);
     }
     return out;
@@ -213,17 +228,29 @@ absl::StatusOr<std::vector<MigrationState>> Migrator::Status() {
 
 namespace {
 
-// FAILED_PRECONDITION when the database holds a version this binary lacks or
-// one whose file changed since it was applied.
-absl::Status CheckApplied(pqxx::connection& conn,
-                          const std::vector<Migration>& migrations,
-                          const std::map<int, Applied>& applied) {
+// Whether the database is ahead of this binary (true: every version it
+// lacks is expand-only, the rollback window). FAILED_PRECONDITION when it
+// holds a version this binary lacks that is not expand-only (or any, unless
+// `window`), or one whose file changed since it was applied.
+absl::StatusOr<bool> CheckApplied(pqxx::connection& conn,
+                                  const std::vector<Migration>& migrations,
+                                  const std::map<int, Applied>& applied,
+                                  bool window) {
+  const int known = static_cast<int>(migrations.size());
+  bool ahead = false;
   for (const auto& [version, a] : applied) {
-    if (version > static_cast<int>(migrations.size())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database schema is at version ", applied.rbegin()->first,
-          ", newer than this metad knows (", migrations.size(),
-          "); run a newer metad"));
+    if (version > known) {
+      if (!window || !a.expand_only) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database schema is at version ", applied.rbegin()->first,
+            ", newer than this metad knows (", known, "), and migration ",
+            version, " (", a.name, ") is ",
+            a.expand_only ? "expand-only, but this command must know it"
+                          : "not expand-only",
+            "; run a newer metad"));
+      }
+      ahead = true;
+      continue;
     }
     const Migration& m = migrations[version - 1];
     if (a.checksum != Checksum(conn, m.up_sql)) {
@@ -232,7 +259,22 @@ absl::Status CheckApplied(pqxx::connection& conn,
           ") applied to the database differs from this metad's file"));
     }
   }
-  return absl::OkStatus();
+  if (ahead && static_cast<int>(applied.size()) != applied.rbegin()->first) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database schema is ahead of this metad (", known,
+        ") but lacks some of the versions this metad knows; run a newer "
+        "metad"));
+  }
+  return ahead;
+}
+
+void LogSchemaAhead(const std::map<int, Applied>& applied, int known) {
+  log::Warn("schema_ahead",
+            {{"database_version", applied.rbegin()->first},
+             {"metad_version", known},
+             {"detail",
+              "serving in the rollback window: the newer migrations are "
+              "expand-only; schema and functions left as they are"}});
 }
 
 }  // namespace
@@ -245,11 +287,17 @@ absl::Status Migrator::Up(int steps) {
       pqxx::nontransaction tx(conn);
       // DDL, sent once per run: a simple query, not a prepared statement.
       tx.exec(sql::kMigrateCreateTable.sql);
+      tx.exec(sql::kMigrateAddExpandOnly.sql);
       tx.exec(sql::kMigrateCreateDefinitionsTable.sql);
     }
     std::map<int, Applied> applied = ReadApplied(conn);
-    absl::Status compatible = CheckApplied(conn, migrations_, applied);
-    if (!compatible.ok()) return compatible;
+    absl::StatusOr<bool> ahead =
+        CheckApplied(conn, migrations_, applied, /*window=*/true);
+    if (!ahead.ok()) return ahead.status();
+    if (*ahead) {
+      LogSchemaAhead(applied, latest_version());
+      return absl::OkStatus();
+    }
     std::vector<const Migration*> pending;
     for (const Migration& m : migrations_) {
       if (applied.count(m.version) != 0) continue;
@@ -265,7 +313,8 @@ absl::Status Migrator::Up(int steps) {
       std::string checksum = Checksum(conn, m->up_sql);
       pqxx::work tx(conn);
       tx.exec(m->up_sql);
-      Exec(tx, sql::kMigrateRecord, m->version, m->name, checksum);
+      Exec(tx, sql::kMigrateRecord, m->version, m->name, checksum,
+           DeclaresExpandOnly(m->up_sql));
       if (m == pending.back() && apply_definitions) {
         ApplyDefinitions(tx, definitions_);
       }
@@ -293,8 +342,9 @@ absl::Status Migrator::Down(int steps) {
     pqxx::connection conn(url_);
     MigrationLock lock(conn);
     std::map<int, Applied> applied = ReadApplied(conn);
-    absl::Status compatible = CheckApplied(conn, migrations_, applied);
-    if (!compatible.ok()) return compatible;
+    absl::StatusOr<bool> ahead =
+        CheckApplied(conn, migrations_, applied, /*window=*/false);
+    if (!ahead.ok()) return ahead.status();
     for (int i = 0; i < steps && !applied.empty(); ++i) {
       int version = applied.rbegin()->first;
       const Migration& m = migrations_[version - 1];
@@ -327,8 +377,13 @@ absl::Status Migrator::CheckCompatible() {
   try {
     pqxx::connection conn(url_);
     std::map<int, Applied> applied = ReadApplied(conn);
-    absl::Status compatible = CheckApplied(conn, migrations_, applied);
-    if (!compatible.ok()) return compatible;
+    absl::StatusOr<bool> ahead =
+        CheckApplied(conn, migrations_, applied, /*window=*/true);
+    if (!ahead.ok()) return ahead.status();
+    if (*ahead) {
+      LogSchemaAhead(applied, latest_version());
+      return absl::OkStatus();
+    }
     int current = applied.empty() ? 0 : applied.rbegin()->first;
     if (current != latest_version() ||
         static_cast<int>(applied.size()) != current) {

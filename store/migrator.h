@@ -7,6 +7,12 @@
 //   CREATE OR REPLACE), applied as a whole, in name order, whenever their
 //   checksums differ from those recorded in metad_schema_definitions. A
 //   change to a function is an edit of its file, not a new migration.
+// The rollback window: a migration whose up file has the line
+// `-- metad: expand-only` among its first comment lines declares that it
+// only adds (tables, nullable or defaulted columns, indexes, functions that
+// keep the old signatures). A metad that does not know such migrations (the
+// one before a rollout) still serves a database that has them, and leaves
+// the schema and the functions as they are, so the rollout can be undone.
 #ifndef METAD_STORE_MIGRATOR_H_
 #define METAD_STORE_MIGRATOR_H_
 
@@ -40,7 +46,13 @@ struct MigrationState {
   // or (known == false) when the database has a version this binary lacks.
   bool checksum_matches = true;
   bool known = true;
+  // Recorded as `-- metad: expand-only` when applied.
+  bool expand_only = false;
 };
+
+// Whether a migration's up file declares `-- metad: expand-only` in its
+// leading comment lines.
+bool DeclaresExpandOnly(const std::string& up_sql);
 
 // The embedded migrations, validated: versions 1..N without gaps, each with
 // an up and a down file.
@@ -60,12 +72,15 @@ class Migrator {
   // migrate once. Once the schema is at the latest version, the definitions
   // are applied if they differ from the recorded ones: in the transaction of
   // the last migration (so no call ever sees the new schema without its
-  // functions), or in one of their own. FAILED_PRECONDITION if the database
-  // has versions this binary does not know or whose checksums differ;
-  // UNAVAILABLE if the database is unreachable.
+  // functions), or in one of their own. A database ahead of this binary by
+  // expand-only migrations only is left as it is (the rollback window).
+  // FAILED_PRECONDITION if the database has other versions this binary does
+  // not know, or ones whose checksums differ; UNAVAILABLE if the database is
+  // unreachable.
   absl::Status Up(int steps = -1);
 
-  // Reverts the `steps` latest applied migrations, newest first, and forgets
+  // Reverts the `steps` latest applied migrations, newest first (refused
+  // when the database has versions this binary does not know), and forgets
   // the definitions (a down migration may drop what they replaced), so the
   // next Up applies them again.
   absl::Status Down(int steps = 1);
@@ -78,8 +93,9 @@ class Migrator {
   absl::StatusOr<std::vector<std::string>> StaleDefinitions();
 
   // OK when the database is at exactly this binary's latest version with
-  // matching checksums, definitions included; FAILED_PRECONDITION (saying
-  // what to do) otherwise.
+  // matching checksums, definitions included, or ahead of it by expand-only
+  // migrations only (the rollback window: the newer functions stay);
+  // FAILED_PRECONDITION (saying what to do) otherwise.
   absl::Status CheckCompatible();
 
   int latest_version() const;

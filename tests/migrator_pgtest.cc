@@ -203,6 +203,83 @@ TEST(Migrator, RefusesDatabaseNewerThanBinary) {
   EXPECT_FALSE(states->back().known);
 }
 
+// The binary after `Embedded()`: one more migration, expand-only or not,
+// and a changed function file.
+std::vector<Migration> WithNext(bool expand_only) {
+  std::vector<Migration> next = Embedded();
+  Migration m;
+  m.version = static_cast<int>(next.size()) + 1;
+  m.name = "next_release";
+  m.up_sql =
+      std::string(expand_only ? "-- Adds a table.\n-- metad: expand-only\n"
+                              : "-- Adds a table.\n") +
+      "CREATE TABLE next_release_table (id bigint);";
+  m.down_sql = "DROP TABLE next_release_table;";
+  next.push_back(m);
+  return next;
+}
+
+std::vector<Definition> ChangedDefinitions() {
+  std::vector<Definition> defs = EmbeddedDefinitions();
+  defs.push_back({"99_next_release.sql",
+                  "CREATE OR REPLACE FUNCTION metad_next_release() "
+                  "RETURNS int LANGUAGE sql AS 'SELECT 1';"});
+  return defs;
+}
+
+TEST(Migrator, ExpandOnlyIsReadFromTheHeaderOnly) {
+  EXPECT_TRUE(DeclaresExpandOnly("-- Adds.\n-- metad: expand-only\nSELECT 1;"));
+  EXPECT_TRUE(DeclaresExpandOnly("\n  -- metad: expand-only\nSELECT 1;"));
+  EXPECT_FALSE(DeclaresExpandOnly("-- Adds.\nSELECT 1;"));
+  // Below the header it is SQL's business, not a declaration.
+  EXPECT_FALSE(DeclaresExpandOnly("SELECT 1;\n-- metad: expand-only\n"));
+  EXPECT_FALSE(DeclaresExpandOnly("-- metad: expand-only, not really\n"));
+}
+
+// The rollback window: the release before an expand-only migration still
+// serves, and leaves the newer schema and functions alone.
+TEST(Migrator, OlderBinaryServesAheadOfItByExpandOnlyMigrations) {
+  std::string url = CreateEmptyDatabase("mig_window");
+  Migrator newer(url, WithNext(/*expand_only=*/true), ChangedDefinitions());
+  ASSERT_TRUE(newer.Up().ok());
+  EXPECT_EQ(QueryValue(url,
+                       "SELECT expand_only FROM metad_schema_migrations "
+                       "ORDER BY version DESC LIMIT 1"),
+            "t");
+  const std::string functions_before =
+      QueryValue(url,
+                 "SELECT string_agg(name || checksum, ',' ORDER BY name) "
+                 "FROM metad_schema_definitions");
+
+  Migrator older(url, Embedded(), EmbeddedDefinitions());
+  EXPECT_TRUE(older.CheckCompatible().ok()) << older.CheckCompatible();
+  EXPECT_TRUE(older.Up().ok());  // what `metad serve` does first
+  EXPECT_EQ(QueryValue(url,
+                       "SELECT string_agg(name || checksum, ',' ORDER BY name) "
+                       "FROM metad_schema_definitions"),
+            functions_before);
+  EXPECT_EQ(QueryValue(url, "SELECT count(*) FROM metad_next_release()"), "1");
+  auto states = older.Status();
+  ASSERT_TRUE(states.ok());
+  EXPECT_FALSE(states->back().known);
+  EXPECT_TRUE(states->back().expand_only);
+  // Reverting needs the binary that knows the migration.
+  EXPECT_EQ(older.Down(1).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(newer.Down(1).ok());
+  EXPECT_EQ(QueryValue(url, "SELECT to_regclass('next_release_table')"), "");
+}
+
+TEST(Migrator, OlderBinaryRefusesAMigrationThatIsNotExpandOnly) {
+  std::string url = CreateEmptyDatabase("mig_window_no");
+  ASSERT_TRUE(Migrator(url, WithNext(/*expand_only=*/false)).Up().ok());
+  Migrator older(url, Embedded());
+  absl::Status check = older.CheckCompatible();
+  EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(check.message().find("not expand-only"), std::string::npos)
+      << check;
+  EXPECT_EQ(older.Up().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(Migrator, RefusesChangedMigrationFile) {
   std::string url = CreateEmptyDatabase("mig_changed");
   Migrator migrator(url, Embedded());

@@ -16,7 +16,8 @@ constexpr const char* kMigrateHelp =
     "usage: metad migrate up [N] | down [N] | status [flags]\n"
     "  up [N]    apply all pending migrations (or the next N)\n"
     "  down [N]  revert the N latest applied migrations (default 1)\n"
-    "  status    list every migration: applied, pending, unknown, changed\n"
+    "  status    list every migration: applied, pending, changed, unknown,\n"
+    "            or ahead (unknown but expand-only: this metad still serves)\n"
     "Runs under an advisory lock; use a role that owns the schema.\n\n"
     "flags:\n";
 
@@ -64,8 +65,9 @@ int RunMigrate(int argc, char** argv) {
   std::printf("%-8s %-24s %-10s %s\n", "VERSION", "NAME", "STATE",
               "APPLIED AT");
   for (const store::MigrationState& m : *states) {
-    const char* state = !m.known              ? "unknown"
-                        : !m.applied          ? "pending"
+    // "ahead": unknown here but expand-only, so this release still serves.
+    const char* state = !m.known     ? (m.expand_only ? "ahead" : "unknown")
+                        : !m.applied ? "pending"
                         : !m.checksum_matches ? "changed"
                                               : "applied";
     std::printf("%-8d %-24s %-10s %s\n", m.version, m.name.c_str(), state,

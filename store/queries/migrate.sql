@@ -25,13 +25,22 @@ CREATE TABLE IF NOT EXISTS metad_schema_migrations (
   checksum text NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now());
 
+-- name: migrate.add_expand_only
+-- Whether a migration only adds (docs/architecture.md, "The rollback
+-- window"): recorded so that a metad that does not know it may still serve.
+ALTER TABLE metad_schema_migrations
+  ADD COLUMN IF NOT EXISTS expand_only boolean NOT NULL DEFAULT false;
+
 -- name: migrate.list
-SELECT version, name, checksum, applied_at::text AS applied_at
-FROM metad_schema_migrations ORDER BY version;
+-- Read through to_jsonb, so a table made before the expand_only column
+-- existed reads as false instead of failing.
+SELECT version, name, checksum, applied_at::text AS applied_at,
+       coalesce((to_jsonb(m) ->> 'expand_only')::boolean, false) AS expand_only
+FROM metad_schema_migrations m ORDER BY version;
 
 -- name: migrate.record
-INSERT INTO metad_schema_migrations (version, name, checksum)
-VALUES ($1, $2, $3);
+INSERT INTO metad_schema_migrations (version, name, checksum, expand_only)
+VALUES ($1, $2, $3, $4);
 
 -- name: migrate.forget
 DELETE FROM metad_schema_migrations WHERE version = $1;
