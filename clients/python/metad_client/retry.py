@@ -84,15 +84,72 @@ def has_request_id(request):
     return "request_id" in request.DESCRIPTOR.fields_by_name
 
 
+def is_retryable(method, request):
+    """Whether a call of `method` ('/metad.v1.Service/Name') with `request`
+    may be repeated after an ambiguous failure (see the module comment)."""
+    return is_read(method) or has_request_id(request) or is_idempotent(method)
+
+
 def new_request_id():
     return uuid.uuid4().hex
 
 
-class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor):
+def with_request_id(request):
+    """The request itself, or a copy with a fresh request_id when it carries
+    an empty one (the caller's object is never changed)."""
+    if has_request_id(request) and not request.request_id:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        copy.request_id = new_request_id()
+        return copy
+    return request
+
+
+class Attempts:
+    """The retry schedule of one call: its deadline and when to try again.
+    Shared by the blocking and the asyncio interceptors."""
+
+    def __init__(self, policy, timeout, retryable, clock, rng):
+        self._policy = policy
+        self._retryable = retryable
+        self._clock = clock
+        self._rng = rng
+        self.deadline = None if timeout is None else clock() + timeout
+        self.attempt = 0
+
+    def remaining(self):
+        """The timeout of the next attempt (None: no deadline)."""
+        self.attempt += 1
+        if self.deadline is None:
+            return None
+        return max(self.deadline - self._clock(), 0.001)
+
+    def delay(self, code):
+        """Seconds to wait before the next attempt after `code`, or None when
+        the call's outcome is final."""
+        if (code == grpc.StatusCode.OK or not self._retryable
+                or code not in self._policy.codes
+                or self.attempt >= self._policy.max_attempts):
+            return None
+        delay = self._policy.backoff(self.attempt, self._rng)
+        if self.deadline is not None and self._clock() + delay >= self.deadline:
+            return None
+        return delay
+
+
+def call_details(details, timeout, metadata):
+    return _CallDetails(details.method, timeout, metadata, details.credentials,
+                        details.wait_for_ready, details.compression)
+
+
+class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor,
+                          grpc.UnaryStreamClientInterceptor):
     """Adds the default deadline, the token and the retry loop to each call.
 
     Meant for blocking stub calls (stub.Method(request) or .with_call); a
     .future() call works too but performs its retries before returning.
+    Server streams (watches) get the token only: no default deadline, since
+    they are meant to stay open, and no retry here (see metad_client.watch).
     """
 
     def __init__(self, timeout=30.0, retry=RetryPolicy(), metadata=(),
@@ -108,33 +165,20 @@ class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor):
         timeout = client_call_details.timeout
         if timeout is None:
             timeout = self._timeout
-        deadline = None if timeout is None else self._clock() + timeout
         metadata = tuple(client_call_details.metadata or ()) + self._metadata
-
-        creating = has_request_id(request)
-        if creating and not request.request_id:
-            copy = type(request)()
-            copy.CopyFrom(request)
-            copy.request_id = new_request_id()
-            request = copy
-        retryable = (is_read(client_call_details.method) or creating
-                     or is_idempotent(client_call_details.method))
-
-        attempt = 0
+        request = with_request_id(request)
+        attempts = Attempts(self._retry, timeout,
+                            is_retryable(client_call_details.method, request),
+                            self._clock, self._rng)
         while True:
-            attempt += 1
-            remaining = None if deadline is None else max(deadline - self._clock(), 0.001)
-            details = _CallDetails(client_call_details.method, remaining,
-                                   metadata, client_call_details.credentials,
-                                   client_call_details.wait_for_ready,
-                                   client_call_details.compression)
+            details = call_details(client_call_details, attempts.remaining(), metadata)
             outcome = continuation(details, request)
-            code = outcome.code()
-            if (code == grpc.StatusCode.OK or not retryable
-                    or code not in self._retry.codes
-                    or attempt >= self._retry.max_attempts):
-                return outcome
-            delay = self._retry.backoff(attempt, self._rng)
-            if deadline is not None and self._clock() + delay >= deadline:
+            delay = attempts.delay(outcome.code())
+            if delay is None:
                 return outcome
             self._sleep(delay)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        metadata = tuple(client_call_details.metadata or ()) + self._metadata
+        return continuation(call_details(
+            client_call_details, client_call_details.timeout, metadata), request)
