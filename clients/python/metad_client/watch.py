@@ -5,7 +5,7 @@ themselves.
         print(e.event.id, e.task_name, e.event.to_status)
 
 A stream that ends with UNAVAILABLE (the daemon restarted, the network or
-the database failed) is reopened after a backoff with after_event_id set to
+the database failed), or that the daemon cancelled, is reopened after a backoff with after_event_id set to
 the last event delivered, so the caller sees every matching event once, in
 id order, as the daemon guarantees for a resumed stream (watch.proto). Before
 the first event the position is the daemon's `metad-after-event-id` header,
@@ -30,6 +30,12 @@ START_HEADER = "metad-after-event-id"
 # Reconnects wait 0.1 s doubling to 5 s (full jitter); only max_backoff,
 # initial_backoff and multiplier of the policy are used.
 DEFAULT_BACKOFF = RetryPolicy(initial_backoff=0.1, max_backoff=5.0)
+
+
+# UNAVAILABLE: the daemon went away or shut down. CANCELLED: reaching here,
+# the daemon cancelled the stream (our own cancel() ends the iteration
+# first); metad 0.x does that to open streams when it stops.
+RESUMABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 
 
 class HistoryPruned(grpc.RpcError):
@@ -86,7 +92,7 @@ class Reconnects:
         code = error.code()
         if code == grpc.StatusCode.OUT_OF_RANGE:
             raise HistoryPruned(position, error) from error
-        if code != grpc.StatusCode.UNAVAILABLE:
+        if code not in RESUMABLE:
             raise error
         now = self._clock()
         if self._first_failure is None:
