@@ -56,6 +56,9 @@ METAD_METRICS = {
     "metad_oldest_processing_run_age_seconds": "gauge",
     "metad_db_up": "gauge",
     "metad_build_info": "gauge",
+    "metad_rpc_queued_calls": "gauge",
+    "metad_rpc_busy_workers": "gauge",
+    "metad_watch_streams": "gauge",
 }
 
 problems = []

@@ -16,6 +16,7 @@ declare -A allowed=(
   [daemon/services]="common store daemon/rpc daemon/background"
   [daemon/app]="common store daemon/rpc daemon/http daemon/background daemon/services"
   [clients/cpp]=""
+  [clients/cpp/include/metad/client]="clients/cpp"  # its public headers
 )
 
 violations=0
@@ -26,6 +27,8 @@ for room in "${!allowed[@]}"; do
       inc=$(sed -E 's/^#include "([^"]+)".*/\1/' <<<"$line")
       case "$inc" in
         metad/v1/* | google/* | grpc/*) continue ;;  # generated protos
+        # The C++ client's public headers, as installed.
+        metad/client/*) inc="clients/cpp/include/$inc" ;;
       esac
       target=$(sed -E 's#^(daemon/[a-z_]+|clients/[a-z_]+|[a-z_]+)/.*#\1#' <<<"$inc")
       [ "$target" = "$room" ] && continue

@@ -55,9 +55,11 @@ def comments(file_proto):
     found = {}
     for loc in file_proto.source_code_info.location:
         text = loc.leading_comments.strip()
-        if text:
-            found[tuple(loc.path)] = " ".join(
-                line.strip() for line in text.splitlines())
+        # `buf:lint:ignore RULE` lines speak to the linter, not the reader.
+        lines = [line.strip() for line in text.splitlines()
+                 if not line.strip().startswith("buf:lint:ignore")]
+        if lines:
+            found[tuple(loc.path)] = " ".join(lines)
     return found
 
 

@@ -18,6 +18,7 @@ METAD_PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-pytest graphviz openssl
   golang-github-gogo-googleapis-dev  # google/rpc/*.proto: error details
   clang libclang-rt-14-dev  # the libFuzzer target (tests/bad_input/fuzz)
+  libcivetweb-dev  # the operator port's HTTP server (daemon/http/http_server.cc)
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
 METAD_TEST_PACKAGES=(chromium)
@@ -95,4 +96,21 @@ pg_reachable_dir() {
     mkdir -p "$dir"
   fi
   printf '%s\n' "$dir"
+}
+
+# ensure_buf DIR: prints the path of buf (npm @bufbuild/buf, pinned by
+# tests/grpcurl_tour/package-lock.json), installed under DIR with npm ci, again
+# only when the lock file changed (so a machine that has it needs no network).
+ensure_buf() {
+  local dir=$1 lock=$METAD_ROOT/tests/grpcurl_tour/package-lock.json
+  mkdir -p "$dir"
+  local stamp=$dir/node_modules/.metad-lock.sha256
+  local want
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$dir/node_modules/.bin/buf" ]; then
+    cp "$METAD_ROOT/tests/grpcurl_tour/package.json" "$lock" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$want" >"$stamp"
+  fi
+  echo "$dir/node_modules/.bin/buf"
 }

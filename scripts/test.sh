@@ -41,6 +41,9 @@ say "Go client (go test)"
 say "Node client (node --test)"
 "$METAD_ROOT/clients/node/run_tests.sh" || failed=1
 
+say "proto/ through buf: lint, format, breaking against the previous commit"
+bash "$METAD_ROOT/scripts/proto_check.sh" || failed=1
+
 say "Status page in headless Chromium (screenshot: $METAD_BUILD_DIR/test-artifacts/status_page.png)"
 bash "$METAD_ROOT/tests/status_page_e2e.sh" || failed=1
 

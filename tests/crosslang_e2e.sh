@@ -33,7 +33,6 @@ node "$root/clients/node/examples/calculate_profit_worker.js" \
 node_pid=$!
 
 # Go: the producer registers the month's files (twice: the second run is a no-op).
-metad_go_generate
 metad_go_build_producer "$work/producer"
 for attempt in 1 2; do
   "$work/producer" --address "$METAD_ADDRESS" --source sales \

@@ -12,6 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/daemon_for_tests.sh"
+source "$root/scripts/lib.sh"
 trap 'stop_test_daemon || true' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -20,19 +21,8 @@ command -v npm >/dev/null ||
 : "${METAD_BIN_DIR:?run through scripts/test.sh}"
 METAD_BIN_DIR=$(cd "$METAD_BIN_DIR" && pwd)
 
-# npm ci into the build directory: the source tree stays clean, and a
-# machine that already installed this lock file needs no network.
+buf=$(ensure_buf "$METAD_BIN_DIR/grpcurl_tour")
 dir=$METAD_BIN_DIR/grpcurl_tour
-mkdir -p "$dir"
-stamp=$dir/node_modules/.metad-lock.sha256
-want=$(sha256sum "$root/tests/grpcurl_tour/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$dir/node_modules/.bin/buf" ]; then
-  cp "$root/tests/grpcurl_tour/package.json" \
-    "$root/tests/grpcurl_tour/package-lock.json" "$dir/"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" >"$stamp"
-fi
-buf=$dir/node_modules/.bin/buf
 "$buf" --version >/dev/null || fail "$buf does not run"
 # buf keeps a cache; keep it out of $HOME.
 export BUF_CACHE_DIR=$dir/cache

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "tests/support/http_get.h"
 
 namespace metad::daemon {
@@ -40,6 +43,38 @@ TEST(HttpServer, RefusesAnAddressInUse) {
   HttpServer second;
   absl::Status s = second.Start("127.0.0.1:" + std::to_string(first.port()));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+}
+
+// A handler that blocks holds one thread, not the server.
+TEST(HttpServer, AnswersWhileAnotherHandlerIsBlocked) {
+  absl::Notification release;
+  HttpServer server(HttpServerOptions{/*threads=*/4, absl::Seconds(10)});
+  server.Handle("/slow", [&release](const HttpRequest&) {
+    release.WaitForNotification();
+    return HttpResponse{200, "text/plain", "slow"};
+  });
+  server.Handle("/fast",
+                [](const HttpRequest&) { return HttpResponse(200, "", "f"); });
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  std::thread slow(
+      [&] { EXPECT_EQ(HttpGet(server.port(), "/slow").body, "slow"); });
+  EXPECT_EQ(HttpGet(server.port(), "/fast").body, "f");
+  release.Notify();
+  slow.join();
+  server.Stop();
+}
+
+// Headers reach handlers with lower-case names.
+TEST(HttpServer, PassesHeadersWithLowerCaseNames) {
+  HttpServer server;
+  server.Handle("/h", [](const HttpRequest& req) {
+    auto it = req.headers.find("authorization");
+    return HttpResponse{200, "text/plain",
+                        it == req.headers.end() ? "-" : it->second};
+  });
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  EXPECT_EQ(HttpGet(server.port(), "/h", {"AUTHORIZATION: Bearer t"}).body,
+            "Bearer t");
 }
 
 TEST(UrlDecode, DecodesPercentAndPlus) {

@@ -8,12 +8,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/cli.h"
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
+#include "metad/v1/watch.grpc.pb.h"
 
 namespace metad::client {
 namespace {
@@ -298,6 +300,47 @@ TEST_F(ClientTest, SendsBearerToken) {
   req.set_id(1);
   ASSERT_TRUE(client.GetFile(req, &file).ok());
   EXPECT_EQ(files_.authorization(), "Bearer s3cret");
+}
+
+// The client retries exactly the methods this table names; the table is
+// written out so that a change to a method's idempotency_level in the proto
+// shows here on purpose.
+TEST(IsRetryable, FollowsTheProtosIdempotencyLevel) {
+  const std::set<std::string> retried = {
+      "RegisterFile",  "RegisterFiles",    "GetFile",          "ListFiles",
+      "ClaimFiles",    "CompleteFile",     "ListFileEvents",   "GetLineage",
+      "RegisterTask",  "GetTask",          "ListTasks",        "ListTaskEvents",
+      "StartRun",      "Heartbeat",        "FinishRun",        "RecordOutputs",
+      "CancelRun",     "GetRun",           "ListRuns",         "GetBatch",
+      "ListRunEvents", "AddDependency",    "ListDependencies", "GetUpstream",
+      "GetDownstream", "GetExecutionPlan", "GetReadyTasks",    "WatchFiles",
+      "WatchRuns",     "PruneHistory"};
+  const std::set<std::string> once = {"ResetFile", "ReprocessFiles",
+                                      "DeleteTask", "RerunTasks",
+                                      "RemoveDependency"};
+  const google::protobuf::FileDescriptor* files[] = {
+      v1::File::descriptor()->file(),
+      v1::Task::descriptor()->file(),
+      v1::StartRunRequest::descriptor()->file(),
+      v1::AddDependencyRequest::descriptor()->file(),
+      v1::WatchFilesRequest::descriptor()->file(),
+      v1::PruneHistoryRequest::descriptor()->file()};
+  size_t methods = 0;
+  for (const google::protobuf::FileDescriptor* file : files) {
+    for (int s = 0; s < file->service_count(); ++s) {
+      for (int m = 0; m < file->service(s)->method_count(); ++m) {
+        const google::protobuf::MethodDescriptor* method =
+            file->service(s)->method(m);
+        SCOPED_TRACE(method->full_name());
+        ++methods;
+        ASSERT_TRUE(
+            retried.count(method->name()) + once.count(method->name()) == 1);
+        EXPECT_EQ(IsRetryable(method->input_type()),
+                  retried.count(method->name()) == 1);
+      }
+    }
+  }
+  EXPECT_EQ(methods, retried.size() + once.size());
 }
 
 TEST(ReadTokenFile, TrimsWhitespaceAndRefusesEmpty) {

@@ -10,3 +10,7 @@ metad_test(watch_e2e_pgtest watch_e2e_pgtest.cc
 add_dependencies(watch_e2e_pgtest metad)
 metad_test(notification_listener_pgtest notification_listener_pgtest.cc
   LIBS metad_store)
+# The C++ client's WatchStream against the built binary: resume across a
+# restart, from-now resume, OUT_OF_RANGE after PruneHistory, Cancel.
+metad_test(watch_client_pgtest watch_client_pgtest.cc LIBS metad_client)
+add_dependencies(watch_client_pgtest metad)

@@ -1,7 +1,7 @@
 // The C++ worker helper (clients/cpp/worker_run) against the real services:
 // it names the files it received when it finishes, keeps the lease alive,
 // and reports a lost run.
-#include "clients/cpp/worker_run.h"
+#include "metad/client/worker_run.h"
 
 #include <gtest/gtest.h>
 

@@ -36,7 +36,7 @@ std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto* group :
        {&FileCommands, &TaskCommands, &RunCommands, &RunVerbCommands,
-        &DepCommands, &AdminCommands, &LineageCommands}) {
+        &DepCommands, &AdminCommands, &LineageCommands, &WatchCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;
@@ -188,7 +188,7 @@ int Dispatch(const std::vector<std::string>& args, std::istream& in,
   if (groups.count(group) == 0) {
     throw UsageError(absl::StrCat("unknown command group '", group,
                                   "' (files, tasks, runs, batch, deps, "
-                                  "lineage)"));
+                                  "lineage, watch, admin)"));
   }
   *help_hint = absl::StrCat("metactl ", group, " --help");
   // A group that is one command (metactl lineage --file 3) takes no name.

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "clients/cpp/args.h"
-#include "clients/cpp/metad_client.h"
 #include "clients/cpp/output.h"
+#include "metad/client/metad_client.h"
 
 namespace metad::metactl {
 
@@ -49,6 +49,8 @@ std::vector<Command> DepCommands();
 std::vector<Command> AdminCommands();
 // metactl lineage, and runs outputs (commands_lineage.cc).
 std::vector<Command> LineageCommands();
+// metactl watch files|runs (commands_watch.cc).
+std::vector<Command> WatchCommands();
 
 // "NOT_FOUND", "FAILED_PRECONDITION", ...
 std::string CodeName(grpc::StatusCode code);

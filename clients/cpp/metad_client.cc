@@ -1,4 +1,4 @@
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
 
 #include <algorithm>
 #include <chrono>
@@ -40,6 +40,21 @@ Request WithRequestId(Request request) {
 }
 
 }  // namespace
+
+bool IsRetryable(const google::protobuf::Descriptor* request) {
+  const google::protobuf::FileDescriptor* file = request->file();
+  for (int s = 0; s < file->service_count(); ++s) {
+    const google::protobuf::ServiceDescriptor* service = file->service(s);
+    for (int m = 0; m < service->method_count(); ++m) {
+      const google::protobuf::MethodDescriptor* method = service->method(m);
+      if (method->input_type() == request) {
+        return method->options().idempotency_level() !=
+               google::protobuf::MethodOptions::IDEMPOTENCY_UNKNOWN;
+      }
+    }
+  }
+  return false;
+}
 
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
     const ClientOptions& options) {
@@ -87,7 +102,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       tasks_(v1::TaskService::NewStub(channel_)),
       runs_(v1::TaskLogService::NewStub(channel_)),
       deps_(v1::DependencyService::NewStub(channel_)),
-      admin_(v1::AdminService::NewStub(channel_)) {}
+      admin_(v1::AdminService::NewStub(channel_)),
+      watch_(v1::WatchService::NewStub(channel_)) {}
 
 void Client::Sleep(absl::Duration d) const {
   if (options_.sleep) {
@@ -99,11 +115,12 @@ void Client::Sleep(absl::Duration d) const {
 
 template <typename Stub, typename Request, typename Response>
 grpc::Status Client::Invoke(Stub* stub, Method<Stub, Request, Response> method,
-                            const Request& request, Response* response,
-                            Retry retry) {
+                            const Request& request, Response* response) {
   const absl::Time deadline = absl::Now() + options_.timeout;
+  // What the proto declares (idempotency_level), looked up once per method.
+  static const bool retryable = IsRetryable(Request::descriptor());
   const int max_attempts =
-      retry == Retry::kSafe ? std::max(1, options_.retry.max_attempts) : 1;
+      retryable ? std::max(1, options_.retry.max_attempts) : 1;
   grpc::Status status;
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext context;
@@ -129,49 +146,49 @@ grpc::Status Client::Invoke(Stub* stub, Method<Stub, Request, Response> method,
 grpc::Status Client::RegisterFile(v1::RegisterFileRequest request,
                                   v1::RegisterFileResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::RegisterFile,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::RegisterFiles(v1::RegisterFilesRequest request,
                                    v1::RegisterFilesResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::RegisterFiles,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::GetFile(const v1::GetFileRequest& request,
                              v1::File* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::GetFile, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ListFiles(const v1::ListFilesRequest& request,
                                v1::ListFilesResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::ListFiles, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ClaimFiles(v1::ClaimFilesRequest request,
                                 v1::ClaimFilesResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::ClaimFiles,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::CompleteFile(const v1::CompleteFileRequest& request,
                                   v1::CompleteFileResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::CompleteFile, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ResetFile(const v1::ResetFileRequest& request,
                                v1::ResetFileResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::ResetFile, request,
-                response, Retry::kNever);
+                response);
 }
 
 grpc::Status Client::ListFileEvents(const v1::ListFileEventsRequest& request,
                                     v1::ListFileEventsResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::ListFileEvents, request,
-                response, Retry::kSafe);
+                response);
 }
 
 // Sent once: a retry after a lost answer would find the files NEW and be
@@ -179,19 +196,19 @@ grpc::Status Client::ListFileEvents(const v1::ListFileEventsRequest& request,
 grpc::Status Client::ReprocessFiles(const v1::ReprocessFilesRequest& request,
                                     v1::ReprocessFilesResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::ReprocessFiles, request,
-                response, Retry::kNever);
+                response);
 }
 
 grpc::Status Client::GetLineage(const v1::GetLineageRequest& request,
                                 v1::GetLineageResponse* response) {
   return Invoke(files_.get(), &v1::FileService::Stub::GetLineage, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::RecordOutputs(const v1::RecordOutputsRequest& request,
                                    v1::RecordOutputsResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::RecordOutputs, request,
-                response, Retry::kSafe);
+                response);
 }
 
 // TaskService -------------------------------------------------------------
@@ -199,31 +216,31 @@ grpc::Status Client::RecordOutputs(const v1::RecordOutputsRequest& request,
 grpc::Status Client::RegisterTask(v1::RegisterTaskRequest request,
                                   v1::RegisterTaskResponse* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::RegisterTask,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::GetTask(const v1::GetTaskRequest& request,
                              v1::Task* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::GetTask, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ListTasks(const v1::ListTasksRequest& request,
                                v1::ListTasksResponse* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::ListTasks, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ListTaskEvents(const v1::ListTaskEventsRequest& request,
                                     v1::ListTaskEventsResponse* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::ListTaskEvents, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::DeleteTask(const v1::DeleteTaskRequest& request,
                                 v1::DeleteTaskResponse* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::DeleteTask, request,
-                response, Retry::kNever);
+                response);
 }
 
 // TaskLogService ----------------------------------------------------------
@@ -231,25 +248,25 @@ grpc::Status Client::DeleteTask(const v1::DeleteTaskRequest& request,
 grpc::Status Client::StartRun(v1::StartRunRequest request,
                               v1::StartRunResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::StartRun,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::Heartbeat(const v1::HeartbeatRequest& request,
                                v1::HeartbeatResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::Heartbeat, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::FinishRun(const v1::FinishRunRequest& request,
                                v1::FinishRunResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::FinishRun, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::CancelRun(const v1::CancelRunRequest& request,
                                v1::CancelRunResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::CancelRun, request,
-                response, Retry::kSafe);
+                response);
 }
 
 // Not retried: a repeat after a lost answer would also supersede runs that
@@ -257,31 +274,31 @@ grpc::Status Client::CancelRun(const v1::CancelRunRequest& request,
 grpc::Status Client::RerunTasks(const v1::RerunTasksRequest& request,
                                 v1::RerunTasksResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::RerunTasks, request,
-                response, Retry::kNever);
+                response);
 }
 
 grpc::Status Client::GetRun(const v1::GetRunRequest& request,
                             v1::Run* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::GetRun, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ListRuns(const v1::ListRunsRequest& request,
                               v1::ListRunsResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::ListRuns, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::GetBatch(const v1::GetBatchRequest& request,
                               v1::Batch* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::GetBatch, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::ListRunEvents(const v1::ListRunEventsRequest& request,
                                    v1::ListRunEventsResponse* response) {
   return Invoke(runs_.get(), &v1::TaskLogService::Stub::ListRunEvents, request,
-                response, Retry::kSafe);
+                response);
 }
 
 // DependencyService -------------------------------------------------------
@@ -289,46 +306,46 @@ grpc::Status Client::ListRunEvents(const v1::ListRunEventsRequest& request,
 grpc::Status Client::AddDependency(v1::AddDependencyRequest request,
                                    v1::AddDependencyResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::AddDependency,
-                WithRequestId(std::move(request)), response, Retry::kSafe);
+                WithRequestId(std::move(request)), response);
 }
 
 grpc::Status Client::RemoveDependency(
     const v1::RemoveDependencyRequest& request,
     v1::RemoveDependencyResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::RemoveDependency,
-                request, response, Retry::kNever);
+                request, response);
 }
 
 grpc::Status Client::ListDependencies(
     const v1::ListDependenciesRequest& request,
     v1::ListDependenciesResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::ListDependencies,
-                request, response, Retry::kSafe);
+                request, response);
 }
 
 grpc::Status Client::GetUpstream(const v1::GetUpstreamRequest& request,
                                  v1::GetUpstreamResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::GetUpstream, request,
-                response, Retry::kSafe);
+                response);
 }
 
 grpc::Status Client::GetDownstream(const v1::GetDownstreamRequest& request,
                                    v1::GetDownstreamResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::GetDownstream,
-                request, response, Retry::kSafe);
+                request, response);
 }
 
 grpc::Status Client::GetExecutionPlan(
     const v1::GetExecutionPlanRequest& request,
     v1::GetExecutionPlanResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::GetExecutionPlan,
-                request, response, Retry::kSafe);
+                request, response);
 }
 
 grpc::Status Client::GetReadyTasks(const v1::GetReadyTasksRequest& request,
                                    v1::GetReadyTasksResponse* response) {
   return Invoke(deps_.get(), &v1::DependencyService::Stub::GetReadyTasks,
-                request, response, Retry::kSafe);
+                request, response);
 }
 
 // AdminService ------------------------------------------------------------
@@ -336,7 +353,50 @@ grpc::Status Client::GetReadyTasks(const v1::GetReadyTasksRequest& request,
 grpc::Status Client::PruneHistory(const v1::PruneHistoryRequest& request,
                                   v1::PruneHistoryResponse* response) {
   return Invoke(admin_.get(), &v1::AdminService::Stub::PruneHistory, request,
-                response, Retry::kSafe);
+                response);
+}
+
+// WatchService ------------------------------------------------------------
+
+namespace {
+
+// Streams carry the token like every call, and no deadline.
+std::function<void(grpc::ClientContext*)> StreamSetup(std::string token) {
+  return [token = std::move(token)](grpc::ClientContext* context) {
+    if (!token.empty()) {
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    }
+  };
+}
+
+}  // namespace
+
+std::unique_ptr<FileWatch> Client::WatchFiles(v1::WatchFilesRequest request,
+                                              WatchOptions options) {
+  const int64_t after = request.after_event_id();
+  auto open = [stub = watch_, request = std::move(request)](
+                  grpc::ClientContext* context, int64_t after_event_id) {
+    v1::WatchFilesRequest r = request;
+    r.set_after_event_id(after_event_id);
+    return stub->WatchFiles(context, r);
+  };
+  return std::make_unique<FileWatch>(std::move(open),
+                                     StreamSetup(options_.bearer_token), after,
+                                     std::move(options));
+}
+
+std::unique_ptr<RunWatch> Client::WatchRuns(v1::WatchRunsRequest request,
+                                            WatchOptions options) {
+  const int64_t after = request.after_event_id();
+  auto open = [stub = watch_, request = std::move(request)](
+                  grpc::ClientContext* context, int64_t after_event_id) {
+    v1::WatchRunsRequest r = request;
+    r.set_after_event_id(after_event_id);
+    return stub->WatchRuns(context, r);
+  };
+  return std::make_unique<RunWatch>(std::move(open),
+                                    StreamSetup(options_.bearer_token), after,
+                                    std::move(options));
 }
 
 }  // namespace metad::client

@@ -72,6 +72,29 @@ void Table::Print(std::ostream& out) const {
   for (const auto& row : rows_) print_line(row);
 }
 
+StreamTable::StreamTable(std::vector<std::string> headers,
+                         std::vector<size_t> widths)
+    : headers_(std::move(headers)), widths_(std::move(widths)) {
+  widths_.resize(headers_.size());
+  for (size_t i = 0; i < headers_.size(); ++i) {
+    widths_[i] = std::max(widths_[i], DisplayWidth(headers_[i]));
+  }
+}
+
+void StreamTable::PrintHeader(std::ostream& out) const {
+  PrintRow(out, headers_);
+}
+
+void StreamTable::PrintRow(std::ostream& out,
+                           std::vector<std::string> cells) const {
+  cells.resize(headers_.size());
+  std::string line;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    AppendPadded(&line, OneLine(cells[i]), widths_[i]);
+  }
+  PrintLine(out, std::move(line));
+}
+
 void Record::Add(const std::string& field, const std::string& value) {
   fields_.emplace_back(field, OneLine(value));
 }

@@ -33,6 +33,20 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// A table printed row by row as rows arrive (metactl watch): each column is
+// as wide as its header or its given width; a wider cell shifts the rest of
+// its own row only.
+class StreamTable {
+ public:
+  StreamTable(std::vector<std::string> headers, std::vector<size_t> widths);
+  void PrintHeader(std::ostream& out) const;
+  void PrintRow(std::ostream& out, std::vector<std::string> cells) const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<size_t> widths_;
+};
+
 // A two-column "field  value" table for one record.
 class Record {
  public:

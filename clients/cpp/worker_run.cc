@@ -1,4 +1,4 @@
-#include "clients/cpp/worker_run.h"
+#include "metad/client/worker_run.h"
 
 #include <unistd.h>
 

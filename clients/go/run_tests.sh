@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the Go client needs (Debian packages only: Go 1.19, grpc-go
-# and protobuf-go sources, protoc plugins), generates the stubs from proto/,
-# and runs `go vet` and `go test` offline. The tests start their own metad
+# and protobuf-go sources, protoc plugins), checks that the committed stubs
+# match proto/ (check_stubs.sh), and runs `go vet` and `go test` offline in
+# module mode, then the install test (a consumer module, install_test.sh). The tests start their own metad
 # on a fresh database (or use METAD_ADDRESS when set).
 #   METAD_TEST_PG="host=... port=5432 user=postgres" METAD_BIN_DIR=build-x \
 #     clients/go/run_tests.sh [go test flags...]
@@ -28,9 +29,10 @@ fi
 export METAD_REQUIRE_DAEMON=1 # a missing daemon fails the tests, never skips them
 
 source "$METAD_ROOT/clients/go/env.sh"
-metad_go_generate
+"$METAD_GO_DIR/check_stubs.sh"
 cd "$METAD_GO_DIR"
 unformatted=$(gofmt -l metad cmd internal)
 [ -z "$unformatted" ] || die "gofmt wants to change: $unformatted"
 go vet ./...
 go test -count=1 "$@" ./...
+"$METAD_GO_DIR/install_test.sh"

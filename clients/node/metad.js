@@ -16,17 +16,16 @@
 // Every call has a deadline (timeoutMs, 30 s by default) and a failed call
 // rejects with the grpc-js ServiceError (err.code is a metad.status value,
 // err.details the daemon's message). A call is retried, with exponential
-// backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and it
-// is safe to repeat: a read (Get*, List*); a creating call with a request_id
-// (RegisterFile, RegisterFiles, ClaimFiles, RegisterTask, StartRun,
-// AddDependency); or an idempotent call, which the daemon answers as the
-// first one when it already took effect (CompleteFile, FinishRun, Heartbeat,
-// CancelRun, RecordOutputs: replayed=true). A creating call without
-// requestId gets a random one, the same for all its attempts, so a retried
-// StartRun returns the run the first attempt started and a retried
-// ClaimFiles the files the first attempt claimed. Every other call
-// (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
-// PruneHistory) is sent exactly once.
+// backoff and jitter, only when it failed with UNAVAILABLE or ABORTED and its
+// method's `option idempotency_level` (proto/metad/v1, read from the loaded
+// descriptors) says a repeat is safe: NO_SIDE_EFFECTS (reads); IDEMPOTENT
+// with a request_id field (RegisterFile(s), ClaimFiles, RegisterTask,
+// StartRun, AddDependency: a request without requestId gets a random one,
+// the same for all its attempts, so a retried StartRun returns the run the
+// first attempt started and a retried ClaimFiles the files the first attempt
+// claimed); IDEMPOTENT otherwise (CompleteFile, FinishRun, Heartbeat, ...:
+// the daemon answers a repeat as the first call, replayed=true). A method
+// without the option (ResetFile, RerunTasks, DeleteTask, ...) is sent once.
 //
 // Workers: metad.startWorkerRun(client, task, batchId, opts) (worker.js)
 // runs a task the safe way: heartbeats, a request_id per claim, and
@@ -38,6 +37,7 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
+const { WatchStream } = require('./watch');
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 30000,
@@ -65,36 +65,35 @@ function namespaceOf(service) {
   return NAMESPACES[service] || lowerFirst(service.replace(/Service$/, ''));
 }
 
-const CREATING = new Set([
-  '/metad.v1.FileService/RegisterFile',
-  '/metad.v1.FileService/RegisterFiles',
-  // A retry with the same request_id returns the first call's files (those
-  // the run still holds), never a second set.
-  '/metad.v1.FileService/ClaimFiles',
-  '/metad.v1.TaskService/RegisterTask',
-  '/metad.v1.TaskLogService/StartRun',
-  '/metad.v1.DependencyService/AddDependency',
-]);
-
-// Calls the daemon answers as the first one when a repeat arrives after the
-// call took effect (replayed=true, or the same outcome): retried like reads.
-const IDEMPOTENT = new Set([
-  '/metad.v1.FileService/CompleteFile',
-  '/metad.v1.TaskLogService/FinishRun',
-  '/metad.v1.TaskLogService/Heartbeat',
-  '/metad.v1.TaskLogService/CancelRun',
-  '/metad.v1.TaskLogService/RecordOutputs',
-]);
-
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED]);
 
-/** 'read', 'creating', 'idempotent' or 'once' for a full method name ('/metad.v1.X/Y'). */
-function kindOf(fullMethod) {
-  if (CREATING.has(fullMethod)) return 'creating';
-  if (IDEMPOTENT.has(fullMethod)) return 'idempotent';
-  if (!fullMethod.startsWith('/metad.v1.')) return 'once';
-  const name = fullMethod.slice(fullMethod.lastIndexOf('/') + 1);
-  return name.startsWith('Get') || name.startsWith('List') ? 'read' : 'once';
+// How a call may be retried, from the method's `option idempotency_level`
+// in proto/metad/v1 (proto-loader keeps method options in the definition):
+//   NO_SIDE_EFFECTS                -> 'read'
+//   IDEMPOTENT, request_id field   -> 'creating' (a request_id is filled in
+//                                     when empty, the same for every attempt)
+//   IDEMPOTENT                     -> 'idempotent' (the daemon answers a
+//                                     repeat as the first call)
+//   unset                          -> 'once'
+function kindOfDefinition(def) {
+  const level = def.options && def.options.idempotency_level;
+  if (level === 'NO_SIDE_EFFECTS') return 'read';
+  if (level !== 'IDEMPOTENT') return 'once';
+  const fields = (def.requestType && def.requestType.type && def.requestType.type.field) || [];
+  return fields.some((f) => f.name === 'requestId') ? 'creating' : 'idempotent';
+}
+
+/**
+ * 'read', 'creating', 'idempotent' or 'once' for a full method name
+ * ('/metad.v1.X/Y') of the loaded protos; 'once' for any other.
+ */
+function kindOf(fullMethod, protoDir) {
+  for (const [, Stub] of servicesOf(loadPackage(protoDir))) {
+    for (const def of Object.values(Stub.service)) {
+      if (def.path === fullMethod) return kindOfDefinition(def);
+    }
+  }
+  return 'once';
 }
 
 /** A random idempotency key (32 hex digits). */
@@ -105,8 +104,22 @@ function newRequestId() {
 let cachedPackage = null;
 let cachedProtoDir = null;
 
-/** Loads proto/metad/v1/*.proto (protoDir defaults to the repository's proto/). */
-function loadPackage(protoDir = process.env.METAD_PROTO_DIR || path.join(__dirname, '..', '..', 'proto')) {
+// The protos an installed package carries (copied in by scripts/prepack.js,
+// which the package does not ship). A checkout of the repository uses the
+// repository's proto/, even while `npm pack` has a copy here.
+const BUNDLED_PROTO_DIR = path.join(__dirname, 'proto');
+const IN_CHECKOUT = fs.existsSync(path.join(__dirname, 'scripts', 'prepack.js'));
+
+function defaultProtoDir() {
+  if (process.env.METAD_PROTO_DIR) return process.env.METAD_PROTO_DIR;
+  return IN_CHECKOUT ? path.join(__dirname, '..', '..', 'proto') : BUNDLED_PROTO_DIR;
+}
+
+/**
+ * Loads metad/v1/*.proto from protoDir: $METAD_PROTO_DIR, else the copy in
+ * the package, else the repository's proto/.
+ */
+function loadPackage(protoDir = defaultProtoDir()) {
   if (cachedPackage && cachedProtoDir === protoDir) return cachedPackage;
   const files = fs.readdirSync(path.join(protoDir, 'metad', 'v1'))
     .filter((f) => f.endsWith('.proto'))
@@ -200,7 +213,7 @@ class Client {
       for (const [method, def] of Object.entries(Stub.service)) {
         let fn;
         if (!def.requestStream && !def.responseStream) {
-          fn = (request, callOpts) => this.call(stub, method, def.path, request, callOpts);
+          fn = (request, callOpts) => this.call(stub, method, def, request, callOpts);
         } else if (!def.requestStream) {
           fn = (request, callOpts) => this.openStream(stub, method, request, callOpts);
         } else {
@@ -218,9 +231,9 @@ class Client {
    * Calls one RPC. callOpts: { timeoutMs, deadline (Date), metadata
    * (grpc.Metadata or a plain object) }.
    */
-  async call(stub, method, fullMethod, request = {}, callOpts = {}) {
+  async call(stub, method, def, request = {}, callOpts = {}) {
     const o = this.opts;
-    const kind = kindOf(fullMethod);
+    const kind = kindOfDefinition(def);
     let deadline = callOpts.deadline;
     if (!deadline) {
       const timeoutMs = callOpts.timeoutMs ?? o.timeoutMs;
@@ -249,15 +262,26 @@ class Client {
   }
 
   /**
-   * Opens a server stream (WatchFiles, WatchRuns): returns grpc-js's
-   * readable stream (events 'data', 'error', 'end'; also `for await`;
-   * cancel() to stop). Streams get no default deadline (they are meant to
-   * stay open) and are not retried: reconnect with the last event id seen.
+   * Opens a server stream (WatchFiles, WatchRuns): a WatchStream (watch.js),
+   * an object-mode Readable of the events ('data', 'error', 'end'; also
+   * `for await`; cancel() to stop) that resumes by itself from the last
+   * event id after UNAVAILABLE. callOpts: { timeoutMs, deadline (none by
+   * default: streams are meant to stay open; one for all reconnections),
+   * metadata, resume (true), maxReconnects (Infinity: failed calls in a row
+   * before UNAVAILABLE surfaces) }.
    */
   openStream(stub, method, request = {}, callOpts = {}) {
     let { deadline } = callOpts;
     if (!deadline && callOpts.timeoutMs > 0) deadline = new Date(Date.now() + callOpts.timeoutMs);
-    return stub[method](request, this.metadataFor(callOpts.metadata), deadline ? { deadline } : {});
+    const metadata = this.metadataFor(callOpts.metadata);
+    const open = (req, dl) => stub[method](req, metadata, dl ? { deadline: dl } : {});
+    return new WatchStream(open, request, {
+      deadline,
+      resume: callOpts.resume !== false,
+      maxReconnects: callOpts.maxReconnects ?? Infinity,
+      initialBackoffMs: this.opts.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+    });
   }
 
   metadataFor(extra) {
@@ -286,17 +310,21 @@ class Client {
   }
 }
 
-/** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
-// google/rpc/status.proto and error_details.proto (Debian ships them in
-// golang-github-gogo-googleapis-dev); METAD_GOOGLEAPIS_DIR overrides.
-const GOOGLEAPIS_DIR = process.env.METAD_GOOGLEAPIS_DIR || '/usr/share/gocode/src/github.com/gogo/googleapis';
+// google/rpc/status.proto and error_details.proto: $METAD_GOOGLEAPIS_DIR,
+// else the copy in the package, else Debian's
+// golang-github-gogo-googleapis-dev (a checkout of the repository).
+function googleapisDir() {
+  if (process.env.METAD_GOOGLEAPIS_DIR) return process.env.METAD_GOOGLEAPIS_DIR;
+  return IN_CHECKOUT ? '/usr/share/gocode/src/github.com/gogo/googleapis' : BUNDLED_PROTO_DIR;
+}
 let rpcRoot = null;
 
 function loadRpcRoot() {
   if (rpcRoot) return rpcRoot;
   const root = new protobuf.Root();
+  const dir = googleapisDir();
   // google/protobuf/*.proto come bundled with protobufjs.
-  root.resolvePath = (origin, target) => (target.startsWith('google/rpc/') ? path.join(GOOGLEAPIS_DIR, target) : target);
+  root.resolvePath = (origin, target) => (target.startsWith('google/rpc/') ? path.join(dir, target) : target);
   root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
   rpcRoot = root.resolveAll();
   return rpcRoot;
@@ -337,6 +365,7 @@ function errorDetails(err) {
   return out;
 }
 
+/** A google.protobuf.Timestamp ({ seconds, nanos }) as a Date; null stays null. */
 function toDate(ts) {
   if (!ts) return null;
   return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos || 0) / 1e6));
@@ -360,6 +389,7 @@ module.exports = {
   get startWorkerRun() { return require('./worker').startWorkerRun; },
   get withWorkerRun() { return require('./worker').withWorkerRun; },
   Client,
+  WatchStream,
   kindOf,
   newRequestId,
   loadPackage,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Node client's packages (npm ci from package-lock.json) and
 # runs its tests with node's test runner. The tests start their own metad
-# on a fresh database (or use METAD_ADDRESS when set).
+# on a fresh database (or use METAD_ADDRESS when set); test/install.test.js
+# packs the client (npm pack), installs it into an empty temporary folder and
+# runs a worker and tsc there.
 #   METAD_TEST_PG="host=... port=5432 user=postgres" METAD_BIN_DIR=build-x \
 #     clients/node/run_tests.sh [node --test flags...]
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -10,7 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 # elsewhere (with its own npm) keeps it: Debian's npm would conflict.
 command -v node >/dev/null || install_packages nodejs
 command -v npm >/dev/null || install_packages npm
-install_packages openssl postgresql-client-15
+# golang-github-gogo-googleapis-dev: google/rpc protos (errorDetails, npm pack).
+install_packages openssl postgresql-client-15 golang-github-gogo-googleapis-dev
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 18 ] || die "node $(node --version) is too old: the tests need node 18 or later"
 

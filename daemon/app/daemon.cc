@@ -1,5 +1,6 @@
 #include "daemon/app/daemon.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -53,7 +54,9 @@ struct Daemon::Parts {
       std::make_shared<TokenAuthenticator>();
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Metrics> metrics;
-  HttpServer http;
+  std::shared_ptr<TokenAuthenticator> status_tokens;
+  std::unique_ptr<HttpServer> http;         // --metrics_listen
+  std::unique_ptr<HttpServer> status_http;  // --status_listen
   std::unique_ptr<MetadServer> server;
   std::unique_ptr<LeaseReaper> reaper;
   std::unique_ptr<Monitor> monitor;
@@ -83,6 +86,16 @@ absl::Status Daemon::Start(std::string* event) {
                {"hint", "set --token_file (and TLS) off loopback"}});
   }
 
+  const std::string& status_address = config_.status_listen.empty()
+                                          ? config_.metrics_listen
+                                          : config_.status_listen;
+  if (!status_address.empty() && config_.status_token_file.empty() &&
+      !IsLoopback(status_address)) {
+    log::Warn("status_page_open",
+              {{"listen", status_address},
+               {"hint", "set --status_token_file off loopback"}});
+  }
+
   *event = "schema_not_ready";
   if (absl::Status s =
           PrepareSchema(config_.migration_database_url, config_.auto_migrate,
@@ -96,16 +109,43 @@ absl::Status Daemon::Start(std::string* event) {
   db_options.pool_size = config_.pool_size;
   p.db = std::make_unique<store::Database>(db_options);
 
+  if (!config_.status_token_file.empty()) {
+    p.status_tokens = std::make_shared<TokenAuthenticator>();
+    if (absl::Status s = p.status_tokens->Load(config_.status_token_file,
+                                               "--status_token_file");
+        !s.ok()) {
+      return s;
+    }
+  }
+  HttpServerOptions http_options;
+  http_options.threads = config_.http_threads;
+  http_options.request_timeout = config_.http_request_timeout;
+  StatusPageOptions status_options;
+  status_options.tokens = p.status_tokens.get();
+  // A quarter of the threads at most wait on the database; the rest stay
+  // free for /metrics and the page.
+  status_options.max_in_flight = std::max(1, config_.http_threads / 4);
   if (!config_.metrics_listen.empty()) {
     *event = "metrics_listen_failed";
     p.metrics = std::make_unique<Metrics>(METAD_VERSION);
     Metrics* metrics = p.metrics.get();
-    p.http.Handle("/metrics", [metrics](const HttpRequest&) {
+    p.http = std::make_unique<HttpServer>(http_options);
+    p.http->Handle("/metrics", [metrics](const HttpRequest&) {
       return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                           metrics->Render()};
     });
-    RegisterStatusPage(&p.http, p.db.get());
-    if (absl::Status s = p.http.Start(config_.metrics_listen); !s.ok()) {
+    if (config_.status_listen.empty()) {
+      RegisterStatusPage(p.http.get(), p.db.get(), status_options);
+    }
+    if (absl::Status s = p.http->Start(config_.metrics_listen); !s.ok()) {
+      return s;
+    }
+  }
+  if (!config_.status_listen.empty()) {
+    *event = "status_listen_failed";
+    p.status_http = std::make_unique<HttpServer>(http_options);
+    RegisterStatusPage(p.status_http.get(), p.db.get(), status_options);
+    if (absl::Status s = p.status_http->Start(config_.status_listen); !s.ok()) {
       return s;
     }
   }
@@ -126,8 +166,8 @@ absl::Status Daemon::Start(std::string* event) {
                                     const char* method) {
       return tokens->Authorize(ctx, method);
     };
-    server_options.namer = [tokens = p.tokens](
-                               const grpc::ServerContextBase& ctx) {
+    server_options.namer = [tokens =
+                                p.tokens](const grpc::ServerContextBase& ctx) {
       return tokens->NameOf(ctx);
     };
   }
@@ -141,6 +181,13 @@ absl::Status Daemon::Start(std::string* event) {
   if (!server.ok()) return server.status();
   p.server = std::move(*server);
   MetadServer* grpc_server = p.server.get();
+  if (p.metrics != nullptr) {
+    p.metrics->SetLiveSource([grpc_server] {
+      return LiveGauges{grpc_server->queued_calls(),
+                        grpc_server->busy_workers(),
+                        grpc_server->watch_streams()};
+    });
+  }
 
   p.reaper = std::make_unique<LeaseReaper>(p.db.get(), config_.reaper_interval);
   p.reaper->set_on_expired([grpc_server] { grpc_server->EventsWritten(); });
@@ -182,6 +229,15 @@ void Daemon::Reload() {
                 {"tokens", static_cast<int64_t>(p.tokens->size())},
                 {"error", s.message()}});
   }
+  if (p.status_tokens != nullptr) {
+    absl::Status s =
+        p.status_tokens->Load(config_.status_token_file, "--status_token_file");
+    log::Write(s.ok() ? log::Level::kInfo : log::Level::kError,
+               "status_tokens_reloaded",
+               {{"ok", s.ok()},
+                {"tokens", static_cast<int64_t>(p.status_tokens->size())},
+                {"error", s.message()}});
+  }
   // Certificate files are watched anyway; checking them now shows a broken
   // renewal in the log at once.
   if (p.credentials != nullptr) {
@@ -200,12 +256,23 @@ void Daemon::Stop() {
   if (p.reaper != nullptr) p.reaper->Stop();
   log::Debug("background_stopped");
   if (p.server != nullptr) p.server->Shutdown(config_.drain);
+  // /metrics answered during the drain; now the server it reads goes.
+  if (p.metrics != nullptr) p.metrics->SetLiveSource(nullptr);
+  if (p.status_http != nullptr) p.status_http->Stop();
+  if (p.http != nullptr) p.http->Stop();
 }
 
 int Daemon::grpc_port() const {
   return parts_->server != nullptr ? parts_->server->port() : 0;
 }
 
-int Daemon::metrics_port() const { return parts_->http.port(); }
+int Daemon::metrics_port() const {
+  return parts_->http != nullptr ? parts_->http->port() : 0;
+}
+
+int Daemon::status_port() const {
+  if (parts_->status_http != nullptr) return parts_->status_http->port();
+  return metrics_port();
+}
 
 }  // namespace metad::daemon

@@ -27,7 +27,7 @@ class Daemon {
   // migrator or the listeners returned otherwise.
   absl::Status Start(std::string* event);
 
-  // SIGHUP: re-reads the token file and checks the TLS files, logging the
+  // SIGHUP: re-reads the token files and checks the TLS files, logging the
   // outcome; the files in use stay when the new ones are bad.
   void Reload();
 
@@ -37,6 +37,8 @@ class Daemon {
 
   int grpc_port() const;
   int metrics_port() const;
+  // --status_listen's port, else metrics_port().
+  int status_port() const;
 
  private:
   struct Parts;

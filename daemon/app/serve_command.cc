@@ -95,7 +95,8 @@ int RunServe(int argc, char** argv) {
   if (absl::Status s = daemon.Start(&event); !s.ok()) return Fail(event, s);
   log::Info("serving", {{"listen", config->listen},
                         {"port", daemon.grpc_port()},
-                        {"metrics_port", daemon.metrics_port()}});
+                        {"metrics_port", daemon.metrics_port()},
+                        {"status_port", daemon.status_port()}});
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);

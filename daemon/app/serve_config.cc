@@ -68,6 +68,17 @@ std::vector<FlagSpec> ServeFlags() {
        "largest request accepted"},
       {"metrics_listen", "METAD_METRICS_LISTEN", "",
        "host:port of the HTTP port for /metrics (empty: off)"},
+      {"status_listen", "METAD_STATUS_LISTEN", "",
+       "host:port of the status page's own HTTP port (empty: on "
+       "--metrics_listen)"},
+      {"status_token_file", "METAD_STATUS_TOKEN_FILE", "",
+       "file of `<role> <token> [name]` lines (any role; may be --token_file)"
+       " whose tokens the status page's API requires (empty: open)"},
+      {"http_threads", "METAD_HTTP_THREADS", "32",
+       "connections each HTTP port serves at once (more wait)"},
+      {"http_request_timeout", "METAD_HTTP_REQUEST_TIMEOUT", "10",
+       "seconds an HTTP client has to send its request before it is "
+       "disconnected"},
       {"state_metrics_interval", "METAD_STATE_METRICS_INTERVAL", "15",
        "seconds between counts of files and runs per status for metrics"},
       {"migration_database", "METAD_MIGRATION_DATABASE_URL", "",
@@ -102,6 +113,21 @@ absl::StatusOr<ServeConfig> ParseServeConfig(const FlagSet& flags) {
   ServeConfig c;
   c.listen = flags.Get("listen");
   c.metrics_listen = flags.Get("metrics_listen");
+  c.status_listen = flags.Get("status_listen");
+  c.status_token_file = flags.Get("status_token_file");
+  auto http_threads = flags.GetInt("http_threads", 1, 1024);
+  auto http_timeout = flags.GetSeconds("http_request_timeout");
+  if (!http_threads.ok()) return http_threads.status();
+  c.http_threads = *http_threads;
+  if (!http_timeout.ok()) return http_timeout.status();
+  if (*http_timeout < 0.1 || *http_timeout > 3600) {
+    return MustBe(flags, "http_request_timeout",
+                  "must be from 0.1 to 3600 seconds");
+  }
+  c.http_request_timeout = absl::Seconds(*http_timeout);
+  if (!c.status_listen.empty() && c.status_listen == c.metrics_listen) {
+    c.status_listen.clear();  // the same port: one server
+  }
   auto pool_size = flags.GetInt("pool_size", 1, 1000);
   auto max_queued = flags.GetInt("max_queued_calls", 1, 1000000);
   auto max_message = flags.GetInt("max_message_bytes", 1024, 1 << 30);

@@ -16,8 +16,14 @@
 namespace metad::daemon {
 
 struct ServeConfig {
-  std::string listen;           // gRPC host:port
-  std::string metrics_listen;   // operator HTTP port; empty: off
+  std::string listen;          // gRPC host:port
+  std::string metrics_listen;  // operator HTTP port; empty: off
+  // The status page's own port; empty: on metrics_listen.
+  std::string status_listen;
+  // Tokens (any role) the status page's API requires; empty: open.
+  std::string status_token_file;
+  int http_threads = 32;  // per HTTP port: connections served at once
+  absl::Duration http_request_timeout = absl::Seconds(10);
   int pool_size = 8;            // database connections and handler threads
   int max_queued_calls = 1024;  // calls waiting before RESOURCE_EXHAUSTED
   int max_message_bytes = 8 << 20;

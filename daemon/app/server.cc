@@ -105,6 +105,10 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
 
 void MetadServer::EventsWritten() { services_->watch.EventsWritten(); }
 
+int MetadServer::watch_streams() const {
+  return services_->watch.open_streams();
+}
+
 void MetadServer::SetServing(bool serving) {
   if (server_ == nullptr) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();

@@ -57,6 +57,12 @@ class MetadServer {
   // streams here and on every replica.
   void EventsWritten();
 
+  // For metrics: calls waiting for a handler thread, threads running one,
+  // watch streams open.
+  int queued_calls() const { return pool_.queued(); }
+  int busy_workers() const { return pool_.busy(); }
+  int watch_streams() const;
+
   // Health of "" and of every metad service.
   void SetServing(bool serving);
 

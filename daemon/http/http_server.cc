@@ -1,13 +1,17 @@
 #include "daemon/http/http_server.h"
 
-#include <arpa/inet.h>
+#include <civetweb.h>
 #include <netdb.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
@@ -15,8 +19,7 @@
 namespace metad::daemon {
 namespace {
 
-constexpr size_t kMaxRequestBytes = 16 * 1024;
-constexpr int kIoTimeoutMs = 5000;
+constexpr int kMaxRequestBytes = 16 * 1024;
 
 const char* Reason(int status) {
   switch (status) {
@@ -24,25 +27,16 @@ const char* Reason(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 404:
       return "Not Found";
     case 405:
       return "Method Not Allowed";
-    case 413:
-      return "Payload Too Large";
     case 503:
       return "Service Unavailable";
     default:
       return "Internal Server Error";
-  }
-}
-
-void WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
   }
 }
 
@@ -51,6 +45,86 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// civetweb's own messages (a client that timed out, a bad request line):
+// one log line each at debug level, since clients cause them.
+int LogCivetweb(const mg_connection*, const char* message) {
+  log::Debug("http_server_message", {{"message", message}});
+  return 1;
+}
+
+// "host:port" with the host resolved to a numeric address, as civetweb's
+// listening_ports wants it ("[v6]:port" for IPv6).
+absl::StatusOr<std::string> NumericListen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP address \"", listen, "\" is not host:port"));
+  }
+  std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (!host.empty() && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* result = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &result) != 0 ||
+      result == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve HTTP address \"", listen, "\""));
+  }
+  char numeric[NI_MAXHOST];
+  const bool v6 = result->ai_family == AF_INET6;
+  int rc = getnameinfo(result->ai_addr, result->ai_addrlen, numeric,
+                       sizeof(numeric), nullptr, 0, NI_NUMERICHOST);
+  freeaddrinfo(result);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve HTTP address \"", listen, "\""));
+  }
+  return v6 ? absl::StrCat("[", numeric, "]:", port)
+            : absl::StrCat(numeric, ":", port);
+}
+
+// Opens and closes a connection to our own port (best effort).
+void Knock(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* result = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
+                  &result) != 0) {
+    return;
+  }
+  int fd = socket(result->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    connect(fd, result->ai_addr, result->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(result);
+}
+
+HttpRequest ReadRequest(const mg_request_info& info) {
+  HttpRequest req;
+  req.method = info.request_method != nullptr ? info.request_method : "";
+  req.path = info.local_uri_raw != nullptr ? info.local_uri_raw : "";
+  if (info.query_string != nullptr) {
+    for (absl::string_view part :
+         absl::StrSplit(info.query_string, '&', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
+      req.query[UrlDecode(kv.first)] = UrlDecode(kv.second);
+    }
+  }
+  for (int i = 0; i < info.num_headers; ++i) {
+    req.headers[absl::AsciiStrToLower(info.http_headers[i].name)] =
+        info.http_headers[i].value;
+  }
+  return req;
 }
 
 }  // namespace
@@ -72,6 +146,9 @@ std::string UrlDecode(const std::string& text) {
   return out;
 }
 
+HttpServer::HttpServer(HttpServerOptions options)
+    : options_(std::move(options)) {}
+
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& path, Handler handler) {
@@ -79,118 +156,79 @@ void HttpServer::Handle(const std::string& path, Handler handler) {
 }
 
 absl::Status HttpServer::Start(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address \"", listen, "\" is not host:port"));
-  }
-  std::string host = listen.substr(0, colon);
-  std::string port = listen.substr(colon + 1);
-  if (!host.empty() && host.front() == '[')
-    host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* result = nullptr;
-  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints,
-                  &result) != 0 ||
-      result == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resolve metrics address \"", listen, "\""));
-  }
-  int fd = socket(result->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  bool ok = fd >= 0 && bind(fd, result->ai_addr, result->ai_addrlen) == 0 &&
-            ::listen(fd, 64) == 0;
-  freeaddrinfo(result);
-  if (!ok) {
-    if (fd >= 0) close(fd);
+  absl::StatusOr<std::string> address = NumericListen(listen);
+  if (!address.ok()) return address.status();
+  const std::string threads = std::to_string(options_.threads);
+  const std::string timeout_ms =
+      std::to_string(absl::ToInt64Milliseconds(options_.request_timeout));
+  const std::string max_request = std::to_string(kMaxRequestBytes);
+  // No document_root: civetweb serves no files; every request goes through
+  // BeginRequest.
+  const char* config[] = {"listening_ports",
+                          address->c_str(),
+                          "num_threads",
+                          threads.c_str(),
+                          "connection_queue",
+                          threads.c_str(),
+                          "listen_backlog",
+                          "128",
+                          "request_timeout_ms",
+                          timeout_ms.c_str(),
+                          "enable_keep_alive",
+                          "no",
+                          "max_request_size",
+                          max_request.c_str(),
+                          nullptr};
+  mg_callbacks callbacks{};
+  callbacks.begin_request = &HttpServer::BeginRequest;
+  callbacks.log_message = &LogCivetweb;
+  char error_text[256] = "";
+  mg_error_data error{};
+  error.text = error_text;
+  error.text_buffer_size = sizeof(error_text);
+  mg_init_data init{};
+  init.callbacks = &callbacks;
+  init.user_data = this;
+  init.configuration_options = config;
+  context_ = mg_start2(&init, &error);
+  if (context_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", listen, ": ", std::strerror(errno)));
+        absl::StrCat("cannot listen on ", listen, ": ", error_text));
   }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.ss_family == AF_INET6
-                    ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  listen_fd_ = fd;
-  thread_ = std::thread([this] { Loop(); });
+  mg_server_port ports[1];
+  if (mg_get_server_ports(context_, 1, ports) == 1) port_ = ports[0].port;
+  // Where Stop knocks: the bound address, or loopback for a wildcard.
+  knock_address_ = address->substr(0, address->rfind(':'));
+  if (knock_address_ == "0.0.0.0") knock_address_ = "127.0.0.1";
+  if (knock_address_ == "[::]") knock_address_ = "::1";
+  if (knock_address_.front() == '[') {
+    knock_address_ = knock_address_.substr(1, knock_address_.size() - 2);
+  }
   return absl::OkStatus();
 }
 
 void HttpServer::Stop() {
-  if (listen_fd_ < 0) return;
-  stopping_ = true;
-  shutdown(listen_fd_, SHUT_RDWR);
-  if (thread_.joinable()) thread_.join();
-  close(listen_fd_);
-  listen_fd_ = -1;
+  if (context_ == nullptr) return;
+  // civetweb's accept loop sees its stop flag when a connection arrives or
+  // after 2 s of quiet: knock until it has stopped, so Stop is quick.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(context_);
+    stopped = true;
+  });
+  for (int i = 0; i < 100 && !stopped; ++i) {
+    Knock(knock_address_, port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stopper.join();
+  context_ = nullptr;
 }
 
-void HttpServer::Loop() {
-  while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    timeval tv{kIoTimeoutMs / 1000, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    Serve(fd);
-    close(fd);
-  }
-}
-
-void HttpServer::Serve(int fd) {
-  std::string request;
-  char buffer[4096];
-  while (request.find("\r\n\r\n") == std::string::npos) {
-    if (request.size() > kMaxRequestBytes) {
-      WriteAll(fd,
-               "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n"
-               "Content-Length: 0\r\n\r\n");
-      return;
-    }
-    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) return;
-    request.append(buffer, static_cast<size_t>(n));
-  }
-  std::vector<std::string> line = absl::StrSplit(
-      request.substr(0, request.find("\r\n")), ' ', absl::SkipEmpty());
-  HttpResponse response;
-  HttpRequest req;
-  if (line.size() != 3) {
-    response = {400, "text/plain; charset=utf-8", "bad request\n"};
-  } else {
-    req.method = line[0];
-    std::string target = line[1];
-    size_t q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      for (absl::string_view part :
-           absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
-        std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
-        req.query[UrlDecode(kv.first)] = UrlDecode(kv.second);
-      }
-    }
-    auto it = handlers_.find(req.path);
-    if (req.method != "GET" && req.method != "HEAD") {
-      response = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
-    } else if (it == handlers_.end()) {
-      response = {404, "text/plain; charset=utf-8", "not found\n"};
-    } else {
-      try {
-        response = it->second(req);
-      } catch (const std::exception& e) {
-        log::Error("http_handler_failed",
-                   {{"path", req.path}, {"error", e.what()}});
-        response = {500, "text/plain; charset=utf-8", "internal error\n"};
-      }
-    }
-  }
+int HttpServer::BeginRequest(mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  auto* self = static_cast<HttpServer*>(info->user_data);
+  HttpRequest req = ReadRequest(*info);
+  HttpResponse response = self->Dispatch(req);
   std::string head = absl::StrCat(
       "HTTP/1.1 ", response.status, " ", Reason(response.status),
       "\r\nContent-Type: ", response.content_type,
@@ -201,7 +239,26 @@ void HttpServer::Serve(int fd) {
     absl::StrAppend(&head, name, ": ", value, "\r\n");
   }
   head += "\r\n";
-  WriteAll(fd, req.method == "HEAD" ? head : head + response.body);
+  if (req.method != "HEAD") head += response.body;
+  mg_write(conn, head.data(), head.size());
+  return response.status;
+}
+
+HttpResponse HttpServer::Dispatch(const HttpRequest& req) const {
+  if (req.method != "GET" && req.method != "HEAD") {
+    return {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
+  }
+  auto it = handlers_.find(req.path);
+  if (it == handlers_.end()) {
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+  try {
+    return it->second(req);
+  } catch (const std::exception& e) {
+    log::Error("http_handler_failed",
+               {{"path", req.path}, {"error", e.what()}});
+    return {500, "text/plain; charset=utf-8", "internal error\n"};
+  }
 }
 
 }  // namespace metad::daemon

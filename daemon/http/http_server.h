@@ -1,25 +1,32 @@
-// A deliberately small HTTP/1.1 server for the operator port: /metrics and
-// the status page. One thread, one request per connection, GET and HEAD only,
-// bounded request size and timeouts. Not for untrusted networks.
+// The operator port's HTTP/1.1 server: /metrics and the status page, on
+// civetweb (Debian's libcivetweb, the library prometheus-cpp's exposer
+// uses). A fixed set of threads each serves one connection at a time, so a
+// slow or idle client holds one thread, never the port: a request must
+// arrive whole within `request_timeout`, connections are closed after each
+// answer (no keep-alive), and requests are bounded in size. GET and HEAD
+// only; no files are ever served. Not for untrusted networks.
 #ifndef METAD_DAEMON_HTTP_HTTP_SERVER_H_
 #define METAD_DAEMON_HTTP_HTTP_SERVER_H_
 
-#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+
+struct mg_context;
+struct mg_connection;
 
 namespace metad::daemon {
 
 struct HttpRequest {
-  std::string method;                        // GET or HEAD
-  std::string path;                          // without the query string
-  std::map<std::string, std::string> query;  // decoded
+  std::string method;                          // GET or HEAD
+  std::string path;                            // without the query string
+  std::map<std::string, std::string> query;    // decoded
+  std::map<std::string, std::string> headers;  // names in lower case
 };
 
 struct HttpResponse {
@@ -36,33 +43,45 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+struct HttpServerOptions {
+  // Connections served at once; more wait in a queue of the same length,
+  // then in the kernel's backlog.
+  int threads = 32;
+  // A request's line and headers must arrive within this; a client that
+  // stalls is disconnected (its thread is free again).
+  absl::Duration request_timeout = absl::Seconds(10);
+};
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
-  HttpServer() = default;
+  explicit HttpServer(HttpServerOptions options = {});
   ~HttpServer();  // stops
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Register before Start. Exact path match.
+  // Register before Start. Exact path match. Handlers run on the server's
+  // threads, several at once.
   void Handle(const std::string& path, Handler handler);
 
-  // Binds host:port (port 0 picks one) and starts the accept thread.
-  // UNAVAILABLE when the address cannot be bound.
+  // Binds host:port (port 0 picks one; a host name is resolved once) and
+  // starts serving. INVALID_ARGUMENT for an address that is not host:port
+  // or does not resolve, UNAVAILABLE when it cannot be bound.
   absl::Status Start(const std::string& listen);
+  // Stops accepting, finishes the requests in flight and joins. Idempotent.
   void Stop();
   int port() const { return port_; }
 
  private:
-  void Loop();
-  void Serve(int fd);
+  static int BeginRequest(mg_connection* conn);
+  HttpResponse Dispatch(const HttpRequest& request) const;
 
+  const HttpServerOptions options_;
   std::map<std::string, Handler> handlers_;
-  int listen_fd_ = -1;
+  mg_context* context_ = nullptr;
   int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  std::string knock_address_;  // numeric host Stop connects to
 };
 
 // Percent-decoding of a query component ('+' is a space).

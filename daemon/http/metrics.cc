@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "daemon/http/process_stats.h"
 
 namespace metad::daemon {
 namespace {
@@ -59,7 +60,42 @@ Metrics::Metrics(const std::string& version)
                              .Add({})),
       db_up_(Build(prometheus::BuildGauge(), "metad_db_up",
                    "1 when the database answers, else 0", *registry_)
-                 .Add({})) {
+                 .Add({})),
+      rpc_queued_(Build(prometheus::BuildGauge(), "metad_rpc_queued_calls",
+                        "Calls waiting for a handler thread (RESOURCE_"
+                        "EXHAUSTED beyond --max_queued_calls)",
+                        *registry_)
+                      .Add({})),
+      rpc_busy_(Build(prometheus::BuildGauge(), "metad_rpc_busy_workers",
+                      "Handler threads running a call (of --pool_size)",
+                      *registry_)
+                    .Add({})),
+      watch_streams_(Build(prometheus::BuildGauge(), "metad_watch_streams",
+                           "WatchFiles and WatchRuns streams open", *registry_)
+                         .Add({})),
+      cpu_seconds_(
+          Build(prometheus::BuildCounter(), "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds", *registry_)
+              .Add({})),
+      resident_bytes_(Build(prometheus::BuildGauge(),
+                            "process_resident_memory_bytes",
+                            "Resident memory size in bytes", *registry_)
+                          .Add({})),
+      virtual_bytes_(Build(prometheus::BuildGauge(),
+                           "process_virtual_memory_bytes",
+                           "Virtual memory size in bytes", *registry_)
+                         .Add({})),
+      open_fds_(Build(prometheus::BuildGauge(), "process_open_fds",
+                      "Number of open file descriptors", *registry_)
+                    .Add({})),
+      max_fds_(Build(prometheus::BuildGauge(), "process_max_fds",
+                     "Maximum number of open file descriptors", *registry_)
+                   .Add({})),
+      start_time_(Build(prometheus::BuildGauge(), "process_start_time_seconds",
+                        "Start time of the process since unix epoch in "
+                        "seconds",
+                        *registry_)
+                      .Add({})) {
   Build(prometheus::BuildGauge(), "metad_build_info",
         "Always 1; the version label says which metad", *registry_)
       .Add({{"version", version}})
@@ -107,7 +143,33 @@ void Metrics::RecordLeasesExpired(int runs) {
   if (runs > 0) leases_expired_.Increment(runs);
 }
 
+void Metrics::SetLiveSource(std::function<LiveGauges()> source) {
+  absl::MutexLock lock(&mu_);
+  live_ = std::move(source);
+}
+
 std::string Metrics::Render() const {
+  {
+    // One render at a time sets the gauges, so the CPU counter only grows.
+    absl::MutexLock lock(&mu_);
+    if (live_) {
+      LiveGauges live = live_();
+      rpc_queued_.Set(live.rpc_queued);
+      rpc_busy_.Set(live.rpc_busy);
+      watch_streams_.Set(live.watch_streams);
+    }
+    if (std::optional<ProcessStats> p = ReadProcessStats(); p.has_value()) {
+      if (p->cpu_seconds > cpu_seen_) {
+        cpu_seconds_.Increment(p->cpu_seconds - cpu_seen_);
+        cpu_seen_ = p->cpu_seconds;
+      }
+      resident_bytes_.Set(p->resident_bytes);
+      virtual_bytes_.Set(p->virtual_bytes);
+      open_fds_.Set(p->open_fds);
+      max_fds_.Set(p->max_fds);
+      start_time_.Set(p->start_time_seconds);
+    }
+  }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();

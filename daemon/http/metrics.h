@@ -10,14 +10,24 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "daemon/rpc/call_runner.h"
 #include "store/database.h"
 #include "store/state_count_store.h"
 
 namespace metad::daemon {
+
+// Figures read when /metrics is rendered (not sampled in the background),
+// so they are current at every scrape.
+struct LiveGauges {
+  int rpc_queued = 0;     // calls waiting for a handler thread
+  int rpc_busy = 0;       // handler threads running a call
+  int watch_streams = 0;  // WatchFiles/WatchRuns streams open
+};
 
 class Metrics {
  public:
@@ -31,6 +41,12 @@ class Metrics {
   // Rows retention deleted from `table` (task_log, run_events, file_events).
   void RecordPruned(const std::string& table, int64_t rows);
 
+  // Called by Render for the live gauges; empty (the default) leaves them
+  // at 0. Set it once the server runs and clear it before the server goes.
+  void SetLiveSource(std::function<LiveGauges()> source);
+
+  // The exposition text, with the live gauges and the process_* metrics
+  // (CPU, memory, descriptors, start time) read now. Thread-safe.
   std::string Render() const;
 
  private:
@@ -47,6 +63,18 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& runs_;
   prometheus::Gauge& oldest_processing_;
   prometheus::Gauge& db_up_;
+  prometheus::Gauge& rpc_queued_;
+  prometheus::Gauge& rpc_busy_;
+  prometheus::Gauge& watch_streams_;
+  prometheus::Counter& cpu_seconds_;
+  prometheus::Gauge& resident_bytes_;
+  prometheus::Gauge& virtual_bytes_;
+  prometheus::Gauge& open_fds_;
+  prometheus::Gauge& max_fds_;
+  prometheus::Gauge& start_time_;
+  mutable absl::Mutex mu_;
+  std::function<LiveGauges()> live_ ABSL_GUARDED_BY(mu_);
+  mutable double cpu_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retries_seen_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "daemon/http/status_page.h"
 
+#include <atomic>
+#include <memory>
 #include <random>
 
 #include "absl/strings/escaping.h"
@@ -202,37 +204,86 @@ HttpResponse Page(const HttpRequest&) {
   return response;
 }
 
+// The API's gate: the token (when required), then a slot among
+// max_in_flight. Shared by the API's handlers.
+class ApiGate {
+ public:
+  explicit ApiGate(StatusPageOptions options) : options_(options) {}
+
+  HttpServer::Handler Wrap(HttpServer::Handler handler) {
+    return [this, handler = std::move(handler)](const HttpRequest& req) {
+      if (options_.tokens != nullptr) {
+        auto it = req.headers.find("authorization");
+        auto role = options_.tokens->RoleOfBearer(
+            it == req.headers.end() ? "" : it->second);
+        if (!role.ok()) {
+          HttpResponse denied =
+              JsonError(401, std::string(role.status().message()));
+          denied.headers = {{"WWW-Authenticate", "Bearer realm=\"metad\""}};
+          return denied;
+        }
+      }
+      if (in_flight_.fetch_add(1) >= options_.max_in_flight) {
+        in_flight_.fetch_sub(1);
+        return JsonError(503, "busy: too many status requests at once");
+      }
+      HttpResponse response;
+      try {
+        response = handler(req);
+      } catch (...) {
+        in_flight_.fetch_sub(1);
+        throw;
+      }
+      in_flight_.fetch_sub(1);
+      return response;
+    };
+  }
+
+ private:
+  const StatusPageOptions options_;
+  std::atomic<int> in_flight_{0};
+};
+
 }  // namespace
 
-void RegisterStatusPage(HttpServer* http, store::Database* db) {
+void RegisterStatusPage(HttpServer* http, store::Database* db,
+                        StatusPageOptions options) {
+  // Lives as long as the handlers that hold it.
+  auto gate = std::make_shared<ApiGate>(options);
+  auto api = [gate](HttpServer::Handler handler) {
+    return [gate, inner = gate->Wrap(std::move(handler))](
+               const HttpRequest& req) { return inner(req); };
+  };
   http->Handle("/", Page);
   http->Handle("/status", Page);
-  http->Handle("/status/api/overview", [db](const HttpRequest&) {
-    store::StatusPageStore status_store(db);
-    auto overview =
-        status_store.Overview(RequestOptions(), store::StatusOverviewLimits());
-    if (!overview.ok()) {
-      return FromStoreError(overview.status(), "/status/api/overview");
-    }
-    return HttpResponse{200, kJson, OverviewJson(*overview)};
-  });
-  http->Handle("/status/api/batch", [db](const HttpRequest& req) {
-    auto it = req.query.find("batch_id");
-    if (it == req.query.end() || it->second.empty()) {
-      return JsonError(400, "batch_id: required");
-    }
-    if (it->second.size() > kMaxBatchIdBytes) {
-      return JsonError(400, "batch_id: at most 128 bytes");
-    }
-    if (it->second.find('\0') != std::string::npos) {
-      return JsonError(400, "batch_id: must not contain NUL");
-    }
-    store::StatusPageStore status_store(db);
-    auto graph = status_store.BatchGraph(RequestOptions(), it->second,
-                                         store::StatusBatchLimits());
-    if (!graph.ok()) return FromStoreError(graph.status(), "/status/api/batch");
-    return HttpResponse{200, kJson, BatchJson(*graph)};
-  });
+  http->Handle("/status/api/overview", api([db](const HttpRequest&) {
+                 store::StatusPageStore status_store(db);
+                 auto overview = status_store.Overview(
+                     RequestOptions(), store::StatusOverviewLimits());
+                 if (!overview.ok()) {
+                   return FromStoreError(overview.status(),
+                                         "/status/api/overview");
+                 }
+                 return HttpResponse{200, kJson, OverviewJson(*overview)};
+               }));
+  http->Handle("/status/api/batch", api([db](const HttpRequest& req) {
+                 auto it = req.query.find("batch_id");
+                 if (it == req.query.end() || it->second.empty()) {
+                   return JsonError(400, "batch_id: required");
+                 }
+                 if (it->second.size() > kMaxBatchIdBytes) {
+                   return JsonError(400, "batch_id: at most 128 bytes");
+                 }
+                 if (it->second.find('\0') != std::string::npos) {
+                   return JsonError(400, "batch_id: must not contain NUL");
+                 }
+                 store::StatusPageStore status_store(db);
+                 auto graph = status_store.BatchGraph(
+                     RequestOptions(), it->second, store::StatusBatchLimits());
+                 if (!graph.ok())
+                   return FromStoreError(graph.status(), "/status/api/batch");
+                 return HttpResponse{200, kJson, BatchJson(*graph)};
+               }));
 }
 
 }  // namespace metad::daemon

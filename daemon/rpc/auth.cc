@@ -3,10 +3,13 @@
 #include <fstream>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/rpc/method_options.h"
+#include "metad/v1/options.pb.h"
 
 namespace metad::daemon {
 namespace {
@@ -26,20 +29,34 @@ const char* RoleName(Role role) {
 }  // namespace
 
 Role RequiredRole(absl::string_view method) {
-  if (absl::StartsWith(method, "Get") || absl::StartsWith(method, "List") ||
-      absl::StartsWith(method, "Watch")) {
-    return Role::kReader;
-  }
-  // CancelRun and RerunTasks: an operator's verbs, but a worker (or its
-  // supervisor) may need them too.
-  static constexpr absl::string_view kWorkerMethods[] = {
-      "RegisterFile", "RegisterFiles", "ClaimFiles",   "CompleteFile",
-      "RegisterTask", "StartRun",      "Heartbeat",    "FinishRun",
-      "CancelRun",    "RerunTasks",    "RecordOutputs"};
-  for (absl::string_view m : kWorkerMethods) {
-    if (method == m) return Role::kWorker;
-  }
-  return Role::kAdmin;
+  // Built once from the proto's own options (metad/v1/options.proto): the
+  // role a method declares, else reader for a method without side effects.
+  static const auto* const roles = [] {
+    auto* map = new absl::flat_hash_map<std::string, Role>();
+    for (const google::protobuf::MethodDescriptor* m : MetadMethods()) {
+      Role role = Role::kAdmin;
+      switch (m->options().GetExtension(v1::access_role)) {
+        case v1::ACCESS_ROLE_READER:
+          role = Role::kReader;
+          break;
+        case v1::ACCESS_ROLE_WORKER:
+          role = Role::kWorker;
+          break;
+        case v1::ACCESS_ROLE_ADMIN:
+          role = Role::kAdmin;
+          break;
+        default:
+          role = m->options().idempotency_level() ==
+                         google::protobuf::MethodOptions::NO_SIDE_EFFECTS
+                     ? Role::kReader
+                     : Role::kAdmin;
+      }
+      map->emplace(m->name(), role);
+    }
+    return map;
+  }();
+  auto it = roles->find(method);
+  return it == roles->end() ? Role::kAdmin : it->second;
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
@@ -53,11 +70,12 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-absl::Status TokenAuthenticator::Load(const std::string& path) {
+absl::Status TokenAuthenticator::Load(const std::string& path,
+                                      absl::string_view flag) {
   std::ifstream in(path);
   if (!in) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--token_file: cannot read ", path));
+        absl::StrCat(flag, ": cannot read ", path));
   }
   auto entries = std::make_shared<std::vector<Entry>>();
   std::string line;
@@ -69,7 +87,7 @@ absl::Status TokenAuthenticator::Load(const std::string& path) {
     Entry entry;
     if (parts.size() < 2 || parts.size() > 3) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--token_file: line ", number, ": expected `<role> <token> [name]`"));
+          flag, ": line ", number, ": expected `<role> <token> [name]`"));
     }
     if (parts[0] == "reader") {
       entry.role = Role::kReader;
@@ -78,13 +96,12 @@ absl::Status TokenAuthenticator::Load(const std::string& path) {
     } else if (parts[0] == "admin") {
       entry.role = Role::kAdmin;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--token_file: line ", number,
-                       ": role must be reader, worker or admin"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": line ", number, ": role must be reader, worker or admin"));
     }
     if (parts[1].size() < 16) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--token_file: line ", number, ": tokens must have 16+ characters"));
+          flag, ": line ", number, ": tokens must have 16+ characters"));
     }
     entry.token = parts[1];
     entry.name = parts.size() == 3 ? parts[2] : absl::StrCat("line", number);
@@ -102,16 +119,20 @@ size_t TokenAuthenticator::size() const {
 
 namespace {
 
+// The token of an authorization value `Bearer <token>`; nullopt without one.
+std::optional<absl::string_view> BearerOf(absl::string_view header) {
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWith(header, kBearer)) return std::nullopt;
+  return header.substr(kBearer.size());
+}
+
 // The token of `authorization: Bearer <token>`; nullopt without one.
 std::optional<absl::string_view> BearerToken(
     const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return std::nullopt;
-  absl::string_view header(it->second.data(), it->second.size());
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWith(header, kBearer)) return std::nullopt;
-  return header.substr(kBearer.size());
+  return BearerOf(absl::string_view(it->second.data(), it->second.size()));
 }
 
 }  // namespace
@@ -126,6 +147,23 @@ const TokenAuthenticator::Entry* TokenAuthenticator::Match(
     }
   }
   return match;
+}
+
+absl::StatusOr<Role> TokenAuthenticator::RoleOfBearer(
+    absl::string_view authorization) const {
+  std::shared_ptr<const std::vector<Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries = entries_;
+  }
+  std::optional<absl::string_view> token = BearerOf(authorization);
+  if (!token.has_value()) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send `Authorization: Bearer <token>`");
+  }
+  const Entry* match = entries == nullptr ? nullptr : Match(*entries, *token);
+  if (match == nullptr) return absl::UnauthenticatedError("unknown token");
+  return match->role;
 }
 
 std::string TokenAuthenticator::NameOf(

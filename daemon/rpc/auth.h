@@ -1,9 +1,8 @@
 // Token authentication with roles. Tokens come from a file, one per line:
 //   <role> <token> [name]      role: reader | worker | admin; '#' comments
-// A caller sends `authorization: Bearer <token>`. Roles nest: a reader may
-// call Get*/List*/Watch*; a worker also registers, claims, starts,
-// heartbeats, completes and finishes; an admin may call everything
-// (DeleteTask, dependency edits, ResetFile, retention).
+// A caller sends `authorization: Bearer <token>`. Roles nest (reader <
+// worker < admin); each method declares the role it needs in the proto
+// (`option (metad.v1.access_role)`, see proto/metad/v1/options.proto).
 #ifndef METAD_DAEMON_RPC_AUTH_H_
 #define METAD_DAEMON_RPC_AUTH_H_
 
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
@@ -22,7 +22,7 @@ namespace metad::daemon {
 enum class Role { kReader = 0, kWorker = 1, kAdmin = 2 };
 
 // The least role that may call `method` (the RPC's short name, e.g.
-// "RegisterFile"). Unknown methods need admin.
+// "RegisterFile"), from the proto's options. Unknown methods need admin.
 Role RequiredRole(absl::string_view method);
 
 // Equal contents, in time that depends only on the lengths.
@@ -31,8 +31,9 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 class TokenAuthenticator {
  public:
   // Reads the token file (replacing the tokens in use only if it parses).
-  // INVALID_ARGUMENT naming the line for a malformed file.
-  absl::Status Load(const std::string& path);
+  // INVALID_ARGUMENT naming `flag` and the line for a malformed file.
+  absl::Status Load(const std::string& path,
+                    absl::string_view flag = "--token_file");
 
   // OK, UNAUTHENTICATED (no or unknown token) or PERMISSION_DENIED (the
   // token's role may not call `method`). Never logs the token.
@@ -42,6 +43,11 @@ class TokenAuthenticator {
   // The name of the caller's token (as Authorize matched it); empty for no
   // or an unknown token.
   std::string NameOf(const grpc::ServerContextBase& context) const;
+
+  // The role of the token in an HTTP `Authorization` header's value
+  // (`Bearer <token>`), for the status page. UNAUTHENTICATED for no or an
+  // unknown token. Never logs the token.
+  absl::StatusOr<Role> RoleOfBearer(absl::string_view authorization) const;
 
   size_t size() const;
 

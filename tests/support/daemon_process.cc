@@ -51,10 +51,17 @@ DaemonProcess::~DaemonProcess() {
   }
 }
 
+bool DaemonProcess::Respawn(const std::string& database_url,
+                            const std::vector<std::string>& extra_flags) {
+  keep_port_ = true;
+  return Spawn(database_url, extra_flags);
+}
+
 bool DaemonProcess::Spawn(const std::string& database_url,
                           const std::vector<std::string>& extra_flags) {
   static int counter = 0;
-  port_ = FreePort();
+  if (!keep_port_ || port_ == 0) port_ = FreePort();
+  keep_port_ = false;
   log_path_ =
       absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp",
                    "/metad-e2e-", getpid(), "-", counter++, ".log");

@@ -28,6 +28,10 @@ class DaemonProcess {
   // <extra...>`, stderr to a log file. Returns false if it could not spawn.
   bool Spawn(const std::string& database_url,
              const std::vector<std::string>& extra_flags = {});
+  // Spawns again on the port of the last Spawn (after Stop), as a
+  // restarted service would be.
+  bool Respawn(const std::string& database_url,
+               const std::vector<std::string>& extra_flags = {});
   // Polls grpc.health.v1 until SERVING or the timeout; false on timeout or
   // when the process exited.
   bool WaitServing(double timeout_seconds = 60);
@@ -52,6 +56,7 @@ class DaemonProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  bool keep_port_ = false;  // Respawn
   std::string log_path_;
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;

@@ -8,7 +8,8 @@
 
 namespace metad::testing {
 
-HttpResult HttpGet(int port, const std::string& target) {
+HttpResult HttpGet(int port, const std::string& target,
+                   const std::vector<std::string>& headers) {
   HttpResult result;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -20,8 +21,9 @@ HttpResult HttpGet(int port, const std::string& target) {
     return result;
   }
   std::string request =
-      "GET " + target +
-      " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+      "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+  for (const std::string& header : headers) request += header + "\r\n";
+  request += "\r\n";
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char buffer[8192];

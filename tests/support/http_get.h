@@ -3,6 +3,7 @@
 #define METAD_TESTS_SUPPORT_HTTP_GET_H_
 
 #include <string>
+#include <vector>
 
 namespace metad::testing {
 
@@ -12,7 +13,9 @@ struct HttpResult {
   std::string body;
 };
 
-HttpResult HttpGet(int port, const std::string& target);
+// `headers` are extra request lines such as "Authorization: Bearer x".
+HttpResult HttpGet(int port, const std::string& target,
+                   const std::vector<std::string>& headers = {});
 
 }  // namespace metad::testing
 

@@ -11,21 +11,23 @@
 // ones of package metadv1; errors are gRPC statuses (status.Code(err)).
 //
 // Retries: a call is retried, with exponential backoff and jitter, only when
-// it failed with UNAVAILABLE or ABORTED and it is safe to repeat: a read
-// (Get*, List*); a creating call that carries a request_id (RegisterFile,
-// RegisterFiles, ClaimFiles, RegisterTask, StartRun, AddDependency); or an
-// idempotent call, which the daemon answers as the first one when it
-// already took effect (CompleteFile, FinishRun, Heartbeat, CancelRun,
-// RecordOutputs). A creating call without a request_id gets a fresh random
-// one, the same for all its attempts, so a retried StartRun returns the run
-// the first attempt started, and a retried ClaimFiles the files the first
-// attempt claimed, instead of starting or claiming again. Every other call
-// (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
-// PruneHistory) is sent exactly once: the caller decides.
+// it failed with UNAVAILABLE or ABORTED and its method is declared safe to
+// repeat in the proto (`option idempotency_level`, read from the compiled
+// descriptors; see KindOf): NO_SIDE_EFFECTS (reads) or IDEMPOTENT (the
+// daemon answers a repeat of a call that took effect as the first one). An
+// IDEMPOTENT request with a request_id field and none set gets a fresh
+// random one, the same for all its attempts, so a retried StartRun returns
+// the run the first attempt started, and a retried ClaimFiles the files the
+// first attempt claimed, instead of starting or claiming again. Every other
+// call (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency)
+// is sent exactly once: the caller decides.
 //
 // Workers: StartWorkerRun runs a task the safe way (heartbeats, claims with
 // their own request_id, FinishRun naming every file received); see
 // WorkerRun.
+//
+// Watches: WatchFiles and WatchRuns follow the audit trail live and resume
+// after UNAVAILABLE from the last event by themselves; see Watch.
 package metad
 
 import (
@@ -42,7 +44,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // Defaults applied by Dial to zero-valued Options fields.
@@ -96,13 +98,16 @@ type Options struct {
 	DialOptions []grpc.DialOption
 }
 
-// Client is a connection to metad with the stubs of its four services.
+// Client is a connection to metad with the stubs of its services.
 type Client struct {
 	Conn  *grpc.ClientConn
 	Files metadv1.FileServiceClient
 	Tasks metadv1.TaskServiceClient
 	Runs  metadv1.TaskLogServiceClient
 	Deps  metadv1.DependencyServiceClient
+	// Watch is the bare stream stub; WatchFiles and WatchRuns resume.
+	Watch metadv1.WatchServiceClient
+	Admin metadv1.AdminServiceClient
 }
 
 // Dial connects to metad at address (host:port). Unless opts.DialTimeout is
@@ -136,6 +141,8 @@ func NewClient(conn *grpc.ClientConn) *Client {
 		Tasks: metadv1.NewTaskServiceClient(conn),
 		Runs:  metadv1.NewTaskLogServiceClient(conn),
 		Deps:  metadv1.NewDependencyServiceClient(conn),
+		Watch: metadv1.NewWatchServiceClient(conn),
+		Admin: metadv1.NewAdminServiceClient(conn),
 	}
 }
 

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/internal/testdaemon"
-	"metad/clients/go/metad"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/internal/testdaemon"
+	"github.com/metad-project/metad/clients/go/metad"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 var (

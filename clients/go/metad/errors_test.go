@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 func TestErrorDetailsNameTheUnmetParents(t *testing.T) {

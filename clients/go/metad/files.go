@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // MaxRegisterBatch is the most files one RegisterFiles call takes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -11,25 +12,30 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	// The descriptors KindOf reads.
+	_ "github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // CallKind says how a method may be retried.
 type CallKind int
 
 const (
-	// Once: the call changes state and carries no idempotency key; it is
-	// never retried by the client.
+	// Once: a repeat of the call may do it again (no idempotency_level);
+	// it is never retried by the client.
 	Once CallKind = iota
-	// Read: the call only reads; retried on UNAVAILABLE and ABORTED.
+	// Read: NO_SIDE_EFFECTS; retried on UNAVAILABLE and ABORTED.
 	Read
-	// Creating: the call creates something and carries a request_id, which
-	// the client fills in when empty; retried on UNAVAILABLE and ABORTED
-	// with the same request_id.
+	// Creating: IDEMPOTENT with a request_id, which the client fills in
+	// when empty; retried on UNAVAILABLE and ABORTED with the same
+	// request_id.
 	Creating
-	// Idempotent: the call changes state, but the daemon answers a repeat
-	// of a call that took effect as the first one (replayed=true, or the
-	// same outcome), so it is retried on UNAVAILABLE and ABORTED like a
-	// read, without a request_id.
+	// Idempotent: IDEMPOTENT without a request_id: the call changes state,
+	// but the daemon answers a repeat of a call that took effect as the
+	// first one (replayed=true, or the same outcome), so it is retried on
+	// UNAVAILABLE and ABORTED like a read.
 	Idempotent
 )
 
@@ -48,47 +54,59 @@ func (k CallKind) String() string {
 	return "CallKind(?)"
 }
 
-// creatingMethods are the metad.v1 methods with a request_id field. A
-// retried ClaimFiles with the same request_id returns the files of the
-// first attempt (those the run still holds), never a second set.
-var creatingMethods = map[string]bool{
-	"/metad.v1.FileService/RegisterFile":        true,
-	"/metad.v1.FileService/RegisterFiles":       true,
-	"/metad.v1.FileService/ClaimFiles":          true,
-	"/metad.v1.TaskService/RegisterTask":        true,
-	"/metad.v1.TaskLogService/StartRun":         true,
-	"/metad.v1.DependencyService/AddDependency": true,
-}
-
-// idempotentMethods change state and answer a retry of a call that took
-// effect as the first call did (see the proto comments): CompleteFile and
-// FinishRun (replayed=true), Heartbeat (extends the lease again),
-// CancelRun (replayed=true) and RecordOutputs (registration dedupes).
-var idempotentMethods = map[string]bool{
-	"/metad.v1.FileService/CompleteFile":     true,
-	"/metad.v1.TaskLogService/FinishRun":     true,
-	"/metad.v1.TaskLogService/Heartbeat":     true,
-	"/metad.v1.TaskLogService/CancelRun":     true,
-	"/metad.v1.TaskLogService/RecordOutputs": true,
-}
-
-// KindOf classifies a full gRPC method name ("/metad.v1.FileService/GetFile").
-// Methods of other packages are Once.
+// KindOf classifies a full gRPC method name ("/metad.v1.FileService/GetFile")
+// by the method's `idempotency_level` option in the proto (see
+// proto/metad/v1/options.proto), looked up in the registry of compiled
+// descriptors: NO_SIDE_EFFECTS is a Read; IDEMPOTENT is Creating when the
+// request has a request_id (a repeat with the same key is answered as the
+// first call), else Idempotent; anything else, and methods this client
+// does not know, are Once.
 func KindOf(fullMethod string) CallKind {
-	if creatingMethods[fullMethod] {
-		return Creating
+	if k, ok := kinds.Load(fullMethod); ok {
+		return k.(CallKind)
 	}
-	if idempotentMethods[fullMethod] {
-		return Idempotent
-	}
-	if !strings.HasPrefix(fullMethod, "/metad.v1.") {
+	k := kindFromDescriptor(fullMethod)
+	kinds.Store(fullMethod, k)
+	return k
+}
+
+var kinds sync.Map // full method name -> CallKind
+
+func kindFromDescriptor(fullMethod string) CallKind {
+	name := strings.TrimPrefix(fullMethod, "/")
+	slash := strings.LastIndex(name, "/")
+	if slash < 0 {
 		return Once
 	}
-	name := fullMethod[strings.LastIndex(fullMethod, "/")+1:]
-	if strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List") {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(
+		protoreflect.FullName(name[:slash] + "." + name[slash+1:]))
+	if err != nil {
+		return Once
+	}
+	method, ok := d.(protoreflect.MethodDescriptor)
+	if !ok {
+		return Once
+	}
+	opts, _ := method.Options().(*descriptorpb.MethodOptions)
+	switch opts.GetIdempotencyLevel() {
+	case descriptorpb.MethodOptions_NO_SIDE_EFFECTS:
 		return Read
+	case descriptorpb.MethodOptions_IDEMPOTENT:
+		if requestIDField(method.Input()) != nil {
+			return Creating
+		}
+		return Idempotent
 	}
 	return Once
+}
+
+// requestIDField is the message's string request_id field, if it has one.
+func requestIDField(m protoreflect.MessageDescriptor) protoreflect.FieldDescriptor {
+	f := m.Fields().ByName("request_id")
+	if f == nil || f.Kind() != protoreflect.StringKind || f.Cardinality() == protoreflect.Repeated {
+		return nil
+	}
+	return f
 }
 
 func retryableCode(c codes.Code) bool {
@@ -151,8 +169,8 @@ func withRequestID(req interface{}) interface{} {
 		return req
 	}
 	r := m.ProtoReflect()
-	field := r.Descriptor().Fields().ByName("request_id")
-	if field == nil || field.Kind() != protoreflect.StringKind || r.Get(field).String() != "" {
+	field := requestIDField(r.Descriptor())
+	if field == nil || r.Get(field).String() != "" {
 		return req
 	}
 	c := proto.Clone(m)

@@ -5,6 +5,7 @@ package metad
 
 import (
 	"context"
+	"fmt"
 	"io/ioutil"
 	"net"
 	"path/filepath"
@@ -17,9 +18,11 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"metad/clients/go/internal/testdaemon"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/internal/testdaemon"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // scripted answers each method with the next error of its script (nil or
@@ -148,35 +151,76 @@ func dial(t *testing.T, addr string, opts Options) *Client {
 	return c
 }
 
+// kindWant is every metad.v1 method's expected retry kind, written out so
+// that an annotation changed in a .proto shows up here as a test failure.
+var kindWant = map[string]CallKind{
+	"/metad.v1.FileService/RegisterFile":           Creating,
+	"/metad.v1.FileService/RegisterFiles":          Creating,
+	"/metad.v1.FileService/ClaimFiles":             Creating,
+	"/metad.v1.TaskService/RegisterTask":           Creating,
+	"/metad.v1.TaskLogService/StartRun":            Creating,
+	"/metad.v1.DependencyService/AddDependency":    Creating,
+	"/metad.v1.FileService/GetFile":                Read,
+	"/metad.v1.FileService/ListFiles":              Read,
+	"/metad.v1.FileService/ListFileEvents":         Read,
+	"/metad.v1.FileService/GetLineage":             Read,
+	"/metad.v1.TaskService/GetTask":                Read,
+	"/metad.v1.TaskService/ListTasks":              Read,
+	"/metad.v1.TaskService/ListTaskEvents":         Read,
+	"/metad.v1.DependencyService/ListDependencies": Read,
+	"/metad.v1.DependencyService/GetUpstream":      Read,
+	"/metad.v1.DependencyService/GetDownstream":    Read,
+	"/metad.v1.DependencyService/GetExecutionPlan": Read,
+	"/metad.v1.DependencyService/GetReadyTasks":    Read,
+	"/metad.v1.TaskLogService/GetRun":              Read,
+	"/metad.v1.TaskLogService/ListRuns":            Read,
+	"/metad.v1.TaskLogService/GetBatch":            Read,
+	"/metad.v1.TaskLogService/ListRunEvents":       Read,
+	"/metad.v1.WatchService/WatchFiles":            Read, // streams: never through the unary retries
+	"/metad.v1.WatchService/WatchRuns":             Read,
+	"/metad.v1.FileService/CompleteFile":           Idempotent,
+	"/metad.v1.TaskLogService/FinishRun":           Idempotent,
+	"/metad.v1.TaskLogService/Heartbeat":           Idempotent,
+	"/metad.v1.TaskLogService/CancelRun":           Idempotent,
+	"/metad.v1.TaskLogService/RecordOutputs":       Idempotent,
+	"/metad.v1.AdminService/PruneHistory":          Idempotent,
+	"/metad.v1.TaskLogService/RerunTasks":          Once,
+	"/metad.v1.FileService/ReprocessFiles":         Once,
+	"/metad.v1.FileService/ResetFile":              Once,
+	"/metad.v1.TaskService/DeleteTask":             Once,
+	"/metad.v1.DependencyService/RemoveDependency": Once,
+}
+
+// KindOf reads each method's idempotency_level: every method of the
+// compiled metad.v1 descriptors is in kindWant with the kind it gets, and
+// unknown names are Once.
 func TestKindOf(t *testing.T) {
-	for method, want := range map[string]CallKind{
-		"/metad.v1.FileService/RegisterFile":           Creating,
-		"/metad.v1.FileService/RegisterFiles":          Creating,
-		"/metad.v1.FileService/ClaimFiles":             Creating,
-		"/metad.v1.TaskService/RegisterTask":           Creating,
-		"/metad.v1.TaskLogService/StartRun":            Creating,
-		"/metad.v1.DependencyService/AddDependency":    Creating,
-		"/metad.v1.FileService/GetFile":                Read,
-		"/metad.v1.FileService/ListFileEvents":         Read,
-		"/metad.v1.FileService/GetLineage":             Read,
-		"/metad.v1.TaskService/ListTaskEvents":         Read,
-		"/metad.v1.DependencyService/GetReadyTasks":    Read,
-		"/metad.v1.TaskLogService/GetBatch":            Read,
-		"/metad.v1.FileService/CompleteFile":           Idempotent,
-		"/metad.v1.TaskLogService/FinishRun":           Idempotent,
-		"/metad.v1.TaskLogService/Heartbeat":           Idempotent,
-		"/metad.v1.TaskLogService/CancelRun":           Idempotent,
-		"/metad.v1.TaskLogService/RecordOutputs":       Idempotent,
-		"/metad.v1.TaskLogService/RerunTasks":          Once,
-		"/metad.v1.FileService/ReprocessFiles":         Once,
-		"/metad.v1.FileService/ResetFile":              Once,
-		"/metad.v1.TaskService/DeleteTask":             Once,
-		"/metad.v1.DependencyService/RemoveDependency": Once,
-		"/metad.v1.AdminService/PruneHistory":          Once,
-		"/other.v1.Service/GetThing":                   Once,
-	} {
-		if got := KindOf(method); got != want {
-			t.Errorf("KindOf(%s) = %v, want %v", method, got, want)
+	seen := 0
+	protoregistry.GlobalFiles.RangeFilesByPackage("metad.v1", func(f protoreflect.FileDescriptor) bool {
+		for i := 0; i < f.Services().Len(); i++ {
+			s := f.Services().Get(i)
+			for j := 0; j < s.Methods().Len(); j++ {
+				method := fmt.Sprintf("/%s/%s", s.FullName(), s.Methods().Get(j).Name())
+				want, ok := kindWant[method]
+				if !ok {
+					t.Errorf("%s is not in kindWant: add it with the kind it should get", method)
+					continue
+				}
+				seen++
+				if got := KindOf(method); got != want {
+					t.Errorf("KindOf(%s) = %v, want %v", method, got, want)
+				}
+			}
+		}
+		return true
+	})
+	if seen != len(kindWant) {
+		t.Errorf("kindWant names %d methods, the descriptors %d", len(kindWant), seen)
+	}
+	for _, method := range []string{"/other.v1.Service/GetThing", "/metad.v1.FileService/Nope",
+		"/metad.v1.FileRequest/Get", "metad.v1.FileService.GetFile", ""} {
+		if got := KindOf(method); got != Once {
+			t.Errorf("KindOf(%q) = %v, want once", method, got)
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // MaxErrorMessageBytes is the longest error message CompleteFile and

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/metad"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metad"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 // workerSetup registers a task and n files of a fresh source; it returns

@@ -86,34 +86,51 @@ test('every RPC of the proto has a wrapper, by service and flat', () => {
   }
 });
 
-test('kindOf classifies the methods', () => {
-  const want = {
-    '/metad.v1.FileService/RegisterFile': 'creating',
-    '/metad.v1.FileService/RegisterFiles': 'creating',
-    '/metad.v1.FileService/ClaimFiles': 'creating',
-    '/metad.v1.TaskService/RegisterTask': 'creating',
-    '/metad.v1.TaskLogService/StartRun': 'creating',
-    '/metad.v1.DependencyService/AddDependency': 'creating',
-    '/metad.v1.FileService/GetFile': 'read',
-    '/metad.v1.FileService/ListFileEvents': 'read',
-    '/metad.v1.DependencyService/GetReadyTasks': 'read',
-    '/metad.v1.TaskLogService/GetBatch': 'read',
-    '/metad.v1.FileService/GetLineage': 'read',
-    '/metad.v1.TaskService/ListTaskEvents': 'read',
-    '/metad.v1.FileService/CompleteFile': 'idempotent',
-    '/metad.v1.TaskLogService/FinishRun': 'idempotent',
-    '/metad.v1.TaskLogService/Heartbeat': 'idempotent',
-    '/metad.v1.TaskLogService/CancelRun': 'idempotent',
-    '/metad.v1.TaskLogService/RecordOutputs': 'idempotent',
-    '/metad.v1.TaskLogService/RerunTasks': 'once',
-    '/metad.v1.FileService/ReprocessFiles': 'once',
-    '/metad.v1.FileService/ResetFile': 'once',
-    '/metad.v1.AdminService/PruneHistory': 'once',
-    '/metad.v1.TaskService/DeleteTask': 'once',
-    '/metad.v1.DependencyService/RemoveDependency': 'once',
-    '/other.v1.Service/GetThing': 'once',
-  };
-  for (const [method, kind] of Object.entries(want)) assert.equal(metad.kindOf(method), kind, method);
+// Every method's retry class, as its idempotency_level in proto/metad/v1
+// says: a method added or re-annotated must be added here, on purpose.
+const KINDS = {
+  'AdminService/PruneHistory': 'idempotent',
+  'DependencyService/AddDependency': 'creating',
+  'DependencyService/RemoveDependency': 'once',
+  'DependencyService/ListDependencies': 'read',
+  'DependencyService/GetUpstream': 'read',
+  'DependencyService/GetDownstream': 'read',
+  'DependencyService/GetExecutionPlan': 'read',
+  'DependencyService/GetReadyTasks': 'read',
+  'FileService/RegisterFile': 'creating',
+  'FileService/RegisterFiles': 'creating',
+  'FileService/GetFile': 'read',
+  'FileService/ListFiles': 'read',
+  'FileService/ClaimFiles': 'creating',
+  'FileService/CompleteFile': 'idempotent',
+  'FileService/ResetFile': 'once',
+  'FileService/ListFileEvents': 'read',
+  'FileService/ReprocessFiles': 'once',
+  'FileService/GetLineage': 'read',
+  'TaskLogService/StartRun': 'creating',
+  'TaskLogService/Heartbeat': 'idempotent',
+  'TaskLogService/FinishRun': 'idempotent',
+  'TaskLogService/RecordOutputs': 'idempotent',
+  'TaskLogService/CancelRun': 'idempotent',
+  'TaskLogService/RerunTasks': 'once',
+  'TaskLogService/GetRun': 'read',
+  'TaskLogService/ListRuns': 'read',
+  'TaskLogService/GetBatch': 'read',
+  'TaskLogService/ListRunEvents': 'read',
+  'TaskService/RegisterTask': 'creating',
+  'TaskService/GetTask': 'read',
+  'TaskService/ListTasks': 'read',
+  'TaskService/DeleteTask': 'once',
+  'TaskService/ListTaskEvents': 'read',
+  'WatchService/WatchFiles': 'read',
+  'WatchService/WatchRuns': 'read',
+};
+
+test("kindOf classifies every method from its idempotency_level, as the table says", () => {
+  const got = {};
+  for (const m of metad.listMethods()) got[m] = metad.kindOf(`/metad.v1.${m}`);
+  assert.deepEqual(got, KINDS);
+  assert.equal(metad.kindOf('/other.v1.Service/GetThing'), 'once');
 });
 
 test('a creating call is retried with one generated request id', async (t) => {
@@ -259,4 +276,85 @@ test('server streams (WatchRuns) carry the token and are read with for await', a
   for await (const e of client.watch.watchRuns({ batchId: 'b1', afterEventId: 4 })) ids.push([e.event.id, e.batchId]);
   assert.deepEqual(ids, [[5, 'b1'], [6, 'b1']]);
   assert.deepEqual(seen, [{ auth: ['Bearer tok'], after: 4 }]);
+});
+
+// A WatchService whose WatchRuns answers call i with script[i]:
+// { header, ids, code } (code: the status after the events; OK if unset).
+async function watchServer(t, script) {
+  const pkg = metad.loadPackage();
+  const seen = [];
+  const server = new grpc.Server();
+  server.addService(pkg.WatchService.service, {
+    watchFiles: (call) => call.end(),
+    watchRuns: (call) => {
+      seen.push(call.request.afterEventId);
+      const step = script.shift() || {};
+      const md = new grpc.Metadata();
+      if (step.header !== undefined) md.set('metad-after-event-id', String(step.header));
+      call.sendMetadata(md);
+      for (const id of step.ids || []) call.write({ event: { id, kind: 'STARTED' } });
+      if (step.code) call.emit('error', { code: step.code, details: `scripted ${step.code}` });
+      else call.end();
+    },
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0',
+    grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  return { address: `127.0.0.1:${port}`, seen };
+}
+
+test('a watch resumes after UNAVAILABLE from the last event id, and OUT_OF_RANGE surfaces', async (t) => {
+  const { address, seen } = await watchServer(t, [
+    { header: 4, ids: [5, 6], code: status.UNAVAILABLE },
+    { header: 6, ids: [7], code: status.UNAVAILABLE },
+    { header: 7, ids: [], code: status.OUT_OF_RANGE },
+  ]);
+  const client = dial(t, address);
+  const stream = client.watchRuns({ afterEventId: 4 });
+  const reconnects = [];
+  stream.on('reconnect', (r) => reconnects.push([r.error.code, r.afterEventId]));
+  const ids = [];
+  await assert.rejects(async () => {
+    for await (const e of stream) ids.push(e.event.id);
+  }, (err) => err.code === status.OUT_OF_RANGE);
+  assert.deepEqual(ids, [5, 6, 7]);
+  assert.deepEqual(seen, [4, 6, 7]);
+  assert.deepEqual(reconnects, [[status.UNAVAILABLE, 6], [status.UNAVAILABLE, 7]]);
+  assert.equal(stream.reconnects, 2);
+});
+
+test('a watch from now resumes from the start header when no event came yet', async (t) => {
+  const { address, seen } = await watchServer(t, [
+    { header: 10, code: status.UNAVAILABLE },
+    { header: 10, ids: [11] }, // then ends OK: the stream ends
+  ]);
+  const client = dial(t, address);
+  const ids = [];
+  for await (const e of client.watch.watchRuns({ afterEventId: 0 })) ids.push(e.event.id);
+  assert.deepEqual(ids, [11]);
+  assert.deepEqual(seen, [0, 10]);
+});
+
+test('a watch gives up after maxReconnects failed calls in a row, or at once with resume: false', async (t) => {
+  const down = { code: status.UNAVAILABLE };
+  const { address, seen } = await watchServer(t, [down, down, down, down, down]);
+  const client = dial(t, address);
+  await assert.rejects(async () => {
+    for await (const e of client.watchRuns({ afterEventId: 3 }, { maxReconnects: 2 })) assert.fail(`event ${e}`);
+  }, (err) => err.code === status.UNAVAILABLE);
+  assert.deepEqual(seen, [3, 3, 3]);
+  await assert.rejects(async () => {
+    for await (const e of client.watchRuns({ afterEventId: 3 }, { resume: false })) assert.fail(`event ${e}`);
+  }, (err) => err.code === status.UNAVAILABLE);
+  assert.equal(seen.length, 4);
+});
+
+test('cancel() ends a watch quietly, also while it waits to reconnect', async (t) => {
+  const { address } = await watchServer(t, [{ header: 1, ids: [2], code: status.UNAVAILABLE }]);
+  const client = dial(t, address, { initialBackoffMs: 60000, maxBackoffMs: 60000 });
+  const stream = client.watchRuns({ afterEventId: 1 });
+  stream.on('reconnect', () => stream.cancel());
+  const ids = [];
+  for await (const e of stream) ids.push(e.event.id);
+  assert.deepEqual(ids, [2]);
 });

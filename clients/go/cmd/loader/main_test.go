@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"metad/clients/go/internal/testdaemon"
-	"metad/clients/go/metad"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/internal/testdaemon"
+	"github.com/metad-project/metad/clients/go/metad"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 func TestUsageErrors(t *testing.T) {

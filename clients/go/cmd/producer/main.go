@@ -20,8 +20,8 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"metad/clients/go/metad"
-	"metad/clients/go/metadv1"
+	"github.com/metad-project/metad/clients/go/metad"
+	"github.com/metad-project/metad/clients/go/metadv1"
 )
 
 func main() {

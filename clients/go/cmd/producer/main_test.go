@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"metad/clients/go/internal/testdaemon"
+	"github.com/metad-project/metad/clients/go/internal/testdaemon"
 )
 
 func TestUsageErrors(t *testing.T) {

@@ -130,6 +130,20 @@ func (d *Daemon) Stop() error {
 	return nil
 }
 
+// SQL runs statements on the database of a daemon StartOwn started, for
+// tests that must arrange what no RPC can (such as old events to prune).
+func (d *Daemon) SQL(statements string) error {
+	if d.database == "" {
+		return errors.New("testdaemon: SQL needs a daemon of its own (StartOwn)")
+	}
+	out, err := exec.Command("psql", os.Getenv("METAD_TEST_PG")+" dbname="+d.database,
+		"-qAt", "-v", "ON_ERROR_STOP=1", "-c", statements).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("psql: %v: %s", err, out)
+	}
+	return nil
+}
+
 func (d *Daemon) tail() string {
 	raw, _ := ioutil.ReadFile(d.log)
 	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")

@@ -3,18 +3,21 @@
 // retries of only what is safe to retry.
 //
 // Retry rule: a call is retried on UNAVAILABLE or ABORTED, with exponential
-// backoff and jitter, within the call's deadline, when it is a read (Get*,
-// List*, GetBatch, GetUpstream, ...), a creating call that carries a
-// request_id (RegisterFile, RegisterFiles, RegisterTask, StartRun,
-// ClaimFiles, AddDependency), or an idempotent call (CompleteFile,
-// FinishRun, Heartbeat, CancelRun: the daemon answers a repeat of one that
-// took effect as it answered the first). Creating calls get a generated
-// request_id when the caller leaves it empty, so a retry after a lost
-// response cannot create (or claim) twice. Every other call (ResetFile,
-// ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency) is sent exactly
-// once.
-#ifndef METAD_CLIENTS_CPP_METAD_CLIENT_H_
-#define METAD_CLIENTS_CPP_METAD_CLIENT_H_
+// backoff and jitter, within the call's deadline, when the proto declares
+// its method NO_SIDE_EFFECTS or IDEMPOTENT (`option idempotency_level`, see
+// proto/metad/v1/options.proto): reads, creating calls that carry a
+// request_id (RegisterFile(s), RegisterTask, StartRun, ClaimFiles,
+// AddDependency) and calls the daemon answers again as it answered the
+// first (CompleteFile, FinishRun, Heartbeat, CancelRun, RecordOutputs,
+// PruneHistory). Creating calls get a generated request_id when the caller
+// leaves it empty, so a retry after a lost response cannot create (or claim)
+// twice. Every other call (ResetFile, ReprocessFiles, RerunTasks,
+// DeleteTask, RemoveDependency) is sent exactly once.
+//
+// Watch streams (WatchFiles, WatchRuns) have no deadline and reconnect by
+// themselves from the last event id (watch.h).
+#ifndef METAD_CLIENT_METAD_CLIENT_H_
+#define METAD_CLIENT_METAD_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -24,11 +27,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "metad/client/watch.h"
 #include "metad/v1/admin.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
+#include "metad/v1/watch.grpc.pb.h"
 
 namespace metad::client {
 
@@ -57,8 +62,9 @@ struct ClientOptions {
   std::function<void(absl::Duration)> sleep;
 };
 
-// Whether a method may be sent again after UNAVAILABLE or ABORTED.
-enum class Retry { kNever, kSafe };
+// Whether the method taking `request` may be sent again after UNAVAILABLE or
+// ABORTED: its idempotency_level is NO_SIDE_EFFECTS or IDEMPOTENT.
+bool IsRetryable(const google::protobuf::Descriptor* request);
 
 // Channel credentials for the options (insecure unless tls).
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
@@ -161,6 +167,14 @@ class Client {
   grpc::Status PruneHistory(const v1::PruneHistoryRequest& request,
                             v1::PruneHistoryResponse* response);
 
+  // WatchService: the stream starts after request.after_event_id and
+  // reconnects after UNAVAILABLE from the last event delivered (watch.h).
+  // The stream shares the channel and may outlive this Client.
+  std::unique_ptr<FileWatch> WatchFiles(v1::WatchFilesRequest request,
+                                        WatchOptions options = {});
+  std::unique_ptr<RunWatch> WatchRuns(v1::WatchRunsRequest request,
+                                      WatchOptions options = {});
+
  private:
   template <typename Stub, typename Request, typename Response>
   using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
@@ -169,7 +183,7 @@ class Client {
   // Sends the call (again, while `retry` allows) until the deadline.
   template <typename Stub, typename Request, typename Response>
   grpc::Status Invoke(Stub* stub, Method<Stub, Request, Response> method,
-                      const Request& request, Response* response, Retry retry);
+                      const Request& request, Response* response);
 
   void Sleep(absl::Duration d) const;
 
@@ -180,8 +194,9 @@ class Client {
   std::unique_ptr<v1::TaskLogService::Stub> runs_;
   std::unique_ptr<v1::DependencyService::Stub> deps_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::shared_ptr<v1::WatchService::Stub> watch_;
 };
 
 }  // namespace metad::client
 
-#endif  // METAD_CLIENTS_CPP_METAD_CLIENT_H_
+#endif  // METAD_CLIENT_METAD_CLIENT_H_

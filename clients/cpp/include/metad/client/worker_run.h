@@ -16,8 +16,8 @@
 // recorded as processed. Once the daemon refuses the run (it ended, was
 // cancelled, or its lease lapsed: FAILED_PRECONDITION), the run is lost and
 // every later call answers that refusal.
-#ifndef METAD_CLIENTS_CPP_WORKER_RUN_H_
-#define METAD_CLIENTS_CPP_WORKER_RUN_H_
+#ifndef METAD_CLIENT_WORKER_RUN_H_
+#define METAD_CLIENT_WORKER_RUN_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -31,15 +31,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "clients/cpp/metad_client.h"
+#include "metad/client/metad_client.h"
 
 namespace metad::client {
 
 struct WorkerRunOptions {
-  std::string worker_id;          // empty: host:pid
-  int32_t lease_seconds = 0;      // 0: the task's default
-  std::string request_id;         // empty: generated (StartRun's key)
-  bool heartbeat = true;          // heartbeat in the background
+  std::string worker_id;      // empty: host:pid
+  int32_t lease_seconds = 0;  // 0: the task's default
+  std::string request_id;     // empty: generated (StartRun's key)
+  bool heartbeat = true;      // heartbeat in the background
   absl::Duration heartbeat_interval = absl::ZeroDuration();  // 0: lease/3
 };
 
@@ -92,4 +92,4 @@ class WorkerRun {
 
 }  // namespace metad::client
 
-#endif  // METAD_CLIENTS_CPP_WORKER_RUN_H_
+#endif  // METAD_CLIENT_WORKER_RUN_H_
