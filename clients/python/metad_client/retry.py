@@ -1,20 +1,21 @@
 """Deadlines, retries and credentials for every unary call of a Client.
 
-What is retried (the project's rule: retry only what is safe to retry):
-  * reads (Get* and List* methods),
-  * creating calls that carry a request_id (StartRun, ClaimFiles,
-    RegisterFile(s), RegisterTask, AddDependency): the daemon answers a
-    repeated request_id with the result of the first call (ClaimFiles: the
-    files the first call claimed, never a second set). The interceptor gives
-    such a request a fresh request_id when it has none, and keeps it across
-    attempts, and
-  * idempotent calls (CompleteFile, FinishRun, Heartbeat, CancelRun,
-    RecordOutputs): the daemon answers a repeat of a call that took effect
-    as it answered the first (replayed=true);
+What is retried (the project's rule: retry only what is safe to retry) comes
+from each method's `idempotency_level` in proto/metad/v1 (kind_of):
+  * NO_SIDE_EFFECTS: reads (Get*, List*),
+  * IDEMPOTENT with a request_id in the request: creating calls (StartRun,
+    ClaimFiles, RegisterFile(s), RegisterTask, AddDependency). The daemon
+    answers a repeated request_id with the result of the first call
+    (ClaimFiles: the files the first call claimed, never a second set). The
+    interceptor gives such a request a fresh request_id when it has none,
+    and keeps it across attempts,
+  * IDEMPOTENT without one (CompleteFile, FinishRun, Heartbeat, CancelRun,
+    RecordOutputs, PruneHistory): the daemon answers a repeat of a call that
+    took effect as it answered the first (replayed=true),
 and only when the status is one of RetryPolicy.codes (UNAVAILABLE, ABORTED).
-Everything else (ResetFile, ReprocessFiles, RerunTasks, DeleteTask,
-RemoveDependency) is tried once: a repeat of one that did reach the database
-would be refused as if it had failed.
+Methods without the option (ResetFile, ReprocessFiles, RerunTasks,
+DeleteTask, RemoveDependency) are tried once: a repeat of one that did reach
+the database would be refused as if it had failed.
 
 A call's timeout (the caller's, or Client's default) bounds the whole call,
 all attempts and backoff sleeps included.
@@ -22,11 +23,16 @@ all attempts and backoff sleeps included.
 
 import collections
 import dataclasses
+import functools
 import random
 import time
 import uuid
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+# Registers the metad.v1 descriptors whose options kind_of() reads.
+from metad_client import _stubs  # noqa: F401
 
 _RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
 
@@ -60,34 +66,40 @@ class _CallDetails(
     pass
 
 
-def _rpc_name(method):
+READ, CREATING, IDEMPOTENT, ONCE = "read", "creating", "idempotent", "once"
+
+
+@functools.lru_cache(maxsize=None)
+def kind_of(method):
+    """READ, CREATING, IDEMPOTENT or ONCE for a full method name
+    ('/metad.v1.FileService/GetFile'), from the method's idempotency_level
+    in the proto (proto/metad/v1/options.proto): NO_SIDE_EFFECTS is a read;
+    IDEMPOTENT is creating when the request has a request_id field, else
+    idempotent; unset, or a method the descriptors do not know, is once."""
     if isinstance(method, bytes):
         method = method.decode()
-    return method.rsplit("/", 1)[-1]
-
-
-def is_read(method):
-    name = _rpc_name(method)
-    return name.startswith("Get") or name.startswith("List")
-
-
-# Calls whose repeat after they took effect is answered as the first was.
-IDEMPOTENT = frozenset({"CompleteFile", "FinishRun", "Heartbeat", "CancelRun",
-                        "RecordOutputs"})
-
-
-def is_idempotent(method):
-    return _rpc_name(method) in IDEMPOTENT
+    service, _, name = method.lstrip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return ONCE
+    level = descriptor.GetOptions().idempotency_level
+    if level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS:
+        return READ
+    if level == descriptor_pb2.MethodOptions.IDEMPOTENT:
+        fields = descriptor.input_type.fields_by_name
+        return CREATING if "request_id" in fields else IDEMPOTENT
+    return ONCE
 
 
 def has_request_id(request):
     return "request_id" in request.DESCRIPTOR.fields_by_name
 
 
-def is_retryable(method, request):
-    """Whether a call of `method` ('/metad.v1.Service/Name') with `request`
-    may be repeated after an ambiguous failure (see the module comment)."""
-    return is_read(method) or has_request_id(request) or is_idempotent(method)
+def is_retryable(method, request=None):
+    """Whether a call of `method` may be repeated after an ambiguous failure:
+    its idempotency_level is not IDEMPOTENCY_UNKNOWN."""
+    return kind_of(method) != ONCE
 
 
 def new_request_id():
