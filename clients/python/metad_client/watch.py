@@ -32,9 +32,9 @@ START_HEADER = "metad-after-event-id"
 DEFAULT_BACKOFF = RetryPolicy(initial_backoff=0.1, max_backoff=5.0)
 
 
-# UNAVAILABLE: the daemon went away or shut down. CANCELLED: reaching here,
-# the daemon cancelled the stream (our own cancel() ends the iteration
-# first); metad 0.x does that to open streams when it stops.
+# UNAVAILABLE: the daemon went away or is shutting down. CANCELLED, when not
+# ours (our own cancel() ends the iteration first): a stream opened while
+# metad is stopping is sometimes cancelled by its gRPC server instead.
 RESUMABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 
 
