@@ -19,6 +19,7 @@ METAD_PACKAGES=(
   golang-github-gogo-googleapis-dev  # google/rpc/*.proto: error details
   clang libclang-rt-14-dev  # the libFuzzer target (tests/bad_input/fuzz)
   libcivetweb-dev  # the operator port's HTTP server (daemon/http/http_server.cc)
+  python3-venv python3-setuptools python3-build mypy-protobuf  # Python client: offline pip install / sdist+wheel (clients/python/pyproject.toml), .pyi stubs
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
 METAD_TEST_PACKAGES=(chromium)

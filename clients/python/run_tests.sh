@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Generates the Python stubs from proto/ and runs the Python client's tests
-# against a real metad (the tests start their own on a fresh database).
+# Generates the Python stubs from proto/ (in-tree, clients/python/metad) and
+# runs the Python client's tests against a real metad (the tests start their
+# own on a fresh database; test_install.py pip-installs the package into a
+# throwaway venv).
 #   METAD_TEST_PG="host=... port=5432 user=postgres" METAD_BIN_DIR=build \
 #     clients/python/run_tests.sh [pytest args...]
 set -euo pipefail
@@ -13,5 +15,5 @@ export METAD_BIN_DIR
 cd "$here"
 # Debian's python3 with python3-grpcio/protobuf/pytest, not a pyenv python3.
 PY=/usr/bin/python3
-"$PY" metad_client/codegen.py >/dev/null
+"$PY" codegen.py >/dev/null
 exec "$PY" -m pytest -q -p no:cacheprovider tests "$@"

@@ -27,11 +27,13 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import grpc
 
-import grpc  # noqa: E402
-
-import metad_client  # noqa: E402
+try:
+    import metad_client  # installed (pip install clients/python)
+except ImportError:  # run from a source checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import metad_client
 
 
 def parse_args(argv):

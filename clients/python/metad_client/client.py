@@ -6,10 +6,13 @@ import grpc
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
+from metad_client.watch import Watch
 from metad_client.worker import WorkerRun
 
 files_pb2 = _stubs.files_pb2
 tasks_pb2 = _stubs.tasks_pb2
+task_log_pb2 = _stubs.task_log_pb2
+watch_pb2 = _stubs.watch_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 30.0
@@ -21,6 +24,35 @@ def _read_bytes(value):
         return value
     with open(os.fspath(value), "rb") as f:
         return f.read()
+
+
+def channel_options(options=(), server_name=None):
+    """The channel arguments connect() uses (shared with metad_client.aio)."""
+    options = [("grpc.max_receive_message_length", 64 << 20),
+               ("grpc.keepalive_time_ms", 30000)] + list(options)
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    return options
+
+
+def channel_credentials(tls, root_certificates=None, certificate_chain=None,
+                        private_key=None):
+    """None for plaintext, else the grpc.ChannelCredentials of `tls`."""
+    if tls is False or tls is None:
+        return None
+    if isinstance(tls, grpc.ChannelCredentials):
+        return tls
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_bytes(root_certificates),
+        private_key=_read_bytes(private_key),
+        certificate_chain=_read_bytes(certificate_chain))
+
+
+def token_metadata(token):
+    """The authorization metadata of `token` ($METAD_TOKEN when None)."""
+    if token is None:
+        token = os.environ.get("METAD_TOKEN") or None
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def connect(address=None, token=None, tls=False, *, root_certificates=None,
@@ -41,25 +73,14 @@ def connect(address=None, token=None, tls=False, *, root_certificates=None,
     retry: a RetryPolicy, or None to never retry.
     """
     address = address or os.environ.get("METAD_ADDRESS") or DEFAULT_ADDRESS
-    if token is None:
-        token = os.environ.get("METAD_TOKEN") or None
-    options = [("grpc.max_receive_message_length", 64 << 20),
-               ("grpc.keepalive_time_ms", 30000)] + list(options)
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
-    if tls is False or tls is None:
+    options = channel_options(options, server_name)
+    creds = channel_credentials(tls, root_certificates, certificate_chain, private_key)
+    if creds is None:
         channel = grpc.insecure_channel(address, options=options)
     else:
-        if isinstance(tls, grpc.ChannelCredentials):
-            creds = tls
-        else:
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=_read_bytes(root_certificates),
-                private_key=_read_bytes(private_key),
-                certificate_chain=_read_bytes(certificate_chain))
         channel = grpc.secure_channel(address, creds, options=options)
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    interceptor = DefaultsInterceptor(timeout=timeout, retry=retry, metadata=metadata)
+    interceptor = DefaultsInterceptor(timeout=timeout, retry=retry,
+                                      metadata=token_metadata(token))
     return Client(grpc.intercept_channel(channel, interceptor), address=address,
                   raw_channel=channel)
 
@@ -69,6 +90,8 @@ class Client:
 
     files: FileService        tasks: TaskService
     task_log: TaskLogService  dependencies: DependencyService
+    admin: AdminService       watch: WatchService (raw streams; see
+                              watch_files and watch_runs)
 
     Each is the generated stub: client.files.GetFile(files_pb2.GetFileRequest(
     id=7)) returns a File or raises grpc.RpcError. Thread-safe; close() (or a
@@ -83,6 +106,8 @@ class Client:
         self.tasks = _stubs.tasks_pb2_grpc.TaskServiceStub(channel)
         self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
+        self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
+        self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
 
     def close(self):
         self._raw_channel.close()
@@ -172,3 +197,32 @@ class Client:
         return WorkerRun(self, task=task, batch_id=batch_id, worker_id=worker_id,
                          lease_seconds=lease_seconds, request_id=request_id,
                          heartbeat=heartbeat, heartbeat_interval=heartbeat_interval)
+
+    def watch_files(self, after_event_id=0, source="", status=None, file_id=0,
+                    *, metadata=None, backoff=None, give_up_after=None):
+        """WatchFiles as an iterator of WatchedFileEvent that resumes by
+        itself after UNAVAILABLE (see metad_client.watch). after_event_id:
+        > 0 after that event, 0 from now, -1 from the oldest event kept.
+        status: a FileStatus or its name ("SUCCESS"). backoff: a RetryPolicy
+        for the reconnect waits; give_up_after: seconds of failed reconnects
+        before the UNAVAILABLE is raised (None: never). Raises HistoryPruned
+        (OUT_OF_RANGE) when the events after the position were pruned."""
+        if isinstance(status, str):
+            status = files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
+        request = watch_pb2.WatchFilesRequest(
+            after_event_id=after_event_id, source=source, status=status or 0,
+            file_id=file_id)
+        return Watch(self.watch.WatchFiles, request, metadata=metadata,
+                     backoff=backoff, give_up_after=give_up_after)
+
+    def watch_runs(self, after_event_id=0, batch_id="", task="", status=None,
+                   run_id=0, *, metadata=None, backoff=None, give_up_after=None):
+        """WatchRuns as an iterator of WatchedRunEvent; the same rules as
+        watch_files. status: a RunStatus or its name ("ERROR")."""
+        if isinstance(status, str):
+            status = task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
+        request = watch_pb2.WatchRunsRequest(
+            after_event_id=after_event_id, batch_id=batch_id, task=task,
+            status=status or 0, run_id=run_id)
+        return Watch(self.watch.WatchRuns, request, metadata=metadata,
+                     backoff=backoff, give_up_after=give_up_after)

@@ -2,8 +2,9 @@
 
 metad puts a ``google.rpc.Status`` in the ``grpc-status-details-bin``
 trailing metadata of a failed call (Debian's python3-grpcio has no
-``grpc_status`` module, so it is decoded here with the generated
-``google.rpc.status_pb2``)::
+``grpc_status`` module, so it is decoded here: with googleapis-common-protos'
+``google.rpc`` when installed, else with the copy generated into
+``metad._google_rpc``)::
 
     try:
         client.task_log.StartRun(task_log_pb2.StartRunRequest(...))
@@ -19,6 +20,16 @@ comes with each.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
+def _rpc_modules():
+    """(status_pb2, error_details_pb2). An installed google.rpc wins, so the
+    two copies never meet in protobuf's descriptor pool."""
+    try:
+        from google.rpc import error_details_pb2, status_pb2
+    except ImportError:
+        from metad._google_rpc import error_details_pb2, status_pb2
+    return status_pb2, error_details_pb2
+
+
 class ErrorDetails:
     """The decoded google.rpc.Status of a failed call.
 
@@ -29,7 +40,7 @@ class ErrorDetails:
     """
 
     def __init__(self, status):
-        from google.rpc import error_details_pb2
+        _, error_details_pb2 = _rpc_modules()
         self.status = status
         self.code = status.code
         self.message = status.message
@@ -76,7 +87,7 @@ def error_details(rpc_error):
         rpc_error, "trailing_metadata") else None
     for key, value in trailers or ():
         if key == STATUS_DETAILS_KEY:
-            from google.rpc import status_pb2
+            status_pb2, _ = _rpc_modules()
             status = status_pb2.Status()
             status.ParseFromString(value)
             return ErrorDetails(status)

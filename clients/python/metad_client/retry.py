@@ -1,20 +1,21 @@
 """Deadlines, retries and credentials for every unary call of a Client.
 
-What is retried (the project's rule: retry only what is safe to retry):
-  * reads (Get* and List* methods),
-  * creating calls that carry a request_id (StartRun, ClaimFiles,
-    RegisterFile(s), RegisterTask, AddDependency): the daemon answers a
-    repeated request_id with the result of the first call (ClaimFiles: the
-    files the first call claimed, never a second set). The interceptor gives
-    such a request a fresh request_id when it has none, and keeps it across
-    attempts, and
-  * idempotent calls (CompleteFile, FinishRun, Heartbeat, CancelRun,
-    RecordOutputs): the daemon answers a repeat of a call that took effect
-    as it answered the first (replayed=true);
+What is retried (the project's rule: retry only what is safe to retry) comes
+from each method's `idempotency_level` in proto/metad/v1 (kind_of):
+  * NO_SIDE_EFFECTS: reads (Get*, List*),
+  * IDEMPOTENT with a request_id in the request: creating calls (StartRun,
+    ClaimFiles, RegisterFile(s), RegisterTask, AddDependency). The daemon
+    answers a repeated request_id with the result of the first call
+    (ClaimFiles: the files the first call claimed, never a second set). The
+    interceptor gives such a request a fresh request_id when it has none,
+    and keeps it across attempts,
+  * IDEMPOTENT without one (CompleteFile, FinishRun, Heartbeat, CancelRun,
+    RecordOutputs, PruneHistory): the daemon answers a repeat of a call that
+    took effect as it answered the first (replayed=true),
 and only when the status is one of RetryPolicy.codes (UNAVAILABLE, ABORTED).
-Everything else (ResetFile, ReprocessFiles, RerunTasks, DeleteTask,
-RemoveDependency) is tried once: a repeat of one that did reach the database
-would be refused as if it had failed.
+Methods without the option (ResetFile, ReprocessFiles, RerunTasks,
+DeleteTask, RemoveDependency) are tried once: a repeat of one that did reach
+the database would be refused as if it had failed.
 
 A call's timeout (the caller's, or Client's default) bounds the whole call,
 all attempts and backoff sleeps included.
@@ -22,11 +23,16 @@ all attempts and backoff sleeps included.
 
 import collections
 import dataclasses
+import functools
 import random
 import time
 import uuid
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+# Registers the metad.v1 descriptors whose options kind_of() reads.
+from metad_client import _stubs  # noqa: F401
 
 _RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
 
@@ -60,39 +66,102 @@ class _CallDetails(
     pass
 
 
-def _rpc_name(method):
+READ, CREATING, IDEMPOTENT, ONCE = "read", "creating", "idempotent", "once"
+
+
+@functools.lru_cache(maxsize=None)
+def kind_of(method):
+    """READ, CREATING, IDEMPOTENT or ONCE for a full method name
+    ('/metad.v1.FileService/GetFile'), from the method's idempotency_level
+    in the proto (proto/metad/v1/options.proto): NO_SIDE_EFFECTS is a read;
+    IDEMPOTENT is creating when the request has a request_id field, else
+    idempotent; unset, or a method the descriptors do not know, is once."""
     if isinstance(method, bytes):
         method = method.decode()
-    return method.rsplit("/", 1)[-1]
-
-
-def is_read(method):
-    name = _rpc_name(method)
-    return name.startswith("Get") or name.startswith("List")
-
-
-# Calls whose repeat after they took effect is answered as the first was.
-IDEMPOTENT = frozenset({"CompleteFile", "FinishRun", "Heartbeat", "CancelRun",
-                        "RecordOutputs"})
-
-
-def is_idempotent(method):
-    return _rpc_name(method) in IDEMPOTENT
+    service, _, name = method.lstrip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return ONCE
+    level = descriptor.GetOptions().idempotency_level
+    if level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS:
+        return READ
+    if level == descriptor_pb2.MethodOptions.IDEMPOTENT:
+        fields = descriptor.input_type.fields_by_name
+        return CREATING if "request_id" in fields else IDEMPOTENT
+    return ONCE
 
 
 def has_request_id(request):
     return "request_id" in request.DESCRIPTOR.fields_by_name
 
 
+def is_retryable(method, request=None):
+    """Whether a call of `method` may be repeated after an ambiguous failure:
+    its idempotency_level is not IDEMPOTENCY_UNKNOWN."""
+    return kind_of(method) != ONCE
+
+
 def new_request_id():
     return uuid.uuid4().hex
 
 
-class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor):
+def with_request_id(request):
+    """The request itself, or a copy with a fresh request_id when it carries
+    an empty one (the caller's object is never changed)."""
+    if has_request_id(request) and not request.request_id:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        copy.request_id = new_request_id()
+        return copy
+    return request
+
+
+class Attempts:
+    """The retry schedule of one call: its deadline and when to try again.
+    Shared by the blocking and the asyncio interceptors."""
+
+    def __init__(self, policy, timeout, retryable, clock, rng):
+        self._policy = policy
+        self._retryable = retryable
+        self._clock = clock
+        self._rng = rng
+        self.deadline = None if timeout is None else clock() + timeout
+        self.attempt = 0
+
+    def remaining(self):
+        """The timeout of the next attempt (None: no deadline)."""
+        self.attempt += 1
+        if self.deadline is None:
+            return None
+        return max(self.deadline - self._clock(), 0.001)
+
+    def delay(self, code):
+        """Seconds to wait before the next attempt after `code`, or None when
+        the call's outcome is final."""
+        if (code == grpc.StatusCode.OK or not self._retryable
+                or code not in self._policy.codes
+                or self.attempt >= self._policy.max_attempts):
+            return None
+        delay = self._policy.backoff(self.attempt, self._rng)
+        if self.deadline is not None and self._clock() + delay >= self.deadline:
+            return None
+        return delay
+
+
+def call_details(details, timeout, metadata):
+    return _CallDetails(details.method, timeout, metadata, details.credentials,
+                        details.wait_for_ready, details.compression)
+
+
+class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor,
+                          grpc.UnaryStreamClientInterceptor):
     """Adds the default deadline, the token and the retry loop to each call.
 
     Meant for blocking stub calls (stub.Method(request) or .with_call); a
     .future() call works too but performs its retries before returning.
+    Server streams (watches) get the token only: no default deadline, since
+    they are meant to stay open, and no retry here (see metad_client.watch).
     """
 
     def __init__(self, timeout=30.0, retry=RetryPolicy(), metadata=(),
@@ -108,33 +177,20 @@ class DefaultsInterceptor(grpc.UnaryUnaryClientInterceptor):
         timeout = client_call_details.timeout
         if timeout is None:
             timeout = self._timeout
-        deadline = None if timeout is None else self._clock() + timeout
         metadata = tuple(client_call_details.metadata or ()) + self._metadata
-
-        creating = has_request_id(request)
-        if creating and not request.request_id:
-            copy = type(request)()
-            copy.CopyFrom(request)
-            copy.request_id = new_request_id()
-            request = copy
-        retryable = (is_read(client_call_details.method) or creating
-                     or is_idempotent(client_call_details.method))
-
-        attempt = 0
+        request = with_request_id(request)
+        attempts = Attempts(self._retry, timeout,
+                            is_retryable(client_call_details.method, request),
+                            self._clock, self._rng)
         while True:
-            attempt += 1
-            remaining = None if deadline is None else max(deadline - self._clock(), 0.001)
-            details = _CallDetails(client_call_details.method, remaining,
-                                   metadata, client_call_details.credentials,
-                                   client_call_details.wait_for_ready,
-                                   client_call_details.compression)
+            details = call_details(client_call_details, attempts.remaining(), metadata)
             outcome = continuation(details, request)
-            code = outcome.code()
-            if (code == grpc.StatusCode.OK or not retryable
-                    or code not in self._retry.codes
-                    or attempt >= self._retry.max_attempts):
-                return outcome
-            delay = self._retry.backoff(attempt, self._rng)
-            if deadline is not None and self._clock() + delay >= deadline:
+            delay = attempts.delay(outcome.code())
+            if delay is None:
                 return outcome
             self._sleep(delay)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        metadata = tuple(client_call_details.metadata or ()) + self._metadata
+        return continuation(call_details(
+            client_call_details, client_call_details.timeout, metadata), request)

@@ -59,6 +59,12 @@ def error_message(exc):
     return data[:MAX_ERROR_MESSAGE_BYTES].decode("utf-8", "ignore")
 
 
+def add_note(exc, note):
+    """exc.add_note(note) where it exists (Python 3.11+)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+
+
 def _file_spec(output):
     """A FileSpec from a FileSpec, a dict of its fields or (source, name)."""
     if isinstance(output, files_pb2.FileSpec):
@@ -151,8 +157,8 @@ class WorkerRun:
             self.finish(task_log_pb2.RUN_STATUS_ERROR, error_message(exc))
         except grpc.RpcError as e:
             log.warning("run %d: FinishRun(ERROR) failed: %s", self.id, e)
-            exc.add_note(f"metad: finishing run {self.id} as ERROR failed: "
-                         f"{e.code().name}: {e.details()}")
+            add_note(exc, f"metad: finishing run {self.id} as ERROR failed: "
+                          f"{e.code().name}: {e.details()}")
         return False
 
     def finish(self, status=task_log_pb2.RUN_STATUS_SUCCESS, error_message=""):

@@ -54,10 +54,11 @@ class Daemon:
             return "".join(f.readlines()[-lines:])
 
 
-def _start(bin_dir, url, log_path):
-    """Starts metad on a free port; retries if another process took it."""
-    for _ in range(3):
-        port = free_port()
+def _start(bin_dir, url, log_path, port=None):
+    """Starts metad on `port`, or on a free port (retrying if another process
+    took it)."""
+    for _ in range(1 if port else 3):
+        port = port or free_port()
         log = open(log_path, "ab")
         proc = subprocess.Popen(
             [os.path.join(bin_dir, "metad"), "serve", "--listen",
@@ -66,26 +67,41 @@ def _start(bin_dir, url, log_path):
         log.close()
         address = f"127.0.0.1:{port}"
         channel = grpc.insecure_channel(address)
+        ready = grpc.channel_ready_future(channel)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and proc.poll() is None:
                 try:
-                    grpc.channel_ready_future(channel).result(timeout=0.2)
+                    ready.result(timeout=0.2)
                     return address, proc
                 except grpc.FutureTimeoutError:
                     pass
         finally:
+            ready.cancel()  # stops its polling thread before the close
             channel.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
             raise RuntimeError(f"metad did not listen on {address} within 60 s")
+        port = None
     with open(log_path, errors="replace") as f:
         raise RuntimeError("metad did not start:\n" + f.read()[-3000:])
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory):
+def _stop(proc):
+    """SIGTERM; returns the exit status ("timeout" if it had to be killed)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "timeout"
+
+
+def _own_daemon(tmp_path_factory):
+    """A metad on a database of its own; yields it, then stops it (checking
+    a clean exit) and drops the database."""
     pg = os.environ.get("METAD_TEST_PG")
     bin_dir = os.environ.get("METAD_BIN_DIR")
     if not pg or not bin_dir:
@@ -96,16 +112,32 @@ def daemon(tmp_path_factory):
     log_path = str(tmp_path_factory.mktemp("metad") / "metad.log")
     address, proc = _start(bin_dir, url, log_path)
     d = Daemon(address, url, proc, log_path)
+    d.bin_dir = bin_dir
     yield d
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        rc = "timeout"
+    rc = _stop(d.process)
     psql(f"{pg} dbname=postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert rc == 0, f"metad exited with {rc} after SIGTERM:\n{d.log_tail()}"
+
+
+def restart(d):
+    """Stops d's metad (SIGTERM, clean exit expected) and starts it again on
+    the same address and database."""
+    rc = _stop(d.process)
+    assert rc == 0, f"metad exited with {rc} after SIGTERM:\n{d.log_tail()}"
+    port = int(d.address.rsplit(":", 1)[1])
+    _, d.process = _start(d.bin_dir, d.database_url, d.log_path, port=port)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory):
+    yield from _own_daemon(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def own_daemon(tmp_path_factory):
+    """A daemon of the module's own, for tests that restart it or prune its
+    history (the session's daemon is shared)."""
+    yield from _own_daemon(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

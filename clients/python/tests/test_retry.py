@@ -10,6 +10,7 @@ import pytest
 
 import metad_client
 from metad_client import files_pb2, files_pb2_grpc, task_log_pb2, task_log_pb2_grpc
+from metad_client import retry
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.005)
@@ -323,3 +324,68 @@ def test_deadline_bounds_all_attempts_together():
     # Attempts at t=0,1,2,3; a fifth backoff would end past the deadline.
     assert timeouts == pytest.approx([3.5, 2.5, 1.5, 0.5])
     assert clock.now - 100.0 == pytest.approx(3.0)
+
+
+# --- which methods are retried: the proto's idempotency_level ----------------
+
+KIND_WANT = {
+    "/metad.v1.FileService/RegisterFile": retry.CREATING,
+    "/metad.v1.FileService/RegisterFiles": retry.CREATING,
+    "/metad.v1.FileService/ClaimFiles": retry.CREATING,
+    "/metad.v1.TaskService/RegisterTask": retry.CREATING,
+    "/metad.v1.TaskLogService/StartRun": retry.CREATING,
+    "/metad.v1.DependencyService/AddDependency": retry.CREATING,
+    "/metad.v1.FileService/GetFile": retry.READ,
+    "/metad.v1.FileService/ListFiles": retry.READ,
+    "/metad.v1.FileService/ListFileEvents": retry.READ,
+    "/metad.v1.FileService/GetLineage": retry.READ,
+    "/metad.v1.TaskService/GetTask": retry.READ,
+    "/metad.v1.TaskService/ListTasks": retry.READ,
+    "/metad.v1.TaskService/ListTaskEvents": retry.READ,
+    "/metad.v1.DependencyService/ListDependencies": retry.READ,
+    "/metad.v1.DependencyService/GetUpstream": retry.READ,
+    "/metad.v1.DependencyService/GetDownstream": retry.READ,
+    "/metad.v1.DependencyService/GetExecutionPlan": retry.READ,
+    "/metad.v1.DependencyService/GetReadyTasks": retry.READ,
+    "/metad.v1.TaskLogService/GetRun": retry.READ,
+    "/metad.v1.TaskLogService/ListRuns": retry.READ,
+    "/metad.v1.TaskLogService/GetBatch": retry.READ,
+    "/metad.v1.TaskLogService/ListRunEvents": retry.READ,
+    # Streams never pass through the unary retries; watch.py resumes them.
+    "/metad.v1.WatchService/WatchFiles": retry.READ,
+    "/metad.v1.WatchService/WatchRuns": retry.READ,
+    "/metad.v1.FileService/CompleteFile": retry.IDEMPOTENT,
+    "/metad.v1.TaskLogService/FinishRun": retry.IDEMPOTENT,
+    "/metad.v1.TaskLogService/Heartbeat": retry.IDEMPOTENT,
+    "/metad.v1.TaskLogService/CancelRun": retry.IDEMPOTENT,
+    "/metad.v1.TaskLogService/RecordOutputs": retry.IDEMPOTENT,
+    "/metad.v1.AdminService/PruneHistory": retry.IDEMPOTENT,
+    "/metad.v1.TaskLogService/RerunTasks": retry.ONCE,
+    "/metad.v1.FileService/ReprocessFiles": retry.ONCE,
+    "/metad.v1.FileService/ResetFile": retry.ONCE,
+    "/metad.v1.TaskService/DeleteTask": retry.ONCE,
+    "/metad.v1.DependencyService/RemoveDependency": retry.ONCE,
+}
+
+
+def test_every_method_is_classified_as_the_table_says():
+    modules = [metad_client.files_pb2, metad_client.tasks_pb2, metad_client.task_log_pb2,
+               metad_client.dependencies_pb2, metad_client.admin_pb2,
+               metad_client.watch_pb2]
+    methods = [f"/{s.full_name}/{m.name}" for module in modules
+               for s in module.DESCRIPTOR.services_by_name.values() for m in s.methods]
+    assert sorted(methods) == sorted(KIND_WANT), "add new methods to KIND_WANT"
+    assert {m: retry.kind_of(m) for m in methods} == KIND_WANT
+    assert retry.kind_of(b"/metad.v1.FileService/GetFile") == retry.READ
+    for unknown in ("/other.v1.Service/GetThing", "/metad.v1.FileService/Nope",
+                    "metad.v1.FileService.GetFile", ""):
+        assert retry.kind_of(unknown) == retry.ONCE
+
+
+def test_a_creating_method_is_one_whose_request_has_a_request_id():
+    for method, kind in KIND_WANT.items():
+        service, name = method[1:].split("/")
+        descriptor = metad_client.files_pb2.DESCRIPTOR.pool.FindMethodByName(
+            f"{service}.{name}")
+        has_id = "request_id" in descriptor.input_type.fields_by_name
+        assert has_id == (kind == retry.CREATING), method

@@ -2,8 +2,8 @@
 
 import os
 
+import codegen  # clients/python/codegen.py: the build step's generator
 import metad_client
-from metad_client import codegen
 
 EXPECTED = {
     "FileService": {"RegisterFile", "RegisterFiles", "GetFile", "ListFiles",
@@ -17,6 +17,8 @@ EXPECTED = {
     "DependencyService": {"AddDependency", "RemoveDependency",
                           "ListDependencies", "GetUpstream", "GetDownstream",
                           "GetExecutionPlan", "GetReadyTasks"},
+    "AdminService": {"PruneHistory"},
+    "WatchService": {"WatchFiles", "WatchRuns"},
 }
 
 
@@ -29,7 +31,8 @@ def test_generated_modules_import_as_metad_v1():
 
 def test_every_service_and_method_of_the_proto_has_a_stub():
     modules = [metad_client.files_pb2, metad_client.tasks_pb2,
-               metad_client.task_log_pb2, metad_client.dependencies_pb2]
+               metad_client.task_log_pb2, metad_client.dependencies_pb2,
+               metad_client.admin_pb2, metad_client.watch_pb2]
     found = {}
     for m in modules:
         for name, service in m.DESCRIPTOR.services_by_name.items():
@@ -40,6 +43,8 @@ def test_every_service_and_method_of_the_proto_has_a_stub():
         "TaskService": metad_client.tasks_pb2_grpc.TaskServiceStub,
         "TaskLogService": metad_client.task_log_pb2_grpc.TaskLogServiceStub,
         "DependencyService": metad_client.dependencies_pb2_grpc.DependencyServiceStub,
+        "AdminService": metad_client.admin_pb2_grpc.AdminServiceStub,
+        "WatchService": metad_client.watch_pb2_grpc.WatchServiceStub,
     }
     import grpc
     channel = grpc.insecure_channel("127.0.0.1:1")
@@ -53,17 +58,19 @@ def test_every_service_and_method_of_the_proto_has_a_stub():
 
 
 def test_stamp_matches_the_protos():
-    assert codegen.is_current()
+    assert codegen.is_current(codegen.find_proto_dir())
 
 
 def test_codegen_writes_a_fresh_tree_and_skips_when_current(tmp_path):
     out = str(tmp_path / "gen")
     assert codegen.generate(out_dir=out) == out
-    assert os.path.isfile(os.path.join(out, "metad", "v1", "task_log_pb2_grpc.py"))
+    for name in ("v1/task_log_pb2_grpc.py", "v1/task_log_pb2.pyi",
+                 "_google_rpc/status_pb2.py", "py.typed"):
+        assert os.path.isfile(os.path.join(out, name)), name
     marker = os.path.join(out, "marker")
     open(marker, "w").close()
     codegen.generate(out_dir=out)  # current: left alone
     assert os.path.exists(marker)
     codegen.generate(out_dir=out, force=True)  # replaced as a whole
     assert not os.path.exists(marker)
-    assert codegen.is_current(out_dir=out)
+    assert codegen.is_current(codegen.find_proto_dir(), out_dir=out)
