@@ -23,6 +23,7 @@ type TaskServiceClient interface {
 	RegisterTask(ctx context.Context, in *RegisterTaskRequest, opts ...grpc.CallOption) (*RegisterTaskResponse, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
 	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
@@ -100,6 +101,7 @@ type TaskServiceServer interface {
 	RegisterTask(context.Context, *RegisterTaskRequest) (*RegisterTaskResponse, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
 	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
