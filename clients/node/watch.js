@@ -7,7 +7,8 @@
 // without gaps or repeats, on any replica (proto/metad/v1/watch.proto). This
 // stream does that: it remembers the cursor (the last event id, or before
 // the first event the `metad-after-event-id` header, the resolved start),
-// and after UNAVAILABLE calls again from it, with backoff. Every other end
+// and after UNAVAILABLE (or a CANCELLED it did not ask for: a stream opened
+// while metad was stopping) calls again from it, with backoff. Every other end
 // surfaces: OUT_OF_RANGE ("history pruned": the cursor is older than what
 // retention kept; resume with -1 or 0 and rebuild from Get/List),
 // DEADLINE_EXCEEDED, PERMISSION_DENIED, ... as the stream's 'error'.
@@ -107,7 +108,10 @@ class WatchStream extends Readable {
     this._failures += 1;
     const deadline = o.deadline ? o.deadline.getTime() : Infinity;
     const wait = this._backoff / 2 + Math.random() * (this._backoff / 2);
-    if (err.code !== grpc.status.UNAVAILABLE || o.resume === false
+    // CANCELLED here was not ours (cancel() is handled above): gRPC gives it
+    // to a stream that opened while metad was stopping. Resumable too.
+    const resumable = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED;
+    if (!resumable || o.resume === false
         || this._failures > o.maxReconnects || Date.now() + wait >= deadline) {
       this.destroy(err);
       return;

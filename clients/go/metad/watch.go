@@ -115,7 +115,8 @@ func newWatch[E proto.Message](ctx context.Context, opts WatchOptions, after int
 	return w
 }
 
-// Recv returns the next event, reconnecting after UNAVAILABLE as needed.
+// Recv returns the next event, reconnecting after UNAVAILABLE (or a
+// CANCELLED the watch did not ask for) as needed.
 // After an error other than UNAVAILABLE (or once MaxReconnects is spent,
 // or ctx is done) the watch is over and Recv keeps returning that error.
 func (w *Watch[E]) Recv() (E, error) {
@@ -135,7 +136,11 @@ func (w *Watch[E]) Recv() (E, error) {
 			}
 		}
 		w.dropStream()
-		if status.Code(err) != codes.Unavailable || w.ctx.Err() != nil ||
+		// A CANCELLED while ctx is live was not ours: gRPC gives it to a
+		// stream that opened while metad was stopping. Resumable too.
+		code := status.Code(err)
+		resumable := code == codes.Unavailable || code == codes.Canceled
+		if !resumable || w.ctx.Err() != nil ||
 			(w.opts.MaxReconnects > 0 && failures >= w.opts.MaxReconnects) {
 			w.fail(err)
 			break

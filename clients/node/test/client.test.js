@@ -303,10 +303,10 @@ async function watchServer(t, script) {
   return { address: `127.0.0.1:${port}`, seen };
 }
 
-test('a watch resumes after UNAVAILABLE from the last event id, and OUT_OF_RANGE surfaces', async (t) => {
+test('a watch resumes after UNAVAILABLE (or a CANCELLED it did not ask for) from the last event id, and OUT_OF_RANGE surfaces', async (t) => {
   const { address, seen } = await watchServer(t, [
     { header: 4, ids: [5, 6], code: status.UNAVAILABLE },
-    { header: 6, ids: [7], code: status.UNAVAILABLE },
+    { header: 6, ids: [7], code: status.CANCELLED },
     { header: 7, ids: [], code: status.OUT_OF_RANGE },
   ]);
   const client = dial(t, address);
@@ -319,7 +319,7 @@ test('a watch resumes after UNAVAILABLE from the last event id, and OUT_OF_RANGE
   }, (err) => err.code === status.OUT_OF_RANGE);
   assert.deepEqual(ids, [5, 6, 7]);
   assert.deepEqual(seen, [4, 6, 7]);
-  assert.deepEqual(reconnects, [[status.UNAVAILABLE, 6], [status.UNAVAILABLE, 7]]);
+  assert.deepEqual(reconnects, [[status.UNAVAILABLE, 6], [status.CANCELLED, 7]]);
   assert.equal(stream.reconnects, 2);
 });
 
