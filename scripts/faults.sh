@@ -39,6 +39,7 @@ suites=(
   faults_deadline_pgtest          # a slow database against call deadlines
   faults_worker_kill_pgtest       # workers killed while holding files
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
+  faults_sync_standby_pgtest      # no synchronous standby: commits bounded
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 

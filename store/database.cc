@@ -22,6 +22,11 @@ struct Database::Slot {
   // The connection's session statement_timeout (0: none), which Autocommit
   // sets and transactions override locally.
   int64_t session_timeout_ms = 0;
+  // Registered on conn, so declared after it (destroyed before it).
+  std::unique_ptr<ReplicationNotices> notices;
+  // The commit watchdog sent the connection a cancel request: it may still
+  // land on a later statement, so the connection is not reused.
+  bool cancel_sent = false;
 };
 
 namespace {
@@ -51,6 +56,26 @@ absl::StatusOr<int64_t> RemainingMs(const TxOptions& options) {
   const int64_t ms = absl::ToInt64Milliseconds(options.deadline - absl::Now());
   if (ms <= 0) return absl::DeadlineExceededError("the call's deadline passed");
   return ms;
+}
+
+// The answer to a write that committed on this server but whose wait for a
+// synchronous standby ended early (the deadline's cancel request, an
+// operator's): it may be lost if this server fails now.
+absl::Status UnconfirmedCommit(const char* name) {
+  log::Error("tx_unconfirmed", {{"tx", name}});
+  return absl::UnavailableError(
+      "the change was committed on the primary but not confirmed by a "
+      "synchronous standby before the deadline, so its outcome is unknown; "
+      "retry with the same request_id");
+}
+
+// When the commit watchdog cancels a commit still waiting: a tenth of the
+// time left (at most 1 s) before the deadline, so that the answer reaches
+// the caller before its deadline does.
+absl::Time CommitCancelTime(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return deadline;
+  const absl::Duration left = deadline - absl::Now();
+  return deadline - std::min(left / 10, absl::Seconds(1));
 }
 
 absl::Duration Backoff(int attempt) {
@@ -90,7 +115,9 @@ absl::StatusOr<Database::Slot*> Database::Acquire(absl::Time deadline) {
 }
 
 void Database::Disconnect(Slot* slot) {
+  slot->cancel_sent = false;
   if (slot->conn == nullptr) return;
+  slot->notices.reset();
   slot->conn.reset();  // reconnect on next use
   open_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -101,16 +128,18 @@ void Database::Release(Slot* slot, bool broken) {
   idle_.push_back(slot);
 }
 
-void Database::Connect(Slot* slot) {
+bool Database::Connect(Slot* slot) {
   if (slot->conn != nullptr && ClosedWhileIdle(*slot->conn)) Disconnect(slot);
-  if (slot->conn == nullptr) {
-    slot->session_timeout_ms = 0;
-    slot->conn = std::make_unique<pqxx::connection>(options_.url);
-    open_.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (slot->conn != nullptr) return false;
+  slot->session_timeout_ms = 0;
+  slot->conn = std::make_unique<pqxx::connection>(options_.url);
+  slot->notices = std::make_unique<ReplicationNotices>(*slot->conn);
+  open_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
-absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
+absl::Status Database::RunOnce(const char* name, Slot* slot,
+                               const TxOptions& options,
                                absl::FunctionRef<absl::Status(Tx&)> body) {
   absl::StatusOr<int64_t> ms = RemainingMs(options);
   if (!ms.ok()) return ms.status();
@@ -132,12 +161,22 @@ absl::Status Database::RunOnce(Slot* slot, const TxOptions& options,
     tx.abort();
     return absl::CancelledError("the call was cancelled; nothing was changed");
   }
-  tx.commit();
+  slot->notices->Reset();
+  {
+    // statement_timeout does not bound a COMMIT that waits for a
+    // synchronous standby: the deadline does, from here.
+    CommitWatchdog::Watch watch(&watchdog_, CommitCancelTime(options.deadline),
+                                slot->conn.get(), &slot->cancel_sent);
+    tx.commit();
+  }
+  if (slot->cancel_sent || slot->notices->unconfirmed()) {
+    return UnconfirmedCommit(name);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Database::RunAutocommit(
-    Slot* slot, const TxOptions& options,
+    const char* name, Slot* slot, const TxOptions& options,
     absl::FunctionRef<absl::Status(AutoTx&)> body, bool* sent) {
   if (options.cancelled && options.cancelled()) {
     return absl::CancelledError("the call was cancelled; nothing was changed");
@@ -154,22 +193,37 @@ absl::Status Database::RunAutocommit(
     slot->session_timeout_ms = ms;
   }
   *sent = true;
-  return body(tx);
+  slot->notices->Reset();
+  absl::Status status;
+  {
+    // The statement's own commit may wait for a synchronous standby, which
+    // statement_timeout does not bound.
+    CommitWatchdog::Watch watch(&watchdog_, CommitCancelTime(options.deadline),
+                                slot->conn.get(), &slot->cancel_sent);
+    status = body(tx);
+  }
+  // A statement cancelled before its commit threw (57014); one that
+  // returns after a cancel request may have committed unconfirmed.
+  if (slot->cancel_sent || slot->notices->unconfirmed()) {
+    return UnconfirmedCommit(name);
+  }
+  return status;
 }
 
 absl::Status Database::Transact(const char* name, const TxOptions& options,
                                 absl::FunctionRef<absl::Status(Tx&)> body) {
   // Nothing commits before COMMIT, and a broken COMMIT is in doubt (its own
   // exception): a connection that broke earlier left nothing behind.
-  return Run(name, options,
-             [&](Slot* slot, bool*) { return RunOnce(slot, options, body); });
+  return Run(name, options, [&](Slot* slot, bool*) {
+    return RunOnce(name, slot, options, body);
+  });
 }
 
 absl::Status Database::Autocommit(
     const char* name, const TxOptions& options,
     absl::FunctionRef<absl::Status(AutoTx&)> body) {
   return Run(name, options, [&](Slot* slot, bool* sent) {
-    return RunAutocommit(slot, options, body, sent);
+    return RunAutocommit(name, slot, options, body, sent);
   });
 }
 
@@ -190,16 +244,20 @@ absl::Status Database::Run(
     }
     // Where it failed: opening a connection, or using one (and whether a
     // statement that may commit had gone out).
-    bool connected = false, sent = false;
+    bool connected = false, fresh = false, sent = false;
     try {
-      Connect(*slot);
+      fresh = Connect(*slot);
       connected = true;
       absl::Status status = attempt(*slot, &sent);
-      Release(*slot, /*broken=*/false);
+      Release(*slot, /*broken=*/(*slot)->cancel_sent);
       return status;
     } catch (const std::exception& e) {
       FailureKind kind = ClassifyException(e);
+      // A read-only connection (a standby, a demoted primary) is replaced:
+      // a multi-host URL with target_session_attrs=read-write then finds
+      // the primary.
       bool broken = kind == FailureKind::kBrokenConnection ||
+                    kind == FailureKind::kReadOnly || (*slot)->cancel_sent ||
                     (*slot)->conn == nullptr || !(*slot)->conn->is_open() ||
                     dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
       Release(*slot, broken);
@@ -215,8 +273,13 @@ absl::Status Database::Run(
       // from the caller. A refused new connection is not retried: the
       // database would refuse the next one too, and each attempt costs it
       // a backend fork while it is already short.
-      const bool reconnect = kind == FailureKind::kBrokenConnection &&
-                             attempt_no == 1 && connected;
+      // A pooled connection refused a write as read-only (the server was
+      // demoted): nothing was written, and a new one may reach the primary.
+      // A new connection that is read-only too is not retried.
+      const bool reconnect =
+          attempt_no == 1 &&
+          ((kind == FailureKind::kBrokenConnection && connected) ||
+           (kind == FailureKind::kReadOnly && !fresh));
       const bool retry = reconnect || (kind == FailureKind::kRetryable &&
                                        attempt_no < options_.max_attempts);
       if (retry && absl::Now() < options.deadline) {

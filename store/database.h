@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "store/commit_guard.h"
 #include "store/sql.h"
 
 namespace metad::store {
@@ -21,7 +22,9 @@ namespace metad::store {
 // Per-call limits that the caller (an RPC) imposes on its transaction.
 struct TxOptions {
   // The SQL of the transaction is bounded by this (statement_timeout), and a
-  // pool wait never outlasts it. InfiniteFuture for none.
+  // pool wait never outlasts it; so is a COMMIT that waits for a synchronous
+  // standby (by a cancel request, see commit_guard.h). InfiniteFuture for
+  // none.
   absl::Time deadline = absl::InfiniteFuture();
   // Asked before COMMIT: if it returns true the transaction is rolled back
   // and CANCELLED returned (the caller went away).
@@ -65,7 +68,12 @@ class Database {
   // body on serialization failure and deadlock, so `body` must have no side
   // effects outside the transaction (it may run several times).
   // Returns, besides body's own statuses:
-  //   UNAVAILABLE        database unreachable or the connection broke;
+  //   UNAVAILABLE        database unreachable or the connection broke; the
+  //                      database is read-only (a standby: SQLSTATE 25006,
+  //                      the connection is replaced); or the outcome is
+  //                      unknown: the connection broke during COMMIT, or
+  //                      COMMIT was made on the primary but not confirmed
+  //                      by a synchronous standby before the deadline;
   //   RESOURCE_EXHAUSTED no pooled connection free within acquire_timeout;
   //   DEADLINE_EXCEEDED  the deadline passed (statement_timeout fired);
   //   ABORTED            still conflicting after max_attempts;
@@ -85,7 +93,9 @@ class Database {
   // Statuses and retries as Transact's, with two differences: cancelled()
   // is asked before the statement (nothing can be rolled back after it),
   // and a connection that breaks during the statement is not retried (it
-  // may have committed): UNAVAILABLE, outcome unknown.
+  // may have committed): UNAVAILABLE, outcome unknown. A statement that
+  // committed but whose wait for a synchronous standby was cancelled
+  // answers UNAVAILABLE too, whatever `body` returned.
   absl::Status Autocommit(const char* name, const TxOptions& options,
                           absl::FunctionRef<absl::Status(AutoTx&)> body);
 
@@ -104,15 +114,16 @@ class Database {
   // gone out.
   absl::Status Run(const char* name, const TxOptions& options,
                    absl::FunctionRef<absl::Status(Slot*, bool* sent)> attempt);
-  absl::Status RunOnce(Slot* slot, const TxOptions& options,
+  absl::Status RunOnce(const char* name, Slot* slot, const TxOptions& options,
                        absl::FunctionRef<absl::Status(Tx&)> body);
-  absl::Status RunAutocommit(Slot* slot, const TxOptions& options,
+  absl::Status RunAutocommit(const char* name, Slot* slot,
+                             const TxOptions& options,
                              absl::FunctionRef<absl::Status(AutoTx&)> body,
                              bool* sent);
   // Opens the slot's connection if it has none, or if the server closed it
   // while it sat idle (a restart): it is found here, before a statement is
-  // sent, rather than by the statement.
-  void Connect(Slot* slot);
+  // sent, rather than by the statement. True if it opened one.
+  bool Connect(Slot* slot);
   void Disconnect(Slot* slot);
 
   const DatabaseOptions options_;
@@ -122,6 +133,9 @@ class Database {
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> retries_{0};
   std::atomic<int> open_{0};
+  // Declared last: destroyed first, while the connections it may cancel
+  // still exist (none is armed then anyway: no call runs).
+  CommitWatchdog watchdog_;
 };
 
 // Masks the password of a libpq URL or key=value string for logs.

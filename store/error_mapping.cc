@@ -1,8 +1,7 @@
 #include "store/error_mapping.h"
 
-#include <string>
-
 #include <pqxx/except>
+#include <string>
 
 #include "common/log.h"
 
@@ -19,6 +18,10 @@ FailureKind ClassifyException(const std::exception& e) {
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
     return FailureKind::kBrokenConnection;
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+      sql != nullptr && sql->sqlstate() == "25006") {
+    return FailureKind::kReadOnly;
   }
   return FailureKind::kFinal;
 }
@@ -80,18 +83,25 @@ absl::Status StatusFromException(const std::exception& e, const char* what) {
       return absl::InvalidArgumentError(
           "a value was rejected by the database (invalid text or number)");
     }
-    if (state == "53300" || state.rfind("08", 0) == 0 ||
-        state == "57P01" || state == "57P02" || state == "57P03") {
+    if (state == "53300" || state.rfind("08", 0) == 0 || state == "57P01" ||
+        state == "57P02" || state == "57P03") {
       log::Warn("db_unavailable", {{"tx", what}, {"sqlstate", state}});
       return absl::UnavailableError("the database is unavailable");
+    }
+    if (state == "25006") {
+      // read_only_sql_transaction: a standby, a demoted primary, or
+      // default_transaction_read_only. Not the caller's fault, and it
+      // changes with a failover.
+      log::Warn("db_read_only", {{"tx", what}});
+      return absl::UnavailableError(
+          "the database is read-only (a standby?); retry");
     }
     if (state == "53100" || state == "53200") {
       log::Error("db_out_of_resources", {{"tx", what}, {"sqlstate", state}});
       return absl::ResourceExhaustedError("the database is out of resources");
     }
-    log::Error("db_error", {{"tx", what},
-                            {"sqlstate", state},
-                            {"error", sql->what()}});
+    log::Error("db_error",
+               {{"tx", what}, {"sqlstate", state}, {"error", sql->what()}});
     return absl::InternalError("database error (see the daemon's log)");
   }
   log::Error("tx_exception", {{"tx", what}, {"error", e.what()}});

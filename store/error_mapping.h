@@ -11,9 +11,10 @@ namespace metad::store {
 
 // What kind of failure an exception is, for the retry decision.
 enum class FailureKind {
-  kRetryable,      // 40001, 40P01: run the transaction again
+  kRetryable,         // 40001, 40P01: run the transaction again
   kBrokenConnection,  // connection lost before commit: drop it, maybe retry
-  kFinal,          // map and return
+  kReadOnly,          // 25006, a read-only server: drop it, maybe retry
+  kFinal,             // map and return
 };
 
 FailureKind ClassifyException(const std::exception& e);
