@@ -155,6 +155,75 @@ TEST_F(DatabaseTest, ABrokenPooledConnectionIsReplaced) {
   EXPECT_LE(single_->Stats().retries, 1);
 }
 
+// A pooled connection that became read-only (its server was demoted to a
+// standby; here its session default) refuses the write with SQLSTATE 25006:
+// nothing was written, so the transaction runs again, once, on a new
+// connection, and the caller never sees it.
+TEST_F(DatabaseTest, AReadOnlyPooledConnectionIsReplaced) {
+  Sql("CREATE TABLE IF NOT EXISTS ro_probe (v int)");
+  std::string pid;
+  ASSERT_TRUE(
+      single_
+          ->Transact("test.read_only", TxOptions(),
+                     [&](Tx& tx) {
+                       pid = tx.exec1("SELECT pg_backend_pid()")[0].c_str();
+                       tx.exec(
+                           "SET SESSION CHARACTERISTICS AS "
+                           "TRANSACTION READ ONLY");
+                       return absl::OkStatus();
+                     })
+          .ok());
+  const std::string read_only = pid;
+  absl::Status s = single_->Transact("test.write", TxOptions(), [&](Tx& tx) {
+    pid = tx.exec1("SELECT pg_backend_pid()")[0].c_str();
+    tx.exec("INSERT INTO ro_probe VALUES (1)");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_NE(pid, read_only);
+  EXPECT_EQ(single_->Stats().retries, 1);
+}
+
+// A database that is read-only for every new connection (a standby, or a
+// URL that names one) answers UNAVAILABLE, not INTERNAL, on both paths,
+// keeps no read-only connection, and serves again once it is writable.
+TEST(DatabaseReadOnlyTest, AReadOnlyDatabaseAnswersUnavailable) {
+  const std::string url = ::metad::testing::CreateEmptyDatabase("read_only");
+  const std::string name =
+      ::metad::testing::QueryValue(url, "SELECT current_database()");
+  ::metad::testing::QueryValue(url, "CREATE TABLE ro_probe (v int)");
+  ::metad::testing::QueryValue(
+      url,
+      "ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  DatabaseOptions options;
+  options.url = url;
+  options.pool_size = 1;
+  Database db(options);
+  auto insert = [](pqxx::transaction_base& tx) {
+    tx.exec("INSERT INTO ro_probe VALUES (1)");
+    return absl::OkStatus();
+  };
+  absl::Status s = db.Transact("test.write", TxOptions(), insert);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("read-only"), absl::string_view::npos) << s;
+  EXPECT_EQ(db.Stats().open, 0);
+  EXPECT_EQ(db.Stats().retries, 0);  // a new connection: not tried again
+  s = db.Autocommit("test.write", TxOptions(), insert);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(db.Stats().open, 0);
+
+  // From another database: its own sessions are read-only now.
+  ::metad::testing::QueryValue(
+      ::metad::testing::AdminUrl(),
+      "ALTER DATABASE " + name + " RESET default_transaction_read_only");
+  s = db.Transact("test.write", TxOptions(), insert);
+  EXPECT_TRUE(s.ok()) << s;
+  s = db.Autocommit("test.write", TxOptions(), insert);
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(::metad::testing::QueryValue(url, "SELECT count(*) FROM ro_probe"),
+            "2");
+}
+
 // A port on loopback where nothing listens (bound, then closed).
 int ClosedPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
