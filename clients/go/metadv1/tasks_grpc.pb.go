@@ -23,8 +23,10 @@ type TaskServiceClient interface {
 	RegisterTask(ctx context.Context, in *RegisterTaskRequest, opts ...grpc.CallOption) (*RegisterTaskResponse, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
-	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
+	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
+	// page_token.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 	// FAILED_PRECONDITION when the task has runs (in any batch) or
 	// dependencies in either direction, saying which (ErrorInfo TASK_IN_USE,
@@ -33,7 +35,7 @@ type TaskServiceClient interface {
 	// NOT_FOUND.
 	DeleteTask(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*DeleteTaskResponse, error)
 	// The audit trail of the registry and the graph (TaskEvent), paged by
-	// event id. INVALID_ARGUMENT for a bad page token or size.
+	// event id. INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListTaskEvents(ctx context.Context, in *ListTaskEventsRequest, opts ...grpc.CallOption) (*ListTaskEventsResponse, error)
 }
 
@@ -100,8 +102,10 @@ type TaskServiceServer interface {
 	RegisterTask(context.Context, *RegisterTaskRequest) (*RegisterTaskResponse, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
-	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
+	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
+	// page_token.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	// FAILED_PRECONDITION when the task has runs (in any batch) or
 	// dependencies in either direction, saying which (ErrorInfo TASK_IN_USE,
@@ -110,7 +114,7 @@ type TaskServiceServer interface {
 	// NOT_FOUND.
 	DeleteTask(context.Context, *DeleteTaskRequest) (*DeleteTaskResponse, error)
 	// The audit trail of the registry and the graph (TaskEvent), paged by
-	// event id. INVALID_ARGUMENT for a bad page token or size.
+	// event id. INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListTaskEvents(context.Context, *ListTaskEventsRequest) (*ListTaskEventsResponse, error)
 	mustEmbedUnimplementedTaskServiceServer()
 }
