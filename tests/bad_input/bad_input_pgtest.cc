@@ -1419,8 +1419,8 @@ std::vector<Case> BadInputTest::Table(Env* env) {
   t.push_back({lr, "page_size -5",
                Req<ListRunsRequest>([](auto& r) { r.set_page_size(-5); }),
                Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (default 100) to "
-               "1000 (got -5)"});
+               "page_size: must be 0 (default 100) or positive; above 1000 "
+               "counts as 1000 (got -5)"});
   t.push_back({lr, "ListFiles token given to ListRuns",
                Req<ListRunsRequest>(
                    [env](auto& r) { r.set_page_token(env->files_token); }),
