@@ -41,7 +41,7 @@ absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
 
 absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
     const TxOptions& options, const std::string& batch_id,
-    const std::vector<std::string>& targets) {
+    const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
   if (options_.ready_graph_max_tasks > 0) {
     std::optional<TaskGraphId> seen;
     for (int attempt = 0; attempt < kGraphAttempts; ++attempt) {
@@ -49,18 +49,18 @@ absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
                        Graph(options, seen ? &*seen : nullptr));
       if (graph->too_big) break;
       std::vector<Task> out;
-      ASSIGN_OR_RETURN(
-          seen, ReadyFromGraph(options, *graph, batch_id, targets, &out));
+      ASSIGN_OR_RETURN(seen, ReadyFromGraph(options, *graph, batch_id, targets,
+                                            after_id, limit, &out));
       if (*seen == graph->id) return out;
     }
   }
-  return ReadyFromSql(options, batch_id, targets);
+  return ReadyFromSql(options, batch_id, targets, after_id, limit);
 }
 
 absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
     const TxOptions& options, const TaskGraph& graph,
     const std::string& batch_id, const std::vector<std::string>& targets,
-    std::vector<Task>* out) {
+    int64_t after_id, int64_t limit, std::vector<Task>* out) {
   // Targets unknown to this copy may be tasks registered since: they are
   // NOT_FOUND only if the runs' snapshot has this very graph.
   std::optional<std::vector<int32_t>> candidates;
@@ -99,9 +99,11 @@ absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
   if (seen != graph.id) return seen;
   if (unknown != nullptr) return UnknownTaskError("targets", *unknown);
   out->clear();
+  // Indexes ascend with ids, as the SQL path's ORDER BY t.id.
   for (int32_t i :
        ReadyIndexes(graph, runs, candidates ? &*candidates : nullptr)) {
-    out->push_back(graph.tasks[i]);
+    if (static_cast<int64_t>(out->size()) >= limit) break;
+    if (graph.tasks[i].id() > after_id) out->push_back(graph.tasks[i]);
   }
   return seen;
 }
@@ -151,19 +153,19 @@ absl::StatusOr<std::shared_ptr<const TaskGraph>> DependencyStore::LoadGraph(
 
 absl::StatusOr<std::vector<Task>> DependencyStore::ReadyFromSql(
     const TxOptions& options, const std::string& batch_id,
-    const std::vector<std::string>& targets) {
+    const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
   std::vector<Task> out;
   absl::Status status = db_->Transact(
       "dependency.ready_sql", options, [&](Tx& tx) -> absl::Status {
         out.clear();
         pqxx::result rows;
         if (targets.empty()) {
-          rows = Exec(tx, sql::kDependencyReadyAll, batch_id);
+          rows = Exec(tx, sql::kDependencyReadyAll, batch_id, after_id, limit);
         } else {
           ASSIGN_OR_RETURN(std::vector<int64_t> seeds,
                            ResolveTaskIds(tx, "targets", targets, false));
           rows = Exec(tx, sql::kDependencyReadyForTargets, batch_id,
-                      IntArrayLiteral(seeds));
+                      IntArrayLiteral(seeds), after_id, limit);
         }
         out.reserve(rows.size());
         const TaskColumns columns(rows);

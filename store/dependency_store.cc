@@ -244,8 +244,8 @@ absl::StatusOr<Dependency> DependencyStore::Remove(const TxOptions& options,
 // ---- List ----
 
 absl::StatusOr<std::vector<Dependency>> DependencyStore::List(
-    const TxOptions& options, const std::string& task,
-    EdgeDirection direction) {
+    const TxOptions& options, const std::string& task, EdgeDirection direction,
+    int64_t after_id, int64_t limit) {
   std::vector<Dependency> out;
   absl::Status status =
       db_->Transact("dependency.list", options, [&](Tx& tx) -> absl::Status {
@@ -256,7 +256,7 @@ absl::StatusOr<std::vector<Dependency>> DependencyStore::List(
                                  direction == EdgeDirection::kParents
                                      ? sql::kDependencyListParents
                                      : sql::kDependencyListChildren,
-                                 id[0]);
+                                 id[0], after_id, limit);
         out.reserve(rows.size());
         for (const pqxx::row& row : rows) {
           FillDependency(row["parent_id"].as<int64_t>(),
@@ -352,6 +352,7 @@ absl::StatusOr<std::vector<ExecutionLayer>> DependencyStore::ExecutionPlan(
         std::unordered_map<int64_t, Task> tasks = TasksByIds(tx, all);
         for (const std::vector<int64_t>& ids : layer_ids) {
           ExecutionLayer& layer = layers.emplace_back();
+          layer.set_index(static_cast<int32_t>(layers.size() - 1));
           for (int64_t id : ids) *layer.add_tasks() = std::move(tasks[id]);
         }
         return absl::OkStatus();

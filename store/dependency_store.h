@@ -4,6 +4,7 @@
 #define METAD_STORE_DEPENDENCY_STORE_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ enum class EdgeDirection {
   kParents,   // the tasks it waits for (upstream)
   kChildren,  // the tasks waiting for it (downstream)
 };
+
+// No limit on the rows of a page.
+inline constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
 struct AddDependencyResult {
   metad::v1::Dependency dependency;
@@ -58,10 +62,12 @@ class DependencyStore {
                                                const std::string& parent,
                                                const std::string& child);
 
-  // Direct edges of `task` in `direction`, ordered by the other task's id.
+  // Direct edges of `task` in `direction`, ordered by the other task's id:
+  // at most `limit` of them, those whose other task's id is above
+  // `after_id` (a keyset page).
   absl::StatusOr<std::vector<metad::v1::Dependency>> List(
       const TxOptions& options, const std::string& task,
-      EdgeDirection direction);
+      EdgeDirection direction, int64_t after_id = 0, int64_t limit = kNoLimit);
 
   // The tasks reachable from `task` in `direction` (the task itself
   // excluded) with their shortest distance, at most `max_depth` away (0: no
@@ -83,11 +89,13 @@ class DependencyStore {
   // live PROCESSING run there, and fewer spent attempts there than its
   // max_attempts. Spent attempts are ERROR runs plus PROCESSING runs whose
   // lease lapsed (StartRun ends those as expired, i.e. ERROR, before it
-  // starts a new run, so they do not block). Ordered by id.
+  // starts a new run, so they do not block). Ordered by id; a keyset page:
+  // at most `limit` tasks, those with ids above `after_id`.
   // Implemented in dependency_ready.cc.
   absl::StatusOr<std::vector<metad::v1::Task>> ReadyTasks(
       const TxOptions& options, const std::string& batch_id,
-      const std::vector<std::string>& targets);
+      const std::vector<std::string>& targets, int64_t after_id = 0,
+      int64_t limit = kNoLimit);
 
   // How many times the task graph was read for ReadyTasks (a graph found
   // too big counts too); for tests.
@@ -99,11 +107,11 @@ class DependencyStore {
   absl::StatusOr<TaskGraphId> ReadyFromGraph(
       const TxOptions& options, const TaskGraph& graph,
       const std::string& batch_id, const std::vector<std::string>& targets,
-      std::vector<metad::v1::Task>* out);
+      int64_t after_id, int64_t limit, std::vector<metad::v1::Task>* out);
   // ReadyTasks joining the graph in SQL.
   absl::StatusOr<std::vector<metad::v1::Task>> ReadyFromSql(
       const TxOptions& options, const std::string& batch_id,
-      const std::vector<std::string>& targets);
+      const std::vector<std::string>& targets, int64_t after_id, int64_t limit);
   // The held graph if it is in state `wanted` (any state when null) and is
   // not a too_big mark older than a minute, else one read now.
   absl::StatusOr<std::shared_ptr<const TaskGraph>> Graph(

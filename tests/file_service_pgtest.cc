@@ -493,9 +493,9 @@ TEST_F(FileServiceTest, ListFilesRefusesBadArgumentsAndForeignTokens) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {[](ListFilesRequest* r) { r->set_page_size(1001); },
-       "page_size: must be 0 (default 100) to 1000 (got 1001)"},
-      {[](ListFilesRequest* r) { r->set_page_size(-1); }, "page_size:"},
+      {[](ListFilesRequest* r) { r->set_page_size(-1); },
+       "page_size: must be 0 (default 100) or positive; above 1000 counts as "
+       "1000 (got -1)"},
       {[](ListFilesRequest* r) { r->set_status(static_cast<FileStatus>(9)); },
        "status: unknown FileStatus value 9"},
       {[](ListFilesRequest* r) { r->set_run_id(-1); },
@@ -743,7 +743,7 @@ TEST_F(FileServiceTest, EveryChangeAppearsInTheEventTrail) {
   ExpectRefused(Call(&FileService::Stub::ListFileEvents, bad, &resp),
                 grpc::StatusCode::NOT_FOUND, "no such file");
   bad.set_file_id(0);
-  bad.set_page_size(5000);
+  bad.set_page_size(-5000);
   ExpectRefused(Call(&FileService::Stub::ListFileEvents, bad, &resp),
                 grpc::StatusCode::INVALID_ARGUMENT, "page_size:");
 }

@@ -51,8 +51,16 @@ TEST(Validation, PageSize) {
   EXPECT_EQ(effective, 100);
   ASSERT_TRUE(CheckPageSize("page_size", 1000, &effective).ok());
   EXPECT_EQ(effective, 1000);
-  EXPECT_FALSE(CheckPageSize("page_size", 1001, &effective).ok());
+  // AIP-158: above the maximum is coerced, negative refused.
+  ASSERT_TRUE(CheckPageSize("page_size", 1001, &effective).ok());
+  EXPECT_EQ(effective, 1000);
+  ASSERT_TRUE(CheckPageSize("page_size", 2147483647, &effective).ok());
+  EXPECT_EQ(effective, 1000);
   EXPECT_FALSE(CheckPageSize("page_size", -1, &effective).ok());
+  ASSERT_TRUE(CheckPageSize("page_size", 0, 500, 5000, &effective).ok());
+  EXPECT_EQ(effective, 500);
+  ASSERT_TRUE(CheckPageSize("page_size", 9999, 500, 5000, &effective).ok());
+  EXPECT_EQ(effective, 5000);
 }
 
 // CancelRun and RerunTasks are worker calls (an admin token covers them too).

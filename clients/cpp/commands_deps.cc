@@ -9,6 +9,47 @@ namespace {
 
 constexpr int64_t kMaxDepth = std::numeric_limits<int32_t>::max();
 
+// Calls `call` page after page and folds the pages into *whole with
+// `merge`, so that the output is the one answer of an unpaged call.
+template <typename Request, typename Response, typename Call, typename Merge>
+grpc::Status AllPages(Request request, Response* whole, Call call,
+                      Merge merge) {
+  for (bool first = true;; first = false) {
+    Response page;
+    grpc::Status status = call(request, &page);
+    if (!status.ok()) return status;
+    const std::string token = page.next_page_token();
+    if (first) {
+      *whole = std::move(page);
+    } else {
+      merge(&page, whole);
+    }
+    if (token.empty()) break;
+    request.set_page_token(token);
+  }
+  whole->clear_next_page_token();
+  return grpc::Status::OK;
+}
+
+// Lists append (MergeFrom appends repeated fields).
+template <typename Response>
+void Append(Response* page, Response* whole) {
+  whole->MergeFrom(*page);
+}
+
+// A layer split over two pages comes back on both with the same index.
+void AppendLayers(v1::GetExecutionPlanResponse* page,
+                  v1::GetExecutionPlanResponse* whole) {
+  for (v1::ExecutionLayer& layer : *page->mutable_layers()) {
+    int n = whole->layers_size();
+    if (n > 0 && whole->layers(n - 1).index() == layer.index()) {
+      whole->mutable_layers(n - 1)->mutable_tasks()->MergeFrom(layer.tasks());
+    } else {
+      *whole->add_layers() = std::move(layer);
+    }
+  }
+}
+
 int Add(Context& ctx, const ParsedArgs& args) {
   v1::AddDependencyRequest request;
   request.set_parent_task(args.positional()[0]);
@@ -44,7 +85,12 @@ int List(Context& ctx, const ParsedArgs& args) {
   request.set_direction(args.Has("parents") ? v1::DIRECTION_PARENTS
                                             : v1::DIRECTION_CHILDREN);
   v1::ListDependenciesResponse response;
-  grpc::Status status = ctx.client->ListDependencies(request, &response);
+  grpc::Status status = AllPages(
+      request, &response,
+      [&](const auto& req, auto* resp) {
+        return ctx.client->ListDependencies(req, resp);
+      },
+      Append<decltype(response)>);
   return Show(ctx, status, response, [&](std::ostream& out) {
     DependenciesTable(response.dependencies()).Print(out);
   });
@@ -56,7 +102,12 @@ int Upstream(Context& ctx, const ParsedArgs& args) {
   request.set_max_depth(
       static_cast<int32_t>(args.GetInt("depth", 0, 0, kMaxDepth)));
   v1::GetUpstreamResponse response;
-  grpc::Status status = ctx.client->GetUpstream(request, &response);
+  grpc::Status status = AllPages(
+      request, &response,
+      [&](const auto& req, auto* resp) {
+        return ctx.client->GetUpstream(req, resp);
+      },
+      Append<decltype(response)>);
   return Show(ctx, status, response, [&](std::ostream& out) {
     TasksAtDepthTable(response.tasks()).Print(out);
   });
@@ -68,7 +119,12 @@ int Downstream(Context& ctx, const ParsedArgs& args) {
   request.set_max_depth(
       static_cast<int32_t>(args.GetInt("depth", 0, 0, kMaxDepth)));
   v1::GetDownstreamResponse response;
-  grpc::Status status = ctx.client->GetDownstream(request, &response);
+  grpc::Status status = AllPages(
+      request, &response,
+      [&](const auto& req, auto* resp) {
+        return ctx.client->GetDownstream(req, resp);
+      },
+      Append<decltype(response)>);
   return Show(ctx, status, response, [&](std::ostream& out) {
     TasksAtDepthTable(response.tasks()).Print(out);
   });
@@ -78,7 +134,12 @@ int Plan(Context& ctx, const ParsedArgs& args) {
   v1::GetExecutionPlanRequest request;
   for (const std::string& t : args.positional()) request.add_targets(t);
   v1::GetExecutionPlanResponse response;
-  grpc::Status status = ctx.client->GetExecutionPlan(request, &response);
+  grpc::Status status = AllPages(
+      request, &response,
+      [&](const auto& req, auto* resp) {
+        return ctx.client->GetExecutionPlan(req, resp);
+      },
+      AppendLayers);
   return Show(ctx, status, response, [&](std::ostream& out) {
     PlanTable(response.layers()).Print(out);
   });
@@ -90,7 +151,12 @@ int Ready(Context& ctx, const ParsedArgs& args) {
   request.set_batch_id(args.Get("batch"));
   for (const std::string& t : args.positional()) request.add_targets(t);
   v1::GetReadyTasksResponse response;
-  grpc::Status status = ctx.client->GetReadyTasks(request, &response);
+  grpc::Status status = AllPages(
+      request, &response,
+      [&](const auto& req, auto* resp) {
+        return ctx.client->GetReadyTasks(req, resp);
+      },
+      Append<decltype(response)>);
   return Show(ctx, status, response, [&](std::ostream& out) {
     TasksTable(response.tasks()).Print(out);
   });
@@ -116,7 +182,12 @@ grpc::Status FetchGraph(client::Client& client, const std::string& batch_id,
     request.set_task(t.name());
     request.set_direction(v1::DIRECTION_CHILDREN);
     v1::ListDependenciesResponse response;
-    grpc::Status status = client.ListDependencies(request, &response);
+    grpc::Status status = AllPages(
+        request, &response,
+        [&](const auto& req, auto* resp) {
+          return client.ListDependencies(req, resp);
+        },
+        Append<v1::ListDependenciesResponse>);
     // A task deleted since it was listed has no edges left.
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) continue;
     if (!status.ok()) return status;
@@ -138,7 +209,12 @@ grpc::Status FetchGraph(client::Client& client, const std::string& batch_id,
   v1::GetReadyTasksRequest ready;
   ready.set_batch_id(batch_id);
   v1::GetReadyTasksResponse ready_response;
-  status = client.GetReadyTasks(ready, &ready_response);
+  status = AllPages(
+      ready, &ready_response,
+      [&](const auto& req, auto* resp) {
+        return client.GetReadyTasks(req, resp);
+      },
+      Append<v1::GetReadyTasksResponse>);
   if (!status.ok()) return status;
   for (const v1::Task& t : ready_response.tasks()) graph->ready.push_back(t);
   return grpc::Status::OK;

@@ -50,6 +50,10 @@ inline constexpr int kMaxRerunTasks = 100;  // RerunTasksRequest.tasks
 // Dependencies (dependencies.proto).
 inline constexpr int32_t kMaxWalkDepth = 1000;
 inline constexpr int kMaxTargets = 1000;
+// ListDependencies and the graph reads: the default is the maximum, so a
+// caller that does not page gets whole answers for graphs up to this size.
+inline constexpr int32_t kDefaultGraphPageSize = 10000;
+inline constexpr int32_t kMaxGraphPageSize = 10000;
 
 // PruneHistory (admin.proto).
 inline constexpr int64_t kMinOlderThanSeconds = 3600;

@@ -108,8 +108,8 @@ absl::StatusOr<std::vector<int64_t>> DecodeKeyPageToken(
   if (token_fingerprint != fingerprint) {
     return metad::InvalidFieldError(
         field,
-        "was issued for another request; keep the start, direction and "
-        "depth of the first page, or start again without a token");
+        "was issued for another request; keep every field of the first "
+        "page but page_size, or start again without a token");
   }
   return key;
 }

@@ -28,7 +28,8 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& field,
                                         uint64_t fingerprint);
 
 // Tokens for a keyset of several numbers (GetLineage pages by (depth,
-// kind, run_id, file_id)), bound to a fingerprint the same way.
+// kind, run_id, file_id), GetUpstream by (depth, task id)), bound to a
+// fingerprint the same way.
 std::string EncodeKeyPageToken(const std::vector<int64_t>& key,
                                uint64_t fingerprint);
 

@@ -1,5 +1,7 @@
 #include "daemon/rpc/validation.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/proto_time.h"
@@ -113,12 +115,22 @@ absl::Status CheckRequestId(absl::string_view field, absl::string_view value) {
 
 absl::Status CheckPageSize(absl::string_view field, int32_t page_size,
                            int32_t* effective) {
-  if (page_size < 0 || page_size > kMaxPageSize) {
+  return CheckPageSize(field, page_size, kDefaultPageSize, kMaxPageSize,
+                       effective);
+}
+
+absl::Status CheckPageSize(absl::string_view field, int32_t page_size,
+                           int32_t default_size, int32_t max_size,
+                           int32_t* effective) {
+  if (page_size < 0) {
     return metad::InvalidFieldError(
-        field, absl::StrCat("must be 0 (default ", kDefaultPageSize, ") to ",
-                            kMaxPageSize, " (got ", page_size, ")"));
+        field,
+        absl::StrCat("must be 0 (default ", default_size,
+                     ") or positive; above ", max_size, " counts as ",
+                     max_size, " (got ", page_size, ")"));
   }
-  *effective = page_size == 0 ? kDefaultPageSize : page_size;
+  // AIP-158: a size above the maximum is coerced, not refused.
+  *effective = page_size == 0 ? default_size : std::min(page_size, max_size);
   return absl::OkStatus();
 }
 

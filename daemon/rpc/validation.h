@@ -37,8 +37,15 @@ absl::Status CheckId(absl::string_view field, int64_t id);
 // Optional request ids: at most 128 bytes, a label when present.
 absl::Status CheckRequestId(absl::string_view field, absl::string_view value);
 
-// 0 -> kDefaultPageSize; 1..kMaxPageSize as is; anything else refused.
+// AIP-158 page sizes: 0 -> kDefaultPageSize; 1..kMaxPageSize as is; above
+// kMaxPageSize coerced to it; negative refused (INVALID_ARGUMENT naming
+// `field`).
 absl::Status CheckPageSize(absl::string_view field, int32_t page_size,
+                           int32_t* effective);
+
+// The same with the RPC's own default and maximum.
+absl::Status CheckPageSize(absl::string_view field, int32_t page_size,
+                           int32_t default_size, int32_t max_size,
                            int32_t* effective);
 
 // A google.protobuf.Timestamp within the range the type defines

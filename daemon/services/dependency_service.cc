@@ -1,12 +1,15 @@
 #include "daemon/services/dependency_service.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
@@ -59,6 +62,27 @@ absl::StatusOr<std::vector<std::string>> CheckTargets(
     if (seen.insert(targets[i]).second) out.push_back(targets[i]);
   }
   return out;
+}
+
+absl::Status CheckGraphPageSize(int32_t page_size, int32_t* effective) {
+  return CheckPageSize("page_size", page_size, kDefaultGraphPageSize,
+                       kMaxGraphPageSize, effective);
+}
+
+// The keyset page of an answer computed whole (a walk's depths and a
+// plan's layers need the whole closure anyway): the items whose key is
+// above `after` (every item when `after` is empty), at most `page_size`;
+// `*more` tells whether items are left after them. `keys` ascend.
+std::pair<size_t, size_t> KeysetSlice(
+    const std::vector<std::vector<int64_t>>& keys,
+    const std::vector<int64_t>& after, int32_t page_size, bool* more) {
+  size_t begin = 0;
+  if (!after.empty()) {
+    begin = std::upper_bound(keys.begin(), keys.end(), after) - keys.begin();
+  }
+  const size_t end = std::min(keys.size(), begin + page_size);
+  *more = end < keys.size();
+  return {begin, end};
 }
 
 }  // namespace
@@ -124,8 +148,25 @@ grpc::ServerUnaryReactor* DependencyServiceImpl::ListDependencies(
                              "(got ",
                              request->direction(), ")"));
         }
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(CheckGraphPageSize(request->page_size(), &page_size));
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        // One more than the page, to know whether another page follows.
         ASSIGN_OR_RETURN(std::vector<Dependency> edges,
-                         store_.List(o, request->task(), direction));
+                         store_.List(o, request->task(), direction, after,
+                                     int64_t{page_size} + 1));
+        if (edges.size() > static_cast<size_t>(page_size)) {
+          edges.resize(page_size);
+          const Dependency& last = edges.back();
+          response->set_next_page_token(
+              EncodePageToken(direction == store::EdgeDirection::kParents
+                                  ? last.parent_task_id()
+                                  : last.child_task_id(),
+                              fingerprint));
+        }
         for (Dependency& edge : edges) {
           *response->add_dependencies() = std::move(edge);
         }
@@ -158,10 +199,27 @@ absl::Status DependencyServiceImpl::Walk(const store::TxOptions& o,
                                          Response* response) {
   RETURN_IF_ERROR(CheckTaskName("task", request.task()));
   RETURN_IF_ERROR(CheckMaxDepth(request.max_depth()));
+  int32_t page_size = 0;
+  RETURN_IF_ERROR(CheckGraphPageSize(request.page_size(), &page_size));
+  const uint64_t fingerprint = FilterFingerprint(request);
+  ASSIGN_OR_RETURN(
+      std::vector<int64_t> after,
+      DecodeKeyPageToken("page_token", request.page_token(), fingerprint, 2));
   ASSIGN_OR_RETURN(
       std::vector<TaskAtDepth> tasks,
       store_.Walk(o, request.task(), direction, request.max_depth()));
-  for (TaskAtDepth& t : tasks) *response->add_tasks() = std::move(t);
+  std::vector<std::vector<int64_t>> keys;
+  keys.reserve(tasks.size());
+  for (const TaskAtDepth& t : tasks) keys.push_back({t.depth(), t.task().id()});
+  bool more = false;
+  auto [begin, end] = KeysetSlice(keys, after, page_size, &more);
+  for (size_t i = begin; i < end; ++i) {
+    *response->add_tasks() = std::move(tasks[i]);
+  }
+  if (more) {
+    response->set_next_page_token(
+        EncodeKeyPageToken(keys[end - 1], fingerprint));
+  }
   return absl::OkStatus();
 }
 
@@ -169,16 +227,44 @@ grpc::ServerUnaryReactor* DependencyServiceImpl::GetExecutionPlan(
     grpc::CallbackServerContext* context,
     const GetExecutionPlanRequest* request,
     GetExecutionPlanResponse* response) {
-  return runner_->Run(context, "GetExecutionPlan",
-                      [=](const store::TxOptions& o) -> absl::Status {
-                        ASSIGN_OR_RETURN(std::vector<std::string> targets,
-                                         CheckTargets(request->targets(), 1));
-                        ASSIGN_OR_RETURN(std::vector<ExecutionLayer> layers,
-                                         store_.ExecutionPlan(o, targets));
-                        for (ExecutionLayer& l : layers)
-                          *response->add_layers() = std::move(l);
-                        return absl::OkStatus();
-                      });
+  return runner_->Run(
+      context, "GetExecutionPlan",
+      [=](const store::TxOptions& o) -> absl::Status {
+        ASSIGN_OR_RETURN(std::vector<std::string> targets,
+                         CheckTargets(request->targets(), 1));
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(CheckGraphPageSize(request->page_size(), &page_size));
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(std::vector<int64_t> after,
+                         DecodeKeyPageToken("page_token", request->page_token(),
+                                            fingerprint, 2));
+        ASSIGN_OR_RETURN(std::vector<ExecutionLayer> layers,
+                         store_.ExecutionPlan(o, targets));
+        // The plan flattened in (layer, task id) order.
+        std::vector<std::vector<int64_t>> keys;
+        std::vector<Task*> tasks;
+        for (size_t l = 0; l < layers.size(); ++l) {
+          for (Task& t : *layers[l].mutable_tasks()) {
+            keys.push_back({static_cast<int64_t>(l), t.id()});
+            tasks.push_back(&t);
+          }
+        }
+        bool more = false;
+        auto [begin, end] = KeysetSlice(keys, after, page_size, &more);
+        ExecutionLayer* layer = nullptr;
+        for (size_t i = begin; i < end; ++i) {
+          if (layer == nullptr || layer->index() != keys[i][0]) {
+            layer = response->add_layers();
+            layer->set_index(static_cast<int32_t>(keys[i][0]));
+          }
+          *layer->add_tasks() = std::move(*tasks[i]);
+        }
+        if (more) {
+          response->set_next_page_token(
+              EncodeKeyPageToken(keys[end - 1], fingerprint));
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* DependencyServiceImpl::GetReadyTasks(
@@ -189,8 +275,21 @@ grpc::ServerUnaryReactor* DependencyServiceImpl::GetReadyTasks(
         RETURN_IF_ERROR(CheckBatchId("batch_id", request->batch_id()));
         ASSIGN_OR_RETURN(std::vector<std::string> targets,
                          CheckTargets(request->targets(), 0));
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(CheckGraphPageSize(request->page_size(), &page_size));
+        const uint64_t fingerprint = FilterFingerprint(*request);
+        ASSIGN_OR_RETURN(
+            int64_t after,
+            DecodePageToken("page_token", request->page_token(), fingerprint));
+        // One more than the page, to know whether another page follows.
         ASSIGN_OR_RETURN(std::vector<Task> tasks,
-                         store_.ReadyTasks(o, request->batch_id(), targets));
+                         store_.ReadyTasks(o, request->batch_id(), targets,
+                                           after, int64_t{page_size} + 1));
+        if (tasks.size() > static_cast<size_t>(page_size)) {
+          tasks.resize(page_size);
+          response->set_next_page_token(
+              EncodePageToken(tasks.back().id(), fingerprint));
+        }
         for (Task& t : tasks) *response->add_tasks() = std::move(t);
         return absl::OkStatus();
       });

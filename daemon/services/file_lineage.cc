@@ -112,14 +112,10 @@ grpc::ServerUnaryReactor* FileServiceImpl::GetLineage(
                            kMaxLineageDepth, " steps (got ", depth, ")"));
         }
         if (depth == 0) depth = kDefaultLineageDepth;
-        int32_t page_size = request->page_size();
-        if (page_size < 0 || page_size > kMaxLineagePageSize) {
-          return metad::InvalidFieldError(
-              "page_size",
-              absl::StrCat("must be 0 (", kDefaultLineagePageSize, ") or 1..",
-                           kMaxLineagePageSize, " (got ", page_size, ")"));
-        }
-        if (page_size == 0) page_size = kDefaultLineagePageSize;
+        int32_t page_size = 0;
+        RETURN_IF_ERROR(CheckPageSize("page_size", request->page_size(),
+                                      kDefaultLineagePageSize,
+                                      kMaxLineagePageSize, &page_size));
         // The token is bound to the walk as it runs (defaults filled in),
         // not to how the request spelled it.
         metad::v1::GetLineageRequest walk;

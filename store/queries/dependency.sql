@@ -68,31 +68,37 @@ DELETE FROM task_dependencies WHERE parent_id = $1 AND child_id = $2
 RETURNING metad_us(create_time) AS create_us;
 
 -- name: dependency.list_parents
+-- A page of the edges into $1: parents after id $2, at most $3.
 SELECT x.*
 FROM task_dependencies d
 JOIN tasks p ON p.id = d.parent_id
 JOIN tasks c ON c.id = d.child_id
 CROSS JOIN LATERAL metad_dependency_row(d, p.name, c.name) x
-WHERE d.child_id = $1
-ORDER BY d.parent_id;
+WHERE d.child_id = $1 AND d.parent_id > $2
+ORDER BY d.parent_id
+LIMIT $3::bigint;
 
 -- name: dependency.list_children
+-- A page of the edges out of $1: children after id $2, at most $3.
 SELECT x.*
 FROM task_dependencies d
 JOIN tasks p ON p.id = d.parent_id
 JOIN tasks c ON c.id = d.child_id
 CROSS JOIN LATERAL metad_dependency_row(d, p.name, c.name) x
-WHERE d.parent_id = $1
-ORDER BY d.child_id;
+WHERE d.parent_id = $1 AND d.child_id > $2
+ORDER BY d.child_id
+LIMIT $3::bigint;
 
 -- name: dependency.ready_all
--- GetReadyTasks from SQL, every task: metad_batch_readiness, set-based.
+-- GetReadyTasks from SQL, every task: metad_batch_readiness, set-based;
+-- a page: ids after $2, at most $3.
 SELECT x.*
 FROM tasks t
 JOIN metad_batch_readiness($1) r ON r.task_id = t.id
 CROSS JOIN LATERAL metad_task_row(t) x
-WHERE r.ready
-ORDER BY t.id;
+WHERE r.ready AND t.id > $2
+ORDER BY t.id
+LIMIT $3::bigint;
 
 -- name: dependency.ready_for_targets
 -- GetReadyTasks from SQL, for targets: the candidates are the targets'
@@ -101,7 +107,7 @@ ORDER BY t.id;
 -- so the cost follows the closure's size, not the batch's or the graph's.
 -- metad_task_row's columns written out: the statement gets a custom plan on
 -- each call, and inlining metad_task_row cost 0.08 ms of planning per call
--- (measured), a fifth of the planning.
+-- (measured), a fifth of the planning. A page: ids after $3, at most $4.
 WITH RECURSIVE candidates(id) AS (
   SELECT unnest($2::bigint[])
   UNION
@@ -124,7 +130,9 @@ CROSS JOIN LATERAL (
   SELECT count(*) AS unmet FROM metad_unmet_edges($1) e
    WHERE e.child_id = t.id) u
 WHERE metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
-ORDER BY t.id;
+  AND t.id > $3
+ORDER BY t.id
+LIMIT $4::bigint;
 
 -- name: dependency.run_summary_all
 -- GetReadyTasks from the graph held in memory: the batch's runs as three

@@ -673,13 +673,16 @@ std::vector<Case> BadInputTest::Table(Env* env) {
   t.push_back({lf, "page_size -1",
                Req<ListFilesRequest>([](auto& r) { r.set_page_size(-1); }),
                Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (default 100) to 1000 (got -1)"});
-  t.push_back({lf, "page_size 10^9", Req<ListFilesRequest>([=](auto& r) {
-                 r.set_page_size(kBillion);
-               }),
-               Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (default 100) to "
-               "1000 (got 1000000000)"});
+               "page_size: must be 0 (default 100) or positive; above 1000 "
+               "counts as 1000 (got -1)"});
+  // AIP-158: above the maximum counts as the maximum.
+  t.push_back(
+      {lf, "page_size 10^9 counts as 1000",
+       Req<ListFilesRequest>([=](auto& r) { r.set_page_size(kBillion); }),
+       Code::OK, "", Check<ListFilesResponse>([](const auto& resp) {
+         EXPECT_GT(resp.files_size(), 0);
+         EXPECT_LE(resp.files_size(), 1000);
+       })});
   t.push_back({lf, "page_size 0 means 100", Req<ListFilesRequest>([](auto&) {}),
                Code::OK, "", Check<ListFilesResponse>([](const auto& resp) {
                  EXPECT_GT(resp.files_size(), 0);
@@ -931,12 +934,16 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_file_id(kUnknownId);
                }),
                Code::NOT_FOUND, "file 999999999: no such file"});
-  t.push_back({lfe, "page_size 1001", Req<ListFileEventsRequest>([](auto& r) {
-                 r.set_page_size(1001);
-               }),
+  t.push_back(
+      {lfe, "page_size 1001 counts as 1000",
+       Req<ListFileEventsRequest>([](auto& r) { r.set_page_size(1001); }),
+       Code::OK, "", Check<ListFileEventsResponse>([](const auto& resp) {
+         EXPECT_LE(resp.events_size(), 1000);
+       })});
+  t.push_back({lfe, "page_size -1",
+               Req<ListFileEventsRequest>([](auto& r) { r.set_page_size(-1); }),
                Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (default 100) to "
-               "1000 (got 1001)"});
+               "page_size: must be 0 (default 100) or positive"});
   t.push_back({lfe, "forged token", Req<ListFileEventsRequest>([](auto& r) {
                  r.set_page_token("djE6MTI6enp6");  // "v1:12:zzz"
                }),
@@ -1045,8 +1052,15 @@ std::vector<Case> BadInputTest::Table(Env* env) {
        Req<ListTasksRequest>([](auto& r) { r.set_name_prefix("bi\x01"); }),
        Code::INVALID_ARGUMENT,
        "name_prefix: must not contain control characters"});
-  t.push_back({lt, "page_size 10^9", Req<ListTasksRequest>([=](auto& r) {
-                 r.set_page_size(kBillion);
+  t.push_back(
+      {lt, "page_size 10^9 counts as 1000",
+       Req<ListTasksRequest>([=](auto& r) { r.set_page_size(kBillion); }),
+       Code::OK, "", Check<ListTasksResponse>([](const auto& resp) {
+         EXPECT_GT(resp.tasks_size(), 0);
+         EXPECT_LE(resp.tasks_size(), 1000);
+       })});
+  t.push_back({lt, "page_size -10^9", Req<ListTasksRequest>([=](auto& r) {
+                 r.set_page_size(-kBillion);
                }),
                Code::INVALID_ARGUMENT, "page_size"});
   t.push_back({lt, "ListFiles token given to ListTasks",
@@ -1334,12 +1348,19 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_max_depth(1000000000);
                }),
                Code::INVALID_ARGUMENT, "max_depth: must be 0 (3) or 1..16"});
-  t.push_back({gl, "page_size 5001", Req<GetLineageRequest>([env](auto& r) {
+  t.push_back({gl, "page_size 5001 counts as 5000",
+               Req<GetLineageRequest>([env](auto& r) {
                  r.set_file_id(env->file_new);
                  r.set_page_size(5001);
                }),
+               Code::OK, ""});
+  t.push_back({gl, "page_size -1", Req<GetLineageRequest>([env](auto& r) {
+                 r.set_file_id(env->file_new);
+                 r.set_page_size(-1);
+               }),
                Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (500) or 1..5000"});
+               "page_size: must be 0 (default 500) or positive; above 5000 "
+               "counts as 5000 (got -1)"});
   t.push_back({gl, "unknown direction", Req<GetLineageRequest>([env](auto& r) {
                  r.set_file_id(env->file_new);
                  r.set_direction(static_cast<LineageDirection>(12));
@@ -1398,8 +1419,8 @@ std::vector<Case> BadInputTest::Table(Env* env) {
   t.push_back({lr, "page_size -5",
                Req<ListRunsRequest>([](auto& r) { r.set_page_size(-5); }),
                Code::INVALID_ARGUMENT,
-               "page_size: must be 0 (default 100) to "
-               "1000 (got -5)"});
+               "page_size: must be 0 (default 100) or positive; above 1000 "
+               "counts as 1000 (got -5)"});
   t.push_back({lr, "ListFiles token given to ListRuns",
                Req<ListRunsRequest>(
                    [env](auto& r) { r.set_page_token(env->files_token); }),
@@ -1434,9 +1455,14 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_page_token(absl::WebSafeBase64Escape("v1:1:x:y"));
                }),
                Code::INVALID_ARGUMENT, "page_token: is not a page token"});
-  t.push_back({lre, "page_size 10^9", Req<ListRunEventsRequest>([=](auto& r) {
-                 r.set_page_size(kBillion);
-               }),
+  t.push_back(
+      {lre, "page_size 10^9 counts as 1000",
+       Req<ListRunEventsRequest>([=](auto& r) { r.set_page_size(kBillion); }),
+       Code::OK, "", Check<ListRunEventsResponse>([](const auto& resp) {
+         EXPECT_LE(resp.events_size(), 1000);
+       })});
+  t.push_back({lre, "page_size -1",
+               Req<ListRunEventsRequest>([](auto& r) { r.set_page_size(-1); }),
                Code::INVALID_ARGUMENT, "page_size"});
 
   // ---- DependencyService/AddDependency ----
@@ -1504,6 +1530,31 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_direction(DIRECTION_PARENTS);
                }),
                Code::INVALID_ARGUMENT, "task: must be valid UTF-8"});
+  t.push_back({ld, "page_size -1", Req<ListDependenciesRequest>([](auto& r) {
+                 r.set_task("bi_b");
+                 r.set_direction(DIRECTION_PARENTS);
+                 r.set_page_size(-1);
+               }),
+               Code::INVALID_ARGUMENT,
+               "page_size: must be 0 (default 10000) or positive; above "
+               "10000 counts as 10000 (got -1)"});
+  t.push_back({ld, "page_size 10^9 counts as 10000",
+               Req<ListDependenciesRequest>([=](auto& r) {
+                 r.set_task("bi_b");
+                 r.set_direction(DIRECTION_PARENTS);
+                 r.set_page_size(kBillion);
+               }),
+               Code::OK, "",
+               Check<ListDependenciesResponse>([](const auto& resp) {
+                 ASSERT_EQ(resp.dependencies_size(), 1);
+                 EXPECT_TRUE(resp.next_page_token().empty());
+               })});
+  t.push_back({ld, "forged token", Req<ListDependenciesRequest>([](auto& r) {
+                 r.set_task("bi_b");
+                 r.set_direction(DIRECTION_PARENTS);
+                 r.set_page_token(absl::WebSafeBase64Escape("v1:1:x"));
+               }),
+               Code::INVALID_ARGUMENT, "page_token: is not a page token"});
 
   // ---- DependencyService/GetUpstream and GetDownstream ----
   const std::string gu = "DependencyService/GetUpstream";
@@ -1544,6 +1595,16 @@ std::vector<Case> BadInputTest::Table(Env* env) {
                  r.set_task("bi_nope");
                }),
                Code::NOT_FOUND, "bi_nope"});
+  t.push_back({gd, "page_size -1", Req<GetDownstreamRequest>([](auto& r) {
+                 r.set_task("bi_a");
+                 r.set_page_size(-1);
+               }),
+               Code::INVALID_ARGUMENT, "page_size: must be 0 (default 10000)"});
+  t.push_back({gu, "forged token", Req<GetUpstreamRequest>([](auto& r) {
+                 r.set_task("bi_c");
+                 r.set_page_token("k1:1,2:zz");
+               }),
+               Code::INVALID_ARGUMENT, "page_token: is not a page token"});
 
   // ---- DependencyService/GetExecutionPlan ----
   const std::string ep = "DependencyService/GetExecutionPlan";
@@ -1574,8 +1635,24 @@ std::vector<Case> BadInputTest::Table(Env* env) {
          EXPECT_EQ(resp.layers(2).tasks(0).name(), "bi_c");
        })});
 
+  t.push_back({ep, "page_size -1", Req<GetExecutionPlanRequest>([](auto& r) {
+                 r.add_targets("bi_c");
+                 r.set_page_size(-1);
+               }),
+               Code::INVALID_ARGUMENT, "page_size: must be 0 (default 10000)"});
+
   // ---- DependencyService/GetReadyTasks ----
   const std::string gtr = "DependencyService/GetReadyTasks";
+  t.push_back({gtr, "page_size -1", Req<GetReadyTasksRequest>([](auto& r) {
+                 r.set_batch_id("b");
+                 r.set_page_size(-1);
+               }),
+               Code::INVALID_ARGUMENT, "page_size: must be 0 (default 10000)"});
+  t.push_back({gtr, "forged token", Req<GetReadyTasksRequest>([](auto& r) {
+                 r.set_batch_id("b");
+                 r.set_page_token("nope");
+               }),
+               Code::INVALID_ARGUMENT, "page_token: is not a page token"});
   t.push_back({gtr, "empty batch_id", Req<GetReadyTasksRequest>([](auto&) {}),
                Code::INVALID_ARGUMENT,
                "batch_id: must be 1..128 bytes (got 0)"});

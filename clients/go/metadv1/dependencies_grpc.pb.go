@@ -31,18 +31,23 @@ type DependencyServiceClient interface {
 	// NOT_FOUND when either task or the edge does not exist (so a repeated
 	// call answers NOT_FOUND).
 	RemoveDependency(ctx context.Context, in *RemoveDependencyRequest, opts ...grpc.CallOption) (*RemoveDependencyResponse, error)
-	// Direct parents or children. INVALID_ARGUMENT for
-	// DIRECTION_UNSPECIFIED.
+	// Direct parents or children, paged by the other task's id.
+	// INVALID_ARGUMENT for DIRECTION_UNSPECIFIED, a negative page_size or a
+	// bad page_token.
 	ListDependencies(ctx context.Context, in *ListDependenciesRequest, opts ...grpc.CallOption) (*ListDependenciesResponse, error)
-	// Transitive parents, with depth.
+	// Transitive parents, with depth, paged by (depth, task id).
+	// INVALID_ARGUMENT for a negative page_size or a bad page_token.
 	GetUpstream(ctx context.Context, in *GetUpstreamRequest, opts ...grpc.CallOption) (*GetUpstreamResponse, error)
-	// Transitive children, with depth.
+	// Transitive children, with depth, paged by (depth, task id).
+	// INVALID_ARGUMENT for a negative page_size or a bad page_token.
 	GetDownstream(ctx context.Context, in *GetDownstreamRequest, opts ...grpc.CallOption) (*GetDownstreamResponse, error)
 	// Topological layers of the targets and their upstream closure.
-	// INVALID_ARGUMENT for no targets or more than 1000.
+	// Paged by (layer, task id). INVALID_ARGUMENT for no targets or more
+	// than 1000, a negative page_size or a bad page_token.
 	GetExecutionPlan(ctx context.Context, in *GetExecutionPlanRequest, opts ...grpc.CallOption) (*GetExecutionPlanResponse, error)
 	// What can start now in a batch (see GetReadyTasksResponse).
-	// INVALID_ARGUMENT for a malformed batch_id or more than 1000 targets.
+	// Paged by task id. INVALID_ARGUMENT for a malformed batch_id, more than
+	// 1000 targets, a negative page_size or a bad page_token.
 	GetReadyTasks(ctx context.Context, in *GetReadyTasksRequest, opts ...grpc.CallOption) (*GetReadyTasksResponse, error)
 }
 
@@ -135,18 +140,23 @@ type DependencyServiceServer interface {
 	// NOT_FOUND when either task or the edge does not exist (so a repeated
 	// call answers NOT_FOUND).
 	RemoveDependency(context.Context, *RemoveDependencyRequest) (*RemoveDependencyResponse, error)
-	// Direct parents or children. INVALID_ARGUMENT for
-	// DIRECTION_UNSPECIFIED.
+	// Direct parents or children, paged by the other task's id.
+	// INVALID_ARGUMENT for DIRECTION_UNSPECIFIED, a negative page_size or a
+	// bad page_token.
 	ListDependencies(context.Context, *ListDependenciesRequest) (*ListDependenciesResponse, error)
-	// Transitive parents, with depth.
+	// Transitive parents, with depth, paged by (depth, task id).
+	// INVALID_ARGUMENT for a negative page_size or a bad page_token.
 	GetUpstream(context.Context, *GetUpstreamRequest) (*GetUpstreamResponse, error)
-	// Transitive children, with depth.
+	// Transitive children, with depth, paged by (depth, task id).
+	// INVALID_ARGUMENT for a negative page_size or a bad page_token.
 	GetDownstream(context.Context, *GetDownstreamRequest) (*GetDownstreamResponse, error)
 	// Topological layers of the targets and their upstream closure.
-	// INVALID_ARGUMENT for no targets or more than 1000.
+	// Paged by (layer, task id). INVALID_ARGUMENT for no targets or more
+	// than 1000, a negative page_size or a bad page_token.
 	GetExecutionPlan(context.Context, *GetExecutionPlanRequest) (*GetExecutionPlanResponse, error)
 	// What can start now in a batch (see GetReadyTasksResponse).
-	// INVALID_ARGUMENT for a malformed batch_id or more than 1000 targets.
+	// Paged by task id. INVALID_ARGUMENT for a malformed batch_id, more than
+	// 1000 targets, a negative page_size or a bad page_token.
 	GetReadyTasks(context.Context, *GetReadyTasksRequest) (*GetReadyTasksResponse, error)
 	mustEmbedUnimplementedDependencyServiceServer()
 }

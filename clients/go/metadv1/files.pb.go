@@ -939,8 +939,9 @@ type ListFilesRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 means the default (100); at most 1000. A page may hold fewer files
-	// (about 2 MiB at most) and still have a next page.
+	// 0 means the default (100); larger than 1000 counts as 1000; negative
+	// is INVALID_ARGUMENT. A page may hold fewer files (about 2 MiB at most)
+	// and still have a next page.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response; the filters must be the same
 	// (INVALID_ARGUMENT otherwise).
@@ -1677,7 +1678,8 @@ type GetLineageRequest struct {
 	Direction LineageDirection `protobuf:"varint,3,opt,name=direction,proto3,enum=metad.v1.LineageDirection" json:"direction,omitempty"`
 	// How many run-file steps to walk from the start: 1..16; 0 means 3.
 	MaxDepth int32 `protobuf:"varint,4,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
-	// Edges per page: 0 means the default (500); at most 5000.
+	// Edges per page: 0 means the default (500); larger than 5000 counts as
+	// 5000; negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; only valid with the same start,
 	// direction and max_depth.
@@ -2068,7 +2070,8 @@ type ListFileEventsRequest struct {
 
 	// Events of one file; 0 for every file.
 	FileId int64 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	// 0 means the default (100); at most 1000.
+	// 0 means the default (100); larger than 1000 counts as 1000;
+	// negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page. Only
 	// valid with the same file_id.

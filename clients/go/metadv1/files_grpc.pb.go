@@ -29,7 +29,8 @@ type FileServiceClient interface {
 	// NOT_FOUND if no such file.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error)
-	// Pages through files by id. INVALID_ARGUMENT for a bad page token or size.
+	// Pages through files by id. INVALID_ARGUMENT for a bad page token or a
+	// negative page size.
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
 	// Moves up to `limit` NEW files to PROCESSING, held by the run. NOT_FOUND
 	// for an unknown run; FAILED_PRECONDITION when the run is not PROCESSING or
@@ -48,7 +49,7 @@ type FileServiceClient interface {
 	// ErrorInfo FILE_NOT_IN_ERROR with metadata file_id, status).
 	ResetFile(ctx context.Context, in *ResetFileRequest, opts ...grpc.CallOption) (*ResetFileResponse, error)
 	// The audit trail of file state changes, paged by event id.
-	// INVALID_ARGUMENT for a bad page token or size.
+	// INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListFileEvents(ctx context.Context, in *ListFileEventsRequest, opts ...grpc.CallOption) (*ListFileEventsResponse, error)
 	// Sends SUCCESS or ERROR files back to NEW (a REPROCESSED event each), by
 	// id or by filter, at most 1000 per call in one transaction.
@@ -58,7 +59,7 @@ type FileServiceClient interface {
 	ReprocessFiles(ctx context.Context, in *ReprocessFilesRequest, opts ...grpc.CallOption) (*ReprocessFilesResponse, error)
 	// The runs and files upstream and/or downstream of a file or a run, up to
 	// max_depth steps, paged by edges. NOT_FOUND for an unknown start;
-	// INVALID_ARGUMENT for a depth or page size out of range.
+	// INVALID_ARGUMENT for a depth out of range or a negative page size.
 	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
 }
 
@@ -176,7 +177,8 @@ type FileServiceServer interface {
 	// NOT_FOUND if no such file.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetFile(context.Context, *GetFileRequest) (*File, error)
-	// Pages through files by id. INVALID_ARGUMENT for a bad page token or size.
+	// Pages through files by id. INVALID_ARGUMENT for a bad page token or a
+	// negative page size.
 	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
 	// Moves up to `limit` NEW files to PROCESSING, held by the run. NOT_FOUND
 	// for an unknown run; FAILED_PRECONDITION when the run is not PROCESSING or
@@ -195,7 +197,7 @@ type FileServiceServer interface {
 	// ErrorInfo FILE_NOT_IN_ERROR with metadata file_id, status).
 	ResetFile(context.Context, *ResetFileRequest) (*ResetFileResponse, error)
 	// The audit trail of file state changes, paged by event id.
-	// INVALID_ARGUMENT for a bad page token or size.
+	// INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListFileEvents(context.Context, *ListFileEventsRequest) (*ListFileEventsResponse, error)
 	// Sends SUCCESS or ERROR files back to NEW (a REPROCESSED event each), by
 	// id or by filter, at most 1000 per call in one transaction.
@@ -205,7 +207,7 @@ type FileServiceServer interface {
 	ReprocessFiles(context.Context, *ReprocessFilesRequest) (*ReprocessFilesResponse, error)
 	// The runs and files upstream and/or downstream of a file or a run, up to
 	// max_depth steps, paged by edges. NOT_FOUND for an unknown start;
-	// INVALID_ARGUMENT for a depth or page size out of range.
+	// INVALID_ARGUMENT for a depth out of range or a negative page size.
 	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
 	mustEmbedUnimplementedFileServiceServer()
 }

@@ -899,7 +899,8 @@ type ListRunsRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 means the default (100); at most 1000.
+	// 0 means the default (100); larger than 1000 counts as 1000;
+	// negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page. Only
 	// valid with the same filters (INVALID_ARGUMENT otherwise).
@@ -1429,7 +1430,8 @@ type ListRunEventsRequest struct {
 	RunId int64 `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Events of the runs of one batch; empty for every batch.
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// 0 means the default (100); at most 1000.
+	// 0 means the default (100); larger than 1000 counts as 1000;
+	// negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page. Only
 	// valid with the same run_id and batch_id.

@@ -66,13 +66,14 @@ type TaskLogServiceClient interface {
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Pages through runs by id, optionally filtered. INVALID_ARGUMENT for a
-	// bad page token or size, a malformed filter or an out-of-range time.
+	// bad page token, a negative page size, a malformed filter or an
+	// out-of-range time.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// Summary of a batch. NOT_FOUND when the batch has no runs.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*Batch, error)
 	// The audit trail of run state changes, paged by event id.
-	// INVALID_ARGUMENT for a bad page token or size.
+	// INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListRunEvents(ctx context.Context, in *ListRunEventsRequest, opts ...grpc.CallOption) (*ListRunEventsResponse, error)
 }
 
@@ -227,13 +228,14 @@ type TaskLogServiceServer interface {
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetRun(context.Context, *GetRunRequest) (*Run, error)
 	// Pages through runs by id, optionally filtered. INVALID_ARGUMENT for a
-	// bad page token or size, a malformed filter or an out-of-range time.
+	// bad page token, a negative page size, a malformed filter or an
+	// out-of-range time.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// Summary of a batch. NOT_FOUND when the batch has no runs.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetBatch(context.Context, *GetBatchRequest) (*Batch, error)
 	// The audit trail of run state changes, paged by event id.
-	// INVALID_ARGUMENT for a bad page token or size.
+	// INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListRunEvents(context.Context, *ListRunEventsRequest) (*ListRunEventsResponse, error)
 	mustEmbedUnimplementedTaskLogServiceServer()
 }

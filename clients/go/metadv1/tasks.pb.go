@@ -372,7 +372,8 @@ type ListTasksRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// 0 means the default (100); at most 1000.
+	// 0 means the default (100); larger than 1000 counts as 1000;
+	// negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page. Only
 	// valid with the same name_prefix (INVALID_ARGUMENT otherwise).
@@ -742,7 +743,8 @@ type ListTaskEventsRequest struct {
 
 	// Events of one task (by name); empty for every task.
 	Task string `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	// 0 means the default (100); at most 1000.
+	// 0 means the default (100); larger than 1000 counts as 1000;
+	// negative is INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; only valid with the same task.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -25,7 +25,8 @@ type TaskServiceClient interface {
 	// task.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
-	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
+	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
+	// page_token.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 	// FAILED_PRECONDITION when the task has runs (in any batch) or
 	// dependencies in either direction, saying which (ErrorInfo TASK_IN_USE,
@@ -34,7 +35,7 @@ type TaskServiceClient interface {
 	// NOT_FOUND.
 	DeleteTask(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*DeleteTaskResponse, error)
 	// The audit trail of the registry and the graph (TaskEvent), paged by
-	// event id. INVALID_ARGUMENT for a bad page token or size.
+	// event id. INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListTaskEvents(ctx context.Context, in *ListTaskEventsRequest, opts ...grpc.CallOption) (*ListTaskEventsResponse, error)
 }
 
@@ -103,7 +104,8 @@ type TaskServiceServer interface {
 	// task.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
-	// INVALID_ARGUMENT for a bad page_size, name_prefix or page_token.
+	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
+	// page_token.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	// FAILED_PRECONDITION when the task has runs (in any batch) or
 	// dependencies in either direction, saying which (ErrorInfo TASK_IN_USE,
@@ -112,7 +114,7 @@ type TaskServiceServer interface {
 	// NOT_FOUND.
 	DeleteTask(context.Context, *DeleteTaskRequest) (*DeleteTaskResponse, error)
 	// The audit trail of the registry and the graph (TaskEvent), paged by
-	// event id. INVALID_ARGUMENT for a bad page token or size.
+	// event id. INVALID_ARGUMENT for a bad page token or a negative page size.
 	ListTaskEvents(context.Context, *ListTaskEventsRequest) (*ListTaskEventsResponse, error)
 	mustEmbedUnimplementedTaskServiceServer()
 }
