@@ -27,6 +27,7 @@ type FileServiceClient interface {
 	// was new. INVALID_ARGUMENT (naming the item) for any malformed spec.
 	RegisterFiles(ctx context.Context, in *RegisterFilesRequest, opts ...grpc.CallOption) (*RegisterFilesResponse, error)
 	// NOT_FOUND if no such file.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (*File, error)
 	// Pages through files by id. INVALID_ARGUMENT for a bad page token or size.
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
@@ -173,6 +174,7 @@ type FileServiceServer interface {
 	// was new. INVALID_ARGUMENT (naming the item) for any malformed spec.
 	RegisterFiles(context.Context, *RegisterFilesRequest) (*RegisterFilesResponse, error)
 	// NOT_FOUND if no such file.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetFile(context.Context, *GetFileRequest) (*File, error)
 	// Pages through files by id. INVALID_ARGUMENT for a bad page token or size.
 	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)

@@ -63,11 +63,13 @@ type TaskLogServiceClient interface {
 	// (RUN_IN_PROGRESS) when one of them has a PROCESSING run in the batch.
 	RerunTasks(ctx context.Context, in *RerunTasksRequest, opts ...grpc.CallOption) (*RerunTasksResponse, error)
 	// NOT_FOUND if no such run.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Pages through runs by id, optionally filtered. INVALID_ARGUMENT for a
 	// bad page token or size, a malformed filter or an out-of-range time.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// Summary of a batch. NOT_FOUND when the batch has no runs.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*Batch, error)
 	// The audit trail of run state changes, paged by event id.
 	// INVALID_ARGUMENT for a bad page token or size.
@@ -222,11 +224,13 @@ type TaskLogServiceServer interface {
 	// (RUN_IN_PROGRESS) when one of them has a PROCESSING run in the batch.
 	RerunTasks(context.Context, *RerunTasksRequest) (*RerunTasksResponse, error)
 	// NOT_FOUND if no such run.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetRun(context.Context, *GetRunRequest) (*Run, error)
 	// Pages through runs by id, optionally filtered. INVALID_ARGUMENT for a
 	// bad page token or size, a malformed filter or an out-of-range time.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// Summary of a batch. NOT_FOUND when the batch has no runs.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
 	GetBatch(context.Context, *GetBatchRequest) (*Batch, error)
 	// The audit trail of run state changes, paged by event id.
 	// INVALID_ARGUMENT for a bad page token or size.

@@ -21,8 +21,10 @@ type WatchServiceClient interface {
 	// new one as it commits, in id order, each once. Never ends by itself.
 	// INVALID_ARGUMENT for a malformed filter or cursor; see the file comment
 	// for how streams end.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (a stream of events, named as such)
 	WatchFiles(ctx context.Context, in *WatchFilesRequest, opts ...grpc.CallOption) (WatchService_WatchFilesClient, error)
 	// Streams run events (STARTED, FINISHED, EXPIRED) the same way.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (a stream of events, named as such)
 	WatchRuns(ctx context.Context, in *WatchRunsRequest, opts ...grpc.CallOption) (WatchService_WatchRunsClient, error)
 }
 
@@ -106,8 +108,10 @@ type WatchServiceServer interface {
 	// new one as it commits, in id order, each once. Never ends by itself.
 	// INVALID_ARGUMENT for a malformed filter or cursor; see the file comment
 	// for how streams end.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (a stream of events, named as such)
 	WatchFiles(*WatchFilesRequest, WatchService_WatchFilesServer) error
 	// Streams run events (STARTED, FINISHED, EXPIRED) the same way.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (a stream of events, named as such)
 	WatchRuns(*WatchRunsRequest, WatchService_WatchRunsServer) error
 	mustEmbedUnimplementedWatchServiceServer()
 }

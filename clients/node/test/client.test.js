@@ -121,6 +121,7 @@ const KINDS = {
   'TaskService/GetTask': 'read',
   'TaskService/ListTasks': 'read',
   'TaskService/DeleteTask': 'once',
+  'TaskService/UpdateTask': 'once',
   'TaskService/ListTaskEvents': 'read',
   'WatchService/WatchFiles': 'read',
   'WatchService/WatchRuns': 'read',
