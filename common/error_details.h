@@ -39,6 +39,7 @@ inline constexpr char kFileNotHeld[] = "FILE_NOT_HELD";
 inline constexpr char kFileNotInError[] = "FILE_NOT_IN_ERROR";
 inline constexpr char kFileNotFinal[] = "FILE_NOT_FINAL";
 inline constexpr char kTaskInUse[] = "TASK_IN_USE";
+inline constexpr char kEtagMismatch[] = "ETAG_MISMATCH";
 inline constexpr char kNotFound[] = "NOT_FOUND";
 inline constexpr char kInvalidArgument[] = "INVALID_ARGUMENT";
 }  // namespace reason

@@ -845,11 +845,30 @@ $$;
 -- Name: metad_task_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint)
+CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint, etag text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
-         metad_us(t.create_time), metad_us(t.update_time)
+         metad_us(t.create_time), metad_us(t.update_time),
+         t.id || '-' || t.version
+$$;
+
+--
+-- Name: metad_task_version_bump(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_task_version_bump() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  -- Compared without the version itself, so a statement that sets only the
+  -- version still counts one change from the stored one.
+  NEW.version := OLD.version;
+  IF NEW IS DISTINCT FROM OLD THEN
+    NEW.version := OLD.version + 1;
+  END IF;
+  RETURN NEW;
+END
 $$;
 
 --
@@ -1170,8 +1189,10 @@ CREATE TABLE public.tasks (
     default_lease_seconds integer DEFAULT 60 NOT NULL,
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
     CONSTRAINT tasks_default_lease_seconds_check CHECK (((default_lease_seconds >= 1) AND (default_lease_seconds <= 86400))),
-    CONSTRAINT tasks_max_attempts_check CHECK ((max_attempts >= 1))
+    CONSTRAINT tasks_max_attempts_check CHECK ((max_attempts >= 1)),
+    CONSTRAINT tasks_version_check CHECK ((version >= 1))
 );
 
 --
@@ -1505,6 +1526,12 @@ CREATE TRIGGER tasks_graph_truncated AFTER TRUNCATE ON public.tasks FOR EACH STA
 --
 
 CREATE TRIGGER tasks_graph_updated AFTER UPDATE ON public.tasks REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
+
+--
+-- Name: tasks tasks_version; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tasks_version BEFORE UPDATE ON public.tasks FOR EACH ROW EXECUTE FUNCTION public.metad_task_version_bump();
 
 --
 -- Name: claim_requests claim_requests_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -34,7 +34,8 @@ TaskColumns::TaskColumns(const pqxx::result& r)
       max_attempts(r.column_number("max_attempts")),
       default_lease_seconds(r.column_number("default_lease_seconds")),
       create_us(r.column_number("create_us")),
-      update_us(r.column_number("update_us")) {}
+      update_us(r.column_number("update_us")),
+      etag(r.column_number("etag")) {}
 
 void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_id(row[c.id].as<int64_t>());
@@ -44,6 +45,7 @@ void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_default_lease_seconds(row[c.default_lease_seconds].as<int32_t>());
   ReadTime(row[c.create_us], task->mutable_create_time());
   ReadTime(row[c.update_us], task->mutable_update_time());
+  task->set_etag(row[c.etag].as<std::string>());
 }
 
 absl::Status UnknownTaskError(const std::string& field,
@@ -103,6 +105,56 @@ absl::StatusOr<RegisterTaskResult> TaskStore::Register(
       });
   if (!status.ok()) return status;
   return result;
+}
+
+// ---- Update ----
+
+absl::StatusOr<Task> TaskStore::Update(const TxOptions& options,
+                                       const UpdateTaskInput& input) {
+  Task task;
+  absl::Status status =
+      db_->Transact("task.update", options, [&](Tx& tx) -> absl::Status {
+        task.Clear();
+        // Locked: a concurrent update waits here, then reads the row it left
+        // (READ COMMITTED re-reads a locked row), so it compares the new etag.
+        pqxx::result rows = Exec(tx, sql::kTaskLockByName, input.name);
+        if (rows.empty()) {
+          return NotFoundResourceError(
+              resource::kTask, input.name,
+              absl::StrCat("task \"", input.name, "\": not found"));
+        }
+        ReadTaskRow(rows[0], TaskColumns(rows), &task);
+        if (!input.etag.empty() && input.etag != task.etag()) {
+          return WithErrorInfo(
+              absl::AbortedError(absl::StrCat(
+                  "task \"", input.name, "\" changed since it was read (etag ",
+                  input.etag, ", now ", task.etag(),
+                  "): read it again and decide again")),
+              reason::kEtagMismatch,
+              {{"task", input.name},
+               {"etag", input.etag},
+               {"current_etag", task.etag()}});
+        }
+        const std::string description =
+            input.set_description ? input.description : task.description();
+        const int32_t max_attempts =
+            input.set_max_attempts ? input.max_attempts : task.max_attempts();
+        const int32_t lease = input.set_default_lease_seconds
+                                  ? input.default_lease_seconds
+                                  : task.default_lease_seconds();
+        if (description == task.description() &&
+            max_attempts == task.max_attempts() &&
+            lease == task.default_lease_seconds()) {
+          return absl::OkStatus();  // nothing to change: no write
+        }
+        rows = Exec(tx, sql::kTaskUpdate, task.id(), description, max_attempts,
+                    lease);
+        task.Clear();
+        ReadTaskRow(rows[0], TaskColumns(rows), &task);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return task;
 }
 
 // ---- Get / List ----
@@ -207,10 +259,10 @@ absl::StatusOr<std::vector<metad::v1::TaskEvent>> TaskStore::ListEvents(
   RETURN_IF_ERROR(
       db_->Transact("task.events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
-        pqxx::result r = task.empty()
-                             ? Exec(tx, sql::kTaskEventsAll, after_id, limit)
-                             : Exec(tx, sql::kTaskEventsOfTask, task,
-                                    after_id, limit);
+        pqxx::result r =
+            task.empty()
+                ? Exec(tx, sql::kTaskEventsAll, after_id, limit)
+                : Exec(tx, sql::kTaskEventsOfTask, task, after_id, limit);
         for (const auto& row : r) {
           metad::v1::TaskEvent& e = events.emplace_back();
           e.set_id(row["id"].as<int64_t>());

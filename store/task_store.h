@@ -20,7 +20,7 @@ namespace metad::store {
 struct TaskColumns {
   explicit TaskColumns(const pqxx::result& r);
   pqxx::row_size_type id, name, description, max_attempts,
-      default_lease_seconds, create_us, update_us;
+      default_lease_seconds, create_us, update_us, etag;
 };
 
 // Fills *task from a row with TaskColumns.
@@ -60,6 +60,20 @@ struct RegisterTaskResult {
   bool created = false;
 };
 
+// UpdateTask's change: the fields with set_* true take the new values
+// (validated by the caller); the others keep the stored ones.
+struct UpdateTaskInput {
+  std::string name;
+  // Non-empty: change only a task whose etag this still is.
+  std::string etag;
+  bool set_description = false;
+  std::string description;
+  bool set_max_attempts = false;
+  int32_t max_attempts = 0;
+  bool set_default_lease_seconds = false;
+  int32_t default_lease_seconds = 0;
+};
+
 struct TaskPage {
   std::vector<metad::v1::Task> tasks;  // ordered by id
   bool has_more = false;               // more rows after the last one
@@ -79,6 +93,14 @@ class TaskStore {
   // a value the schema rejects is INVALID_ARGUMENT (from the runner).
   absl::StatusOr<RegisterTaskResult> Register(const TxOptions& options,
                                               const RegisterTaskInput& input);
+
+  // Changes the fields `input` sets, in one transaction that locks the row
+  // first (so the etag compared is the one replaced). A change to the values
+  // already stored writes nothing (etag and update_time stay). NOT_FOUND if
+  // no such task; ABORTED with ErrorInfo ETAG_MISMATCH {task, etag,
+  // current_etag} when input.etag is set and differs from the stored one.
+  absl::StatusOr<metad::v1::Task> Update(const TxOptions& options,
+                                         const UpdateTaskInput& input);
 
   // NOT_FOUND if no such task.
   absl::StatusOr<metad::v1::Task> Get(const TxOptions& options,

@@ -30,3 +30,7 @@ add_test(NAME install_test
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install_test.sh
           ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
 set_tests_properties(install_test PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
+
+# The C++ EnsureTask helper (clients/cpp/ensure_task) against TaskService.
+metad_test(ensure_task_pgtest ensure_task_pgtest.cc
+  LIBS metad_client metad_services)

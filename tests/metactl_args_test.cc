@@ -146,8 +146,8 @@ TEST(RunMetactl, EveryCommandHasHelp) {
                                  (name.empty() ? "" : " " + name)));
     ++commands;
   }
-  // files 9, tasks 5, runs 9 + batch 1, deps 8, admin 1, lineage 1, watch 2
-  EXPECT_EQ(commands, 36);
+  // files 9, tasks 6, runs 9 + batch 1, deps 8, admin 1, lineage 1, watch 2
+  EXPECT_EQ(commands, 37);
 }
 
 TEST(RunMetactl, UsageErrorsExit64WithMessage) {

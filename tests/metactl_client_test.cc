@@ -317,7 +317,7 @@ TEST(IsRetryable, FollowsTheProtosIdempotencyLevel) {
       "WatchRuns",     "PruneHistory"};
   const std::set<std::string> once = {"ResetFile", "ReprocessFiles",
                                       "DeleteTask", "RerunTasks",
-                                      "RemoveDependency"};
+                                      "RemoveDependency", "UpdateTask"};
   const google::protobuf::FileDescriptor* files[] = {
       v1::File::descriptor()->file(),
       v1::Task::descriptor()->file(),

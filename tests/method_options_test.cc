@@ -39,6 +39,7 @@ const std::map<std::string, Expected>& Table() {
       {"ReprocessFiles", {kOnce, Role::kAdmin}},
       {"GetLineage", {kRead, Role::kReader}},
       {"RegisterTask", {kIdem, Role::kWorker}},
+      {"UpdateTask", {kOnce, Role::kWorker}},
       {"GetTask", {kRead, Role::kReader}},
       {"ListTasks", {kRead, Role::kReader}},
       {"DeleteTask", {kOnce, Role::kAdmin}},

@@ -43,6 +43,33 @@ int Register(Context& ctx, const ParsedArgs& args) {
   });
 }
 
+// Only the flags given go into the mask; --etag makes it conditional.
+int Update(Context& ctx, const ParsedArgs& args) {
+  v1::UpdateTaskRequest request;
+  v1::Task* task = request.mutable_task();
+  task->set_name(args.positional()[0]);
+  auto* paths = request.mutable_update_mask()->mutable_paths();
+  if (args.Has("description")) {
+    task->set_description(args.Get("description"));
+    paths->Add("description");
+  }
+  if (args.Has("max-attempts")) {
+    task->set_max_attempts(static_cast<int32_t>(args.GetInt(
+        "max-attempts", 0, 0, std::numeric_limits<int32_t>::max())));
+    paths->Add("max_attempts");
+  }
+  if (args.Has("lease")) {
+    task->set_default_lease_seconds(static_cast<int32_t>(
+        args.GetInt("lease", 0, 0, std::numeric_limits<int32_t>::max())));
+    paths->Add("default_lease_seconds");
+  }
+  request.set_etag(args.Get("etag"));
+  v1::Task updated;
+  grpc::Status status = ctx.client->UpdateTask(request, &updated);
+  return Show(ctx, status, updated,
+              [&](std::ostream& out) { TaskRecord(updated).Print(out); });
+}
+
 int Get(Context& ctx, const ParsedArgs& args) {
   v1::GetTaskRequest request;
   SetKey(args, &request);
@@ -102,6 +129,18 @@ std::vector<Command> TaskCommands() {
        1,
        1,
        Register},
+      {"tasks",
+       "update",
+       "NAME",
+       "Change the settings given (only those), optionally only if the "
+       "task still has --etag (else exit 10, ABORTED ETAG_MISMATCH).",
+       {{"description", "TEXT", "new description (\"\" clears it)"},
+        {"max-attempts", "N", "ERROR runs allowed per batch"},
+        {"lease", "SECONDS", "default lease of its runs"},
+        {"etag", "ETAG", "the etag read (tasks get); empty: unconditional"}},
+       1,
+       1,
+       Update},
       {"tasks",
        "get",
        "NAME|ID",

@@ -219,6 +219,12 @@ grpc::Status Client::RegisterTask(v1::RegisterTaskRequest request,
                 WithRequestId(std::move(request)), response);
 }
 
+grpc::Status Client::UpdateTask(const v1::UpdateTaskRequest& request,
+                                v1::Task* response) {
+  return Invoke(tasks_.get(), &v1::TaskService::Stub::UpdateTask, request,
+                response);
+}
+
 grpc::Status Client::GetTask(const v1::GetTaskRequest& request,
                              v1::Task* response) {
   return Invoke(tasks_.get(), &v1::TaskService::Stub::GetTask, request,

@@ -115,6 +115,7 @@ Record TaskRecord(const v1::Task& task) {
   r.Add("default_lease_seconds", absl::StrCat(task.default_lease_seconds()));
   r.Add("create_time", FormatTime(task.create_time()));
   r.Add("update_time", FormatTime(task.update_time()));
+  r.Add("etag", task.etag());
   return r;
 }
 

@@ -13,6 +13,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MetadMethods, Namespaces } from './types/client';
 import type { Run__Output } from './types/metad/v1/Run';
 import type { File__Output } from './types/metad/v1/File';
+import type { Task__Output } from './types/metad/v1/Task';
 import type { FinishRunResponse__Output } from './types/metad/v1/FinishRunResponse';
 import type { Timestamp } from './types/google/protobuf/Timestamp';
 
@@ -121,6 +122,18 @@ export interface ErrorDetails {
 }
 
 export declare function errorDetails(err: unknown): ErrorDetails | null;
+/** Settings ensureTask wants: description always compared; 0 or absent numbers mean "whatever is stored". */
+export interface TaskSettings {
+  description?: string;
+  maxAttempts?: number;
+  defaultLeaseSeconds?: number;
+}
+/**
+ * Registers the task if missing, else updateTask of only the differing
+ * settings with the etag read; re-reads on ABORTED (ETAG_MISMATCH), up to
+ * `attempts` (5) times. Resolves to the task as stored.
+ */
+export declare function ensureTask(client: Client, name: string, settings?: TaskSettings, attempts?: number): Promise<Task__Output>;
 export declare function kindOf(fullMethod: string, protoDir?: string): MethodKind;
 export declare function newRequestId(): string;
 export declare function listMethods(protoDir?: string): string[];

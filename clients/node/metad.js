@@ -372,6 +372,55 @@ function toDate(ts) {
 }
 
 /** Every RPC as 'Service/Method', from the proto files. */
+// Makes task `name` exist with `settings` ({description, maxAttempts,
+// defaultLeaseSeconds}; description always compared, a 0 or missing number
+// means "whatever is stored") without clobbering a concurrent change:
+// registers it when missing; otherwise updateTask with only the differing
+// fields in the mask and the etag it read. On ABORTED (ETAG_MISMATCH: the
+// task changed in between) it reads, compares and updates again, `attempts`
+// times in all. Resolves to the task as stored; rejects with the last
+// ABORTED, or any other error as is.
+async function ensureTask(client, name, settings = {}, attempts = 5) {
+  const want = {
+    description: settings.description || '',
+    maxAttempts: settings.maxAttempts || 0,
+    defaultLeaseSeconds: settings.defaultLeaseSeconds || 0,
+  };
+  let last;
+  for (let i = 0; i < Math.max(attempts, 1); i++) {
+    let task;
+    try {
+      task = await client.getTask({ name });
+    } catch (err) {
+      if (err.code !== grpc.status.NOT_FOUND) throw err;
+      const resp = await client.registerTask({ name, ...want });
+      if (resp.created) return resp.task;
+      continue; // registered by someone else meanwhile: compare again
+    }
+    const next = { name };
+    const paths = [];
+    if (task.description !== want.description) {
+      next.description = want.description;
+      paths.push('description');
+    }
+    for (const [field, path] of [['maxAttempts', 'max_attempts'],
+      ['defaultLeaseSeconds', 'default_lease_seconds']]) {
+      if (want[field] !== 0 && task[field] !== want[field]) {
+        next[field] = want[field];
+        paths.push(path);
+      }
+    }
+    if (paths.length === 0) return task;
+    try {
+      return await client.updateTask({ task: next, updateMask: { paths }, etag: task.etag });
+    } catch (err) {
+      if (err.code !== grpc.status.ABORTED) throw err;
+      last = err; // changed since the read: read and decide again
+    }
+  }
+  throw last;
+}
+
 function listMethods(protoDir) {
   const out = [];
   for (const [service, Stub] of servicesOf(loadPackage(protoDir))) {
@@ -391,6 +440,7 @@ module.exports = {
   Client,
   WatchStream,
   kindOf,
+  ensureTask,
   newRequestId,
   loadPackage,
   listMethods,

@@ -17,6 +17,84 @@ using metad::v1::ListTasksResponse;
 using metad::v1::RegisterTaskRequest;
 using metad::v1::RegisterTaskResponse;
 using metad::v1::Task;
+using metad::v1::UpdateTaskRequest;
+
+// "field: must be 1..max (got n)": a setting UpdateTask's mask names.
+absl::Status CheckMaskedSetting(absl::string_view field, int32_t value,
+                                int32_t max) {
+  if (value < 1 || value > max) {
+    return metad::InvalidFieldError(
+        field, absl::StrCat("must be 1..", max, " (got ", value, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// UpdateTaskRequest as a store::UpdateTaskInput: the mask's paths (or, for
+// an empty mask, the populated updatable fields: AIP-134), each value
+// checked. INVALID_ARGUMENT names the bad path (update_mask.paths[i]) or
+// value (task.max_attempts).
+absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
+    const UpdateTaskRequest& request) {
+  const Task& task = request.task();
+  RETURN_IF_ERROR(CheckTaskName("task.name", task.name()));
+  if (request.etag().size() > 128) {
+    return metad::InvalidFieldError("etag", "at most 128 bytes");
+  }
+  store::UpdateTaskInput input;
+  input.name = task.name();
+  input.etag = request.etag();
+  const auto& paths = request.update_mask().paths();
+  if (paths.empty()) {
+    input.set_description = !task.description().empty();
+    input.set_max_attempts = task.max_attempts() != 0;
+    input.set_default_lease_seconds = task.default_lease_seconds() != 0;
+  }
+  for (int i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
+    const std::string field = absl::StrCat("update_mask.paths[", i, "]");
+    if (path == "*") {
+      input.set_description = input.set_max_attempts =
+          input.set_default_lease_seconds = true;
+    } else if (path == "description") {
+      input.set_description = true;
+    } else if (path == "max_attempts") {
+      input.set_max_attempts = true;
+    } else if (path == "default_lease_seconds") {
+      input.set_default_lease_seconds = true;
+    } else if (path == "id" || path == "name" || path == "create_time" ||
+               path == "update_time" || path == "etag") {
+      return metad::InvalidFieldError(
+          field, absl::StrCat("\"", path,
+                              "\" cannot be changed (updatable: description, "
+                              "max_attempts, default_lease_seconds)"));
+    } else {
+      return metad::InvalidFieldError(
+          field, absl::StrCat("no updatable field ",
+                              path.size() <= 64 && IsValidUtf8(path)
+                                  ? absl::StrCat("\"", path, "\"")
+                                  : std::string("of that name"),
+                              " (updatable: description, max_attempts, "
+                              "default_lease_seconds, or *)"));
+    }
+  }
+  if (input.set_description) {
+    RETURN_IF_ERROR(
+        CheckText("task.description", task.description(), 0, kMaxMessageBytes));
+    input.description = task.description();
+  }
+  if (input.set_max_attempts) {
+    RETURN_IF_ERROR(CheckMaskedSetting("task.max_attempts", task.max_attempts(),
+                                       kMaxTaskAttempts));
+    input.max_attempts = task.max_attempts();
+  }
+  if (input.set_default_lease_seconds) {
+    RETURN_IF_ERROR(CheckMaskedSetting("task.default_lease_seconds",
+                                       task.default_lease_seconds(),
+                                       kMaxLeaseSeconds));
+    input.default_lease_seconds = task.default_lease_seconds();
+  }
+  return input;
+}
 
 // "field: must be 0 (<zero>) or 1..max (got n)".
 absl::Status CheckSetting(absl::string_view field, int32_t value, int32_t max,
@@ -76,6 +154,17 @@ grpc::ServerUnaryReactor* TaskServiceImpl::RegisterTask(
                          store_.Register(o, input));
         *response->mutable_task() = std::move(result.task);
         response->set_created(result.created);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::UpdateTask(
+    grpc::CallbackServerContext* context, const UpdateTaskRequest* request,
+    Task* response) {
+  return runner_->Run(
+      context, "UpdateTask", [=](const store::TxOptions& o) -> absl::Status {
+        ASSIGN_OR_RETURN(store::UpdateTaskInput input, UpdateInputOf(*request));
+        ASSIGN_OR_RETURN(*response, store_.Update(o, input));
         return absl::OkStatus();
       });
 }

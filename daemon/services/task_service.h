@@ -23,6 +23,14 @@ class TaskServiceImpl final : public metad::v1::TaskService::CallbackService {
       const metad::v1::RegisterTaskRequest* request,
       metad::v1::RegisterTaskResponse* response) override;
 
+  // INVALID_ARGUMENT for a bad name, mask path or value; NOT_FOUND if no
+  // such task; ABORTED (ETAG_MISMATCH) when the etag is stale. See
+  // TaskStore::Update.
+  grpc::ServerUnaryReactor* UpdateTask(
+      grpc::CallbackServerContext* context,
+      const metad::v1::UpdateTaskRequest* request,
+      metad::v1::Task* response) override;
+
   // INVALID_ARGUMENT when neither id nor name is set (or is malformed);
   // NOT_FOUND if no such task.
   grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext* context,

@@ -43,15 +43,21 @@ CREATE OR REPLACE FUNCTION metad_event_actor(p_actor text, p_run bigint)
                   (SELECT l.worker_id FROM task_log l WHERE l.id = p_run), '')
 $$;
 
--- A task (metad.v1.Task).
-CREATE OR REPLACE FUNCTION metad_task_row(t anyelement)
+-- A task (metad.v1.Task). The etag is the id and the row's version
+-- (migration 0009: bumped by every UPDATE that changes the row), so it
+-- changes with every change, and a task registered again after a delete
+-- never repeats an etag of the one before. (DROP first: see
+-- metad_file_row.)
+DROP FUNCTION IF EXISTS metad_task_row(anyelement);
+CREATE FUNCTION metad_task_row(t anyelement)
   RETURNS TABLE (id bigint, name text, description text, max_attempts integer,
                  default_lease_seconds integer, create_us bigint,
-                 update_us bigint)
+                 update_us bigint, etag text)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
-         metad_us(t.create_time), metad_us(t.update_time)
+         metad_us(t.create_time), metad_us(t.update_time),
+         t.id || '-' || t.version
 $$;
 
 -- A run (metad.v1.Run) of task_log, with its task's name (NULL where the

@@ -37,6 +37,20 @@ WITH upserted AS (
 SELECT x.*, u.created
   FROM upserted u CROSS JOIN LATERAL metad_task_row(u.task) x;
 
+-- name: task.update
+-- UpdateTask, after task.lock_by_name and the etag check: the new values
+-- (the stored ones for fields not in the mask). Run only when something
+-- differs; the tasks_version trigger bumps the version (the etag), and
+-- tasks_events records what changed.
+WITH updated AS (
+  UPDATE tasks AS t
+  SET description = $2, max_attempts = $3, default_lease_seconds = $4,
+      update_time = now()
+  WHERE t.id = $1
+  RETURNING t.*
+)
+SELECT x.* FROM updated u CROSS JOIN LATERAL metad_task_row(u::tasks) x;
+
 -- name: task.get_by_name
 SELECT x.* FROM tasks t CROSS JOIN LATERAL metad_task_row(t) x
 WHERE t.name = $1;

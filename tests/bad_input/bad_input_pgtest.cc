@@ -1007,6 +1007,67 @@ std::vector<Case> BadInputTest::Table(Env* env) {
          EXPECT_EQ(Must<Task>("TaskService/GetTask", get).description(), want);
        })});
 
+  // ---- TaskService/UpdateTask ----
+  const std::string ut = "TaskService/UpdateTask";
+  t.push_back({ut, "no task name", Req<UpdateTaskRequest>([](auto&) {}),
+               Code::INVALID_ARGUMENT,
+               "task.name: must be 1..128 characters (got 0)"});
+  t.push_back({ut, "SQL in the name", Req<UpdateTaskRequest>([](auto& r) {
+                 r.mutable_task()->set_name("x'; DROP TABLE tasks; --");
+                 r.mutable_update_mask()->add_paths("description");
+               }),
+               Code::INVALID_ARGUMENT, "task.name: may contain only"});
+  t.push_back({ut, "mask names the immutable name",
+               Req<UpdateTaskRequest>([](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.mutable_update_mask()->add_paths("name");
+               }),
+               Code::INVALID_ARGUMENT,
+               "update_mask.paths[0]: \"name\" cannot be changed"});
+  t.push_back(
+      {ut, "mask names an unknown field", Req<UpdateTaskRequest>([](auto& r) {
+         r.mutable_task()->set_name("bi_solo");
+         r.mutable_update_mask()->add_paths("description");
+         r.mutable_update_mask()->add_paths("'; DROP TABLE tasks; --");
+       }),
+       Code::INVALID_ARGUMENT, "update_mask.paths[1]: no updatable field"});
+  t.push_back({ut, "mask path of 4097 bytes",
+               Req<UpdateTaskRequest>([s4097](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.mutable_update_mask()->add_paths(s4097);
+               }),
+               Code::INVALID_ARGUMENT,
+               "update_mask.paths[0]: no updatable field of that name"});
+  t.push_back({ut, "masked max_attempts 10^9",
+               Req<UpdateTaskRequest>([=](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.mutable_task()->set_max_attempts(kBillion);
+                 r.mutable_update_mask()->add_paths("max_attempts");
+               }),
+               Code::INVALID_ARGUMENT, "task.max_attempts: must be 1..1000"});
+  t.push_back({ut, "masked max_attempts 0 (no 'keep' here)",
+               Req<UpdateTaskRequest>([](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.mutable_update_mask()->add_paths("max_attempts");
+               }),
+               Code::INVALID_ARGUMENT, "task.max_attempts: must be 1..1000"});
+  t.push_back({ut, "etag of 129 bytes", Req<UpdateTaskRequest>([s129](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.set_etag(s129);
+               }),
+               Code::INVALID_ARGUMENT, "etag: at most 128 bytes"});
+  t.push_back({ut, "unknown task", Req<UpdateTaskRequest>([](auto& r) {
+                 r.mutable_task()->set_name("bi_nope");
+                 r.mutable_task()->set_max_attempts(2);
+               }),
+               Code::NOT_FOUND, "task \"bi_nope\": not found"});
+  t.push_back({ut, "stale etag", Req<UpdateTaskRequest>([](auto& r) {
+                 r.mutable_task()->set_name("bi_solo");
+                 r.mutable_task()->set_description("never stored");
+                 r.set_etag("0-0");
+               }),
+               Code::ABORTED, "changed since it was read"});
+
   // ---- TaskService/GetTask ----
   const std::string gt = "TaskService/GetTask";
   t.push_back({gt, "neither id nor name", Req<GetTaskRequest>([](auto&) {}),
@@ -1829,7 +1890,7 @@ TEST_F(BadInputTest, RandomAndMutatedBytesToEveryRpc) {
       rpcs.push_back(absl::StrCat(service, "/", s->method(i)->name()));
     }
   }
-  ASSERT_EQ(rpcs.size(), 32u);
+  ASSERT_EQ(rpcs.size(), 33u);
 
   // Seeds: valid-looking requests of every type with each field set.
   std::function<void(Message*, int)> fill = [&fill](Message* m, int depth) {

@@ -19,8 +19,12 @@
 // random one, the same for all its attempts, so a retried StartRun returns
 // the run the first attempt started, and a retried ClaimFiles the files the
 // first attempt claimed, instead of starting or claiming again. Every other
-// call (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency)
-// is sent exactly once: the caller decides.
+// call (ResetFile, ReprocessFiles, RerunTasks, DeleteTask, RemoveDependency,
+// UpdateTask) is sent exactly once: the caller decides.
+//
+// Tasks: EnsureTask registers a task or changes only its differing settings
+// with UpdateTask and the etag it read, so a concurrent change is never
+// overwritten unseen.
 //
 // Workers: StartWorkerRun runs a task the safe way (heartbeats, claims with
 // their own request_id, FinishRun naming every file received); see

@@ -188,6 +188,7 @@ var kindWant = map[string]CallKind{
 	"/metad.v1.FileService/ReprocessFiles":         Once,
 	"/metad.v1.FileService/ResetFile":              Once,
 	"/metad.v1.TaskService/DeleteTask":             Once,
+	"/metad.v1.TaskService/UpdateTask":             Once,
 	"/metad.v1.DependencyService/RemoveDependency": Once,
 }
 

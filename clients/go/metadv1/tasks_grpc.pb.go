@@ -21,9 +21,24 @@ type TaskServiceClient interface {
 	// RegisterTaskRequest). Safe to call concurrently and repeatedly.
 	// INVALID_ARGUMENT for a malformed name or settings out of range.
 	RegisterTask(ctx context.Context, in *RegisterTaskRequest, opts ...grpc.CallOption) (*RegisterTaskResponse, error)
+	// Changes the fields update_mask lists (see UpdateTaskRequest) and returns
+	// the task as stored, with its new etag; a call that changes nothing
+	// leaves update_time and etag as they were. The check of the etag and the
+	// change are one transaction (the row is locked), so of two callers that
+	// read the same etag at most one succeeds. The change is recorded as an
+	// UPDATED task event saying what changed. INVALID_ARGUMENT for a bad name,
+	// mask path or value; NOT_FOUND if no such task; ABORTED (ErrorInfo
+	// ETAG_MISMATCH, metadata task, etag, current_etag) when etag is set and
+	// the task has changed since: read it again, and decide again. Not
+	// retried by the clients: a repeat after a lost answer would see its own
+	// change as a mismatch.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-134: Update returns the resource)
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE (AIP-131/134: Get and Update both return Task)
+	UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*Task, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE (AIP-131/134: Get and Update both return Task)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
 	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
 	// page_token.
@@ -50,6 +65,15 @@ func NewTaskServiceClient(cc grpc.ClientConnInterface) TaskServiceClient {
 func (c *taskServiceClient) RegisterTask(ctx context.Context, in *RegisterTaskRequest, opts ...grpc.CallOption) (*RegisterTaskResponse, error) {
 	out := new(RegisterTaskResponse)
 	err := c.cc.Invoke(ctx, "/metad.v1.TaskService/RegisterTask", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*Task, error) {
+	out := new(Task)
+	err := c.cc.Invoke(ctx, "/metad.v1.TaskService/UpdateTask", in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +124,24 @@ type TaskServiceServer interface {
 	// RegisterTaskRequest). Safe to call concurrently and repeatedly.
 	// INVALID_ARGUMENT for a malformed name or settings out of range.
 	RegisterTask(context.Context, *RegisterTaskRequest) (*RegisterTaskResponse, error)
+	// Changes the fields update_mask lists (see UpdateTaskRequest) and returns
+	// the task as stored, with its new etag; a call that changes nothing
+	// leaves update_time and etag as they were. The check of the etag and the
+	// change are one transaction (the row is locked), so of two callers that
+	// read the same etag at most one succeeds. The change is recorded as an
+	// UPDATED task event saying what changed. INVALID_ARGUMENT for a bad name,
+	// mask path or value; NOT_FOUND if no such task; ABORTED (ErrorInfo
+	// ETAG_MISMATCH, metadata task, etag, current_etag) when etag is set and
+	// the task has changed since: read it again, and decide again. Not
+	// retried by the clients: a repeat after a lost answer would see its own
+	// change as a mismatch.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-134: Update returns the resource)
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE (AIP-131/134: Get and Update both return Task)
+	UpdateTask(context.Context, *UpdateTaskRequest) (*Task, error)
 	// INVALID_ARGUMENT when neither id nor name is set; NOT_FOUND if no such
 	// task.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-131: Get returns the resource)
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE (AIP-131/134: Get and Update both return Task)
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
 	// INVALID_ARGUMENT for a negative page_size, a bad name_prefix or
 	// page_token.
@@ -125,6 +164,9 @@ type UnimplementedTaskServiceServer struct {
 
 func (UnimplementedTaskServiceServer) RegisterTask(context.Context, *RegisterTaskRequest) (*RegisterTaskResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RegisterTask not implemented")
+}
+func (UnimplementedTaskServiceServer) UpdateTask(context.Context, *UpdateTaskRequest) (*Task, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateTask not implemented")
 }
 func (UnimplementedTaskServiceServer) GetTask(context.Context, *GetTaskRequest) (*Task, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetTask not implemented")
@@ -165,6 +207,24 @@ func _TaskService_RegisterTask_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(TaskServiceServer).RegisterTask(ctx, req.(*RegisterTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_UpdateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).UpdateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/metad.v1.TaskService/UpdateTask",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).UpdateTask(ctx, req.(*UpdateTaskRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -248,6 +308,10 @@ var _TaskService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RegisterTask",
 			Handler:    _TaskService_RegisterTask_Handler,
+		},
+		{
+			MethodName: "UpdateTask",
+			Handler:    _TaskService_UpdateTask_Handler,
 		},
 		{
 			MethodName: "GetTask",

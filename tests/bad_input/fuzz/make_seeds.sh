@@ -30,6 +30,7 @@ seed $f ResetFileRequest 'file_id: 1 reason: "retry"'
 seed $f ListFileEventsRequest 'file_id: 1 page_size: 5'
 t=tasks.proto
 seed $t RegisterTaskRequest 'name: "load_sales" description: "loads" max_attempts: 3 default_lease_seconds: 60'
+seed $t UpdateTaskRequest 'task { name: "load_sales" max_attempts: 4 } update_mask { paths: "max_attempts" } etag: "1-1"'
 seed $t GetTaskRequest 'name: "load_sales"'
 seed $t ListTasksRequest 'page_size: 2 name_prefix: "load_"'
 seed $t DeleteTaskRequest 'id: 4'

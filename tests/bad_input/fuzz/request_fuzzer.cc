@@ -2,7 +2,7 @@
 // the shared validation (daemon/rpc/validation.h) and page tokens
 // (daemon/rpc/page_token.h) the handlers apply to them.
 //
-// Input: the first byte picks one of the 28 RPCs (files, tasks, task_log,
+// Input: the first byte picks one of the 29 RPCs (files, tasks, task_log,
 // dependencies, watch.proto, each in declaration order), the
 // rest is parsed as that RPC's request message exactly as gRPC does
 // (MessageLite::ParseFromArray). A parsed request is then walked field by

@@ -12,7 +12,7 @@
 // PruneHistory). Creating calls get a generated request_id when the caller
 // leaves it empty, so a retry after a lost response cannot create (or claim)
 // twice. Every other call (ResetFile, ReprocessFiles, RerunTasks,
-// DeleteTask, RemoveDependency) is sent exactly once.
+// DeleteTask, RemoveDependency, UpdateTask) is sent exactly once.
 //
 // Watch streams (WatchFiles, WatchRuns) have no deadline and reconnect by
 // themselves from the last event id (watch.h).
@@ -115,6 +115,10 @@ class Client {
   // TaskService
   grpc::Status RegisterTask(v1::RegisterTaskRequest request,
                             v1::RegisterTaskResponse* response);
+  // Sent once: a repeat after a lost answer would see its own change as a
+  // newer etag (ABORTED ETAG_MISMATCH). See EnsureTask (ensure_task.h).
+  grpc::Status UpdateTask(const v1::UpdateTaskRequest& request,
+                          v1::Task* response);
   grpc::Status GetTask(const v1::GetTaskRequest& request, v1::Task* response);
   grpc::Status ListTasks(const v1::ListTasksRequest& request,
                          v1::ListTasksResponse* response);

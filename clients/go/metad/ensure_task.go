@@ -1,0 +1,82 @@
+package metad
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/metad-project/metad/clients/go/metadv1"
+)
+
+// TaskSettings are the settings EnsureTask wants. Description is always
+// compared (empty means none); a zero MaxAttempts or DefaultLeaseSeconds
+// means "whatever is stored".
+type TaskSettings struct {
+	Description         string
+	MaxAttempts         int32
+	DefaultLeaseSeconds int32
+}
+
+// EnsureTask makes task `name` exist with settings without clobbering a
+// concurrent change: it registers the task when it is missing; otherwise,
+// when a wanted setting differs, it sends UpdateTask with only the
+// differing fields in the mask and the etag it read. On ABORTED (the task
+// changed in between: ETAG_MISMATCH) it reads, compares and updates again,
+// attempts times in all (0 means 5). It returns the task as stored, the
+// last ABORTED when every attempt lost a race, or any other error as is.
+func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSettings, attempts int) (*metadv1.Task, error) {
+	if attempts <= 0 {
+		attempts = 5
+	}
+	var last error
+	for i := 0; i < attempts; i++ {
+		task, err := c.Tasks.GetTask(ctx, &metadv1.GetTaskRequest{Key: &metadv1.GetTaskRequest_Name{Name: name}})
+		if status.Code(err) == codes.NotFound {
+			resp, err := c.Tasks.RegisterTask(ctx, &metadv1.RegisterTaskRequest{
+				Name: name, Description: settings.Description,
+				MaxAttempts: settings.MaxAttempts, DefaultLeaseSeconds: settings.DefaultLeaseSeconds,
+			})
+			if err != nil {
+				return nil, err
+			}
+			if resp.GetCreated() {
+				return resp.GetTask(), nil
+			}
+			continue // registered by someone else meanwhile: compare again
+		}
+		if err != nil {
+			return nil, err
+		}
+		update := &metadv1.UpdateTaskRequest{
+			Task:       &metadv1.Task{Name: name},
+			UpdateMask: &fieldmaskpb.FieldMask{},
+			Etag:       task.GetEtag(),
+		}
+		if task.GetDescription() != settings.Description {
+			update.Task.Description = settings.Description
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "description")
+		}
+		if settings.MaxAttempts != 0 && task.GetMaxAttempts() != settings.MaxAttempts {
+			update.Task.MaxAttempts = settings.MaxAttempts
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "max_attempts")
+		}
+		if settings.DefaultLeaseSeconds != 0 && task.GetDefaultLeaseSeconds() != settings.DefaultLeaseSeconds {
+			update.Task.DefaultLeaseSeconds = settings.DefaultLeaseSeconds
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "default_lease_seconds")
+		}
+		if len(update.UpdateMask.Paths) == 0 {
+			return task, nil
+		}
+		updated, err := c.Tasks.UpdateTask(ctx, update)
+		if err == nil {
+			return updated, nil
+		}
+		if status.Code(err) != codes.Aborted {
+			return nil, err
+		}
+		last = err // changed since the read: read and decide again
+	}
+	return nil, last
+}

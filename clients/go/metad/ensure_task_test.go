@@ -1,0 +1,64 @@
+package metad_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/metad-project/metad/clients/go/metad"
+	"github.com/metad-project/metad/clients/go/metadv1"
+)
+
+// EnsureTask registers, then changes only what differs; a stale etag is
+// ABORTED; racing ensurers each end with the value they wanted.
+func TestEnsureTask(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	task := name("ensure")
+	got, err := c.EnsureTask(ctx, task, metad.TaskSettings{Description: "d", MaxAttempts: 3, DefaultLeaseSeconds: 60}, 0)
+	if err != nil || got.GetMaxAttempts() != 3 {
+		t.Fatalf("first EnsureTask: %v %v", got, err)
+	}
+	etag := got.GetEtag()
+	same, err := c.EnsureTask(ctx, task, metad.TaskSettings{Description: "d"}, 0)
+	if err != nil || same.GetEtag() != etag {
+		t.Fatalf("EnsureTask with the stored settings changed the task: %v %v", same, err)
+	}
+	changed, err := c.EnsureTask(ctx, task, metad.TaskSettings{Description: "d", MaxAttempts: 5}, 0)
+	if err != nil || changed.GetMaxAttempts() != 5 || changed.GetDefaultLeaseSeconds() != 60 || changed.GetEtag() == etag {
+		t.Fatalf("EnsureTask max_attempts 5: %v %v", changed, err)
+	}
+	_, err = c.Tasks.UpdateTask(ctx, &metadv1.UpdateTaskRequest{
+		Task:       &metadv1.Task{Name: task, MaxAttempts: 7},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"max_attempts"}},
+		Etag:       etag,
+	})
+	if status.Code(err) != codes.Aborted {
+		t.Fatalf("UpdateTask with a stale etag: got %v, want ABORTED", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := int32(0); i < 8; i++ {
+		wg.Add(1)
+		go func(want int32) {
+			defer wg.Done()
+			// Each lost race is another's win (at most 7): 20 attempts suffice.
+			got, err := c.EnsureTask(ctx, task, metad.TaskSettings{Description: "d", MaxAttempts: want}, 20)
+			if err == nil && got.GetMaxAttempts() != want {
+				err = status.Errorf(codes.Internal, "got max_attempts %d, want %d", got.GetMaxAttempts(), want)
+			}
+			errs <- err
+		}(i + 10)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
