@@ -34,7 +34,7 @@ import grpc.aio
 from metad_client import _stubs
 from metad_client.client import (DEFAULT_ADDRESS, DEFAULT_TIMEOUT,
                                  channel_credentials, channel_options,
-                                 token_metadata)
+                                 ensure_update, ensure_wanted, token_metadata)
 from metad_client.retry import (NO_RETRY, Attempts, RetryPolicy, is_retryable,
                                 new_request_id, with_request_id)
 from metad_client.watch import Reconnects, start_position
@@ -147,25 +147,29 @@ class Client:
         return False
 
     async def ensure_task(self, name, description=None, max_attempts=None,
-                          default_lease_seconds=None):
+                          default_lease_seconds=None, attempts=5):
         """metad_client.Client.ensure_task, awaitable."""
-        wanted = {"description": description, "max_attempts": max_attempts,
-                  "default_lease_seconds": default_lease_seconds}
-        try:
-            task = await self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            task = None
-        if task is not None:
-            if all(v is None or getattr(task, k) == v for k, v in wanted.items()):
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        for attempt in range(attempts):
+            try:
+                task = await self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                response = await self.tasks.RegisterTask(
+                    tasks_pb2.RegisterTaskRequest(name=name, **wanted))
+                if response.created:
+                    return response.task
+                continue  # registered meanwhile by someone else: compare
+            update = ensure_update(task, wanted)
+            if update is None:
                 return task
-            for key, value in wanted.items():
-                if value is None:
-                    wanted[key] = getattr(task, key)
-        request = tasks_pb2.RegisterTaskRequest(
-            name=name, **{k: v for k, v in wanted.items() if v is not None})
-        return (await self.tasks.RegisterTask(request)).task
+            try:
+                return await self.tasks.UpdateTask(update)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.ABORTED or attempt + 1 == attempts:
+                    raise
+        raise RuntimeError(f"ensure_task({name!r}): no answer in {attempts} attempts")
 
     async def lineage(self, file_id=0, run_id=0, direction="BOTH", max_depth=0,
                       page_size=0):

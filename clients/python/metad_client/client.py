@@ -3,6 +3,7 @@
 import os
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
@@ -120,32 +121,39 @@ class Client:
         return False
 
     def ensure_task(self, name, description=None, max_attempts=None,
-                    default_lease_seconds=None):
+                    default_lease_seconds=None, attempts=5):
         """Returns the task `name`, registering it if it does not exist.
 
         Settings left as None keep the stored value (or the server's default
-        for a new task); given ones are written only when they differ, so a
-        worker calling this at start does not undo an operator's change of,
-        say, max_attempts. Raises grpc.RpcError (INVALID_ARGUMENT for a bad
-        name or setting).
+        for a new task); given ones that differ are written with UpdateTask,
+        naming only them in the field mask and sending the etag read, so a
+        worker calling this at start neither undoes an operator's change of
+        another setting nor overwrites a change made since its read (on
+        ABORTED it reads, compares and updates again, `attempts` times in
+        all). Raises grpc.RpcError (INVALID_ARGUMENT for a bad name or
+        setting; ABORTED when every attempt met a concurrent change).
         """
-        wanted = {"description": description, "max_attempts": max_attempts,
-                  "default_lease_seconds": default_lease_seconds}
-        try:
-            task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            task = None
-        if task is not None:
-            if all(v is None or getattr(task, k) == v for k, v in wanted.items()):
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        for attempt in range(attempts):
+            try:
+                task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                response = self.tasks.RegisterTask(tasks_pb2.RegisterTaskRequest(
+                    name=name, **wanted))
+                if response.created:
+                    return response.task
+                continue  # registered meanwhile by someone else: compare
+            update = ensure_update(task, wanted)
+            if update is None:
                 return task
-            for key, value in wanted.items():
-                if value is None:
-                    wanted[key] = getattr(task, key)
-        request = tasks_pb2.RegisterTaskRequest(
-            name=name, **{k: v for k, v in wanted.items() if v is not None})
-        return self.tasks.RegisterTask(request).task
+            try:
+                return self.tasks.UpdateTask(update)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.ABORTED or attempt + 1 == attempts:
+                    raise
+        raise RuntimeError(f"ensure_task({name!r}): no answer in {attempts} attempts")
 
     def lineage(self, file_id=0, run_id=0, direction="BOTH", max_depth=0,
                 page_size=0):
@@ -226,3 +234,21 @@ class Client:
             status=status or 0, run_id=run_id)
         return Watch(self.watch.WatchRuns, request, metadata=metadata,
                      backoff=backoff, give_up_after=give_up_after)
+
+
+def ensure_wanted(description, max_attempts, default_lease_seconds):
+    """The settings ensure_task was given (None: keep what is stored)."""
+    wanted = {"description": description, "max_attempts": max_attempts,
+              "default_lease_seconds": default_lease_seconds}
+    return {k: v for k, v in wanted.items() if v is not None}
+
+
+def ensure_update(task, wanted):
+    """The UpdateTaskRequest that makes `task` have `wanted` (only the
+    differing fields in the mask, the etag read), or None when it has."""
+    paths = sorted(k for k, v in wanted.items() if getattr(task, k) != v)
+    if not paths:
+        return None
+    return tasks_pb2.UpdateTaskRequest(
+        task=tasks_pb2.Task(name=task.name, **{k: wanted[k] for k in paths}),
+        update_mask=field_mask_pb2.FieldMask(paths=paths), etag=task.etag)

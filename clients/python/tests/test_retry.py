@@ -364,6 +364,7 @@ KIND_WANT = {
     "/metad.v1.FileService/ReprocessFiles": retry.ONCE,
     "/metad.v1.FileService/ResetFile": retry.ONCE,
     "/metad.v1.TaskService/DeleteTask": retry.ONCE,
+    "/metad.v1.TaskService/UpdateTask": retry.ONCE,
     "/metad.v1.DependencyService/RemoveDependency": retry.ONCE,
 }
 

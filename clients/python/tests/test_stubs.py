@@ -9,7 +9,7 @@ EXPECTED = {
     "FileService": {"RegisterFile", "RegisterFiles", "GetFile", "ListFiles",
                     "ClaimFiles", "CompleteFile", "ResetFile", "ListFileEvents",
                     "ReprocessFiles", "GetLineage"},
-    "TaskService": {"RegisterTask", "GetTask", "ListTasks", "DeleteTask",
+    "TaskService": {"RegisterTask", "GetTask", "ListTasks", "DeleteTask", "UpdateTask",
                     "ListTaskEvents"},
     "TaskLogService": {"StartRun", "Heartbeat", "FinishRun", "GetRun",
                        "ListRuns", "GetBatch", "ListRunEvents",

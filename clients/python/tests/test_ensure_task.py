@@ -1,0 +1,74 @@
+"""ensure_task against a real metad: UpdateTask with only the differing
+fields and the etag read, again after a concurrent change (ABORTED)."""
+
+import grpc
+import pytest
+
+from metad_client import tasks_pb2
+
+
+def test_ensure_task_registers_then_writes_only_what_differs(client, uniq):
+    name = f"ensure_{uniq}"
+    first = client.ensure_task(name, description="loads sales", max_attempts=3)
+    assert (first.description, first.max_attempts) == ("loads sales", 3)
+    # An operator changes the lease; a worker restarting with its own
+    # max_attempts must not undo that.
+    client.tasks.UpdateTask(tasks_pb2.UpdateTaskRequest(
+        task=tasks_pb2.Task(name=name, default_lease_seconds=77),
+        update_mask={"paths": ["default_lease_seconds"]}))
+    same = client.ensure_task(name, max_attempts=3)
+    assert same.default_lease_seconds == 77
+    changed = client.ensure_task(name, max_attempts=5)
+    assert (changed.max_attempts, changed.default_lease_seconds,
+            changed.description) == (5, 77, "loads sales")
+    assert changed.etag != same.etag
+
+
+class _ChangeAfterRead:
+    """The TaskService stub, but another writer changes the task right after
+    each of the first `times` reads (so the etag read is stale)."""
+
+    def __init__(self, tasks, times):
+        self._tasks, self._times, self.reads = tasks, times, 0
+
+    def GetTask(self, request):
+        task = self._tasks.GetTask(request)
+        self.reads += 1
+        if self.reads <= self._times:
+            self._tasks.UpdateTask(tasks_pb2.UpdateTaskRequest(
+                task=tasks_pb2.Task(name=request.name,
+                                    description=f"operator {self.reads}"),
+                update_mask={"paths": ["description"]}))
+        return task
+
+    def __getattr__(self, attr):
+        return getattr(self._tasks, attr)
+
+
+def test_ensure_task_reads_again_after_a_concurrent_change(client, uniq):
+    name = f"ensure_race_{uniq}"
+    client.ensure_task(name, max_attempts=2)
+    stub = client.tasks
+    client.tasks = _ChangeAfterRead(stub, times=2)
+    try:
+        task = client.ensure_task(name, max_attempts=9)
+    finally:
+        client.tasks = stub
+    # The third read saw the operator's second change and kept it.
+    assert (task.max_attempts, task.description) == (9, "operator 2")
+    assert client.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name)) == task
+
+
+def test_ensure_task_gives_up_with_aborted(client, uniq):
+    name = f"ensure_busy_{uniq}"
+    client.ensure_task(name, max_attempts=2)
+    stub = client.tasks
+    client.tasks = _ChangeAfterRead(stub, times=100)
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            client.ensure_task(name, max_attempts=9, attempts=3)
+    finally:
+        client.tasks = stub
+    assert raised.value.code() == grpc.StatusCode.ABORTED
+    assert client.tasks.GetTask(
+        tasks_pb2.GetTaskRequest(name=name)).max_attempts == 2
