@@ -131,8 +131,10 @@ TEST_F(TaskEventsTest, ListTaskEventsRefusesBadInput) {
   ListTaskEventsResponse page;
   EXPECT_EQ(List("no such name!", 0, "", &page).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(List("", 1001, "", &page).error_code(),
+  EXPECT_EQ(List("", -1, "", &page).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // Above the maximum is coerced to it (AIP-158), not refused.
+  EXPECT_TRUE(List("", 1001, "", &page).ok());
   EXPECT_EQ(List("", 0, "garbage", &page).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   Register("a");
