@@ -22,53 +22,8 @@ work=$(mktemp -d /tmp/metactl-e2e.XXXXXX)
 trap 'stop_test_daemon >/dev/null 2>&1; rm -rf "$work"' EXIT
 start_test_daemon metactl || exit 1
 
-failures=0
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# mc ARGS...: runs metactl; sets OUT, ERR and RC.
-mc() {
-  "$MC" "$@" >"$work/out" 2>"$work/err" <"${MC_STDIN:-/dev/null}"
-  RC=$?
-  OUT=$(cat "$work/out")
-  ERR=$(cat "$work/err")
-}
-
-# expect_rc CODE WHAT: the last mc exited with CODE.
-expect_rc() {
-  checks=$((checks + 1))
-  if [ "$RC" != "$1" ]; then
-    fail "$2: exit $RC, want $1; stderr: $ERR"
-  fi
-}
-
-# expect_eq ACTUAL WANT WHAT
-expect_eq() {
-  checks=$((checks + 1))
-  [ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"
-}
-
-# expect_in HAYSTACK NEEDLE WHAT
-expect_in() {
-  checks=$((checks + 1))
-  case "$1" in
-    *"$2"*) ;;
-    *) fail "$3: '$2' not in: $1" ;;
-  esac
-}
-
-# js EXPR: evaluates a Python expression over d = the JSON in $OUT; strings
-# print raw, anything else as JSON (true/false, numbers, lists).
-js() {
-  printf '%s' "$OUT" | /usr/bin/python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1])
-print(v if isinstance(v, str) else json.dumps(v))' "$1" 2>&1
-}
+# shellcheck source=support/metactl_e2e_lib.sh
+source "$here/support/metactl_e2e_lib.sh"
 
 B=2024-03
 SRC=s3://sales
@@ -492,5 +447,4 @@ expect_rc 14 "plaintext to a TLS daemon: refused"
 stop_test_daemon || fail "TLS metad did not stop cleanly"
 
 trap 'rm -rf "$work"' EXIT
-echo "metactl e2e: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+summary "metactl e2e"

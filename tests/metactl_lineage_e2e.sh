@@ -21,40 +21,8 @@ work=$(mktemp -d /tmp/metactl-lineage.XXXXXX)
 trap 'stop_test_daemon >/dev/null 2>&1; rm -rf "$work"' EXIT
 start_test_daemon metactl-lineage || exit 1
 
-failures=0
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-mc() {
-  "$MC" "$@" >"$work/out" 2>"$work/err" </dev/null
-  RC=$?
-  OUT=$(cat "$work/out")
-  ERR=$(cat "$work/err")
-}
-expect_rc() {
-  checks=$((checks + 1))
-  [ "$RC" == "$1" ] || fail "$2: exit $RC, want $1; stderr: $ERR"
-}
-expect_eq() {
-  checks=$((checks + 1))
-  [ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"
-}
-expect_in() {
-  checks=$((checks + 1))
-  case "$1" in
-    *"$2"*) ;;
-    *) fail "$3: '$2' not in: $1" ;;
-  esac
-}
-js() {
-  printf '%s' "$OUT" | /usr/bin/python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1])
-print(v if isinstance(v, str) else json.dumps(v))' "$1" 2>&1
-}
+# shellcheck source=support/metactl_e2e_lib.sh
+source "$here/support/metactl_e2e_lib.sh"
 
 echo "--- a two-step pipeline: raw/in0 -> a -> mid/mid0 -> b -> out/out0"
 mc tasks register a
@@ -127,5 +95,4 @@ expect_in "$OUT" "usage: metactl lineage [flags]" "usage line"
 
 stop_test_daemon || fail "metad did not stop cleanly"
 trap 'rm -rf "$work"' EXIT
-echo "metactl lineage e2e: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+summary "metactl lineage e2e"

@@ -28,38 +28,8 @@ cleanup() {
 trap cleanup EXIT
 start_test_daemon metactl_watch || exit 1
 
-failures=0
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# mc ARGS...: runs metactl; sets OUT, ERR and RC.
-mc() {
-  "$MC" "$@" >"$work/out" 2>"$work/err" </dev/null
-  RC=$?
-  OUT=$(cat "$work/out")
-  ERR=$(cat "$work/err")
-}
-
-expect_rc() {
-  checks=$((checks + 1))
-  [ "$RC" == "$1" ] || fail "$2: exit $RC, want $1; stderr: $ERR"
-}
-
-expect_eq() {
-  checks=$((checks + 1))
-  [ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"
-}
-
-expect_in() {
-  checks=$((checks + 1))
-  case "$1" in
-    *"$2"*) ;;
-    *) fail "$3: '$2' not in: $1" ;;
-  esac
-}
+# shellcheck source=support/metactl_e2e_lib.sh
+source "$here/support/metactl_e2e_lib.sh"
 
 # fields FILE EXPR: EXPR over each JSON line d of FILE, one result a line.
 fields() {
@@ -180,5 +150,4 @@ expect_in "$(cat "$work/resume.err")" "reconnecting" "and the reconnect"
 # The --status success watcher saw nothing: interrupting it is clean too.
 stop_watcher "$quiet" "watch with no events"
 
-echo "metactl_watch_e2e: $checks checks, $failures failures"
-[ "$failures" -eq 0 ]
+summary "metactl_watch_e2e"

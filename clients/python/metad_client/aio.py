@@ -34,7 +34,8 @@ import grpc.aio
 from metad_client import _stubs
 from metad_client.client import (DEFAULT_ADDRESS, DEFAULT_TIMEOUT,
                                  channel_credentials, channel_options,
-                                 ensure_update, ensure_wanted, token_metadata)
+                                 LineageMerge, ensure_update, ensure_wanted,
+                                 lineage_request, token_metadata)
 from metad_client.retry import (NO_RETRY, Attempts, RetryPolicy, is_retryable,
                                 new_request_id, with_request_id)
 from metad_client.watch import Reconnects, start_position
@@ -174,27 +175,13 @@ class Client:
     async def lineage(self, file_id=0, run_id=0, direction="BOTH", max_depth=0,
                       page_size=0):
         """metad_client.Client.lineage, awaitable."""
-        if isinstance(direction, str):
-            direction = files_pb2.LineageDirection.Value(
-                "LINEAGE_DIRECTION_" + direction.upper())
-        request = files_pb2.GetLineageRequest(
-            file_id=file_id, run_id=run_id, direction=direction,
-            max_depth=max_depth, page_size=page_size)
-        merged = files_pb2.GetLineageResponse()
-        files, runs = set(), set()
+        request = lineage_request(file_id, run_id, direction, max_depth,
+                                  page_size)
+        merged = LineageMerge()
         while True:
             page = await self.files.GetLineage(request)
-            merged.edges.extend(page.edges)
-            for f in page.files:
-                if f.id not in files:
-                    files.add(f.id)
-                    merged.files.append(f)
-            for r in page.runs:
-                if r.id not in runs:
-                    runs.add(r.id)
-                    merged.runs.append(r)
-            if not page.next_page_token:
-                return merged
+            if not merged.add(page):
+                return merged.response
             request.page_token = page.next_page_token
 
     def run(self, task, batch_id, worker_id=None, lease_seconds=0,

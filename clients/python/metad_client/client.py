@@ -163,27 +163,13 @@ class Client:
         "DOWNSTREAM" or "BOTH" (or the enum); max_depth 0 means 3, at most
         16. Raises grpc.RpcError: INVALID_ARGUMENT for a bad start, depth or
         direction, NOT_FOUND for an unknown start."""
-        if isinstance(direction, str):
-            direction = files_pb2.LineageDirection.Value(
-                "LINEAGE_DIRECTION_" + direction.upper())
-        request = files_pb2.GetLineageRequest(
-            file_id=file_id, run_id=run_id, direction=direction,
-            max_depth=max_depth, page_size=page_size)
-        merged = files_pb2.GetLineageResponse()
-        files, runs = set(), set()
+        request = lineage_request(file_id, run_id, direction, max_depth,
+                                  page_size)
+        merged = LineageMerge()
         while True:
             page = self.files.GetLineage(request)
-            merged.edges.extend(page.edges)
-            for f in page.files:
-                if f.id not in files:
-                    files.add(f.id)
-                    merged.files.append(f)
-            for r in page.runs:
-                if r.id not in runs:
-                    runs.add(r.id)
-                    merged.runs.append(r)
-            if not page.next_page_token:
-                return merged
+            if not merged.add(page):
+                return merged.response
             request.page_token = page.next_page_token
 
     def run(self, task, batch_id, worker_id=None, lease_seconds=0,
@@ -252,3 +238,36 @@ def ensure_update(task, wanted):
     return tasks_pb2.UpdateTaskRequest(
         task=tasks_pb2.Task(name=task.name, **{k: wanted[k] for k in paths}),
         update_mask=field_mask_pb2.FieldMask(paths=paths), etag=task.etag)
+
+
+def lineage_request(file_id, run_id, direction, max_depth, page_size):
+    """The first GetLineageRequest of Client.lineage (direction: a name such
+    as "UPSTREAM", or the enum)."""
+    if isinstance(direction, str):
+        direction = files_pb2.LineageDirection.Value(
+            "LINEAGE_DIRECTION_" + direction.upper())
+    return files_pb2.GetLineageRequest(
+        file_id=file_id, run_id=run_id, direction=direction,
+        max_depth=max_depth, page_size=page_size)
+
+
+class LineageMerge:
+    """GetLineage pages merged into one response: every edge, each file and
+    run once."""
+
+    def __init__(self):
+        self.response = files_pb2.GetLineageResponse()
+        self._files, self._runs = set(), set()
+
+    def add(self, page):
+        """Adds a page; True while another page follows."""
+        self.response.edges.extend(page.edges)
+        for f in page.files:
+            if f.id not in self._files:
+                self._files.add(f.id)
+                self.response.files.append(f)
+        for r in page.runs:
+            if r.id not in self._runs:
+                self._runs.add(r.id)
+                self.response.runs.append(r)
+        return bool(page.next_page_token)
