@@ -103,6 +103,31 @@ std::string NextName(Env* env, const char* kind) {
 // ---- operations
 // --------------------------------------------------------------
 
+// grpc.health.v1.Health/Check: a call that touches no database, so its rate
+// is what gRPC, the worker pool and the machine allow any RPC.
+Operation PingOp(Env* env, Recorder* rec) {
+  return [env, rec](int, Clock::time_point t0, Done done) {
+    Unary<grpc::health::v1::HealthCheckRequest,
+          grpc::health::v1::HealthCheckResponse>(
+        rec, "Health/Check", t0, env->settings.deadline,
+        grpc::health::v1::HealthCheckRequest(),
+        [env](auto* c, auto* q, auto* r, auto cb) {
+          env->health->async()->Check(c, q, r, std::move(cb));
+        },
+        [rec, t0, done](const grpc::Status& s,
+                        grpc::health::v1::HealthCheckResponse* response) {
+          if (s.ok()) {
+            rec->OpDone(Clock::now() - t0);
+            if (response->status() !=
+                grpc::health::v1::HealthCheckResponse::SERVING) {
+              rec->Anomaly("not SERVING");
+            }
+          }
+          done(true);
+        });
+  };
+}
+
 Operation RegisterOp(Env* env, Recorder* rec) {
   return [env, rec](int, Clock::time_point t0, Done done) {
     v1::RegisterFileRequest request;
@@ -478,6 +503,16 @@ void CompareWithPgbench(Env* env, const std::string& script,
 // ---- scenarios
 // ---------------------------------------------------------------
 
+absl::Status Ping(Env* env, std::vector<Figures>* out) {
+  Recorder rec;
+  Figures f =
+      Measure(env, "ping", DriveFor(env->settings), &rec, PingOp(env, &rec));
+  f.unit = "calls/s";
+  f.metad_unit_per_s = f.ops_per_s;
+  out->push_back(std::move(f));
+  return absl::OkStatus();
+}
+
 absl::Status Register(Env* env, std::vector<Figures>* out) {
   Recorder rec;
   Figures f = Measure(env, "register", DriveFor(env->settings), &rec,
@@ -821,6 +856,7 @@ absl::Status ListDeep(Env* env, std::vector<Figures>* out) {
 
 absl::Status RunScenario(Env* env, const std::string& scenario,
                          std::vector<Figures>* out) {
+  if (scenario == "ping") return Ping(env, out);
   if (scenario == "register") return Register(env, out);
   if (scenario == "register-half") return RegisterHalf(env, out);
   if (scenario == "register-batch") return RegisterBatch(env, out);

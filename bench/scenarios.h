@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "bench/stats.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
@@ -52,6 +53,8 @@ struct Env {
   std::unique_ptr<metad::v1::TaskService::Stub> tasks;
   std::unique_ptr<metad::v1::TaskLogService::Stub> runs;
   std::unique_ptr<metad::v1::DependencyService::Stub> deps;
+  // ping: metad's own gRPC ceiling (Health/Check answers from memory).
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
   std::string tag;  // unique per process: names never collide across runs
   std::atomic<int64_t> counter{0};
   // The register rate last measured (for register-half).
@@ -84,7 +87,7 @@ struct Figures {
   std::string note;  // verification, pgbench trouble, ...
 };
 
-// Runs one repetition of `scenario` (register, register-half,
+// Runs one repetition of `scenario` (ping, register, register-half,
 // register-batch, run-lifecycle, run-outputs, claim-complete, ready,
 // list-deep). list-deep
 // yields two Figures: list-page1 and list-deep.
