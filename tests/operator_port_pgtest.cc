@@ -2,7 +2,6 @@
 // binary: /metrics answers while many clients stall mid-request and status
 // queries wait on a locked table; the status page on its own port answers
 // its API only with a token; the live and process metrics are there.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,15 +34,8 @@ bool Contains(const std::string& text, const std::string& part) {
 
 // A connection that sent half a request and then says nothing.
 int StalledClient(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return -1;
   const std::string half = "GET /metrics HTTP/1.1\r\nHost: loc";
   send(fd, half.data(), half.size(), MSG_NOSIGNAL);
   return fd;

@@ -8,9 +8,7 @@
 
 namespace metad::testing {
 
-HttpResult HttpGet(int port, const std::string& target,
-                   const std::vector<std::string>& headers) {
-  HttpResult result;
+int ConnectLoopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -18,8 +16,16 @@ HttpResult HttpGet(int port, const std::string& target,
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return result;
+    return -1;
   }
+  return fd;
+}
+
+HttpResult HttpGet(int port, const std::string& target,
+                   const std::vector<std::string>& headers) {
+  HttpResult result;
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return result;
   std::string request =
       "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
   for (const std::string& header : headers) request += header + "\r\n";

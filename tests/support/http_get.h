@@ -13,6 +13,9 @@ struct HttpResult {
   std::string body;
 };
 
+// A TCP connection to 127.0.0.1:port; -1 when refused. The caller closes it.
+int ConnectLoopback(int port);
+
 // `headers` are extra request lines such as "Authorization: Bearer x".
 HttpResult HttpGet(int port, const std::string& target,
                    const std::vector<std::string>& headers = {});

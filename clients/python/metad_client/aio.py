@@ -38,7 +38,8 @@ from metad_client.client import (DEFAULT_ADDRESS, DEFAULT_TIMEOUT,
                                  lineage_request, token_metadata)
 from metad_client.retry import (NO_RETRY, Attempts, RetryPolicy, is_retryable,
                                 new_request_id, with_request_id)
-from metad_client.watch import Reconnects, start_position
+from metad_client.watch import (Reconnects, start_position, watch_files_request,
+                                watch_runs_request)
 from metad_client.worker import (_TRANSIENT, RunLost, _file_spec, _file_status,
                                  add_note, default_worker_id, error_message)
 
@@ -196,22 +197,15 @@ class Client:
                     *, metadata=None, backoff=None, give_up_after=None):
         """WatchFiles as an async iterator of WatchedFileEvent that resumes
         by itself (metad_client.Client.watch_files has the rules)."""
-        if isinstance(status, str):
-            status = files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
-        request = watch_pb2.WatchFilesRequest(
-            after_event_id=after_event_id, source=source, status=status or 0,
-            file_id=file_id)
+        request = watch_files_request(after_event_id, source, status, file_id)
         return AsyncWatch(self.watch.WatchFiles, request, metadata=metadata,
                           backoff=backoff, give_up_after=give_up_after)
 
     def watch_runs(self, after_event_id=0, batch_id="", task="", status=None,
                    run_id=0, *, metadata=None, backoff=None, give_up_after=None):
         """WatchRuns as an async iterator of WatchedRunEvent."""
-        if isinstance(status, str):
-            status = task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
-        request = watch_pb2.WatchRunsRequest(
-            after_event_id=after_event_id, batch_id=batch_id, task=task,
-            status=status or 0, run_id=run_id)
+        request = watch_runs_request(after_event_id, batch_id, task, status,
+                                     run_id)
         return AsyncWatch(self.watch.WatchRuns, request, metadata=metadata,
                           backoff=backoff, give_up_after=give_up_after)
 

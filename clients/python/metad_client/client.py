@@ -7,7 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
-from metad_client.watch import Watch
+from metad_client.watch import Watch, watch_files_request, watch_runs_request
 from metad_client.worker import WorkerRun
 
 files_pb2 = _stubs.files_pb2
@@ -201,11 +201,7 @@ class Client:
         for the reconnect waits; give_up_after: seconds of failed reconnects
         before the UNAVAILABLE is raised (None: never). Raises HistoryPruned
         (OUT_OF_RANGE) when the events after the position were pruned."""
-        if isinstance(status, str):
-            status = files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
-        request = watch_pb2.WatchFilesRequest(
-            after_event_id=after_event_id, source=source, status=status or 0,
-            file_id=file_id)
+        request = watch_files_request(after_event_id, source, status, file_id)
         return Watch(self.watch.WatchFiles, request, metadata=metadata,
                      backoff=backoff, give_up_after=give_up_after)
 
@@ -213,11 +209,8 @@ class Client:
                    run_id=0, *, metadata=None, backoff=None, give_up_after=None):
         """WatchRuns as an iterator of WatchedRunEvent; the same rules as
         watch_files. status: a RunStatus or its name ("ERROR")."""
-        if isinstance(status, str):
-            status = task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
-        request = watch_pb2.WatchRunsRequest(
-            after_event_id=after_event_id, batch_id=batch_id, task=task,
-            status=status or 0, run_id=run_id)
+        request = watch_runs_request(after_event_id, batch_id, task, status,
+                                     run_id)
         return Watch(self.watch.WatchRuns, request, metadata=metadata,
                      backoff=backoff, give_up_after=give_up_after)
 

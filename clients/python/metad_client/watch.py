@@ -24,6 +24,7 @@ import time
 
 import grpc
 
+from metad_client import _stubs
 from metad_client.retry import RetryPolicy
 
 START_HEADER = "metad-after-event-id"
@@ -185,3 +186,23 @@ class Watch:
             return event
         self.cancel()
         raise StopIteration
+
+
+def watch_files_request(after_event_id, source, status, file_id):
+    """The WatchFilesRequest of watch_files (status: a FileStatus or its
+    name, "SUCCESS")."""
+    if isinstance(status, str):
+        status = _stubs.files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
+    return _stubs.watch_pb2.WatchFilesRequest(
+        after_event_id=after_event_id, source=source, status=status or 0,
+        file_id=file_id)
+
+
+def watch_runs_request(after_event_id, batch_id, task, status, run_id):
+    """The WatchRunsRequest of watch_runs (status: a RunStatus or its name,
+    "ERROR")."""
+    if isinstance(status, str):
+        status = _stubs.task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
+    return _stubs.watch_pb2.WatchRunsRequest(
+        after_event_id=after_event_id, batch_id=batch_id, task=task,
+        status=status or 0, run_id=run_id)
