@@ -22,7 +22,9 @@ METAD_PACKAGES=(
   python3-venv python3-setuptools python3-build mypy-protobuf  # Python client: offline pip install / sdist+wheel (clients/python/pyproject.toml), .pyi stubs
 )
 # Only the tests need these (scripts/test.sh): the status page's browser test.
-METAD_TEST_PACKAGES=(chromium)
+METAD_TEST_PACKAGES=(chromium
+  pgbouncer  # tests/pgbouncer_e2e.sh: metad behind a session pool (docs/scaling.md)
+)
 
 # Installs what is missing (apt-get update first), as root or through sudo.
 install_packages() {

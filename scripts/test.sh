@@ -53,6 +53,9 @@ bash "$METAD_ROOT/tests/crosslang_e2e.sh" || failed=1
 say "README's grpcurl tour through buf curl (reflection v1 and v1alpha, health)"
 bash "$METAD_ROOT/tests/grpcurl_tour_e2e.sh" || failed=1
 
+say "metad behind PgBouncer in session mode (migrations, claims, a watch stream)"
+bash "$METAD_ROOT/tests/pgbouncer_e2e.sh" || failed=1
+
 say "deploy/ checks"
 bash "$METAD_ROOT/deploy/validate.sh" || failed=1
 
