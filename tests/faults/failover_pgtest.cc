@@ -1,0 +1,409 @@
+// Fault: the primary PostgreSQL dies and a synchronous standby takes over
+// (issue 14). Three clusters on loopback: a primary and two standbys made
+// with pg_basebackup, synchronous_standby_names = 'ANY 1 (n0, n1, n2)' on all
+// three (a primary ignores its own name), so an acknowledged commit is on at
+// least one standby. metad serves with one multi-host URL
+// (target_session_attrs=read-write) and is never restarted; a worker fleet
+// and in-process registrations keep it busy.
+//
+// One failover: SIGKILL to the primary's every process; promote the standby
+// that received the most WAL (so it has every acknowledged commit); point
+// the other at it (primary_conninfo reloaded, no restart); rebuild the dead
+// one as a standby of the new primary. Twice in the short version, ten
+// times in the long one, which then also
+//   - loses both standbys for 4 s: no write may answer OK while no standby
+//     can confirm it (UNAVAILABLE or DEADLINE_EXCEEDED), and writes resume
+//     once one returns;
+//   - brings a killed primary back unfenced (restarted as it was, a primary
+//     of the old timeline, ahead of the new primary in the URL's host list):
+//     writes must go on, to the new primary only.
+// Checked: every call acknowledged (the workers' and the registrations') is
+// in the final primary; the codes of failed calls are only UNAVAILABLE,
+// DEADLINE_EXCEEDED, ABORTED, CANCELLED; file and run histories are
+// consistent; no run expired (leases of 20 s outlast every outage); writes
+// resume after each switch (reported: promotion to first OK write, against
+// issue 14's target of 2 s; asserted only within a generous bound).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "metad/v1/files.grpc.pb.h"
+#include "metad/v1/tasks.grpc.pb.h"
+#include "tests/faults/fault_support.h"
+#include "tests/faults/worker_fleet.h"
+#include "tests/support/daemon_process.h"
+
+namespace metad::testing {
+namespace {
+
+using namespace metad::v1;  // NOLINT: test brevity
+
+constexpr int kNodes = 3;
+constexpr double kCallDeadline = 3;
+constexpr int kLeaseSeconds = 20;
+constexpr double kReaperInterval = 0.5;
+// Writes must resume within this after a promotion (or a standby's return);
+// the figures report the time measured, issue 14's target being 2 s.
+constexpr double kRecoveryBound = 15;
+
+struct CallRecord {
+  double start, end;
+  grpc::StatusCode code;
+  std::string message;
+};
+
+bool AllowedDuringSwitch(grpc::StatusCode code) {
+  return code == grpc::StatusCode::OK ||
+         code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::ABORTED ||
+         code == grpc::StatusCode::CANCELLED;
+}
+
+// The WAL a standby has received (flushed) or replayed, in bytes.
+int64_t WalPosition(PgCluster& node) {
+  return QueryInt(node.Url("postgres"),
+                  "SELECT (greatest(pg_last_wal_receive_lsn(), "
+                  "pg_last_wal_replay_lsn()) - '0/0'::pg_lsn)::bigint");
+}
+
+// True once `primary` streams to `standbys` standbys.
+bool WaitStreaming(PgCluster& primary, int standbys, double timeout) {
+  const double give_up = MonoSeconds() + timeout;
+  while (MonoSeconds() < give_up) {
+    if (QueryInt(primary.Url("postgres"),
+                 "SELECT count(*) FROM pg_stat_replication "
+                 "WHERE state = 'streaming'") >= standbys) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+void Sleep(double seconds) {
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+}
+
+TEST(FaultsFailover, PromoteTheMostAdvancedStandbyUnderLoad) {
+  const int kFailovers = ShortOrLong(2, 10);
+  const std::vector<std::string> settings = {
+      "max_connections=60", "wal_retrieve_retry_interval=200ms",
+      "wal_receiver_status_interval=1s"};
+  std::unique_ptr<PgCluster> nodes[kNodes];
+  for (auto& n : nodes) n = std::make_unique<PgCluster>();
+  nodes[0]->set_name("n0");
+  ASSERT_TRUE(nodes[0]->Create(settings));
+  CreateDatabase(nodes[0]->Url("postgres"), "metad");
+  for (int i = 1; i < kNodes; ++i) {
+    ASSERT_TRUE(
+        nodes[i]->CreateStandby(*nodes[0], absl::StrCat("n", i), settings));
+  }
+  // Set once the standbys exist (CREATE DATABASE would wait for them), in
+  // each node's postgresql.auto.conf, which later base backups copy.
+  for (auto& n : nodes) {
+    QueryRows(n->Url("postgres"),
+              "ALTER SYSTEM SET synchronous_standby_names = "
+              "'ANY 1 (n0, n1, n2)'");
+    QueryRows(n->Url("postgres"), "SELECT pg_reload_conf()");
+  }
+  ASSERT_TRUE(WaitStreaming(*nodes[0], 2, 60));
+  int primary = 0;
+  std::vector<std::string> ports;
+  for (auto& n : nodes) ports.push_back(std::to_string(n->port()));
+  const std::string url = absl::StrCat(
+      "host=127.0.0.1,127.0.0.1,127.0.0.1 port=", absl::StrJoin(ports, ","),
+      " user=postgres dbname=metad target_session_attrs=read-write "
+      "connect_timeout=2");
+  auto primary_url = [&] { return nodes[primary]->Url("metad"); };
+
+  DaemonProcess daemon;
+  ASSERT_TRUE(
+      daemon.Spawn(url, {"--reaper_interval", absl::StrCat(kReaperInterval),
+                         "--pool_size", "8", "--drain", "3"}));
+  ASSERT_TRUE(daemon.WaitServing(60)) << daemon.ReadLog();
+  auto channel = daemon.channel();  // channel() is not thread-safe
+  {
+    auto tasks = TaskService::NewStub(channel);
+    RegisterTaskRequest req;
+    req.set_name("ingest");
+    RegisterTaskResponse resp;
+    ASSERT_TRUE(tasks->RegisterTask(Ctx().get(), req, &resp).ok());
+    auto files = FileService::NewStub(channel);
+    for (int chunk = 0; chunk < 2; ++chunk) {
+      RegisterFilesRequest batch;
+      for (int i = 0; i < 1000; ++i) {
+        FileSpec* spec = batch.add_files();
+        spec->set_source("landing");
+        spec->set_file_name(absl::StrCat("seed-", chunk, "-", i, ".csv"));
+      }
+      RegisterFilesResponse registered;
+      ASSERT_TRUE(files->RegisterFiles(Ctx(60).get(), batch, &registered).ok());
+    }
+  }
+
+  FleetOptions options;
+  options.targets = {daemon.address()};
+  options.processes = 2;
+  options.threads = 4;
+  options.lease_seconds = kLeaseSeconds;
+  options.claim = 10;
+  options.work_ms = 5;
+  // 50 ms apart: a run is kept through a switch of well over 20 s.
+  options.retries = 400;
+  options.dir = ScratchDir("failover");
+  WorkerFleet fleet(options);
+  ASSERT_TRUE(fleet.Start());
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<CallRecord> calls;
+  std::vector<std::string> ok_lines;
+  JoiningThreads threads([&stop] { stop = true; });
+  for (int t = 0; t < 4; ++t) {
+    threads.Add([&, t] {
+      auto files = FileService::NewStub(channel);
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string name = absl::StrCat("load", t, "-", n, ".csv");
+        RegisterFileRequest req;
+        req.mutable_file()->set_source("landing");
+        req.mutable_file()->set_file_name(name);
+        req.set_request_id(name);
+        RegisterFileResponse resp;
+        const double start = MonoSeconds();
+        grpc::Status s =
+            files->RegisterFile(Ctx(kCallDeadline).get(), req, &resp);
+        const double end = MonoSeconds();
+        std::lock_guard<std::mutex> lock(mu);
+        calls.push_back({start, end, s.error_code(), s.error_message()});
+        if (s.ok()) {
+          ok_lines.push_back(absl::StrCat("R ", resp.file().id(), " ", name));
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  }
+  // The end of the first OK write that started at or after `since`, or -1.
+  auto first_ok_after = [&](double since) {
+    const double give_up = MonoSeconds() + kRecoveryBound + 5;
+    while (MonoSeconds() < give_up) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        double first = -1;
+        for (const CallRecord& c : calls) {
+          if (c.start >= since && c.code == grpc::StatusCode::OK &&
+              (first < 0 || c.end < first)) {
+            first = c.end;
+          }
+        }
+        if (first >= 0) return first;
+      }
+      Sleep(0.05);
+    }
+    return -1.0;
+  };
+
+  struct Switch {
+    int killed, promoted;
+    double kill, promote, followed, first_ok;
+  };
+  std::vector<Switch> switches;
+  // One failover; the dead primary is rebuilt as a standby unless it is to
+  // come back unfenced (then the caller restarts it).
+  auto failover = [&](bool rebuild) {
+    EXPECT_TRUE(WaitStreaming(*nodes[primary], 2, 60));
+    Sleep(1.5);  // load on a healthy cluster first
+    Switch sw;
+    sw.killed = primary;
+    sw.kill = MonoSeconds();
+    EXPECT_TRUE(nodes[primary]->Kill9());
+    const int a = (primary + 1) % kNodes, b = (primary + 2) % kNodes;
+    const int64_t wal_a = WalPosition(*nodes[a]),
+                  wal_b = WalPosition(*nodes[b]);
+    const int next = wal_a >= wal_b ? a : b, other = next == a ? b : a;
+    sw.promoted = next;
+    EXPECT_TRUE(nodes[next]->Promote());
+    sw.promote = MonoSeconds();
+    EXPECT_TRUE(nodes[other]->Follow(*nodes[next]));
+    sw.followed = MonoSeconds();
+    primary = next;
+    sw.first_ok = first_ok_after(sw.promote);
+    EXPECT_GE(sw.first_ok, 0) << "no write succeeded after promoting n" << next;
+    if (rebuild) {
+      EXPECT_TRUE(nodes[sw.killed]->RebuildAsStandby(*nodes[next]));
+    }
+    switches.push_back(sw);
+    return sw;
+  };
+
+  Sleep(2);
+  for (int i = 0; i < kFailovers; ++i) failover(true);
+
+  // Long version: both standbys lost, then one returns.
+  double lost = -1, back = -1, lost_first_ok = -1;
+  int64_t writes_while_lost = 0, ok_while_lost = 0;
+  std::set<std::string> codes_while_lost;
+  if (LongMode()) {
+    ASSERT_TRUE(WaitStreaming(*nodes[primary], 2, 60));
+    Sleep(1.5);
+    lost = MonoSeconds();
+    for (int i = 0; i < kNodes; ++i) {
+      if (i != primary) {
+        EXPECT_TRUE(nodes[i]->Stop("immediate"));
+      }
+    }
+    Sleep(4);
+    back = MonoSeconds();
+    EXPECT_TRUE(nodes[(primary + 1) % kNodes]->Start());
+    lost_first_ok = first_ok_after(back);
+    EXPECT_GE(lost_first_ok, 0)
+        << "no write succeeded after a standby came back";
+    EXPECT_TRUE(nodes[(primary + 2) % kNodes]->Start());
+    std::lock_guard<std::mutex> lock(mu);
+    for (const CallRecord& c : calls) {
+      // Started once the loss was seen, ended before any standby returned.
+      if (c.start < lost + 0.5 || c.end > back) continue;
+      ++writes_while_lost;
+      if (c.code == grpc::StatusCode::OK) ++ok_while_lost;
+      codes_while_lost.insert(CodeName(c.code));
+    }
+  }
+  EXPECT_EQ(ok_while_lost, 0) << "a write answered OK with no standby to "
+                                 "confirm it";
+  if (LongMode()) {
+    EXPECT_GT(writes_while_lost, 0);
+    for (const std::string& code : codes_while_lost) {
+      EXPECT_TRUE(code == "UNAVAILABLE" || code == "DEADLINE_EXCEEDED") << code;
+    }
+  }
+
+  // Long version: a killed primary restarted unfenced, listed in the URL
+  // before the new primary (failovers go on until that is so).
+  double old_back = -1, old_first_ok = -1;
+  int64_t ok_after_old_back = 0, calls_after_old_back = 0;
+  int unfenced = -1;
+  if (LongMode()) {
+    for (int tries = 0; tries < 6 && unfenced < 0; ++tries) {
+      const Switch sw = failover(false);
+      if (sw.killed < sw.promoted) {
+        unfenced = sw.killed;
+      } else {
+        EXPECT_TRUE(nodes[sw.killed]->RebuildAsStandby(*nodes[primary]));
+      }
+    }
+    ASSERT_GE(unfenced, 0);
+    old_back = MonoSeconds();
+    ASSERT_TRUE(nodes[unfenced]->Start());
+    old_first_ok = first_ok_after(old_back);
+    Sleep(kRecoveryBound);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (const CallRecord& c : calls) {
+        if (c.start < old_back + kRecoveryBound / 2) continue;
+        ++calls_after_old_back;
+        if (c.code == grpc::StatusCode::OK) ++ok_after_old_back;
+      }
+    }
+    EXPECT_GE(old_first_ok, 0)
+        << "no write succeeded with the old primary back (unfenced)";
+    EXPECT_GT(ok_after_old_back, 0);
+    // Fence it for good: it rejoins as a standby of the new primary.
+    EXPECT_TRUE(nodes[unfenced]->Kill9());
+    EXPECT_TRUE(nodes[unfenced]->RebuildAsStandby(*nodes[primary]));
+  }
+
+  Sleep(2);
+  threads.JoinAll();
+
+  // The fleet ends its runs on SIGTERM; none may have expired.
+  std::vector<std::string> unclean = fleet.StopAll();
+  EXPECT_TRUE(unclean.empty()) << absl::StrJoin(unclean, "\n");
+  const std::string final_url = primary_url();
+  EXPECT_TRUE(WaitNoProcessingRuns(final_url, kLeaseSeconds + 15));
+  HistoryReport histories = CheckFileHistories(final_url);
+  EXPECT_EQ(histories.violation_count, 0)
+      << absl::StrJoin(histories.violations, "\n");
+  EXPECT_EQ(histories.succeeded_twice, 0);
+  RunReport runs = CheckRunHistories(final_url);
+  EXPECT_EQ(runs.violation_count, 0) << absl::StrJoin(runs.violations, "\n");
+  EXPECT_EQ(runs.expired, 0) << "runs expired although their workers lived";
+  const std::string load_log = options.dir + "/load.ok";
+  {
+    std::ofstream out(load_log);
+    for (const auto& l : ok_lines) out << l << "\n";
+  }
+  std::vector<std::string> logs = fleet.ok_logs();
+  logs.push_back(load_log);
+  OkLogReport ok = CheckOkLogs(final_url, logs);
+  EXPECT_EQ(ok.missing, 0) << absl::StrJoin(ok.examples, "\n");
+
+  CallTally all;
+  int64_t disallowed = 0;
+  for (const CallRecord& c : calls) {
+    all.Record(c.code, c.end - c.start);
+    if (!AllowedDuringSwitch(c.code)) {
+      ++disallowed;
+      ADD_FAILURE() << CodeName(c.code) << ": " << c.message;
+    }
+  }
+  double worst_first_ok = 0, worst_from_kill = 0;
+  std::vector<std::string> per_switch;
+  for (const Switch& sw : switches) {
+    if (sw.first_ok < 0) continue;
+    worst_first_ok = std::max(worst_first_ok, sw.first_ok - sw.promote);
+    worst_from_kill = std::max(worst_from_kill, sw.first_ok - sw.kill);
+    per_switch.push_back(absl::StrFormat("%.3f", sw.first_ok - sw.promote));
+  }
+  EXPECT_LE(worst_first_ok, kRecoveryBound);
+
+  Figures figures("failover");
+  figures.Add("failovers", static_cast<int64_t>(switches.size()))
+      .Add("calls", all.total())
+      .Add("calls_ok", all.count(grpc::StatusCode::OK))
+      .Add("calls_unavailable", all.count(grpc::StatusCode::UNAVAILABLE))
+      .Add("calls_deadline_exceeded",
+           all.count(grpc::StatusCode::DEADLINE_EXCEEDED))
+      .Add("calls_aborted", all.count(grpc::StatusCode::ABORTED))
+      .Add("calls_cancelled", all.count(grpc::StatusCode::CANCELLED))
+      .Add("calls_other_codes", disallowed)
+      .Add("promotion_to_first_ok_write_s_max", worst_first_ok)
+      .Add("promotion_to_first_ok_write_s_each", absl::StrJoin(per_switch, " "))
+      .Add("kill_to_first_ok_write_s_max", worst_from_kill)
+      .Add("runs_expired_by_outage", runs.expired)
+      .Add("runs", runs.runs)
+      .AddOkLog(ok);
+  if (LongMode()) {
+    figures.Add("standbys_lost_writes", writes_while_lost)
+        .Add("standbys_lost_writes_ok", ok_while_lost)
+        .Add("standbys_lost_codes", absl::StrJoin(codes_while_lost, " "))
+        .Add("standby_back_to_first_ok_write_s",
+             lost_first_ok < 0 ? -1.0 : lost_first_ok - back)
+        .Add("unfenced_old_primary", absl::StrCat("n", unfenced))
+        .Add("old_primary_back_to_first_ok_write_s",
+             old_first_ok < 0 ? -1.0 : old_first_ok - old_back)
+        .Add("writes_after_old_primary_back", calls_after_old_back)
+        .Add("writes_ok_after_old_primary_back", ok_after_old_back);
+  }
+  figures.Emit();
+  std::printf("calls: %s\n", all.Summary().c_str());
+
+  channel.reset();  // an idle client connection would hold the drain open
+  int status = daemon.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << daemon.ReadLog();
+}
+
+}  // namespace
+}  // namespace metad::testing
