@@ -225,47 +225,24 @@ bool PgCluster::Follow(const PgCluster& primary) {
 }
 
 bool PgCluster::Kill9() {
-  std::ifstream pidfile(dir_ + "/data/postmaster.pid");
-  pid_t postmaster = 0;
-  if (!(pidfile >> postmaster) || postmaster <= 0) return false;
-  // The postmaster's children, found before it dies (they would be
-  // reparented), then all killed together.
-  std::vector<pid_t> pids = {postmaster};
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    size_t paren = line.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream rest(line.substr(paren + 2));
-    std::string state;
-    pid_t ppid = 0;
-    if (rest >> state >> ppid && ppid == postmaster) {
-      pids.push_back(std::stoi(entry.path().filename().string()));
-    }
-  }
-  for (pid_t pid : pids) kill(pid, SIGKILL);
   running_ = false;
-  for (int i = 0; i < 600; ++i) {
-    bool alive = false;
-    for (pid_t pid : pids) {
-      std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-      std::string pid_field, comm, state;
-      // Zombies of the killed postmaster are reaped by init.
-      if (stat >> pid_field >> comm >> state && state != "Z") alive = true;
-    }
-    if (!alive) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return KillPostgres(dir_ + "/data");
 }
 
 bool PgCluster::Start() {
   running_ = PgCtl(
       {"-l", dir_ + "/server.log", "-w", "-t", "60", "-o", options_, "start"});
   if (!running_) {
-    std::fprintf(stderr, "PgCluster: start failed, see %s/server.log\n",
+    // The directory goes with the cluster: its reason goes to stderr.
+    std::ifstream log(dir_ + "/server.log");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(log, line);) lines.push_back(line);
+    const size_t from = lines.size() > 15 ? lines.size() - 15 : 0;
+    std::fprintf(stderr, "PgCluster: start failed; %s/server.log ends:\n",
                  dir_.c_str());
+    for (size_t i = from; i < lines.size(); ++i) {
+      std::fprintf(stderr, "  %s\n", lines[i].c_str());
+    }
   }
   return running_;
 }
@@ -279,6 +256,43 @@ bool PgCluster::Stop(const std::string& mode) {
 std::string PgCluster::Url(const std::string& dbname) const {
   return absl::StrCat("host=127.0.0.1 port=", port_,
                       " user=postgres dbname=", dbname);
+}
+
+bool KillPostgres(const std::string& data_dir) {
+  std::ifstream pidfile(data_dir + "/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pidfile >> postmaster) || postmaster <= 0) return false;
+  // The postmaster's children, found before it dies (they would be
+  // reparented), then all killed together.
+  std::vector<pid_t> pids = {postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 2));
+    std::string state;
+    pid_t ppid = 0;
+    if (rest >> state >> ppid && ppid == postmaster) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  for (pid_t pid : pids) kill(pid, SIGKILL);
+  for (int i = 0; i < 600; ++i) {
+    bool alive = false;
+    for (pid_t pid : pids) {
+      std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+      std::string pid_field, comm, state;
+      // Zombies of the killed postmaster are reaped by init.
+      if (stat >> pid_field >> comm >> state && state != "Z") alive = true;
+    }
+    if (!alive) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 // ---- SQL -------------------------------------------------------------------

@@ -132,6 +132,10 @@ class PgCluster {
   std::string name_;
 };
 
+// SIGKILL to the postmaster of `data_dir` and every one of its processes
+// at once; true once all are gone.
+bool KillPostgres(const std::string& data_dir);
+
 // Creates database `name` on the cluster reachable through `admin_url` (a
 // URL whose dbname is an existing database such as postgres).
 void CreateDatabase(const std::string& admin_url, const std::string& name);
