@@ -226,7 +226,13 @@ bool PgCluster::Follow(const PgCluster& primary) {
 
 bool PgCluster::Kill9() {
   running_ = false;
-  return KillPostgres(dir_ + "/data");
+  if (!KillPostgres(dir_ + "/data")) return false;
+  // A machine that restarts has no process of that pid; here the killed
+  // postmaster may stay a zombie (a container's PID 1 may not reap it),
+  // which PostgreSQL would take for a live postmaster on the next start.
+  std::error_code ignored;
+  std::filesystem::remove(dir_ + "/data/postmaster.pid", ignored);
+  return true;
 }
 
 bool PgCluster::Start() {

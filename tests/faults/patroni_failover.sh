@@ -38,11 +38,11 @@ owner=()
 [ "$(id -u)" -eq 0 ] && owner=(runuser -u postgres --) && chown postgres "$work"
 pids=()
 cleanup() {
+  set +e  # clean up whatever is left, whatever fails
   local pid data f
   touch "$work/stop"
-  # The members (runuser passes SIGTERM on to Patroni, which stops its
-  # PostgreSQL), then the supervisors and etcd.
-  for f in "$work"/pg*/runuser.pid; do
+  # The members: Patroni stops its PostgreSQL on SIGTERM.
+  for f in "$work"/pg*/patroni.pid; do
     [ -s "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
   done
   sleep 3
@@ -51,8 +51,8 @@ cleanup() {
     [ -s "$data/postmaster.pid" ] &&
       "${owner[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
   done
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   if [ $keep -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -102,10 +102,16 @@ for i in 1 2 3; do
         PATRONI_ETCD3_HOSTS="127.0.0.1:$etcd_client" \
         PATRONI_SUPERUSER_PASSWORD="$PGPASSWORD" \
         PATRONI_REPLICATION_PASSWORD="$PGPASSWORD" \
+        PATRONI_REWIND_PASSWORD="$PGPASSWORD" \
         patroni "$work/patroni.yml" >>"$work/pg$i/patroni.log" 2>&1 &
-      echo $! >"$work/pg$i/runuser.pid"
-      wait $!
-      echo "supervisor: patroni pg$i exited $?" >>"$work/pg$i/patroni.log"
+      # Patroni's pid (runuser's child), for the cleanup.
+      for _ in $(seq 50); do
+        pgrep -P $! >"$work/pg$i/patroni.pid" && break
+        sleep 0.1
+      done
+      rc=0
+      wait $! || rc=$?  # lib.sh sets -e: a killed member must not end the loop
+      echo "supervisor: patroni pg$i exited $rc" >>"$work/pg$i/patroni.log"
       for _ in $(seq 15); do [ -e "$work/stop" ] || sleep 1; done
     done
   ) &
