@@ -240,14 +240,16 @@ bool PgCluster::Start() {
       {"-l", dir_ + "/server.log", "-w", "-t", "60", "-o", options_, "start"});
   if (!running_) {
     // The directory goes with the cluster: its reason goes to stderr.
-    std::ifstream log(dir_ + "/server.log");
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(log, line);) lines.push_back(line);
-    const size_t from = lines.size() > 15 ? lines.size() - 15 : 0;
-    std::fprintf(stderr, "PgCluster: start failed; %s/server.log ends:\n",
-                 dir_.c_str());
-    for (size_t i = from; i < lines.size(); ++i) {
-      std::fprintf(stderr, "  %s\n", lines[i].c_str());
+    for (const char* name : {"/pg_ctl.log", "/server.log"}) {
+      std::ifstream log(dir_ + name);
+      std::vector<std::string> lines;
+      for (std::string line; std::getline(log, line);) lines.push_back(line);
+      const size_t from = lines.size() > 10 ? lines.size() - 10 : 0;
+      std::fprintf(stderr, "PgCluster: start failed; %s%s ends:\n",
+                   dir_.c_str(), name);
+      for (size_t i = from; i < lines.size(); ++i) {
+        std::fprintf(stderr, "  %s\n", lines[i].c_str());
+      }
     }
   }
   return running_;

@@ -10,7 +10,7 @@
 # figures (FAULTS {...}, docs/reliability.md explains them).
 #
 #   tests/faults/patroni_failover.sh [--no-build] [--keep]
-# shellcheck source=scripts/lib.sh
+# shellcheck source=SCRIPTDIR/../../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 build=1 keep=0
