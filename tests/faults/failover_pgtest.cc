@@ -17,7 +17,8 @@
 //     once one returns;
 //   - brings a killed primary back unfenced (restarted as it was, a primary
 //     of the old timeline, ahead of the new primary in the URL's host list):
-//     writes must go on, to the new primary only.
+//     writes must go on, to the new primary only. This fails until metad
+//     fences such a node (issue 14): its writes stall there, none is lost.
 // Checked: every call acknowledged (the workers' and the registrations') is
 // in the final primary; the codes of failed calls are only UNAVAILABLE,
 // DEADLINE_EXCEEDED, ABORTED, CANCELLED; file and run histories are
