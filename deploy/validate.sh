@@ -77,8 +77,9 @@ silent() {
 cd "$DEPLOY" || exit 1
 say "deploy/: static checks"
 k8s_files=(kubernetes/*.yaml)
-check "YAML parses: compose, kubernetes, prometheus" \
-  "$PY" validate.py yaml compose.yaml "${k8s_files[@]}" prometheus/*.yml
+check "YAML parses: compose, kubernetes, prometheus, patroni" \
+  "$PY" validate.py yaml compose.yaml "${k8s_files[@]}" prometheus/*.yml \
+  patroni/patroni.yml
 check "JSON parses: grafana dashboard" "$PY" validate.py json grafana/metad-dashboard.json
 
 check "promtool check rules alerts.yml" promtool check rules prometheus/alerts.yml
@@ -126,7 +127,8 @@ dockerfile() {
   echo "$(wc -w <<<"$packages") apt packages of the Dockerfile exist"
 }
 check "Dockerfile: instructions, stages, COPY sources, apt packages" dockerfile
-check "shellcheck" shellcheck -x healthcheck.sh runtime-packages.sh validate.sh
+check "shellcheck" shellcheck -x healthcheck.sh runtime-packages.sh validate.sh \
+  ../tests/faults/patroni_failover.sh
 
 # systemd-analyze verify needs the unit's world: its binary and the units
 # it orders against. A private root holds a copy of the unit, the system's

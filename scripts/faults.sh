@@ -6,7 +6,8 @@
 #
 #   scripts/faults.sh             short version (what .ci/run runs)
 #   scripts/faults.sh --long      the full version (10 daemon kills, 100,000
-#                                 files over three replicas, ...)
+#                                 files over three replicas, ..., and the
+#                                 Patroni drill tests/faults/patroni_failover.sh)
 #   options: --only NAME (a suite, e.g. faults_replicas_pgtest; repeatable),
 #            --no-build, --report FILE (copy the figures, JSON lines, to FILE),
 #            --keep (keep logs and scratch files)
@@ -40,6 +41,7 @@ suites=(
   faults_worker_kill_pgtest       # workers killed while holding files
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
+  faults_failover_pgtest          # primary killed, a sync standby promoted
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 
@@ -111,6 +113,21 @@ for suite in "${suites[@]}"; do
     say "$suite FAILED after $((SECONDS - start)) s"
   fi
 done
+
+# The Patroni drill (long only): a real HA manager with its own etcd and
+# members, run apart from the GoogleTest suites' clusters.
+if [ $long -eq 1 ] && [ ${#only[@]} -eq 0 ]; then
+  say "patroni_failover (long)"
+  start=$SECONDS
+  if timeout -k 10 "$suite_timeout" bash "$METAD_ROOT/tests/faults/patroni_failover.sh" \
+    --no-build >"$work/patroni_failover.out" 2>&1; then
+    say "patroni_failover passed in $((SECONDS - start)) s"
+  else
+    failed+=(patroni_failover)
+    cat "$work/patroni_failover.out" >&2
+    say "patroni_failover FAILED after $((SECONDS - start)) s"
+  fi
+fi
 
 say "figures (docs/reliability.md explains each)"
 if [ -x /usr/bin/python3 ]; then

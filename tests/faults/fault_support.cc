@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -126,7 +127,7 @@ bool PgCluster::PgCtl(const std::vector<std::string>& args) {
   return status == 0;
 }
 
-bool PgCluster::Create(const std::vector<std::string>& settings) {
+bool PgCluster::MakeDir() {
   dir_ = MakeTempDir("metad-faults-pg");
   if (dir_.empty()) return false;
   if (IsRoot()) {
@@ -140,6 +141,11 @@ bool PgCluster::Create(const std::vector<std::string>& settings) {
       return false;
     }
   }
+  return true;
+}
+
+bool PgCluster::Create(const std::vector<std::string>& settings) {
+  if (!MakeDir()) return false;
   int status = RunCommand(
       AsOwner({absl::StrCat(kPgBin, "/initdb"), "-D", dir_ + "/data", "-U",
                "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"}),
@@ -161,12 +167,90 @@ bool PgCluster::Create(const std::vector<std::string>& settings) {
   return Start();
 }
 
+bool PgCluster::CreateStandby(const PgCluster& primary, const std::string& name,
+                              const std::vector<std::string>& settings) {
+  if (!MakeDir()) return false;
+  name_ = name;
+  port_ = FreePort();
+  options_ = absl::StrCat("-c listen_addresses=127.0.0.1 -c port=", port_,
+                          " -c unix_socket_directories=", dir_,
+                          " -c fsync=off -c full_page_writes=off");
+  for (const std::string& s : settings) absl::StrAppend(&options_, " -c ", s);
+  return BaseBackup(primary) && Start();
+}
+
+bool PgCluster::RebuildAsStandby(const PgCluster& primary) {
+  if (running_ && !Stop("immediate")) return false;
+  return BaseBackup(primary) && Start();
+}
+
+std::string PgCluster::ConnInfo() const {
+  return absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres");
+}
+
+bool PgCluster::BaseBackup(const PgCluster& primary) {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_ + "/data", ignored);
+  // -R writes standby.signal and a primary_conninfo; the line appended
+  // after it names this standby (a later line wins).
+  int status = RunCommand(
+      AsOwner({absl::StrCat(kPgBin, "/pg_basebackup"), "-d", primary.ConnInfo(),
+               "-D", dir_ + "/data", "-X", "stream", "-R", "-c", "fast"}),
+      dir_ + "/basebackup.log");
+  if (status != 0) {
+    std::fprintf(stderr, "PgCluster: pg_basebackup failed, see %s\n",
+                 (dir_ + "/basebackup.log").c_str());
+    return false;
+  }
+  std::ofstream conf(dir_ + "/data/postgresql.auto.conf", std::ios::app);
+  conf << "primary_conninfo = '" << primary.ConnInfo()
+       << " application_name=" << name_ << "'\n";
+  return conf.good();
+}
+
+bool PgCluster::Promote() { return PgCtl({"-w", "-t", "60", "promote"}); }
+
+bool PgCluster::Follow(const PgCluster& primary) {
+  try {
+    QueryRows(
+        Url("postgres"),
+        absl::StrCat("ALTER SYSTEM SET primary_conninfo = '",
+                     primary.ConnInfo(), " application_name=", name_, "'"));
+    QueryRows(Url("postgres"), "SELECT pg_reload_conf()");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "PgCluster: follow failed: %s\n", e.what());
+    return false;
+  }
+  return true;
+}
+
+bool PgCluster::Kill9() {
+  running_ = false;
+  if (!KillPostgres(dir_ + "/data")) return false;
+  // A machine that restarts has no process of that pid; here the killed
+  // postmaster may stay a zombie (a container's PID 1 may not reap it),
+  // which PostgreSQL would take for a live postmaster on the next start.
+  std::error_code ignored;
+  std::filesystem::remove(dir_ + "/data/postmaster.pid", ignored);
+  return true;
+}
+
 bool PgCluster::Start() {
   running_ = PgCtl(
       {"-l", dir_ + "/server.log", "-w", "-t", "60", "-o", options_, "start"});
   if (!running_) {
-    std::fprintf(stderr, "PgCluster: start failed, see %s/server.log\n",
-                 dir_.c_str());
+    // The directory goes with the cluster: its reason goes to stderr.
+    for (const char* name : {"/pg_ctl.log", "/server.log"}) {
+      std::ifstream log(dir_ + name);
+      std::vector<std::string> lines;
+      for (std::string line; std::getline(log, line);) lines.push_back(line);
+      const size_t from = lines.size() > 10 ? lines.size() - 10 : 0;
+      std::fprintf(stderr, "PgCluster: start failed; %s%s ends:\n",
+                   dir_.c_str(), name);
+      for (size_t i = from; i < lines.size(); ++i) {
+        std::fprintf(stderr, "  %s\n", lines[i].c_str());
+      }
+    }
   }
   return running_;
 }
@@ -180,6 +264,43 @@ bool PgCluster::Stop(const std::string& mode) {
 std::string PgCluster::Url(const std::string& dbname) const {
   return absl::StrCat("host=127.0.0.1 port=", port_,
                       " user=postgres dbname=", dbname);
+}
+
+bool KillPostgres(const std::string& data_dir) {
+  std::ifstream pidfile(data_dir + "/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pidfile >> postmaster) || postmaster <= 0) return false;
+  // The postmaster's children, found before it dies (they would be
+  // reparented), then all killed together.
+  std::vector<pid_t> pids = {postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 2));
+    std::string state;
+    pid_t ppid = 0;
+    if (rest >> state >> ppid && ppid == postmaster) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  for (pid_t pid : pids) kill(pid, SIGKILL);
+  for (int i = 0; i < 600; ++i) {
+    bool alive = false;
+    for (pid_t pid : pids) {
+      std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+      std::string pid_field, comm, state;
+      // Zombies of the killed postmaster are reaped by init.
+      if (stat >> pid_field >> comm >> state && state != "Z") alive = true;
+    }
+    if (!alive) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 // ---- SQL -------------------------------------------------------------------

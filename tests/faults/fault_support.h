@@ -95,18 +95,46 @@ class PgCluster {
   // pg_ctl stop -m `mode` ("fast" or "immediate"), waiting until it is down.
   bool Stop(const std::string& mode = "fast");
 
+  // A streaming standby of `primary` (pg_basebackup), with its own port,
+  // and `name` as application_name (for synchronous_standby_names).
+  bool CreateStandby(const PgCluster& primary, const std::string& name,
+                     const std::vector<std::string>& settings = {});
+  // Throws the data away and starts again as a fresh standby of `primary`
+  // on the same port (how a crashed primary rejoins).
+  bool RebuildAsStandby(const PgCluster& primary);
+  // pg_ctl promote -w: true once it accepts writes.
+  bool Promote();
+  // Streams from `primary` from now on (primary_conninfo reloaded: no
+  // restart; the timeline switch is followed, recovery_target_timeline is
+  // latest).
+  bool Follow(const PgCluster& primary);
+  // SIGKILL to the postmaster and every one of its processes at once, as
+  // when the machine dies; true once all are gone.
+  bool Kill9();
+
   // libpq key=value strings for a database (TCP on 127.0.0.1).
   std::string Url(const std::string& dbname) const;
   int port() const { return port_; }
+  const std::string& name() const { return name_; }
+  // The application_name it will have as a standby.
+  void set_name(const std::string& name) { name_ = name; }
 
  private:
   bool PgCtl(const std::vector<std::string>& args);
+  bool MakeDir();
+  bool BaseBackup(const PgCluster& primary);
+  std::string ConnInfo() const;  // primary_conninfo pointing at this one
 
   std::string dir_;
   std::string options_;  // the -o argument of pg_ctl start
   int port_ = 0;
   bool running_ = false;
+  std::string name_;
 };
+
+// SIGKILL to the postmaster of `data_dir` and every one of its processes
+// at once; true once all are gone.
+bool KillPostgres(const std::string& data_dir);
 
 // Creates database `name` on the cluster reachable through `admin_url` (a
 // URL whose dbname is an existing database such as postgres).

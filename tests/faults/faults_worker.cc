@@ -3,7 +3,7 @@
 //
 //   faults_worker --targets=127.0.0.1:P1,127.0.0.1:P2 --threads=8 --task=ingest
 //                 --tag=w3 --lease=2 --claim=10 --work_ms=5 --offset=0
-//                 --ok_log=PATH
+//                 --ok_log=PATH [--retries=20]
 //
 // Thread t talks to targets[(offset + t) % count] and loops: StartRun (batch
 // and request_id "<tag>-<thread>-<n>", so a retried start is the same run),
@@ -69,6 +69,9 @@ struct Options {
   int offset = 0;  // thread t talks to targets[(offset + t) % size]
   // Percent of an odd-numbered run's files left to FinishRun.
   int finish_share = 50;
+  // Tries of each call after StartRun before the run is abandoned (50 ms
+  // apart): the failover suite rides out a switch of primary with more.
+  int retries = 20;
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 5) {
@@ -142,8 +145,9 @@ void Work(const Options& o, int index) {
     claim.set_limit(o.claim);
     claim.set_request_id(absl::StrCat(batch, "/claim"));
     ClaimFilesResponse claimed;
-    s = WithRetries(
-        20, [&] { return files->ClaimFiles(Ctx().get(), claim, &claimed); });
+    s = WithRetries(o.retries, [&] {
+      return files->ClaimFiles(Ctx().get(), claim, &claimed);
+    });
     if (!s.ok()) continue;  // lease lost: abandon the run
     for (const File& f : claimed.files()) {
       LogOk(absl::StrCat("K ", run, " ", f.id()));
@@ -176,7 +180,7 @@ void Work(const Options& o, int index) {
       complete.set_run_id(run);
       complete.set_status(FILE_STATUS_SUCCESS);
       CompleteFileResponse completed;
-      s = WithRetries(20, [&] {
+      s = WithRetries(o.retries, [&] {
         return files->CompleteFile(Ctx().get(), complete, &completed);
       });
       if (s.ok()) {
@@ -193,8 +197,9 @@ void Work(const Options& o, int index) {
     // to FinishRun.
     for (const File& f : claimed.files()) finish.add_file_ids(f.id());
     FinishRunResponse finished;
-    s = WithRetries(
-        20, [&] { return runs->FinishRun(Ctx().get(), finish, &finished); });
+    s = WithRetries(o.retries, [&] {
+      return runs->FinishRun(Ctx().get(), finish, &finished);
+    });
     if (!s.ok()) continue;
     LogOk(absl::StrCat("F ", run, " ", finished.files_finished()));
     if (finished.files_finished() == static_cast<int>(left.size())) {
@@ -228,6 +233,8 @@ int main(int argc, char** argv) {
       o.task = v;
     } else if (k == "--tag") {
       o.tag = v;
+    } else if (k == "--retries") {
+      o.retries = std::stoi(v);
     } else if (k == "--lease") {
       o.lease = std::stoi(v);
     } else if (k == "--claim") {

@@ -201,7 +201,8 @@ TEST(FaultsReplicas, ThreeReplicasWorkersKilledAtRandom) {
     req.set_batch_id(absl::StrCat("reaper-check-", i));
     req.set_lease_seconds(1);
     StartRunResponse resp;
-    grpc::Status started = task_log(daemons[i])->StartRun(Ctx().get(), req, &resp);
+    grpc::Status started =
+        task_log(daemons[i])->StartRun(Ctx().get(), req, &resp);
     const double deadline = MonoSeconds() + 30;
     while (started.ok() &&
            QueryInt(url, absl::StrCat("SELECT count(*) FROM run_events "
@@ -215,8 +216,7 @@ TEST(FaultsReplicas, ThreeReplicasWorkersKilledAtRandom) {
     }
     ASSERT_TRUE(started.ok()) << started.error_message();
     std::vector<int64_t> mine = ReapedRuns(daemons[i].ReadLog());
-    if (std::find(mine.begin(), mine.end(), resp.run().id()) !=
-        mine.end()) {
+    if (std::find(mine.begin(), mine.end(), resp.run().id()) != mine.end()) {
       ++replicas_reaping;
     } else {
       ADD_FAILURE() << "replica " << i << "'s reaper did not end run "

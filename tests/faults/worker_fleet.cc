@@ -33,6 +33,7 @@ bool WorkerFleet::SpawnOne(int slot) {
        absl::StrCat("--claim=", options_.claim),
        absl::StrCat("--work_ms=", options_.work_ms),
        absl::StrCat("--finish_share=", options_.finish_share),
+       absl::StrCat("--retries=", options_.retries),
        // Spread each process's threads over every target.
        absl::StrCat("--offset=", serial * options_.threads),
        absl::StrCat("--ok_log=", log)},

@@ -23,6 +23,7 @@ struct FleetOptions {
   int claim = 10;
   int work_ms = 5;
   int finish_share = 50;  // see faults_worker.cc
+  int retries = 20;       // likewise
   std::string dir;        // for ok logs and worker stderr
 };
 
