@@ -40,6 +40,7 @@ suites=(
   faults_worker_kill_pgtest       # workers killed while holding files
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
+  faults_read_standby_pgtest      # reads on an async standby: read-your-writes
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 
