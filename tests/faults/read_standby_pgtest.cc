@@ -26,6 +26,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "metad/client/metad_client.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "tests/faults/fault_support.h"
 #include "tests/support/daemon_process.h"
@@ -326,6 +327,47 @@ TEST_F(FaultsReadStandby, WithTheStandbyStoppedReadsAreStillAnswered) {
     if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(back) << "reads never returned to the standby";
+}
+
+// The C++ client's session: read_your_writes (on by default) carries the
+// position by itself; turned off, the same pattern reads stale.
+TEST_F(FaultsReadStandby, TheCppClientReadsItsOwnWritesByItself) {
+  auto session = [](bool read_your_writes) {
+    client::ClientOptions options;
+    options.address = daemon_->address();
+    options.read_your_writes = read_your_writes;
+    return std::make_unique<client::Client>(options);
+  };
+  auto write_then_read = [](client::Client& c, const std::string& name) {
+    v1::RegisterFileRequest req;
+    req.mutable_file()->set_source("landing");
+    req.mutable_file()->set_file_name(name);
+    v1::RegisterFileResponse resp;
+    EXPECT_TRUE(c.RegisterFile(req, &resp).ok());
+    v1::GetFileRequest get;
+    get.set_source("landing");
+    get.set_file_name(name);
+    v1::File file;
+    return c.GetFile(get, &file).error_code();
+  };
+  const int n = ShortOrLong(50, 500);
+  auto on = session(true);
+  auto off = session(false);
+  int missed = 0, stale = 0;
+  for (int i = 0; i < n; ++i) {
+    if (write_then_read(*on, absl::StrCat("cpp-on-", i, ".csv")) !=
+        grpc::StatusCode::OK) {
+      ++missed;
+    }
+    if (write_then_read(*off, absl::StrCat("cpp-off-", i, ".csv")) ==
+        grpc::StatusCode::NOT_FOUND) {
+      ++stale;
+    }
+  }
+  EXPECT_GT(on->commit_position(), 0u);
+  EXPECT_EQ(off->commit_position(), 0u);
+  EXPECT_EQ(missed, 0);
+  EXPECT_GT(stale, 0) << "the standby was never behind: the delay is lost";
 }
 
 }  // namespace
