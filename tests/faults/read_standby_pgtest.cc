@@ -54,6 +54,8 @@ int Run(const std::string& command) {
 // kApplyDelaySeconds behind. Stopped and left for faults.sh to clean up.
 class Standby {
  public:
+  explicit Standby(int apply_delay_seconds = kApplyDelaySeconds)
+      : delay_(apply_delay_seconds) {}
   bool Create(int primary_port) {
     const char* base = getenv("METAD_FAULTS_WORKDIR");
     std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp",
@@ -81,8 +83,8 @@ class Standby {
                "/server.log -w -t 60 -o \"-c listen_addresses=127.0.0.1 "
                "-c port=",
                port_, " -c unix_socket_directories=", dir_,
-               " -c hot_standby=on -c recovery_min_apply_delay=",
-               kApplyDelaySeconds, "s\" start >/dev/null")) == 0;
+               " -c hot_standby=on -c recovery_min_apply_delay=", delay_,
+               "s\" start >/dev/null")) == 0;
   }
   bool Stop() {
     return Run(absl::StrCat(kPgBin, "/pg_ctl -D ", dir_,
@@ -99,6 +101,7 @@ class Standby {
  private:
   std::string dir_;
   int port_ = 0;
+  int delay_;
 };
 
 // Reads per route, from the daemon's /metrics.
@@ -368,6 +371,59 @@ TEST_F(FaultsReadStandby, TheCppClientReadsItsOwnWritesByItself) {
   EXPECT_EQ(off->commit_position(), 0u);
   EXPECT_EQ(missed, 0);
   EXPECT_GT(stale, 0) << "the standby was never behind: the delay is lost";
+}
+
+// The measurement for docs/scaling.md: a standby with no apply delay (plain
+// asynchronous streaming on loopback), and a client that reads its own
+// write at once, the worst case for read-your-writes; and a reader with no
+// position. Only the answers are checked; the split is reported.
+TEST_F(FaultsReadStandby, HowManyReadsLeaveThePrimary) {
+  Standby prompt(0);
+  ASSERT_TRUE(prompt.Create(primary_->port()));
+  DaemonProcess d;
+  const int metrics = FreePort();
+  ASSERT_TRUE(d.Spawn(
+      primary_->Url("metad"),
+      {"--read_database", prompt.Url("metad"), "--pool_size", "4", "--drain",
+       "2", "--metrics_listen", absl::StrCat("127.0.0.1:", metrics)}));
+  ASSERT_TRUE(d.WaitServing()) << d.ReadLog();
+  client::ClientOptions options;
+  options.address = d.address();
+  client::Client c(options);
+  Routes start = ReadRoutes(metrics);
+  const int n = ShortOrLong(300, 3000);
+  int missed = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string name = absl::StrCat("measure-", i, ".csv");
+    v1::RegisterFileRequest req;
+    req.mutable_file()->set_source("landing");
+    req.mutable_file()->set_file_name(name);
+    v1::RegisterFileResponse resp;
+    ASSERT_TRUE(c.RegisterFile(req, &resp).ok());
+    v1::GetFileRequest get;
+    get.set_source("landing");
+    get.set_file_name(name);
+    v1::File file;
+    if (!c.GetFile(get, &file).ok()) ++missed;
+  }
+  Routes routes;
+  for (int i = 0; i < 400; ++i) {
+    routes = ReadRoutes(metrics);
+    if (Total(routes) - Total(start) >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& [route, count] : routes) count -= start[route];
+  EXPECT_EQ(missed, 0);
+  EXPECT_EQ(Total(routes), n);
+  Figures("reads_moved_off_primary")
+      .Add("pattern", std::string("write then read at once, position sent"))
+      .Add("reads", int64_t{n})
+      .Add("on_standby", routes["standby"])
+      .Add("on_primary_lagging", routes["primary_lagging"])
+      .Add("missed", int64_t{missed})
+      .Emit();
+  int status = d.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << d.ReadLog();
 }
 
 }  // namespace
