@@ -42,6 +42,7 @@ suites=(
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
   faults_failover_pgtest          # primary killed, a sync standby promoted
+  faults_read_standby_pgtest      # reads on an async standby: read-your-writes
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 

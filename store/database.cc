@@ -8,6 +8,7 @@
 #include <random>
 #include <regex>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -27,6 +28,12 @@ struct Database::Slot {
   // The commit watchdog sent the connection a cancel request: it may still
   // land on a later statement, so the connection is not reused.
   bool cancel_sent = false;
+  // Read pools only: whether the server was asked what it is (once per
+  // connection), whether it is a standby, and the WAL position it had
+  // replayed when last asked (replay only grows, so it is a lower bound).
+  bool probed = false;
+  bool standby = false;
+  uint64_t replayed = 0;
 };
 
 namespace {
@@ -78,6 +85,14 @@ absl::Time CommitCancelTime(absl::Time deadline) {
   return deadline - std::min(left / 10, absl::Seconds(1));
 }
 
+// A position as the queries in database.sql give it (decimal text); 0 when
+// NULL or unreadable.
+uint64_t PositionOf(const pqxx::field& field) {
+  uint64_t position = 0;
+  if (field.is_null() || !absl::SimpleAtoi(field.c_str(), &position)) return 0;
+  return position;
+}
+
 absl::Duration Backoff(int attempt) {
   // Jittered exponential backoff: 1-2 ms, 2-4 ms, ... capped at 100 ms.
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -116,6 +131,7 @@ absl::StatusOr<Database::Slot*> Database::Acquire(absl::Time deadline) {
 
 void Database::Disconnect(Slot* slot) {
   slot->cancel_sent = false;
+  slot->probed = false;
   if (slot->conn == nullptr) return;
   slot->notices.reset();
   slot->conn.reset();  // reconnect on next use
@@ -210,12 +226,83 @@ absl::Status Database::RunAutocommit(
   return status;
 }
 
+void Database::SetReadPool(Database* reader) { reader_ = reader; }
+
+void Database::TakeCommitPosition(const char* name, Slot* slot) {
+  try {
+    AutoTx tx(*slot->conn);
+    const uint64_t position =
+        PositionOf(Exec(tx, sql::kDbCommitPosition)[0][0]);
+    uint64_t seen = commit_position_.load(std::memory_order_relaxed);
+    while (position > seen && !commit_position_.compare_exchange_weak(
+                                  seen, position, std::memory_order_release)) {
+    }
+  } catch (const std::exception& e) {
+    // The commit stands; only this call's answer may carry an older
+    // position (docs/scaling.md). A broken connection is found on reuse.
+    log::Warn("commit_position_failed", {{"tx", name}, {"error", e.what()}});
+  }
+}
+
+bool Database::TryRead(const char* name, const TxOptions& options,
+                       absl::FunctionRef<absl::Status(Tx&)> body,
+                       absl::Status* out, bool* lagging) {
+  const int64_t now = absl::GetCurrentTimeNanos();
+  if (now < down_until_ns_.load(std::memory_order_relaxed)) return false;
+  bool on_standby = false;
+  absl::Status status = Run(name, options, [&](Slot* slot, bool*) {
+    if (!slot->probed ||
+        (slot->standby && slot->replayed < options.min_position)) {
+      AutoTx tx(*slot->conn);
+      pqxx::row row = Exec(tx, sql::kDbReplayPosition)[0];
+      slot->standby = row[0].as<bool>();
+      slot->replayed = PositionOf(row[1]);
+      slot->probed = true;
+    }
+    if (slot->standby && slot->replayed < options.min_position) {
+      *lagging = true;
+      return absl::OkStatus();
+    }
+    on_standby = slot->standby;
+    return RunOnce(name, slot, options, body);
+  });
+  if (*lagging) return false;
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kResourceExhausted) {
+    // Reads have no side effects: the primary may run this one again.
+    if (status.code() == absl::StatusCode::kUnavailable) {
+      const int64_t was = down_until_ns_.exchange(
+          now + absl::ToInt64Nanoseconds(kReadPoolRetry));
+      if (was <= now - absl::ToInt64Nanoseconds(kReadPoolRetry)) {
+        log::Warn("read_pool_unreachable", {{"error", status.message()}});
+      }
+    }
+    return false;
+  }
+  (on_standby ? reads_standby_ : reads_read_pool_primary_)
+      .fetch_add(1, std::memory_order_relaxed);
+  *out = std::move(status);
+  return true;
+}
+
 absl::Status Database::Transact(const char* name, const TxOptions& options,
                                 absl::FunctionRef<absl::Status(Tx&)> body) {
+  if (options.read && reader_ != nullptr) {
+    absl::Status status;
+    bool lagging = false;
+    if (reader_->TryRead(name, options, body, &status, &lagging)) {
+      return status;
+    }
+    (lagging ? reads_primary_lagging_ : reads_primary_unreachable_)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+  const bool take_position = reader_ != nullptr && !options.read;
   // Nothing commits before COMMIT, and a broken COMMIT is in doubt (its own
   // exception): a connection that broke earlier left nothing behind.
   return Run(name, options, [&](Slot* slot, bool*) {
-    return RunOnce(name, slot, options, body);
+    absl::Status status = RunOnce(name, slot, options, body);
+    if (status.ok() && take_position) TakeCommitPosition(name, slot);
+    return status;
   });
 }
 
@@ -223,7 +310,9 @@ absl::Status Database::Autocommit(
     const char* name, const TxOptions& options,
     absl::FunctionRef<absl::Status(AutoTx&)> body) {
   return Run(name, options, [&](Slot* slot, bool* sent) {
-    return RunAutocommit(name, slot, options, body, sent);
+    absl::Status status = RunAutocommit(name, slot, options, body, sent);
+    if (status.ok() && reader_ != nullptr) TakeCommitPosition(name, slot);
+    return status;
   });
 }
 
@@ -311,6 +400,16 @@ PoolStats Database::Stats() const {
   stats.in_use = static_cast<int>(slots_.size() - idle_.size());
   stats.waiting = waiting_;
   stats.retries = retries_.load(std::memory_order_relaxed);
+  stats.reads_primary_lagging =
+      reads_primary_lagging_.load(std::memory_order_relaxed);
+  stats.reads_primary_unreachable =
+      reads_primary_unreachable_.load(std::memory_order_relaxed);
+  if (reader_ != nullptr) {
+    stats.reads_standby =
+        reader_->reads_standby_.load(std::memory_order_relaxed);
+    stats.reads_read_pool_primary =
+        reader_->reads_read_pool_primary_.load(std::memory_order_relaxed);
+  }
   return stats;
 }
 

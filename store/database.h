@@ -4,6 +4,7 @@
 #define METAD_STORE_DATABASE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,6 +34,14 @@ struct TxOptions {
   // transaction records (the `metad.actor` setting that the event tables'
   // actor columns default to). Empty: none.
   std::string actor;
+  // The call has no side effects (a Get, a List): a read pool, when there
+  // is one (Database::SetReadPool), may serve it. Such transactions must
+  // not write.
+  bool read = false;
+  // Read-your-writes for a read: a standby serves it only once it has
+  // replayed the WAL up to this position (a write's commit position, see
+  // Database::CommitPosition), else the primary does. 0: any standby.
+  uint64_t min_position = 0;
 };
 
 struct DatabaseOptions {
@@ -52,6 +61,15 @@ struct PoolStats {
   int in_use = 0;       // connections lent out
   int waiting = 0;      // callers waiting for one
   int64_t retries = 0;  // transaction attempts retried since start
+  // Read transactions (TxOptions::read), counted only with a read pool:
+  // served by a standby; by the read pool's server while it was a primary
+  // (a prefer-standby URL that found no standby); by the primary because
+  // the standby had not replayed the caller's position yet, or because
+  // the read pool could not be reached.
+  int64_t reads_standby = 0;
+  int64_t reads_read_pool_primary = 0;
+  int64_t reads_primary_lagging = 0;
+  int64_t reads_primary_unreachable = 0;
 };
 
 class Database {
@@ -99,6 +117,24 @@ class Database {
   absl::Status Autocommit(const char* name, const TxOptions& options,
                           absl::FunctionRef<absl::Status(AutoTx&)> body);
 
+  // Sends transactions with TxOptions::read to `reader` (a pool on a
+  // standby, not owned, outliving this one) when it can serve them: it is
+  // reachable and has replayed options.min_position. Otherwise this pool
+  // serves them, so a standby that is down or behind costs no read. After
+  // a failure to reach it, reads stay here for kReadPoolRetry before it is
+  // tried again. Also starts taking each commit's position (one more
+  // round trip after each COMMIT). Call before any transaction runs.
+  void SetReadPool(Database* reader);
+  static constexpr absl::Duration kReadPoolRetry = absl::Seconds(1);
+
+  // With a read pool: the highest WAL position read right after a commit
+  // made through this pool, a decimal byte offset (0 before any). Read
+  // after a call's commit returned, it is at or past that commit, so a
+  // standby that has replayed up to it shows the call's changes.
+  uint64_t CommitPosition() const {
+    return commit_position_.load(std::memory_order_acquire);
+  }
+
   // Runs `SELECT 1` on a pooled connection.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(2));
 
@@ -125,6 +161,14 @@ class Database {
   // sent, rather than by the statement. True if it opened one.
   bool Connect(Slot* slot);
   void Disconnect(Slot* slot);
+  // After a commit (read pool set): remembers the server's WAL insert
+  // position. A failure is logged, not returned: the commit stands.
+  void TakeCommitPosition(const char* name, Slot* slot);
+  // On this pool as a read pool: runs a read if this server can serve it.
+  // False (nothing run) if it is unreachable or behind min_position.
+  bool TryRead(const char* name, const TxOptions& options,
+               absl::FunctionRef<absl::Status(Tx&)> body, absl::Status* out,
+               bool* lagging);
 
   const DatabaseOptions options_;
   mutable absl::Mutex mu_;
@@ -133,6 +177,12 @@ class Database {
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> retries_{0};
   std::atomic<int> open_{0};
+  Database* reader_ = nullptr;  // SetReadPool
+  std::atomic<uint64_t> commit_position_{0};
+  // As a read pool: not tried before this time (it could not be reached).
+  std::atomic<int64_t> down_until_ns_{0};
+  std::atomic<int64_t> reads_standby_{0}, reads_read_pool_primary_{0},
+      reads_primary_lagging_{0}, reads_primary_unreachable_{0};
   // Declared last: destroyed first, while the connections it may cancel
   // still exist (none is armed then anyway: no call runs).
   CommitWatchdog watchdog_;

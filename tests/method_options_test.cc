@@ -77,6 +77,8 @@ TEST(MethodOptions, EveryMethodMatchesTheTable) {
     EXPECT_TRUE(seen.insert(m->name()).second) << "short name used twice";
     EXPECT_EQ(m->options().idempotency_level(), it->second.idempotency);
     EXPECT_EQ(RequiredRole(m->name()), it->second.role);
+    // What a standby may serve (--read_database) is exactly the reads.
+    EXPECT_EQ(IsReadMethod(m->name()), it->second.idempotency == kRead);
   }
   EXPECT_EQ(seen.size(), Table().size()) << "a method of the table is gone";
 }
@@ -96,6 +98,8 @@ TEST(MethodOptions, RolesAreDeclaredAndReadersOnlyRead) {
 TEST(MethodOptions, UnknownMethodsNeedAdmin) {
   EXPECT_EQ(RequiredRole("NoSuchMethod"), Role::kAdmin);
   EXPECT_EQ(RequiredRole(""), Role::kAdmin);
+  // ... and are not reads: they stay on the primary.
+  EXPECT_FALSE(IsReadMethod("NoSuchMethod"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -113,6 +114,12 @@ void Client::Sleep(absl::Duration d) const {
   }
 }
 
+void Client::set_commit_position(uint64_t position) {
+  uint64_t seen = position_->load();
+  while (position > seen && !position_->compare_exchange_weak(seen, position)) {
+  }
+}
+
 template <typename Stub, typename Request, typename Response>
 grpc::Status Client::Invoke(Stub* stub, Method<Stub, Request, Response> method,
                             const Request& request, Response* response) {
@@ -129,8 +136,24 @@ grpc::Status Client::Invoke(Stub* stub, Method<Stub, Request, Response> method,
       context.AddMetadata("authorization",
                           absl::StrCat("Bearer ", options_.bearer_token));
     }
+    if (options_.read_your_writes) {
+      if (uint64_t seen = position_->load(); seen > 0) {
+        context.AddMetadata(kMinPositionHeader, std::to_string(seen));
+      }
+    }
     response->Clear();
     status = (stub->*method)(&context, request, response);
+    if (status.ok() && options_.read_your_writes) {
+      const auto& trailers = context.GetServerTrailingMetadata();
+      auto it = trailers.find(kCommitPositionTrailer);
+      uint64_t position = 0;
+      if (it != trailers.end() &&
+          absl::SimpleAtoi(
+              absl::string_view(it->second.data(), it->second.size()),
+              &position)) {
+        set_commit_position(position);
+      }
+    }
     if (status.ok() || !IsRetryableCode(status.error_code()) ||
         attempt >= max_attempts) {
       return status;

@@ -52,6 +52,7 @@ struct Daemon::Parts {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   std::shared_ptr<TokenAuthenticator> tokens =
       std::make_shared<TokenAuthenticator>();
+  std::unique_ptr<store::Database> read_db;  // --read_database; outlives db
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Metrics> metrics;
   std::shared_ptr<TokenAuthenticator> status_tokens;
@@ -108,6 +109,16 @@ absl::Status Daemon::Start(std::string* event) {
   db_options.url = config_.database_url;
   db_options.pool_size = config_.pool_size;
   p.db = std::make_unique<store::Database>(db_options);
+  if (!config_.read_database_url.empty()) {
+    // Reads (and the status page) try it first; writes, the reaper,
+    // retention and watch streams (LISTEN) stay on the primary.
+    store::DatabaseOptions read_options = db_options;
+    read_options.url = config_.read_database_url;
+    p.read_db = std::make_unique<store::Database>(read_options);
+    p.db->SetReadPool(p.read_db.get());
+    log::Info("read_pool",
+              {{"url", store::RedactDatabaseUrl(config_.read_database_url)}});
+  }
 
   if (!config_.status_token_file.empty()) {
     p.status_tokens = std::make_shared<TokenAuthenticator>();

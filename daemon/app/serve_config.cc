@@ -84,6 +84,11 @@ std::vector<FlagSpec> ServeFlags() {
       {"migration_database", "METAD_MIGRATION_DATABASE_URL", "",
        "URL of the schema owner for migrations (default: --database)", false,
        Mask::kUrl},
+      {"read_database", "METAD_READ_DATABASE_URL", "",
+       "URL for calls without side effects (Get, List, GetReadyTasks, the "
+       "status page), e.g. a standby with target_session_attrs="
+       "prefer-standby; empty: all on --database (docs/scaling.md)",
+       false, Mask::kUrl},
       {"tls_cert", "METAD_TLS_CERT", "", "server certificate chain (PEM)"},
       {"tls_key", "METAD_TLS_KEY", "", "server private key (PEM)"},
       {"tls_client_ca", "METAD_TLS_CLIENT_CA", "",
@@ -187,6 +192,9 @@ absl::Status ResolveDatabaseUrls(const FlagSet& flags, ServeConfig* config) {
   config->migration_database_url = flags.Get("migration_database").empty()
                                        ? *url
                                        : flags.Get("migration_database");
+  // A password file's password reaches libpq through PGPASSWORD, for this
+  // URL too.
+  config->read_database_url = flags.Get("read_database");
   return absl::OkStatus();
 }
 

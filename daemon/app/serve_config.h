@@ -42,6 +42,8 @@ struct ServeConfig {
   // Filled by ResolveDatabaseUrls (they may read a password file).
   std::string database_url;
   std::string migration_database_url;
+  // --read_database: empty when reads stay on database_url.
+  std::string read_database_url;
 };
 
 // Every flag of `metad serve`, CommonFlags() included.

@@ -52,6 +52,8 @@ MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
   if (options.call_observer) runner_.add_observer(options.call_observer);
   if (options.authorizer) runner_.set_authorizer(options.authorizer);
   if (options.namer) runner_.set_namer(options.namer);
+  // 0 (no trailer) unless the pool has a read pool.
+  runner_.set_commit_position([db] { return db->CommitPosition(); });
 }
 
 MetadServer::~MetadServer() { Shutdown(absl::ZeroDuration()); }

@@ -39,6 +39,12 @@ Metrics::Metrics(const std::string& version)
                         "deadlock or lost connection",
                         *registry_)
                       .Add({})),
+      reads_(Build(prometheus::BuildCounter(), "metad_db_reads_total",
+                   "Read transactions with --read_database, by where they "
+                   "ran: standby; read_pool_primary (the read URL found no "
+                   "standby); primary_lagging (the standby had not replayed "
+                   "the caller's metad-min-lsn); primary_unreachable",
+                   *registry_)),
       leases_expired_(Build(prometheus::BuildCounter(),
                             "metad_leases_expired_total",
                             "Runs this replica ended because their lease "
@@ -120,6 +126,18 @@ void Metrics::RecordPool(const store::PoolStats& pool) {
   if (pool.retries > retries_seen_) {
     tx_retries_.Increment(static_cast<double>(pool.retries - retries_seen_));
     retries_seen_ = pool.retries;
+  }
+  const int64_t reads[4] = {pool.reads_standby, pool.reads_read_pool_primary,
+                            pool.reads_primary_lagging,
+                            pool.reads_primary_unreachable};
+  static const char* const kRoutes[4] = {
+      "standby", "read_pool_primary", "primary_lagging", "primary_unreachable"};
+  for (int i = 0; i < 4; ++i) {
+    if (reads[i] > reads_seen_[i]) {
+      reads_.Add({{"served_by", kRoutes[i]}})
+          .Increment(static_cast<double>(reads[i] - reads_seen_[i]));
+      reads_seen_[i] = reads[i];
+    }
   }
 }
 

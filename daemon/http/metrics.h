@@ -57,6 +57,7 @@ class Metrics {
   prometheus::Gauge& pool_in_use_;
   prometheus::Gauge& pool_waiting_;
   prometheus::Counter& tx_retries_;
+  prometheus::Family<prometheus::Counter>& reads_;
   prometheus::Counter& leases_expired_;
   prometheus::Family<prometheus::Counter>& pruned_;
   prometheus::Family<prometheus::Gauge>& files_;
@@ -76,6 +77,9 @@ class Metrics {
   std::function<LiveGauges()> live_ ABSL_GUARDED_BY(mu_);
   mutable double cpu_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retries_seen_ = 0;
+  // Read routes counted so far (store::PoolStats), in the order of
+  // Metrics::RecordPool's labels.
+  int64_t reads_seen_[4] = {0, 0, 0, 0};
 };
 
 }  // namespace metad::daemon

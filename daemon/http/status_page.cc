@@ -44,6 +44,7 @@ HttpResponse FromStoreError(const absl::Status& status, const char* path) {
 store::TxOptions RequestOptions() {
   store::TxOptions options;
   options.deadline = absl::Now() + kRequestDeadline;
+  options.read = true;  // a standby may serve it (--read_database)
   return options;
 }
 

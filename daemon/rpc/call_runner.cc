@@ -2,10 +2,13 @@
 
 #include <chrono>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "daemon/rpc/grpc_status.h"
+#include "daemon/rpc/method_options.h"
 
 namespace metad::daemon {
 namespace {
@@ -30,6 +33,17 @@ store::TxOptions TxOptionsFor(grpc::ServerContextBase* context) {
     options.deadline = absl::FromChrono(deadline);
   }
   options.cancelled = [context] { return context->IsCancelled(); };
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kMinPositionHeader);
+  // An unreadable position is ignored: the read is then served as without.
+  if (it != metadata.end()) {
+    uint64_t position = 0;
+    if (absl::SimpleAtoi(
+            absl::string_view(it->second.data(), it->second.size()),
+            &position)) {
+      options.min_position = position;
+    }
+  }
   return options;
 }
 
@@ -39,25 +53,34 @@ CallRunner::Done CallRunner::Finisher(grpc::CallbackServerContext* context,
                                       grpc::ServerUnaryReactor* reactor,
                                       const char* method) {
   absl::Time start = absl::Now();
-  return [this, reactor, context, method, start](const absl::Status& s) {
-    double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    log::Level level = s.ok() ? log::Level::kDebug
-                       : s.code() == absl::StatusCode::kInternal
-                           ? log::Level::kError
-                           : log::Level::kInfo;
-    if (log::Enabled(level)) {
-      log::Write(level, "rpc",
-                 {{"method", method},
-                  {"code", absl::StatusCodeToString(s.code())},
-                  {"ms", seconds * 1000},
-                  {"request_id", RequestIdOf(context)},
-                  {"message", s.message()}});
-    }
-    for (const auto& observer : observers_) {
-      observer(CallRecord{method, s.code(), seconds});
-    }
-    reactor->Finish(ToGrpcStatus(s));
-  };
+  const bool writes = commit_position_ && !IsReadMethod(method);
+  return
+      [this, reactor, context, method, start, writes](const absl::Status& s) {
+        if (writes && s.ok()) {
+          // Read now, after the call's commit: at or past it.
+          if (uint64_t position = commit_position_(); position > 0) {
+            context->AddTrailingMetadata(kCommitPositionTrailer,
+                                         std::to_string(position));
+          }
+        }
+        double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+        log::Level level = s.ok() ? log::Level::kDebug
+                           : s.code() == absl::StatusCode::kInternal
+                               ? log::Level::kError
+                               : log::Level::kInfo;
+        if (log::Enabled(level)) {
+          log::Write(level, "rpc",
+                     {{"method", method},
+                      {"code", absl::StatusCodeToString(s.code())},
+                      {"ms", seconds * 1000},
+                      {"request_id", RequestIdOf(context)},
+                      {"message", s.message()}});
+        }
+        for (const auto& observer : observers_) {
+          observer(CallRecord{method, s.code(), seconds});
+        }
+        reactor->Finish(ToGrpcStatus(s));
+      };
 }
 
 grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
@@ -72,14 +95,16 @@ grpc::ServerUnaryReactor* CallRunner::Run(grpc::CallbackServerContext* context,
       return reactor;
     }
   }
-  bool queued = pool_->TrySubmit([context, handler = std::move(handler),
-                                  finish, actor = ActorOf(*context)] {
+  bool queued = pool_->TrySubmit([context, handler = std::move(handler), finish,
+                                  actor = ActorOf(*context),
+                                  read = IsReadMethod(method)] {
     if (context->IsCancelled()) {
       finish(absl::CancelledError("the call was cancelled before it ran"));
       return;
     }
     store::TxOptions options = TxOptionsFor(context);
     options.actor = actor;
+    options.read = read;
     finish(handler(options));
   });
   if (!queued) {

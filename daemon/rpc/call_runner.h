@@ -23,6 +23,13 @@ struct CallRecord {
   double seconds;
 };
 
+// Read-your-writes with --read_database (docs/scaling.md): a write's OK
+// answer carries, in this trailer, a WAL position at or past its commit
+// (decimal); a read that sends it back in this request header is served by a
+// standby only once the standby has replayed that far, else by the primary.
+inline constexpr char kCommitPositionTrailer[] = "metad-commit-lsn";
+inline constexpr char kMinPositionHeader[] = "metad-min-lsn";
+
 class CallRunner {
  public:
   using Handler = std::function<absl::Status(const store::TxOptions&)>;
@@ -42,6 +49,12 @@ class CallRunner {
   using AsyncHandler = std::function<void(store::TxOptions, Done)>;
   grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* context,
                                      const char* method, AsyncHandler handler);
+
+  // The primary pool's commit position (0: not tracked), sent with every
+  // OK answer of a method with side effects; set before serving.
+  void set_commit_position(std::function<uint64_t()> position) {
+    commit_position_ = std::move(position);
+  }
 
   // Called after every call (metrics; watch streams learn of writes), in
   // the order added; add before serving.
@@ -82,9 +95,11 @@ class CallRunner {
   std::vector<std::function<void(const CallRecord&)>> observers_;
   Authorizer authorizer_;
   Namer namer_;
+  std::function<uint64_t()> commit_position_;
 };
 
-// TxOptions carrying the call's deadline and cancellation.
+// TxOptions carrying the call's deadline and cancellation, and the position
+// of kMinPositionHeader when the caller sent one.
 store::TxOptions TxOptionsFor(grpc::ServerContextBase* context);
 
 // For RunAsync handlers that hand their call to a group committer: the

@@ -1,5 +1,7 @@
 #include "daemon/rpc/method_options.h"
 
+#include <set>
+
 #include "metad/v1/admin.pb.h"
 #include "metad/v1/dependencies.pb.h"
 #include "metad/v1/files.pb.h"
@@ -32,6 +34,20 @@ const std::vector<const google::protobuf::MethodDescriptor*>& MetadMethods() {
     return all;
   }();
   return *methods;
+}
+
+bool IsReadMethod(const std::string& method) {
+  static const auto* const reads = [] {
+    auto* names = new std::set<std::string>();
+    for (const google::protobuf::MethodDescriptor* m : MetadMethods()) {
+      if (m->options().idempotency_level() ==
+          google::protobuf::MethodOptions::NO_SIDE_EFFECTS) {
+        names->insert(m->name());
+      }
+    }
+    return names;
+  }();
+  return reads->count(method) > 0;
 }
 
 }  // namespace metad::daemon

@@ -6,12 +6,17 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <string>
 #include <vector>
 
 namespace metad::daemon {
 
 // Every method of every metad.v1 service (FileService, TaskService, ...).
 const std::vector<const google::protobuf::MethodDescriptor*>& MetadMethods();
+
+// Whether the method (by its short name, e.g. "GetFile") declares
+// idempotency_level = NO_SIDE_EFFECTS: a read, which a standby may serve.
+bool IsReadMethod(const std::string& method);
 
 }  // namespace metad::daemon
 

@@ -15,3 +15,18 @@ SELECT set_config('statement_timeout', $1, false);
 
 -- name: db.ping
 SELECT 1;
+
+-- name: db.commit_position
+-- Run right after a COMMIT on the same connection (only with a read pool):
+-- the WAL insert position, which is past that commit's record, as a
+-- decimal byte offset. NULL on a standby, which commits nothing.
+SELECT CASE WHEN pg_is_in_recovery() THEN NULL
+            ELSE (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text END;
+
+-- name: db.replay_position
+-- On a read pool's connection: whether the server is a standby, and the WAL
+-- position it has replayed up to (a decimal byte offset; NULL on a
+-- primary, which serves every position).
+SELECT pg_is_in_recovery(),
+       CASE WHEN pg_is_in_recovery()
+            THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::text END;

@@ -7,6 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
+from metad_client.session import ReadYourWrites
 from metad_client.watch import Watch, watch_files_request, watch_runs_request
 from metad_client.worker import WorkerRun
 
@@ -58,7 +59,8 @@ def token_metadata(token):
 
 def connect(address=None, token=None, tls=False, *, root_certificates=None,
             certificate_chain=None, private_key=None, server_name=None,
-            timeout=DEFAULT_TIMEOUT, retry=RetryPolicy(), options=()):
+            timeout=DEFAULT_TIMEOUT, retry=RetryPolicy(), options=(),
+            read_your_writes=True):
     """Opens a channel to metad and returns a Client.
 
     address: host:port; default $METAD_ADDRESS, else 127.0.0.1:50051.
@@ -72,6 +74,9 @@ def connect(address=None, token=None, tls=False, *, root_certificates=None,
     timeout: the default deadline of a call in seconds, retries included
         (None for none); a call's own timeout= wins.
     retry: a RetryPolicy, or None to never retry.
+    read_your_writes: with metad reading from a standby (--read_database),
+        every read sees the changes this client made (metad_client.session);
+        False lets reads be served by a standby that is behind.
     """
     address = address or os.environ.get("METAD_ADDRESS") or DEFAULT_ADDRESS
     options = channel_options(options, server_name)
@@ -82,8 +87,12 @@ def connect(address=None, token=None, tls=False, *, root_certificates=None,
         channel = grpc.secure_channel(address, creds, options=options)
     interceptor = DefaultsInterceptor(timeout=timeout, retry=retry,
                                       metadata=token_metadata(token))
-    return Client(grpc.intercept_channel(channel, interceptor), address=address,
-                  raw_channel=channel)
+    interceptors = [interceptor]
+    session = ReadYourWrites() if read_your_writes else None
+    if session is not None:
+        interceptors.append(session)  # inside the retries: each attempt's answer
+    return Client(grpc.intercept_channel(channel, *interceptors), address=address,
+                  raw_channel=channel, session=session)
 
 
 class Client:
@@ -99,8 +108,9 @@ class Client:
     with-block) closes the channel.
     """
 
-    def __init__(self, channel, address="", raw_channel=None):
+    def __init__(self, channel, address="", raw_channel=None, session=None):
         self.channel = channel
+        self._session = session
         self.address = address
         self._raw_channel = raw_channel or channel
         self.files = _stubs.files_pb2_grpc.FileServiceStub(channel)
@@ -109,6 +119,19 @@ class Client:
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
         self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
         self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
+
+    @property
+    def commit_position(self):
+        """The highest commit position an answer carried (read_your_writes;
+        0 before any, or without a read pool on the daemon)."""
+        return self._session.position if self._session is not None else 0
+
+    def set_commit_position(self, position):
+        """Makes this client's reads see at least what a client that saw
+        `position` (its commit_position) had written."""
+        if self._session is None:
+            raise ValueError("this client was opened with read_your_writes=False")
+        self._session.see(position)
 
     def close(self):
         self._raw_channel.close()

@@ -54,15 +54,16 @@ class Daemon:
             return "".join(f.readlines()[-lines:])
 
 
-def _start(bin_dir, url, log_path, port=None):
+def _start(bin_dir, url, log_path, port=None, extra=()):
     """Starts metad on `port`, or on a free port (retrying if another process
-    took it)."""
+    took it); `extra`: more flags."""
     for _ in range(1 if port else 3):
         port = port or free_port()
         log = open(log_path, "ab")
         proc = subprocess.Popen(
             [os.path.join(bin_dir, "metad"), "serve", "--listen",
-             f"127.0.0.1:{port}", "--database", url, "--reaper_interval", "0.2"],
+             f"127.0.0.1:{port}", "--database", url, "--reaper_interval", "0.2",
+             *extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         address = f"127.0.0.1:{port}"

@@ -21,6 +21,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,6 +60,13 @@ struct ClientOptions {
   std::string client_cert_pem;
   std::string client_key_pem;
   RetryPolicy retry;
+  // Read-your-writes when metad serves reads from a standby
+  // (--read_database): the Client remembers the highest commit position an
+  // answer carried (trailer metad-commit-lsn) and sends it with every call
+  // (header metad-min-lsn), so a read never misses a change this Client
+  // made. Costs nothing when metad has no read pool (no trailer is sent).
+  // Off: reads may be served by a standby that is behind.
+  bool read_your_writes = true;
   // Injected for tests; absl::SleepFor when empty.
   std::function<void(absl::Duration)> sleep;
 };
@@ -89,6 +98,12 @@ class Client {
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
 
   const ClientOptions& options() const { return options_; }
+
+  // The highest commit position seen (read_your_writes), 0 before any.
+  // Another Client (another process) may pass it on with
+  // set_commit_position to read what this one wrote.
+  uint64_t commit_position() const { return position_->load(); }
+  void set_commit_position(uint64_t position);
 
   // FileService
   grpc::Status RegisterFile(v1::RegisterFileRequest request,
@@ -199,7 +214,14 @@ class Client {
   std::unique_ptr<v1::DependencyService::Stub> deps_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::shared_ptr<v1::WatchService::Stub> watch_;
+  // Shared so that Client stays movable.
+  std::shared_ptr<std::atomic<uint64_t>> position_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
 };
+
+// The names of the read-your-writes metadata (docs/scaling.md).
+inline constexpr char kCommitPositionTrailer[] = "metad-commit-lsn";
+inline constexpr char kMinPositionHeader[] = "metad-min-lsn";
 
 }  // namespace metad::client
 
