@@ -41,25 +41,38 @@ absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
 }
 
 // A keyset page of a held answer: ids above `after_id`, at most `limit`.
-std::vector<Task> PageOf(const ReadyAnswer& answer, int64_t after_id,
-                         int64_t limit) {
-  const std::vector<Task>& tasks = answer.graph->tasks;
+ReadyPage PageOf(std::shared_ptr<const ReadyAnswer> answer, int64_t after_id,
+                 int64_t limit) {
+  const std::vector<Task>& tasks = answer->graph->tasks;
+  const std::vector<int32_t>& ready = answer->ready;
   // Indexes ascend with ids, as the SQL path's ORDER BY t.id.
   auto it = std::upper_bound(
-      answer.ready.begin(), answer.ready.end(), after_id,
+      ready.begin(), ready.end(), after_id,
       [&](int64_t id, int32_t i) { return id < tasks[i].id(); });
-  std::vector<Task> out;
-  out.reserve(std::min<int64_t>(limit, answer.ready.end() - it));
-  for (; it != answer.ready.end() && static_cast<int64_t>(out.size()) < limit;
-       ++it) {
-    out.push_back(tasks[*it]);
-  }
-  return out;
+  ReadyPage page;
+  page.begin = it - ready.begin();
+  page.end = page.begin + std::min<int64_t>(limit, ready.end() - it);
+  page.answer = std::move(answer);
+  return page;
 }
 
 }  // namespace
 
 absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
+    const TxOptions& options, const std::string& batch_id,
+    const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
+  ASSIGN_OR_RETURN(ReadyPage page,
+                   ReadyTasksPage(options, batch_id, targets, after_id, limit));
+  if (!page.answer) return std::move(page.tasks);
+  std::vector<Task> out;
+  out.reserve(page.size());
+  for (size_t i = page.begin; i < page.end; ++i) {
+    out.push_back(page.answer->graph->tasks[page.answer->ready[i]]);
+  }
+  return out;
+}
+
+absl::StatusOr<ReadyPage> DependencyStore::ReadyTasksPage(
     const TxOptions& options, const std::string& batch_id,
     const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
   if (options_.ready_graph_max_tasks > 0) {
@@ -68,7 +81,7 @@ absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
       ASSIGN_OR_RETURN(ReadyState state, ReadState(options, batch_id));
       if (held->HoldsIn(state)) {
         answers_.CountHit();
-        return PageOf(*held, after_id, limit);
+        return PageOf(std::move(held), after_id, limit);
       }
     }
     std::optional<TaskGraphId> seen;
@@ -81,11 +94,14 @@ absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
           seen, ReadyFromGraph(options, graph, batch_id, targets, &answer));
       if (*seen == graph->id) {
         answers_.Put(key, answer);
-        return PageOf(*answer, after_id, limit);
+        return PageOf(std::move(answer), after_id, limit);
       }
     }
   }
-  return ReadyFromSql(options, batch_id, targets, after_id, limit);
+  ReadyPage page;
+  ASSIGN_OR_RETURN(page.tasks,
+                   ReadyFromSql(options, batch_id, targets, after_id, limit));
+  return page;
 }
 
 absl::StatusOr<ReadyState> DependencyStore::ReadState(

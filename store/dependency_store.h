@@ -98,6 +98,11 @@ class DependencyStore {
       const std::vector<std::string>& targets, int64_t after_id = 0,
       int64_t limit = kNoLimit);
 
+  // ReadyTasks as a page that may point into a held answer (no copies).
+  absl::StatusOr<ReadyPage> ReadyTasksPage(
+      const TxOptions& options, const std::string& batch_id,
+      const std::vector<std::string>& targets, int64_t after_id, int64_t limit);
+
   // How many times the task graph was read for ReadyTasks (a graph found
   // too big counts too); for tests.
   int64_t graph_loads() const { return graph_cache_.loads(); }

@@ -5,6 +5,16 @@
 
 namespace metad::store {
 
+const std::vector<std::string>& ReadyAnswer::Encoded() const {
+  std::call_once(encoded_once_, [this] {
+    encoded_.reserve(ready.size());
+    for (int32_t i : ready) {
+      encoded_.push_back(graph->tasks[i].SerializeAsString());
+    }
+  });
+  return encoded_;
+}
+
 std::string ReadyAnswerCache::Key(const std::string& batch_id,
                                   const std::vector<std::string>& targets) {
   std::vector<std::string> sorted = targets;

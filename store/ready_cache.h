@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,35 @@ struct ReadyAnswer {
   int64_t live_until_us = std::numeric_limits<int64_t>::max();
   std::vector<int32_t> ready;
 
+  // The ready tasks in wire form, one per entry of `ready`: encoded once on
+  // first use, so a held answer is sent without copying 1,000s of Task
+  // messages per call (the copies were most of the daemon's time).
+  const std::vector<std::string>& Encoded() const;
+
   // Whether this is the answer in a snapshot that reads `state`.
   bool HoldsIn(const ReadyState& state) const {
     return graph->id == state.graph && batch_version == state.batch_version &&
            batch_token == state.batch_token && state.now_us < live_until_us;
+  }
+
+ private:
+  mutable std::once_flag encoded_once_;
+  mutable std::vector<std::string> encoded_;
+};
+
+// A page of GetReadyTasks: entries [begin, end) of a held answer's `ready`
+// when `answer` is set, else `tasks` (the SQL path).
+struct ReadyPage {
+  std::shared_ptr<const ReadyAnswer> answer;
+  size_t begin = 0;
+  size_t end = 0;
+  std::vector<metad::v1::Task> tasks;
+
+  size_t size() const { return answer ? end - begin : tasks.size(); }
+  // The id of the page's k-th task.
+  int64_t IdAt(size_t k) const {
+    return answer ? answer->graph->tasks[answer->ready[begin + k]].id()
+                  : tasks[k].id();
   }
 };
 
