@@ -73,6 +73,26 @@ CREATE FUNCTION public.metad_batch_readiness(p_batch text) RETURNS TABLE(task_id
 $$;
 
 --
+-- Name: metad_bump_batch_run_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_bump_batch_run_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    DELETE FROM batch_run_version;
+  ELSE
+    INSERT INTO batch_run_version AS v (batch_id, version)
+    SELECT DISTINCT batch_id, 1 FROM changed ORDER BY batch_id
+    ON CONFLICT (batch_id) DO UPDATE
+      SET version = v.version + 1, token = gen_random_uuid();
+  END IF;
+  RETURN NULL;
+END;
+$$;
+
+--
 -- Name: metad_bump_task_graph_version(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -912,6 +932,16 @@ CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
 
 --
+-- Name: batch_run_version; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.batch_run_version (
+    batch_id text NOT NULL,
+    version bigint NOT NULL,
+    token uuid DEFAULT gen_random_uuid() NOT NULL
+);
+
+--
 -- Name: claim_requests; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1249,6 +1279,13 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
 
 --
+-- Name: batch_run_version batch_run_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.batch_run_version
+    ADD CONSTRAINT batch_run_version_pkey PRIMARY KEY (batch_id);
+
+--
 -- Name: claim_requests claim_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1496,6 +1533,30 @@ CREATE TRIGGER task_dependencies_graph_truncated AFTER TRUNCATE ON public.task_d
 --
 
 CREATE TRIGGER task_dependencies_graph_updated AFTER UPDATE ON public.task_dependencies REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_task_graph_version();
+
+--
+-- Name: task_log task_log_batch_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_log_batch_deleted AFTER DELETE ON public.task_log REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_batch_run_version();
+
+--
+-- Name: task_log task_log_batch_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_log_batch_inserted AFTER INSERT ON public.task_log REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_batch_run_version();
+
+--
+-- Name: task_log task_log_batch_truncated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_log_batch_truncated AFTER TRUNCATE ON public.task_log FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_batch_run_version();
+
+--
+-- Name: task_log task_log_batch_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER task_log_batch_updated AFTER UPDATE ON public.task_log REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.metad_bump_batch_run_version();
 
 --
 -- Name: tasks tasks_events; Type: TRIGGER; Schema: public; Owner: -

@@ -1,8 +1,11 @@
-// GetReadyTasks: from the task graph held in memory plus the batch's runs
-// (task_graph.h), or all in SQL when the graph is too big to hold or keeps
-// changing under the call. Both answer the same rule, documented at
-// DependencyStore::ReadyTasks; tests/dependency_store_pgtest.cc holds them to
-// the same reference.
+// GetReadyTasks: from an answer held since the graph and the batch's runs
+// last changed (ready_cache.h), else from the task graph held in memory plus
+// the batch's runs (task_graph.h), or all in SQL when the graph is too big to
+// hold or keeps changing under the call. Both answer the same rule, documented
+// at DependencyStore::ReadyTasks; tests/dependency_store_pgtest.cc holds them
+// to the same reference.
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -37,30 +40,91 @@ absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
   return runs;
 }
 
+// A keyset page of a held answer: ids above `after_id`, at most `limit`.
+ReadyPage PageOf(std::shared_ptr<const ReadyAnswer> answer, int64_t after_id,
+                 int64_t limit) {
+  const std::vector<Task>& tasks = answer->graph->tasks;
+  const std::vector<int32_t>& ready = answer->ready;
+  // Indexes ascend with ids, as the SQL path's ORDER BY t.id.
+  auto it = std::upper_bound(
+      ready.begin(), ready.end(), after_id,
+      [&](int64_t id, int32_t i) { return id < tasks[i].id(); });
+  ReadyPage page;
+  page.begin = it - ready.begin();
+  page.end = page.begin + std::min<int64_t>(limit, ready.end() - it);
+  page.answer = std::move(answer);
+  return page;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<Task>> DependencyStore::ReadyTasks(
     const TxOptions& options, const std::string& batch_id,
     const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
+  ASSIGN_OR_RETURN(ReadyPage page,
+                   ReadyTasksPage(options, batch_id, targets, after_id, limit));
+  if (!page.answer) return std::move(page.tasks);
+  std::vector<Task> out;
+  out.reserve(page.size());
+  for (size_t i = page.begin; i < page.end; ++i) {
+    out.push_back(page.answer->graph->tasks[page.answer->ready[i]]);
+  }
+  return out;
+}
+
+absl::StatusOr<ReadyPage> DependencyStore::ReadyTasksPage(
+    const TxOptions& options, const std::string& batch_id,
+    const std::vector<std::string>& targets, int64_t after_id, int64_t limit) {
   if (options_.ready_graph_max_tasks > 0) {
+    const std::string key = ReadyAnswerCache::Key(batch_id, targets);
+    if (std::shared_ptr<const ReadyAnswer> held = answers_.Find(key)) {
+      ASSIGN_OR_RETURN(ReadyState state, ReadState(options, batch_id));
+      if (held->HoldsIn(state)) {
+        answers_.CountHit();
+        return PageOf(std::move(held), after_id, limit);
+      }
+    }
     std::optional<TaskGraphId> seen;
     for (int attempt = 0; attempt < kGraphAttempts; ++attempt) {
       ASSIGN_OR_RETURN(std::shared_ptr<const TaskGraph> graph,
                        Graph(options, seen ? &*seen : nullptr));
       if (graph->too_big) break;
-      std::vector<Task> out;
-      ASSIGN_OR_RETURN(seen, ReadyFromGraph(options, *graph, batch_id, targets,
-                                            after_id, limit, &out));
-      if (*seen == graph->id) return out;
+      std::shared_ptr<const ReadyAnswer> answer;
+      ASSIGN_OR_RETURN(
+          seen, ReadyFromGraph(options, graph, batch_id, targets, &answer));
+      if (*seen == graph->id) {
+        answers_.Put(key, answer);
+        return PageOf(std::move(answer), after_id, limit);
+      }
     }
   }
-  return ReadyFromSql(options, batch_id, targets, after_id, limit);
+  ReadyPage page;
+  ASSIGN_OR_RETURN(page.tasks,
+                   ReadyFromSql(options, batch_id, targets, after_id, limit));
+  return page;
+}
+
+absl::StatusOr<ReadyState> DependencyStore::ReadState(
+    const TxOptions& options, const std::string& batch_id) {
+  ReadyState state;
+  RETURN_IF_ERROR(db_->Transact(
+      "dependency.ready_state", options, [&](Tx& tx) -> absl::Status {
+        pqxx::result rows = Exec(tx, sql::kDependencyReadyState, batch_id);
+        const pqxx::row& row = rows.at(0);
+        state.graph = ReadGraphId(row);
+        state.batch_version = row["batch_version"].as<int64_t>(0);
+        state.batch_token = row["batch_token"].as<std::string>("");
+        state.now_us = row["now_us"].as<int64_t>();
+        return absl::OkStatus();
+      }));
+  return state;
 }
 
 absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
-    const TxOptions& options, const TaskGraph& graph,
+    const TxOptions& options, std::shared_ptr<const TaskGraph> graph_ptr,
     const std::string& batch_id, const std::vector<std::string>& targets,
-    int64_t after_id, int64_t limit, std::vector<Task>* out) {
+    std::shared_ptr<const ReadyAnswer>* answer) {
+  const TaskGraph& graph = *graph_ptr;
   // Targets unknown to this copy may be tasks registered since: they are
   // NOT_FOUND only if the runs' snapshot has this very graph.
   std::optional<std::vector<int32_t>> candidates;
@@ -79,6 +143,7 @@ absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
   }
   TaskGraphId seen;
   BatchRunSummary runs;
+  auto out = std::make_shared<ReadyAnswer>();
   RETURN_IF_ERROR(
       db_->Transact("dependency.ready", options, [&](Tx& tx) -> absl::Status {
         pqxx::result rows;
@@ -91,20 +156,21 @@ absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
         } else {
           rows = Exec(tx, sql::kDependencyRunSummaryAll, batch_id);
         }
-        seen = ReadGraphId(rows.at(0));
+        const pqxx::row& row = rows.at(0);
+        seen = ReadGraphId(row);
         if (seen != graph.id) return absl::OkStatus();
-        ASSIGN_OR_RETURN(runs, ReadRunSummary(rows.at(0)));
+        ASSIGN_OR_RETURN(runs, ReadRunSummary(row));
+        out->batch_version = row["batch_version"].as<int64_t>(0);
+        out->batch_token = row["batch_token"].as<std::string>("");
+        out->live_until_us = row["live_until_us"].as<int64_t>(
+            std::numeric_limits<int64_t>::max());
         return absl::OkStatus();
       }));
   if (seen != graph.id) return seen;
   if (unknown != nullptr) return UnknownTaskError("targets", *unknown);
-  out->clear();
-  // Indexes ascend with ids, as the SQL path's ORDER BY t.id.
-  for (int32_t i :
-       ReadyIndexes(graph, runs, candidates ? &*candidates : nullptr)) {
-    if (static_cast<int64_t>(out->size()) >= limit) break;
-    if (graph.tasks[i].id() > after_id) out->push_back(graph.tasks[i]);
-  }
+  out->ready = ReadyIndexes(graph, runs, candidates ? &*candidates : nullptr);
+  out->graph = std::move(graph_ptr);
+  *answer = std::move(out);
   return seen;
 }
 

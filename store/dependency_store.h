@@ -14,6 +14,7 @@
 #include "metad/v1/dependencies.pb.h"
 #include "metad/v1/tasks.pb.h"
 #include "store/database.h"
+#include "store/ready_cache.h"
 #include "store/task_graph.h"
 
 namespace metad::store {
@@ -97,17 +98,27 @@ class DependencyStore {
       const std::vector<std::string>& targets, int64_t after_id = 0,
       int64_t limit = kNoLimit);
 
+  // ReadyTasks as a page that may point into a held answer (no copies).
+  absl::StatusOr<ReadyPage> ReadyTasksPage(
+      const TxOptions& options, const std::string& batch_id,
+      const std::vector<std::string>& targets, int64_t after_id, int64_t limit);
+
   // How many times the task graph was read for ReadyTasks (a graph found
   // too big counts too); for tests.
   int64_t graph_loads() const { return graph_cache_.loads(); }
+  // How many ReadyTasks calls were answered from a held answer; for tests.
+  int64_t ready_cache_hits() const { return answers_.hits(); }
 
  private:
   // ReadyTasks with `graph` and the batch's runs; returns the graph state
-  // of the runs' snapshot, and fills *out only when it is graph's.
+  // of the runs' snapshot, and fills *answer only when it is graph's.
   absl::StatusOr<TaskGraphId> ReadyFromGraph(
-      const TxOptions& options, const TaskGraph& graph,
+      const TxOptions& options, std::shared_ptr<const TaskGraph> graph,
       const std::string& batch_id, const std::vector<std::string>& targets,
-      int64_t after_id, int64_t limit, std::vector<metad::v1::Task>* out);
+      std::shared_ptr<const ReadyAnswer>* answer);
+  // The state a held answer is checked against (dependency.ready_state).
+  absl::StatusOr<ReadyState> ReadState(const TxOptions& options,
+                                       const std::string& batch_id);
   // ReadyTasks joining the graph in SQL.
   absl::StatusOr<std::vector<metad::v1::Task>> ReadyFromSql(
       const TxOptions& options, const std::string& batch_id,
@@ -123,6 +134,7 @@ class DependencyStore {
   Database* db_;
   const DependencyStoreOptions options_;
   TaskGraphCache graph_cache_;
+  ReadyAnswerCache answers_;
 };
 
 }  // namespace metad::store

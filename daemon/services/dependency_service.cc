@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace metad::daemon {
 namespace {
@@ -282,15 +283,32 @@ grpc::ServerUnaryReactor* DependencyServiceImpl::GetReadyTasks(
             int64_t after,
             DecodePageToken("page_token", request->page_token(), fingerprint));
         // One more than the page, to know whether another page follows.
-        ASSIGN_OR_RETURN(std::vector<Task> tasks,
-                         store_.ReadyTasks(o, request->batch_id(), targets,
-                                           after, int64_t{page_size} + 1));
-        if (tasks.size() > static_cast<size_t>(page_size)) {
-          tasks.resize(page_size);
+        ASSIGN_OR_RETURN(store::ReadyPage page,
+                         store_.ReadyTasksPage(o, request->batch_id(), targets,
+                                               after, int64_t{page_size} + 1));
+        size_t n = page.size();
+        if (n > static_cast<size_t>(page_size)) {
+          n = page_size;
           response->set_next_page_token(
-              EncodePageToken(tasks.back().id(), fingerprint));
+              EncodePageToken(page.IdAt(n - 1), fingerprint));
         }
-        for (Task& t : tasks) *response->add_tasks() = std::move(t);
+        if (page.answer) {
+          // A held answer goes out as the wire form of its tasks, added as
+          // fields the message does not parse itself: on the wire they are
+          // exactly the `tasks` entries (field 1), in order, and the daemon
+          // never reads this response back.
+          const std::vector<std::string>& encoded = page.answer->Encoded();
+          google::protobuf::UnknownFieldSet* wire =
+              response->GetReflection()->MutableUnknownFields(response);
+          for (size_t k = 0; k < n; ++k) {
+            wire->AddLengthDelimited(GetReadyTasksResponse::kTasksFieldNumber,
+                                     encoded[page.begin + k]);
+          }
+        } else {
+          for (size_t k = 0; k < n; ++k) {
+            *response->add_tasks() = std::move(page.tasks[k]);
+          }
+        }
         return absl::OkStatus();
       });
 }

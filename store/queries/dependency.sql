@@ -139,7 +139,10 @@ LIMIT $4::bigint;
 -- arrays of task ids, once per run of each kind (a superseded run is of no
 -- kind: 40_rules.sql), and the graph state of the same snapshot. One pass
 -- with no grouping: a seventh of the time of aggregating per task first,
--- which C++ does with the counts instead.
+-- which C++ does with the counts instead. Also, for the answer cache
+-- (dependency.ready_state): the batch's run version and the earliest lease
+-- expiry among its live runs (NULL: none), after which the answer may change
+-- with no write at all.
 -- dependency.run_summary_of is the same for some tasks only, and must
 -- select the same: two statements, so that the task filter is an index
 -- condition (task_log_batch) in a generic plan.
@@ -154,7 +157,14 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_spent_attempt(
                                                l.status, l.lease_expire_time,
                                                l.superseded)),
-                '{}') AS spent
+                '{}') AS spent,
+       metad_us(min(l.lease_expire_time) FILTER (WHERE metad_run_live(
+                                           l.status, l.lease_expire_time)))
+         AS live_until_us,
+       (SELECT version FROM batch_run_version WHERE batch_id = $1)
+         AS batch_version,
+       (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
+         AS batch_token
 FROM task_log l WHERE l.batch_id = $1;
 
 -- name: dependency.run_summary_of
@@ -170,8 +180,25 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
        coalesce(array_agg(l.task_id) FILTER (WHERE metad_run_spent_attempt(
                                                l.status, l.lease_expire_time,
                                                l.superseded)),
-                '{}') AS spent
+                '{}') AS spent,
+       metad_us(min(l.lease_expire_time) FILTER (WHERE metad_run_live(
+                                           l.status, l.lease_expire_time)))
+         AS live_until_us,
+       (SELECT version FROM batch_run_version WHERE batch_id = $1)
+         AS batch_version,
+       (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
+         AS batch_token
 FROM task_log l WHERE l.batch_id = $1 AND l.task_id = ANY($2::bigint[]);
+
+-- name: dependency.ready_state
+-- Whether a cached GetReadyTasks answer still holds: the graph's and the
+-- batch's versions in one snapshot (two primary-key reads), and the time of
+-- that snapshot as the ready rule sees it (now(), metad_lease_lapsed).
+SELECT v.version AS graph_version, v.token::text AS graph_token,
+       b.version AS batch_version, b.token::text AS batch_token,
+       metad_us(now()) AS now_us
+FROM task_graph_version v
+LEFT JOIN batch_run_version b ON b.batch_id = $1;
 
 -- name: dependency.count_tasks_up_to
 -- The graph's state and at most $1 + 1 tasks counted: enough to know the
