@@ -191,6 +191,11 @@ absl::Status Daemon::Start(std::string* event) {
 
   p.reaper = std::make_unique<LeaseReaper>(p.db.get(), config_.reaper_interval);
   p.reaper->set_on_expired([grpc_server] { grpc_server->EventsWritten(); });
+  if (p.metrics != nullptr) {
+    Metrics* metrics = p.metrics.get();
+    p.reaper->set_on_extended(
+        [metrics](int64_t runs) { metrics->RecordLeasesExtended(runs); });
+  }
   p.reaper->Start();
 
   // Health follows the database: NOT_SERVING while it does not answer.

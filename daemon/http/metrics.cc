@@ -45,6 +45,12 @@ Metrics::Metrics(const std::string& version)
                             "lapsed",
                             *registry_)
                           .Add({})),
+      leases_extended_(Build(prometheus::BuildCounter(),
+                             "metad_leases_extended_total",
+                             "Runs whose lease this replica pushed back by "
+                             "an outage of the database (the lease clock)",
+                             *registry_)
+                           .Add({})),
       pruned_(Build(prometheus::BuildCounter(),
                     "metad_retention_pruned_rows_total",
                     "Rows this replica's --retention pruner deleted, by table",
@@ -141,6 +147,10 @@ void Metrics::RecordPruned(const std::string& table, int64_t rows) {
 
 void Metrics::RecordLeasesExpired(int runs) {
   if (runs > 0) leases_expired_.Increment(runs);
+}
+
+void Metrics::RecordLeasesExtended(int64_t runs) {
+  if (runs > 0) leases_extended_.Increment(static_cast<double>(runs));
 }
 
 void Metrics::SetLiveSource(std::function<LiveGauges()> source) {

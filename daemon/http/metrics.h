@@ -38,6 +38,8 @@ class Metrics {
   void RecordState(const store::StateCounts& state);
   void RecordDatabaseUp(bool up);
   void RecordLeasesExpired(int runs);
+  // Runs whose lease the lease clock pushed back after an outage.
+  void RecordLeasesExtended(int64_t runs);
   // Rows retention deleted from `table` (task_log, run_events, file_events).
   void RecordPruned(const std::string& table, int64_t rows);
 
@@ -58,6 +60,7 @@ class Metrics {
   prometheus::Gauge& pool_waiting_;
   prometheus::Counter& tx_retries_;
   prometheus::Counter& leases_expired_;
+  prometheus::Counter& leases_extended_;
   prometheus::Family<prometheus::Counter>& pruned_;
   prometheus::Family<prometheus::Gauge>& files_;
   prometheus::Family<prometheus::Gauge>& runs_;
