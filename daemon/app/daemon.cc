@@ -54,6 +54,9 @@ struct Daemon::Parts {
       std::make_shared<TokenAuthenticator>();
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Metrics> metrics;
+  // The monitor's write probe; read by the status page.
+  std::unique_ptr<WritesHealth> writes_health =
+      std::make_unique<WritesHealth>();
   std::shared_ptr<TokenAuthenticator> status_tokens;
   std::unique_ptr<HttpServer> http;         // --metrics_listen
   std::unique_ptr<HttpServer> status_http;  // --status_listen
@@ -122,6 +125,7 @@ absl::Status Daemon::Start(std::string* event) {
   http_options.request_timeout = config_.http_request_timeout;
   StatusPageOptions status_options;
   status_options.tokens = p.status_tokens.get();
+  status_options.writes = p.writes_health.get();
   // A quarter of the threads at most wait on the database; the rest stay
   // free for /metrics and the page.
   status_options.max_in_flight = std::max(1, config_.http_threads / 4);
@@ -203,6 +207,9 @@ absl::Status Daemon::Start(std::string* event) {
       p.db.get(), p.metrics.get(),
       [grpc_server](bool up) { grpc_server->SetServing(up); },
       config_.state_metrics_interval);
+  p.monitor->set_writes(p.writes_health.get(), [grpc_server](bool durable) {
+    grpc_server->SetWritesServing(durable);
+  });
   p.monitor->Start();
 
   // Off by default. Every replica may run it: pruners skip each other's rows.

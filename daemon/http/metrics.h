@@ -37,6 +37,9 @@ class Metrics {
   void RecordPool(const store::PoolStats& pool);
   void RecordState(const store::StateCounts& state);
   void RecordDatabaseUp(bool up);
+  // metad_writes_durable{reason}: 1 with reason "ok", else 0 with the
+  // probe's reason (one series at a time).
+  void RecordWritesDurable(bool durable, const std::string& reason);
   void RecordLeasesExpired(int runs);
   // Runs whose lease the lease clock pushed back after an outage.
   void RecordLeasesExtended(int64_t runs);
@@ -66,6 +69,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& runs_;
   prometheus::Gauge& oldest_processing_;
   prometheus::Gauge& db_up_;
+  prometheus::Family<prometheus::Gauge>& writes_durable_;
+  prometheus::Gauge* writes_durable_series_ = nullptr;  // guarded by mu_
   prometheus::Gauge& rpc_queued_;
   prometheus::Gauge& rpc_busy_;
   prometheus::Gauge& watch_streams_;
