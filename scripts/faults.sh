@@ -40,6 +40,7 @@ suites=(
   faults_worker_kill_pgtest       # workers killed while holding files
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
+  faults_failover_fence_pgtest    # an old primary back unfenced gets no writes
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 

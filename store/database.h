@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "store/commit_guard.h"
 #include "store/sql.h"
+#include "store/timeline_fence.h"
 
 namespace metad::store {
 
@@ -124,6 +125,9 @@ class Database {
   // while it sat idle (a restart): it is found here, before a statement is
   // sent, rather than by the statement. True if it opened one.
   bool Connect(Slot* slot);
+  // A new connection to a server the fence admits (timeline_fence.h);
+  // throws pqxx::broken_connection when none of the URL's hosts is.
+  std::unique_ptr<pqxx::connection> OpenAdmitted();
   void Disconnect(Slot* slot);
 
   const DatabaseOptions options_;
@@ -133,6 +137,7 @@ class Database {
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> retries_{0};
   std::atomic<int> open_{0};
+  TimelineFence fence_;
   // Declared last: destroyed first, while the connections it may cancel
   // still exist (none is armed then anyway: no call runs).
   CommitWatchdog watchdog_;

@@ -161,6 +161,38 @@ bool PgCluster::Create(const std::vector<std::string>& settings) {
   return Start();
 }
 
+bool PgCluster::CreateStandbyOf(const PgCluster& primary,
+                                const std::vector<std::string>& settings) {
+  dir_ = MakeTempDir("metad-faults-pg");
+  if (dir_.empty()) return false;
+  if (IsRoot()) {
+    passwd* pw = getpwnam("postgres");
+    if (pw == nullptr || chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      std::fprintf(stderr, "PgCluster: cannot give %s to postgres\n",
+                   dir_.c_str());
+      return false;
+    }
+  }
+  int status = RunCommand(
+      AsOwner({absl::StrCat(kPgBin, "/pg_basebackup"), "-D", dir_ + "/data",
+               "-h", "127.0.0.1", "-p", std::to_string(primary.port()), "-U",
+               "postgres", "-R", "-X", "stream", "-c", "fast"}),
+      dir_ + "/basebackup.log");
+  if (status != 0) {
+    std::fprintf(stderr, "PgCluster: pg_basebackup failed, see %s\n",
+                 (dir_ + "/basebackup.log").c_str());
+    return false;
+  }
+  port_ = FreePort();
+  options_ = absl::StrCat("-c listen_addresses=127.0.0.1 -c port=", port_,
+                          " -c unix_socket_directories=", dir_,
+                          " -c fsync=off -c full_page_writes=off");
+  for (const std::string& s : settings) absl::StrAppend(&options_, " -c ", s);
+  return Start();
+}
+
+bool PgCluster::Promote() { return PgCtl({"-w", "-t", "60", "promote"}); }
+
 bool PgCluster::Start() {
   running_ = PgCtl(
       {"-l", dir_ + "/server.log", "-w", "-t", "60", "-o", options_, "start"});

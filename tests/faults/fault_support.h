@@ -90,6 +90,12 @@ class PgCluster {
   // (fsync off, synchronous_commit on: see Create). False (with the reason
   // on stderr) on failure.
   bool Create(const std::vector<std::string>& settings = {});
+  // A streaming standby of `primary` (pg_basebackup -R over loopback into
+  // a fresh directory), started on a port of its own with `settings`.
+  bool CreateStandbyOf(const PgCluster& primary,
+                       const std::vector<std::string>& settings = {});
+  // pg_ctl promote -w: the standby becomes a primary on a new timeline.
+  bool Promote();
   // pg_ctl start -w on the same port; true once it accepts connections.
   bool Start();
   // pg_ctl stop -m `mode` ("fast" or "immediate"), waiting until it is down.
