@@ -41,6 +41,7 @@ suites=(
   faults_replicas_pgtest          # three replicas, 64 threads, workers killed
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
   faults_failover_fence_pgtest    # an old primary back unfenced gets no writes
+  faults_lease_outage_pgtest      # leases heartbeated through an outage are kept
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 

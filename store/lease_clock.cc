@@ -1,5 +1,6 @@
 #include "store/lease_clock.h"
 
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "store/queries/lease_clock.sql.h"
 #include "store/sql.h"
@@ -17,6 +18,12 @@ LeaseCatchUp CatchUpLeasesInTx(Tx& tx,
   LeaseCatchUp out;
   out.gap = absl::Microseconds(row["gap_us"].as<int64_t>());
   out.extended = row["extended"].as<int64_t>();
+  if (out.gap > absl::ZeroDuration()) {
+    log::Warn("lease_clock_caught_up",
+              {{"gap_ms", absl::ToInt64Milliseconds(out.gap)},
+               {"runs_extended", out.extended},
+               {"by", tick ? "reaper" : "heartbeat"}});
+  }
   return out;
 }
 

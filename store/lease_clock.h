@@ -23,7 +23,8 @@ struct LeaseCatchUp {
   int64_t extended = 0;  // runs whose lease was pushed back
 };
 
-// Inside the caller's transaction. `stale_after` nullopt: the stored one;
+// Inside the caller's transaction. Logs lease_clock_caught_up when the clock
+// was stale. `stale_after` nullopt: the stored one;
 // `tick`: record that the database was reached now (the reaper), else act
 // only on a stale clock (a heartbeat that found its lease lapsed).
 LeaseCatchUp CatchUpLeasesInTx(Tx& tx,

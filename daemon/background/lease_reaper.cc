@@ -84,9 +84,6 @@ int LeaseReaper::SweepOnce() {
       if (caught->gap > absl::ZeroDuration()) {
         leases_extended_.fetch_add(caught->extended);
         if (on_extended_) on_extended_(caught->extended);
-        log::Warn("lease_clock_caught_up",
-                  {{"gap_ms", absl::ToInt64Milliseconds(caught->gap)},
-                   {"runs_extended", caught->extended}});
       }
       options.deadline = absl::Now() + kTxTimeout;
       absl::StatusOr<std::vector<int64_t>> lapsed =
