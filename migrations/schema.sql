@@ -423,6 +423,58 @@ END
 $$;
 
 --
+-- Name: metad_lease_catch_up(interval, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_lease_catch_up(p_stale_after interval, p_tick boolean) RETURNS TABLE(gap_us bigint, extended bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_last timestamptz;
+  v_stale interval;
+  v_gap interval := interval '0';
+  v_n bigint := 0;
+BEGIN
+  SELECT c.last_tick, c.stale_after INTO v_last, v_stale
+    FROM metad_reaper_clock c;
+  IF NOT FOUND THEN
+    -- No tick yet: nothing was kept, so nothing is owed.
+    IF p_tick THEN
+      INSERT INTO metad_reaper_clock (last_tick, stale_after)
+      VALUES (now(), p_stale_after)
+      ON CONFLICT (one) DO NOTHING;
+    END IF;
+    RETURN QUERY SELECT 0::bigint, 0::bigint;
+    RETURN;
+  END IF;
+  IF NOT p_tick AND now() - v_last <= v_stale THEN
+    RETURN QUERY SELECT 0::bigint, 0::bigint;
+    RETURN;
+  END IF;
+  -- One catch-up at a time; a concurrent one that ticked first leaves a
+  -- fresh clock, and this one then owes nothing.
+  SELECT c.last_tick, c.stale_after INTO v_last, v_stale
+    FROM metad_reaper_clock c
+     FOR UPDATE;
+  IF now() - v_last > v_stale THEN
+    v_gap := now() - v_last;
+    UPDATE task_log
+       SET lease_expire_time = lease_expire_time + v_gap
+     WHERE status = 'PROCESSING'
+       AND lease_expire_time > v_last
+       AND metad_lease_lapsed(lease_expire_time);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+  END IF;
+  IF p_tick OR v_gap > interval '0' THEN
+    UPDATE metad_reaper_clock
+       SET last_tick = greatest(last_tick, now()),
+           stale_after = coalesce(p_stale_after, stale_after);
+  END IF;
+  RETURN QUERY SELECT metad_us(timestamptz 'epoch' + v_gap), v_n;
+END
+$$;
+
+--
 -- Name: metad_lease_lapsed(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1034,6 +1086,17 @@ CREATE SEQUENCE public.files_id_seq
 ALTER SEQUENCE public.files_id_seq OWNED BY public.files.id;
 
 --
+-- Name: metad_reaper_clock; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metad_reaper_clock (
+    one boolean DEFAULT true NOT NULL,
+    last_tick timestamp with time zone NOT NULL,
+    stale_after interval NOT NULL,
+    CONSTRAINT metad_reaper_clock_one_check CHECK (one)
+);
+
+--
 -- Name: metad_schema_definitions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1312,6 +1375,13 @@ ALTER TABLE ONLY public.files
 
 ALTER TABLE ONLY public.files
     ADD CONSTRAINT files_source_file_name UNIQUE (source, file_name);
+
+--
+-- Name: metad_reaper_clock metad_reaper_clock_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metad_reaper_clock
+    ADD CONSTRAINT metad_reaper_clock_pkey PRIMARY KEY (one);
 
 --
 -- Name: metad_schema_definitions metad_schema_definitions_pkey; Type: CONSTRAINT; Schema: public; Owner: -

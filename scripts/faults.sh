@@ -43,6 +43,8 @@ suites=(
   faults_sync_standby_pgtest      # no synchronous standby: commits bounded
   faults_failover_pgtest          # primary killed, a sync standby promoted
   faults_read_standby_pgtest      # reads on an async standby: read-your-writes
+  faults_failover_fence_pgtest    # an old primary back unfenced gets no writes
+  faults_lease_outage_pgtest      # leases heartbeated through an outage are kept
 )
 [ ${#only[@]} -gt 0 ] && suites=("${only[@]}")
 

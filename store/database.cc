@@ -144,11 +144,46 @@ void Database::Release(Slot* slot, bool broken) {
   idle_.push_back(slot);
 }
 
+namespace {
+
+std::string ServerOf(pqxx::connection& conn) {
+  return absl::StrCat(conn.hostname() == nullptr ? "" : conn.hostname(), ":",
+                      conn.port() == nullptr ? "" : conn.port());
+}
+
+}  // namespace
+
+std::unique_ptr<pqxx::connection> Database::OpenAdmitted() {
+  auto conn = std::make_unique<pqxx::connection>(options_.url);
+  absl::Status admitted = fence_.Admit(ReadServerIdentity(*conn));
+  if (admitted.ok()) return conn;
+  const std::string refused = ServerOf(*conn);
+  log::Warn("database_server_fenced",
+            {{"server", refused}, {"error", admitted.message()}});
+  conn.reset();
+  // The URL's other hosts, in its order (libpq picked the first that
+  // accepted the session; it may pick the refused one again).
+  for (const std::string& one : PerHostConnectionStrings(options_.url)) {
+    std::unique_ptr<pqxx::connection> other;
+    try {
+      other = std::make_unique<pqxx::connection>(one);
+    } catch (const pqxx::broken_connection&) {
+      continue;  // down, or not read-write as the URL asks
+    }
+    if (ServerOf(*other) == refused) continue;
+    absl::Status s = fence_.Admit(ReadServerIdentity(*other));
+    if (s.ok()) return other;
+    log::Warn("database_server_fenced",
+              {{"server", ServerOf(*other)}, {"error", s.message()}});
+  }
+  throw pqxx::broken_connection(std::string(admitted.message()));
+}
+
 bool Database::Connect(Slot* slot) {
   if (slot->conn != nullptr && ClosedWhileIdle(*slot->conn)) Disconnect(slot);
   if (slot->conn != nullptr) return false;
   slot->session_timeout_ms = 0;
-  slot->conn = std::make_unique<pqxx::connection>(options_.url);
+  slot->conn = OpenAdmitted();
   slot->notices = std::make_unique<ReplicationNotices>(*slot->conn);
   open_.fetch_add(1, std::memory_order_relaxed);
   return true;

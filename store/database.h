@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "store/commit_guard.h"
 #include "store/sql.h"
+#include "store/timeline_fence.h"
 
 namespace metad::store {
 
@@ -160,6 +161,9 @@ class Database {
   // while it sat idle (a restart): it is found here, before a statement is
   // sent, rather than by the statement. True if it opened one.
   bool Connect(Slot* slot);
+  // A new connection to a server the fence admits (timeline_fence.h);
+  // throws pqxx::broken_connection when none of the URL's hosts is.
+  std::unique_ptr<pqxx::connection> OpenAdmitted();
   void Disconnect(Slot* slot);
   // After a commit (read pool set): remembers the server's WAL insert
   // position. A failure is logged, not returned: the commit stands.
@@ -183,6 +187,7 @@ class Database {
   std::atomic<int64_t> down_until_ns_{0};
   std::atomic<int64_t> reads_standby_{0}, reads_read_pool_primary_{0},
       reads_primary_lagging_{0}, reads_primary_unreachable_{0};
+  TimelineFence fence_;
   // Declared last: destroyed first, while the connections it may cancel
   // still exist (none is armed then anyway: no call runs).
   CommitWatchdog watchdog_;

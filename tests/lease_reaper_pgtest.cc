@@ -176,5 +176,84 @@ TEST_F(LeaseReaperTest, SurvivesAnUnreachableDatabase) {
   EXPECT_EQ(healthy.SweepOnce(), 1);
 }
 
+// The lease clock (store/lease_clock.h). An outage is made by moving the
+// last tick back: as if no daemon reached the database for that gap.
+class LeaseClockTest : public LeaseReaperTest {
+ protected:
+  // The clock as a reaper left it `seconds_ago`, stale after 3 s.
+  void TickedSecondsAgo(int seconds_ago) {
+    Sql(absl::StrCat(
+        "INSERT INTO metad_reaper_clock (last_tick, stale_after) VALUES "
+        "(now() - interval '",
+        seconds_ago,
+        " seconds', interval '3 seconds') ON CONFLICT (one) DO UPDATE SET "
+        "last_tick = EXCLUDED.last_tick, stale_after = EXCLUDED.stale_after"));
+  }
+  // Sets the run's lease to lapse `seconds` from now (negative: ago).
+  void LeaseIn(int64_t run_id, int seconds) {
+    Sql(absl::StrCat("UPDATE task_log SET lease_expire_time = now() + ",
+                     seconds, " * interval '1 second' WHERE id = ", run_id));
+  }
+  std::string LeaseLeft(int64_t run_id) {
+    return Sql(absl::StrCat(
+        "SELECT round(extract(epoch FROM lease_expire_time - now())) "
+        "FROM task_log WHERE id = ",
+        run_id));
+  }
+};
+
+TEST_F(LeaseClockTest, AnOutageDoesNotExpireLeasesThatLapsedInIt) {
+  CreateTask("t");
+  int64_t in_gap = MustStart("t", "b1");
+  int64_t before_gap = MustStart("t", "b2");
+  int64_t live = MustStart("t", "b3");
+  TickedSecondsAgo(100);      // the database was away for 100 s
+  LeaseIn(in_gap, -40);       // lapsed 60 s into the outage
+  LeaseIn(before_gap, -200);  // lapsed before the outage: really lost
+  LeaseIn(live, 30);
+
+  daemon::LeaseReaper reaper(db(), absl::Seconds(1));
+  EXPECT_EQ(reaper.SweepOnce(), 1);
+  EXPECT_EQ(reaper.leases_extended(), 1);
+  EXPECT_EQ(RunState(before_gap), "ERROR:lease expired:true:true");
+  // The lease keeps what it had left when the database went away (60 s).
+  EXPECT_EQ(LeaseLeft(in_gap), "60");
+  EXPECT_EQ(LeaseLeft(live), "30");
+  // Its worker's heartbeats keep it.
+  EXPECT_TRUE(Beat(in_gap).ok());
+
+  // The clock is fresh now: a lease that lapses later (the worker died
+  // after all) is expired as before, and nothing is extended twice.
+  LapseLease(in_gap);
+  EXPECT_EQ(reaper.SweepOnce(), 1);
+  EXPECT_EQ(reaper.leases_extended(), 1);
+  EXPECT_EQ(RunState(in_gap), "ERROR:lease expired:true:true");
+}
+
+TEST_F(LeaseClockTest, AHeartbeatFirstThroughAfterAnOutageIsNotRefused) {
+  CreateTask("t");
+  int64_t run_id = MustStart("t", "b1");
+  TickedSecondsAgo(100);
+  LeaseIn(run_id, -5);
+  // No reaper has swept yet: the heartbeat catches the clock up itself.
+  grpc::Status status = Beat(run_id);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(
+      Sql(absl::StrCat("SELECT status FROM task_log WHERE id = ", run_id)),
+      "PROCESSING");
+  EXPECT_EQ(Sql("SELECT now() - last_tick < interval '1 minute' "
+                "FROM metad_reaper_clock"),
+            "t");
+}
+
+TEST_F(LeaseClockTest, AFreshClockOwesNothing) {
+  CreateTask("t");
+  int64_t run_id = MustStart("t", "b1");
+  TickedSecondsAgo(1);  // within stale_after
+  LapseLease(run_id);
+  EXPECT_EQ(Beat(run_id).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(RunState(run_id), "ERROR:lease expired:true:true");
+}
+
 }  // namespace
 }  // namespace metad::testing

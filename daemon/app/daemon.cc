@@ -55,6 +55,9 @@ struct Daemon::Parts {
   std::unique_ptr<store::Database> read_db;  // --read_database; outlives db
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Metrics> metrics;
+  // The monitor's write probe; read by the status page.
+  std::unique_ptr<WritesHealth> writes_health =
+      std::make_unique<WritesHealth>();
   std::shared_ptr<TokenAuthenticator> status_tokens;
   std::unique_ptr<HttpServer> http;         // --metrics_listen
   std::unique_ptr<HttpServer> status_http;  // --status_listen
@@ -133,6 +136,7 @@ absl::Status Daemon::Start(std::string* event) {
   http_options.request_timeout = config_.http_request_timeout;
   StatusPageOptions status_options;
   status_options.tokens = p.status_tokens.get();
+  status_options.writes = p.writes_health.get();
   // A quarter of the threads at most wait on the database; the rest stay
   // free for /metrics and the page.
   status_options.max_in_flight = std::max(1, config_.http_threads / 4);
@@ -202,6 +206,11 @@ absl::Status Daemon::Start(std::string* event) {
 
   p.reaper = std::make_unique<LeaseReaper>(p.db.get(), config_.reaper_interval);
   p.reaper->set_on_expired([grpc_server] { grpc_server->EventsWritten(); });
+  if (p.metrics != nullptr) {
+    Metrics* metrics = p.metrics.get();
+    p.reaper->set_on_extended(
+        [metrics](int64_t runs) { metrics->RecordLeasesExtended(runs); });
+  }
   p.reaper->Start();
 
   // Health follows the database: NOT_SERVING while it does not answer.
@@ -209,6 +218,9 @@ absl::Status Daemon::Start(std::string* event) {
       p.db.get(), p.metrics.get(),
       [grpc_server](bool up) { grpc_server->SetServing(up); },
       config_.state_metrics_interval);
+  p.monitor->set_writes(p.writes_health.get(), [grpc_server](bool durable) {
+    grpc_server->SetWritesServing(durable);
+  });
   p.monitor->Start();
 
   // Off by default. Every replica may run it: pruners skip each other's rows.

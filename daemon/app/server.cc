@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "daemon/http/writes_health.h"
 #include "daemon/rpc/malformed_request.h"
 #include "daemon/rpc/reflection.h"
 #include "daemon/services/admin_service.h"
@@ -115,9 +116,19 @@ void MetadServer::SetServing(bool serving) {
   if (server_ == nullptr) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
+  serving_ = serving;
   for (const char* name : kServiceNames) {
     health->SetServingStatus(name, serving);
   }
+  health->SetServingStatus(kWritesHealthName, serving && writes_serving_);
+}
+
+void MetadServer::SetWritesServing(bool serving) {
+  writes_serving_ = serving;
+  if (server_ == nullptr || shut_down_) return;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(kWritesHealthName, serving && serving_);
 }
 
 void MetadServer::Shutdown(absl::Duration drain) {

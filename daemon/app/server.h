@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -63,8 +64,11 @@ class MetadServer {
   int busy_workers() const { return pool_.busy(); }
   int watch_streams() const;
 
-  // Health of "" and of every metad service.
+  // Health of "" and of every metad service (and of kWritesHealthName:
+  // never SERVING while the database is not).
   void SetServing(bool serving);
+  // Health of kWritesHealthName (daemon/http/writes_health.h).
+  void SetWritesServing(bool serving);
 
   // Health NOT_SERVING, then stops accepting calls and waits up to `drain`
   // for calls in flight, cancelling what is left. Idempotent.
@@ -80,6 +84,8 @@ class MetadServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> writes_serving_{true};
 };
 
 }  // namespace metad::daemon

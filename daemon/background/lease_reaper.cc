@@ -1,9 +1,11 @@
 #include "daemon/background/lease_reaper.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "store/lease_clock.h"
 
 namespace metad::daemon {
 namespace {
@@ -18,6 +20,10 @@ constexpr int kMaxFailuresPerRound = 3;
 // Bounds every transaction of a sweep, so a hung database cannot hold the
 // reaper (or Stop()) forever.
 constexpr absl::Duration kTxTimeout = absl::Seconds(30);
+// The lease clock is stale (the database was away) when a tick is older
+// than three sweeps, and never sooner than this: a busy machine's late
+// sweep is not an outage (a false one only delays expiry by the gap).
+constexpr absl::Duration kMinStaleAfter = absl::Seconds(3);
 
 bool DatabaseAway(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
@@ -27,8 +33,12 @@ bool DatabaseAway(const absl::Status& status) {
 
 }  // namespace
 
+absl::Duration LeaseReaper::StaleAfter(absl::Duration interval) {
+  return std::max(3 * interval, kMinStaleAfter);
+}
+
 LeaseReaper::LeaseReaper(store::Database* db, absl::Duration interval)
-    : store_(db), interval_(interval) {}
+    : db_(db), store_(db), interval_(interval) {}
 
 LeaseReaper::~LeaseReaper() { Stop(); }
 
@@ -62,6 +72,19 @@ int LeaseReaper::SweepOnce() {
   try {
     for (int round = 0; round < kMaxRoundsPerSweep; ++round) {
       store::TxOptions options;
+      options.deadline = absl::Now() + kTxTimeout;
+      // Before anything is found lapsed: leases owed time the database was
+      // away get it back (store/lease_clock.h).
+      absl::StatusOr<store::LeaseCatchUp> caught =
+          store::TickLeaseClock(db_, options, StaleAfter(interval_));
+      if (!caught.ok()) {
+        NoteFailure(caught.status());
+        return ended;
+      }
+      if (caught->gap > absl::ZeroDuration()) {
+        leases_extended_.fetch_add(caught->extended);
+        if (on_extended_) on_extended_(caught->extended);
+      }
       options.deadline = absl::Now() + kTxTimeout;
       absl::StatusOr<std::vector<int64_t>> lapsed =
           store_.FindLapsedRuns(options, kRunsPerRound);

@@ -26,6 +26,11 @@ class LeaseReaper {
   // Called after a sweep that ended runs (their events are committed); set
   // before Start().
   void set_on_expired(std::function<void()> f) { on_expired_ = std::move(f); }
+  // Called with the runs whose lease the lease clock pushed back after an
+  // outage (store/lease_clock.h); set before Start().
+  void set_on_extended(std::function<void(int64_t)> f) {
+    on_extended_ = std::move(f);
+  }
 
   // Sweeps every `interval` on a thread until Stop().
   void Start();
@@ -36,17 +41,28 @@ class LeaseReaper {
   // one tries again).
   int SweepOnce();
 
+  // Runs whose lease the lease clock pushed back after an outage, since
+  // start (metad_lease_extended_total).
+  int64_t leases_extended() const { return leases_extended_.load(); }
+
+  // How old a tick of the lease clock must be to count as an outage, for a
+  // reaper sweeping every `interval`.
+  static absl::Duration StaleAfter(absl::Duration interval);
+
  private:
   // Logs the first failure of a streak and the recovery, not every sweep.
   void NoteFailure(const absl::Status& status);
   void NoteSuccess();
 
+  store::Database* db_;
   store::RunStore store_;
   absl::Duration interval_;
   absl::Notification stop_;
   std::thread thread_;
   std::atomic<bool> failing_{false};
+  std::atomic<int64_t> leases_extended_{0};
   std::function<void()> on_expired_;
+  std::function<void(int64_t)> on_extended_;
 };
 
 }  // namespace metad::daemon

@@ -51,6 +51,12 @@ Metrics::Metrics(const std::string& version)
                             "lapsed",
                             *registry_)
                           .Add({})),
+      leases_extended_(Build(prometheus::BuildCounter(),
+                             "metad_leases_extended_total",
+                             "Runs whose lease this replica pushed back by "
+                             "an outage of the database (the lease clock)",
+                             *registry_)
+                           .Add({})),
       pruned_(Build(prometheus::BuildCounter(),
                     "metad_retention_pruned_rows_total",
                     "Rows this replica's --retention pruner deleted, by table",
@@ -67,6 +73,10 @@ Metrics::Metrics(const std::string& version)
       db_up_(Build(prometheus::BuildGauge(), "metad_db_up",
                    "1 when the database answers, else 0", *registry_)
                  .Add({})),
+      writes_durable_(Build(prometheus::BuildGauge(), "metad_writes_durable",
+                            "1 when a write can be made durable now (the "
+                            "monitor's write probe), else 0; reason says why",
+                            *registry_)),
       rpc_queued_(Build(prometheus::BuildGauge(), "metad_rpc_queued_calls",
                         "Calls waiting for a handler thread (RESOURCE_"
                         "EXHAUSTED beyond --max_queued_calls)",
@@ -153,12 +163,26 @@ void Metrics::RecordState(const store::StateCounts& state) {
 
 void Metrics::RecordDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
 
+void Metrics::RecordWritesDurable(bool durable, const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  prometheus::Gauge* series = &writes_durable_.Add({{"reason", reason}});
+  if (writes_durable_series_ != nullptr && writes_durable_series_ != series) {
+    writes_durable_.Remove(writes_durable_series_);
+  }
+  writes_durable_series_ = series;
+  series->Set(durable ? 1 : 0);
+}
+
 void Metrics::RecordPruned(const std::string& table, int64_t rows) {
   if (rows > 0) pruned_.Add({{"table", table}}).Increment(rows);
 }
 
 void Metrics::RecordLeasesExpired(int runs) {
   if (runs > 0) leases_expired_.Increment(runs);
+}
+
+void Metrics::RecordLeasesExtended(int64_t runs) {
+  if (runs > 0) leases_extended_.Increment(static_cast<double>(runs));
 }
 
 void Metrics::SetLiveSource(std::function<LiveGauges()> source) {

@@ -37,7 +37,12 @@ class Metrics {
   void RecordPool(const store::PoolStats& pool);
   void RecordState(const store::StateCounts& state);
   void RecordDatabaseUp(bool up);
+  // metad_writes_durable{reason}: 1 with reason "ok", else 0 with the
+  // probe's reason (one series at a time).
+  void RecordWritesDurable(bool durable, const std::string& reason);
   void RecordLeasesExpired(int runs);
+  // Runs whose lease the lease clock pushed back after an outage.
+  void RecordLeasesExtended(int64_t runs);
   // Rows retention deleted from `table` (task_log, run_events, file_events).
   void RecordPruned(const std::string& table, int64_t rows);
 
@@ -59,11 +64,14 @@ class Metrics {
   prometheus::Counter& tx_retries_;
   prometheus::Family<prometheus::Counter>& reads_;
   prometheus::Counter& leases_expired_;
+  prometheus::Counter& leases_extended_;
   prometheus::Family<prometheus::Counter>& pruned_;
   prometheus::Family<prometheus::Gauge>& files_;
   prometheus::Family<prometheus::Gauge>& runs_;
   prometheus::Gauge& oldest_processing_;
   prometheus::Gauge& db_up_;
+  prometheus::Family<prometheus::Gauge>& writes_durable_;
+  prometheus::Gauge* writes_durable_series_ = nullptr;  // guarded by mu_
   prometheus::Gauge& rpc_queued_;
   prometheus::Gauge& rpc_busy_;
   prometheus::Gauge& watch_streams_;

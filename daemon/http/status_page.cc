@@ -80,10 +80,19 @@ void WriteRun(JsonWriter& json, const store::StatusRun& run) {
   json.EndObject();
 }
 
-std::string OverviewJson(const store::StatusOverview& o) {
+std::string OverviewJson(const store::StatusOverview& o,
+                         const WritesHealth* writes) {
   JsonWriter json;
   json.BeginObject();
   json.Key("now_us").Int(o.now_us);
+  if (writes != nullptr) {
+    WritesHealth::State w = writes->Get();
+    json.Key("writes").BeginObject();
+    json.Key("durable").Bool(w.durable);
+    json.Key("reason").String(w.reason);
+    json.Key("detail").String(w.detail);
+    json.EndObject();
+  }
   json.Key("files_by_status");
   WriteCounts(json, o.files_by_status);
   json.Key("runs_by_status");
@@ -257,7 +266,8 @@ void RegisterStatusPage(HttpServer* http, store::Database* db,
   };
   http->Handle("/", Page);
   http->Handle("/status", Page);
-  http->Handle("/status/api/overview", api([db](const HttpRequest&) {
+  const WritesHealth* writes = options.writes;
+  http->Handle("/status/api/overview", api([db, writes](const HttpRequest&) {
                  store::StatusPageStore status_store(db);
                  auto overview = status_store.Overview(
                      RequestOptions(), store::StatusOverviewLimits());
@@ -265,7 +275,8 @@ void RegisterStatusPage(HttpServer* http, store::Database* db,
                    return FromStoreError(overview.status(),
                                          "/status/api/overview");
                  }
-                 return HttpResponse{200, kJson, OverviewJson(*overview)};
+                 return HttpResponse{200, kJson,
+                                     OverviewJson(*overview, writes)};
                }));
   http->Handle("/status/api/batch", api([db](const HttpRequest& req) {
                  auto it = req.query.find("batch_id");

@@ -5,6 +5,7 @@
 #define METAD_DAEMON_HTTP_STATUS_PAGE_H_
 
 #include "daemon/http/http_server.h"
+#include "daemon/http/writes_health.h"
 #include "daemon/rpc/auth.h"
 #include "store/database.h"
 
@@ -19,12 +20,15 @@ struct StatusPageOptions {
   // API requests served at once; more answer 503 at once, so slow queries
   // (a locked table, a busy pool) never take every HTTP thread.
   int max_in_flight = 4;
+  // When set, the overview carries "writes": {durable, reason, detail}
+  // (daemon/http/writes_health.h). Must outlive the server's serving.
+  const WritesHealth* writes = nullptr;
 };
 
 // Registers, on `http` (before Start):
 //   GET /, /status            the page (text/html, strict CSP with a nonce);
 //   GET /status/api/overview  files and runs per status, recent batches,
-//                             recent failures;
+//                             recent failures, whether writes are durable;
 //   GET /status/api/batch?batch_id=B
 //                             every task's state in batch B, the edges and
 //                             the batch's runs; 400 when batch_id is missing

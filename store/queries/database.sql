@@ -30,3 +30,17 @@ SELECT CASE WHEN pg_is_in_recovery() THEN NULL
 SELECT pg_is_in_recovery(),
        CASE WHEN pg_is_in_recovery()
             THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::text END;
+
+-- name: db.identity
+-- Which server a new connection reached (store/timeline_fence.h): its
+-- system identifier, whether it is a standby, and a primary's timeline (the
+-- first 8 hex digits of its current WAL file's name; pg_control_checkpoint's
+-- timeline lags a promotion until the next checkpoint). Every function here
+-- is executable by any role in PostgreSQL 15: no superuser needed.
+SELECT (SELECT system_identifier FROM pg_control_system())::text
+         AS system_id,
+       pg_is_in_recovery() AS in_recovery,
+       CASE WHEN pg_is_in_recovery() THEN 0
+            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
+                   ::bit(32)::bigint
+       END AS timeline;

@@ -11,7 +11,9 @@
 //   - once the standby setting is gone, the daemon serves again on the same
 //     pool, and the retry with the same request_id replays the file;
 //   - a session terminated during the wait answers UNAVAILABLE too;
-//   - without a synchronous standby, the same calls answer OK.
+//   - without a synchronous standby, the same calls answer OK;
+//   - health: "metad.v1.writes" turns NOT_SERVING (metad_writes_durable 0,
+//     the reason on the status page) while reads stay SERVING, and back.
 // The cluster is the suite's own: the setting applies to a whole cluster.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -22,12 +24,15 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
 #include "tests/faults/fault_support.h"
 #include "tests/support/daemon_process.h"
+#include "tests/support/http_get.h"
 
 namespace metad::testing {
 namespace {
@@ -200,6 +205,71 @@ TEST_F(FaultsSyncStandby, WithoutASynchronousStandbyWritesAnswerOk) {
   EXPECT_TRUE(resp.created());
   s = StartRun("plain", 2);
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// The monitor probes writes every second; these bound a slow machine.
+using Health = grpc::health::v1::HealthCheckResponse;
+
+Health::ServingStatus HealthOf(DaemonProcess& d, const std::string& name) {
+  auto stub = grpc::health::v1::Health::NewStub(d.channel());
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(name);
+  Health resp;
+  grpc::Status s = stub->Check(Ctx(5).get(), req, &resp);
+  return s.ok() ? resp.status() : Health::UNKNOWN;
+}
+
+// Polls until the health of `name` is `want`; false after `seconds`.
+bool WaitHealth(DaemonProcess& d, const std::string& name,
+                Health::ServingStatus want, double seconds = 60) {
+  for (double waited = 0; waited < seconds; waited += 0.1) {
+    if (HealthOf(d, name) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+TEST_F(FaultsSyncStandby, HealthSaysWritesNotServingWhileNoStandbyConfirms) {
+  const int port = FreePort();
+  DaemonProcess d;
+  ASSERT_TRUE(
+      d.Spawn(url_, {"--pool_size", "4", "--drain", "2", "--metrics_listen",
+                     absl::StrCat("127.0.0.1:", port)}));
+  ASSERT_TRUE(d.WaitServing()) << d.ReadLog();
+  EXPECT_TRUE(WaitHealth(d, "metad.v1.writes", Health::SERVING));
+
+  SetSyncStandby(true);
+  ASSERT_TRUE(WaitHealth(d, "metad.v1.writes", Health::NOT_SERVING))
+      << d.ReadLog();
+  // Reads go on: the database answers them.
+  EXPECT_EQ(HealthOf(d, ""), Health::SERVING);
+  EXPECT_EQ(HealthOf(d, "metad.v1.FileService"), Health::SERVING);
+  auto tasks = TaskService::NewStub(d.channel());
+  GetTaskRequest get;
+  get.set_name("ingest");
+  Task task;
+  grpc::Status s = tasks->GetTask(Ctx(10).get(), get, &task);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  HttpResult metrics = HttpGet(port, "/metrics");
+  EXPECT_TRUE(absl::StrContains(
+      metrics.body,
+      "metad_writes_durable{reason=\"sync_standby_unconfirmed\"} 0"))
+      << metrics.body;
+  HttpResult page = HttpGet(port, "/status/api/overview");
+  EXPECT_TRUE(absl::StrContains(page.body,
+                                "\"writes\":{\"durable\":false,"
+                                "\"reason\":\"sync_standby_unconfirmed\""))
+      << page.body;
+
+  SetSyncStandby(false);
+  EXPECT_TRUE(WaitHealth(d, "metad.v1.writes", Health::SERVING)) << d.ReadLog();
+  metrics = HttpGet(port, "/metrics");
+  EXPECT_TRUE(
+      absl::StrContains(metrics.body, "metad_writes_durable{reason=\"ok\"} 1"))
+      << metrics.body;
+  EXPECT_FALSE(absl::StrContains(metrics.body, "sync_standby_unconfirmed"));
+  int status = d.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << d.ReadLog();
 }
 
 }  // namespace

@@ -89,9 +89,10 @@ std::string QueryValue(const std::string& url, const std::string& sql) {
 
 void PgTest::SetUp() {
   url_ = MigratedDatabaseUrl();
-  QueryValue(url_,
-             "TRUNCATE file_events, run_events, files, task_log, "
-             "task_dependencies, tasks, task_events RESTART IDENTITY CASCADE");
+  QueryValue(
+      url_,
+      "TRUNCATE file_events, run_events, files, task_log, metad_reaper_clock, "
+      "task_dependencies, tasks, task_events RESTART IDENTITY CASCADE");
   store::DatabaseOptions options;
   options.url = url_;
   options.pool_size = 16;
