@@ -12,3 +12,12 @@ ALTER TYPE metad_run_result ADD ATTRIBUTE labels jsonb;
 -- The run row shape gains a column (CREATE OR REPLACE cannot change the
 -- result columns; migrations/functions/ makes it again right after).
 DROP FUNCTION IF EXISTS metad_run_row(anyelement, text);
+-- Label and attribute selectors (ListRuns, ListFiles, the watch streams):
+-- key=value terms are jsonb containment (@>), "key" terms key existence
+-- (?&). The default jsonb_ops GIN class serves both (jsonb_path_ops would
+-- serve only @>); README.md, "Labels and search", shows the plans.
+-- A plain CREATE INDEX (migrations run in one transaction): on a large
+-- files table, create files_attributes CONCURRENTLY by hand first; IF NOT
+-- EXISTS then skips it here.
+CREATE INDEX IF NOT EXISTS task_log_labels ON task_log USING gin (labels);
+CREATE INDEX IF NOT EXISTS files_attributes ON files USING gin (attributes);

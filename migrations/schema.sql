@@ -1397,6 +1397,12 @@ CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_
 CREATE INDEX file_events_file ON public.file_events USING btree (file_id, id);
 
 --
+-- Name: files_attributes; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_attributes ON public.files USING gin (attributes);
+
+--
 -- Name: files_create_time; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1467,6 +1473,12 @@ CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 --
 
 CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, id);
+
+--
+-- Name: task_log_labels; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_log_labels ON public.task_log USING gin (labels);
 
 --
 -- Name: task_log_lease; Type: INDEX; Schema: public; Owner: -

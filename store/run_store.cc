@@ -403,12 +403,12 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
       const std::string status = row[c.detail].as<std::string>();
       const int64_t holder = row[c.n2].as<int64_t>(0);
       return WithErrorInfo(
-          absl::FailedPreconditionError(
-              absl::StrCat("file_ids: file ", file_id, " is ", status,
-                           holder == 0 ? std::string(" and held by no run")
-                                       : absl::StrCat(" under run ", holder),
-                           ", not held or completed by run ", run_id,
-                           "; name only files this run claimed")),
+          absl::FailedPreconditionError(absl::StrCat(
+              "file_ids: file ", file_id, " is ", status,
+              holder == 0 ? std::string(" and held by no run")
+                          : absl::StrCat(" under run ", holder),
+              ", not held or completed by run ", run_id,
+              "; name only files this run claimed")),
           reason::kFileNotHeld,
           {{"file_id", absl::StrCat(file_id)},
            {"run_id", absl::StrCat(run_id)},
@@ -548,7 +548,7 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 // --- FinishRun --------------------------------------------------------------
 
 absl::StatusOr<FinishRunResult> RunStore::FinishRun(const TxOptions& options,
-                                                    const FinishRunInput& in) {
+                                                   const FinishRunInput& in) {
   if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
       in.status != metad::v1::RUN_STATUS_ERROR) {
     return InvalidFieldError("status",
@@ -701,10 +701,11 @@ absl::StatusOr<std::vector<Run>> RunStore::ListRuns(const TxOptions& options,
       db_->Transact("run.list", options, [&](Tx& tx) -> absl::Status {
         runs.clear();
         Exec(tx, sql::kRunForceCustomPlan);
-        pqxx::result r =
-            Exec(tx, sql::kRunList, after_id, filter.task, filter.batch_id,
-                 std::string(RunStatusText(filter.status)),
-                 filter.started_after_us, filter.started_before_us, limit);
+        const MapMatchParams labels = MapMatch(filter.labels);
+        pqxx::result r = Exec(
+            tx, sql::kRunList, after_id, filter.task, filter.batch_id,
+            std::string(RunStatusText(filter.status)), filter.started_after_us,
+            filter.started_before_us, limit, labels.contains, labels.has_keys);
         runs.resize(r.size());
         const RunColumns columns(r);
         for (size_t i = 0; i < r.size(); ++i) ReadRun(r[i], columns, &runs[i]);

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "metad/v1/task_log.pb.h"
 #include "store/database.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 
@@ -103,6 +104,7 @@ struct RunFilter {
   metad::v1::RunStatus status = metad::v1::RUN_STATUS_UNSPECIFIED;
   std::optional<int64_t> started_after_us;   // inclusive
   std::optional<int64_t> started_before_us;  // exclusive
+  std::vector<MapTerm> labels;               // the label selector's terms (AND)
 };
 
 // What lease expiry ended (for the reaper's log line).

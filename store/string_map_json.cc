@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "store/sql.h"
 
 namespace metad::store {
 
@@ -40,6 +41,22 @@ absl::Status ReadStringMapJson(
     }
   }
   return absl::OkStatus();
+}
+
+MapMatchParams MapMatch(const std::vector<MapTerm>& terms) {
+  google::protobuf::Map<std::string, std::string> values;
+  std::vector<std::string> keys;
+  for (const MapTerm& term : terms) {
+    if (term.value) {
+      values[term.key] = *term.value;
+    } else {
+      keys.push_back(term.key);
+    }
+  }
+  MapMatchParams params;
+  if (!values.empty()) params.contains = StringMapJson(values);
+  if (!keys.empty()) params.has_keys = TextArrayLiteral(keys);
+  return params;
 }
 
 }  // namespace metad::store

@@ -51,6 +51,11 @@ inline constexpr int kMaxRerunTasks = 100;  // RerunTasksRequest.tasks
 inline constexpr int kMaxRunLabels = 64;
 inline constexpr size_t kMaxLabelKeyBytes = 128;
 inline constexpr size_t kMaxLabelValueBytes = 256;
+// Selectors (ListRunsRequest.label_selector, ListFilesRequest and the watch
+// requests' selectors): terms and the whole string. Keys and values of the
+// terms are bounded like the labels or attributes they match.
+inline constexpr int kMaxSelectorTerms = 16;
+inline constexpr size_t kMaxSelectorBytes = 8192;
 
 // Dependencies (dependencies.proto).
 inline constexpr int32_t kMaxWalkDepth = 1000;

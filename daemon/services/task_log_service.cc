@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "daemon/rpc/labels.h"
 #include "daemon/rpc/page_token.h"
+#include "daemon/rpc/selector.h"
 #include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
@@ -216,6 +217,11 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRuns(
         RETURN_IF_ERROR(CheckOptionalTimestamp(
             "started_before", request->has_started_before(),
             request->started_before(), &filter.started_before_us));
+        ASSIGN_OR_RETURN(filter.labels, ParseSelector("label_selector",
+                                                      request->label_selector(),
+                                                      SelectorKind::kLabels));
+        // The fingerprint covers the selector's text: a token only pages
+        // the selector it was issued for.
         const uint64_t fingerprint = FilterFingerprint(*request);
         ASSIGN_OR_RETURN(
             int64_t after_id,
