@@ -488,11 +488,13 @@ absl::StatusOr<std::vector<File>> FileStore::List(const TxOptions& options,
   RETURN_IF_ERROR(
       db_->Transact("file.list", options, [&](Tx& tx) -> absl::Status {
         Exec(tx, sql::kFileForceCustomPlan);
+        const MapMatchParams attributes = MapMatch(filter.attributes);
         ASSIGN_OR_RETURN(
             files,
             ReadFiles(Exec(tx, sql::kFileList, after_id, status, filter.source,
                            filter.run_id, filter.created_after_us,
-                           filter.created_before_us, limit)));
+                           filter.created_before_us, limit, attributes.contains,
+                           attributes.has_keys)));
         return absl::OkStatus();
       }));
   return files;

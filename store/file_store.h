@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "metad/v1/files.pb.h"
 #include "store/database.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 
@@ -94,6 +95,7 @@ struct FileFilter {
   // Microseconds since the epoch: create_time >= after, create_time < before.
   std::optional<int64_t> created_after_us;
   std::optional<int64_t> created_before_us;
+  std::vector<MapTerm> attributes;  // the attribute selector's terms (AND)
 };
 
 struct ClaimResult {

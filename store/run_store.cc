@@ -17,6 +17,7 @@
 #include "store/proto_time.h"
 #include "store/queries/run.sql.h"
 #include "store/sql.h"
+#include "store/string_map_json.h"
 #include "store/task_store.h"
 
 namespace metad::store {
@@ -54,11 +55,12 @@ struct RunColumns {
         end_us(r.column_number("end_us")),
         request_id(r.column_number("request_id")),
         cancelled(FindColumn(r, "cancelled")),
-        superseded(FindColumn(r, "superseded")) {}
+        superseded(FindColumn(r, "superseded")),
+        labels(FindColumn(r, "labels")) {}
   pqxx::row_size_type id, task_id, task_name, batch_id, status, attempt,
       worker_id, lease_expire_us, error_message, start_us, heartbeat_us, end_us,
       request_id;
-  std::optional<pqxx::row_size_type> cancelled, superseded;
+  std::optional<pqxx::row_size_type> cancelled, superseded, labels;
 };
 
 void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
@@ -86,6 +88,12 @@ void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
   }
   if (c.cancelled) run->set_cancelled(row[*c.cancelled].as<bool>(false));
   if (c.superseded) run->set_superseded(row[*c.superseded].as<bool>(false));
+  if (c.labels && !row[*c.labels].is_null()) {
+    // Written by StartRun from validated labels: unreadable only if edited
+    // by hand, and then the run is still worth showing without them.
+    (void)ReadStringMapJson(row[*c.labels].c_str(), "run's labels",
+                            run->mutable_labels());
+  }
 }
 
 std::string FormatMicros(int64_t micros) {
@@ -510,9 +518,10 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
   // run may have been expired on the way).
   RETURN_IF_ERROR(
       db_->Autocommit("run.start", options, [&](AutoTx& tx) -> absl::Status {
-        answer = Exec(tx, sql::kRunStart, in.task, in.batch_id, in.worker_id,
-                      in.lease_seconds, request_id,
-                      std::string(kLeaseExpiredMessage));
+        answer =
+            Exec(tx, sql::kRunStart, in.task, in.batch_id, in.worker_id,
+                 in.lease_seconds, request_id,
+                 std::string(kLeaseExpiredMessage), StringMapJson(in.labels));
         return absl::OkStatus();
       }));
   return AnswerStart(answer[0], AnswerColumns(answer), in);
@@ -618,7 +627,7 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
   const std::vector<size_t> order = LockOrder(ins, [](const StartRunInput& in) {
     return std::tie(in.task, in.batch_id);
   });
-  std::vector<std::string> tasks, batches, workers, request_ids;
+  std::vector<std::string> tasks, batches, workers, request_ids, labels;
   std::vector<int32_t> leases;
   for (size_t i : order) {
     tasks.push_back(ins[i]->task);
@@ -626,6 +635,7 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
     workers.push_back(ins[i]->worker_id);
     leases.push_back(ins[i]->lease_seconds);
     request_ids.push_back(ins[i]->request_id);
+    labels.push_back(StringMapJson(ins[i]->labels));
   }
   return RunBatch<StartRunResult>(
       db_, "run.start_batch", options, order,
@@ -634,7 +644,8 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
       },
       sql::kRunStartBatch, TextArrayLiteral(tasks), TextArrayLiteral(batches),
       TextArrayLiteral(workers), IntArrayLiteral(leases),
-      TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage));
+      TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage),
+      TextArrayLiteral(labels));
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<FinishRunResult>>>
@@ -698,10 +709,11 @@ absl::StatusOr<std::vector<Run>> RunStore::ListRuns(const TxOptions& options,
       db_->Transact("run.list", options, [&](Tx& tx) -> absl::Status {
         runs.clear();
         Exec(tx, sql::kRunForceCustomPlan);
-        pqxx::result r =
-            Exec(tx, sql::kRunList, after_id, filter.task, filter.batch_id,
-                 std::string(RunStatusText(filter.status)),
-                 filter.started_after_us, filter.started_before_us, limit);
+        const MapMatchParams labels = MapMatch(filter.labels);
+        pqxx::result r = Exec(
+            tx, sql::kRunList, after_id, filter.task, filter.batch_id,
+            std::string(RunStatusText(filter.status)), filter.started_after_us,
+            filter.started_before_us, limit, labels.contains, labels.has_keys);
         runs.resize(r.size());
         const RunColumns columns(r);
         for (size_t i = 0; i < r.size(); ++i) ReadRun(r[i], columns, &runs[i]);

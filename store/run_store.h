@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "metad/v1/task_log.pb.h"
 #include "store/database.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 
@@ -53,6 +54,7 @@ struct StartRunInput {
   std::string worker_id;
   int32_t lease_seconds = 0;  // 0: the task's default_lease_seconds
   std::string request_id;     // empty: none
+  google::protobuf::Map<std::string, std::string> labels;  // validated
 };
 
 struct StartRunResult {
@@ -102,6 +104,7 @@ struct RunFilter {
   metad::v1::RunStatus status = metad::v1::RUN_STATUS_UNSPECIFIED;
   std::optional<int64_t> started_after_us;   // inclusive
   std::optional<int64_t> started_before_us;  // exclusive
+  std::vector<MapTerm> labels;               // the label selector's terms (AND)
 };
 
 // What lease expiry ended (for the reaper's log line).

@@ -104,12 +104,15 @@ absl::StatusOr<std::vector<WatchedFileEvent>> WatchStore::ReadFileEvents(
   RETURN_IF_ERROR(
       db_->Transact("watch.file_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
+        const MapMatchParams attributes = MapMatch(filter.attributes);
         pqxx::result r =
             filter.file_id != 0
                 ? Exec(tx, sql::kWatchFileEventsOfFile, after_id, upto_id,
-                       filter.source, filter.to_status, limit, filter.file_id)
+                       filter.source, filter.to_status, limit, filter.file_id,
+                       attributes.contains, attributes.has_keys)
                 : Exec(tx, sql::kWatchFileEvents, after_id, upto_id,
-                       filter.source, filter.to_status, limit);
+                       filter.source, filter.to_status, limit,
+                       attributes.contains, attributes.has_keys);
         events.reserve(r.size());
         const FileEventColumns columns(r);
         const pqxx::row_size_type source = r.column_number("source");
@@ -132,13 +135,15 @@ absl::StatusOr<std::vector<WatchedRunEvent>> WatchStore::ReadRunEvents(
   RETURN_IF_ERROR(
       db_->Transact("watch.run_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
-        pqxx::result r = filter.run_id != 0
-                             ? Exec(tx, sql::kWatchRunEventsOfRun, after_id,
-                                    upto_id, filter.batch_id, filter.task_name,
-                                    filter.to_status, limit, filter.run_id)
-                             : Exec(tx, sql::kWatchRunEvents, after_id, upto_id,
-                                    filter.batch_id, filter.task_name,
-                                    filter.to_status, limit);
+        const MapMatchParams labels = MapMatch(filter.labels);
+        pqxx::result r =
+            filter.run_id != 0
+                ? Exec(tx, sql::kWatchRunEventsOfRun, after_id, upto_id,
+                       filter.batch_id, filter.task_name, filter.to_status,
+                       limit, filter.run_id, labels.contains, labels.has_keys)
+                : Exec(tx, sql::kWatchRunEvents, after_id, upto_id,
+                       filter.batch_id, filter.task_name, filter.to_status,
+                       limit, labels.contains, labels.has_keys);
         events.reserve(r.size());
         const RunEventColumns columns(r);
         const pqxx::row_size_type task_id = r.column_number("task_id");

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "metad/v1/watch.pb.h"
 #include "store/database.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 
@@ -58,6 +59,7 @@ struct FileEventFilter {
   // files.status text of the event's to_status ("SUCCESS").
   std::string to_status;
   int64_t file_id = 0;
+  std::vector<MapTerm> attributes;  // the attribute selector's terms (AND)
 };
 
 // Filters of a WatchRuns stream; empty / 0 do not filter.
@@ -67,6 +69,7 @@ struct RunEventFilter {
   // task_log.status text of the event's to_status ("ERROR").
   std::string to_status;
   int64_t run_id = 0;
+  std::vector<MapTerm> labels;  // the label selector's terms (AND)
 };
 
 class WatchStore {

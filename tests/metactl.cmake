@@ -34,3 +34,10 @@ set_tests_properties(install_test PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
 # The C++ EnsureTask helper (clients/cpp/ensure_task) against TaskService.
 metad_test(ensure_task_pgtest ensure_task_pgtest.cc
   LIBS metad_client metad_services)
+
+# Labels and search through metactl (runs/files list, watch, runs start).
+add_test(NAME metactl_labels_e2e
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/metactl_labels_e2e.sh
+          ${CMAKE_BINARY_DIR})
+set_tests_properties(metactl_labels_e2e PROPERTIES TIMEOUT 300
+  SKIP_RETURN_CODE 77)

@@ -14,3 +14,5 @@ metad_test(notification_listener_pgtest notification_listener_pgtest.cc
 # restart, from-now resume, OUT_OF_RANGE after PruneHistory, Cancel.
 metad_test(watch_client_pgtest watch_client_pgtest.cc LIBS metad_client)
 add_dependencies(watch_client_pgtest metad)
+# The watch streams' label and attribute selectors.
+metad_test(watch_selector_pgtest watch_selector_pgtest.cc LIBS metad_services)

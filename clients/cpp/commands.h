@@ -69,6 +69,15 @@ std::vector<Flag> PagingFlags();
 // `flags` followed by PagingFlags().
 std::vector<Flag> WithPaging(std::vector<Flag> flags);
 
+// The selector of a list or watch command: each --TERM_FLAG ("k=v" or "k",
+// repeated; escaped as needed) and --selector (as written), joined with ','.
+std::string SelectorArg(const ParsedArgs& args, const std::string& term_flag);
+// `flags` followed by --TERM_FLAG (repeated) and --selector, for `what`
+// ("label" / "attribute").
+std::vector<Flag> WithSelector(std::vector<Flag> flags,
+                               const std::string& term_flag,
+                               const std::string& what);
+
 // A positive id given as `what` (e.g. "RUN", "--run"); UsageError otherwise.
 int64_t ParseId(const std::string& what, const std::string& text);
 

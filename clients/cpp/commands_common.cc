@@ -2,6 +2,9 @@
 #include "clients/cpp/commands.h"
 #include "clients/cpp/status_details.h"
 
+#include "absl/strings/str_cat.h"
+#include "metad/client/selector.h"
+
 namespace metad::metactl {
 
 std::string CodeName(grpc::StatusCode code) {
@@ -84,6 +87,35 @@ std::vector<Flag> WithPaging(std::vector<Flag> flags) {
 
 int64_t ParseId(const std::string& what, const std::string& text) {
   return ParseInt(what, text, 1, std::numeric_limits<int64_t>::max());
+}
+
+std::string SelectorArg(const ParsedArgs& args,
+                        const std::string& term_flag) {
+  std::vector<client::SelectorTerm> terms;
+  for (const std::string& text : args.GetAll(term_flag)) {
+    terms.push_back(client::ParseSelectorTerm(text));
+  }
+  std::string selector = client::Selector(terms);
+  if (args.Has("selector")) {
+    if (!selector.empty()) selector += ',';
+    selector += args.Get("selector");
+  }
+  return selector;
+}
+
+std::vector<Flag> WithSelector(std::vector<Flag> flags,
+                               const std::string& term_flag,
+                               const std::string& what) {
+  flags.push_back({term_flag, "KEY[=VALUE]",
+                   absl::StrCat("only those with this ", what,
+                                " (=VALUE: holding exactly it); repeat: all "
+                                "must match"),
+                   true});
+  flags.push_back({"selector", "SELECTOR",
+                   absl::StrCat("a ", what,
+                                " selector as the API takes it: k=v,k2 "
+                                "('\\' escapes)")});
+  return flags;
 }
 
 }  // namespace metad::metactl

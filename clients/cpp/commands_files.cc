@@ -156,6 +156,7 @@ int List(Context& ctx, const ParsedArgs& args) {
     *request.mutable_created_before() =
         ParseTime("--created-before", args.Get("created-before"));
   }
+  request.set_attribute_selector(SelectorArg(args, "attr"));
   return ListPages<v1::ListFilesRequest, v1::ListFilesResponse>(
       ctx, args, request, &client::Client::ListFiles,
       [](const v1::ListFilesResponse& r, std::ostream& out) {
@@ -297,11 +298,13 @@ std::vector<Command> FileCommands() {
        1,
        Get},
       {"files", "list", "", "List files by id, filtered.",
-       WithPaging({{"status", "STATUS", "new, processing, success or error"},
-                   {"source", "SOURCE", "only this source"},
-                   {"run", "RUN", "only files of this run"},
-                   {"created-after", "TIME", "RFC 3339, inclusive"},
-                   {"created-before", "TIME", "RFC 3339, exclusive"}}),
+       WithPaging(WithSelector(
+           {{"status", "STATUS", "new, processing, success or error"},
+            {"source", "SOURCE", "only this source"},
+            {"run", "RUN", "only files of this run"},
+            {"created-after", "TIME", "RFC 3339, inclusive"},
+            {"created-before", "TIME", "RFC 3339, exclusive"}},
+           "attr", "attribute")),
        0, 0, List},
       {"files",
        "claim",

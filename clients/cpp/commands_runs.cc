@@ -26,6 +26,14 @@ int Start(Context& ctx, const ParsedArgs& args) {
   request.set_lease_seconds(
       static_cast<int32_t>(args.GetInt("lease", 0, 0, kMaxLease)));
   request.set_request_id(args.Get("request-id"));
+  for (const std::string& kv : args.GetAll("label")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError(
+          absl::StrCat("--label: expected KEY=VALUE, got '", kv, "'"));
+    }
+    (*request.mutable_labels())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   v1::StartRunResponse response;
   grpc::Status status = ctx.client->StartRun(request, &response);
   return Show(ctx, status, response, [&](std::ostream& out) {
@@ -92,6 +100,7 @@ int List(Context& ctx, const ParsedArgs& args) {
     *request.mutable_started_before() =
         ParseTime("--started-before", args.Get("started-before"));
   }
+  request.set_label_selector(SelectorArg(args, "label"));
   return ListPages<v1::ListRunsRequest, v1::ListRunsResponse>(
       ctx, args, request, &client::Client::ListRuns,
       [](const v1::ListRunsResponse& r, std::ostream& out) {
@@ -137,7 +146,8 @@ std::vector<Command> RunCommands() {
         {"lease", "SECONDS", "lease length (default: the task's)"},
         {"request-id", "ID",
          "idempotency key: the same key returns the same run (default: "
-         "generated)"}},
+         "generated)"},
+        {"label", "KEY=VALUE", "a label of the run", true}},
        1,
        1,
        Start},
@@ -166,11 +176,13 @@ std::vector<Command> RunCommands() {
        Finish},
       {"runs", "get", "RUN", "Show a run.", {}, 1, 1, Get},
       {"runs", "list", "", "List runs by id, filtered.",
-       WithPaging({{"task", "TASK", "only runs of this task"},
-                   {"batch", "BATCH", "only runs of this batch"},
-                   {"status", "STATUS", "processing, success or error"},
-                   {"started-after", "TIME", "RFC 3339, inclusive"},
-                   {"started-before", "TIME", "RFC 3339, exclusive"}}),
+       WithPaging(WithSelector(
+           {{"task", "TASK", "only runs of this task"},
+            {"batch", "BATCH", "only runs of this batch"},
+            {"status", "STATUS", "processing, success or error"},
+            {"started-after", "TIME", "RFC 3339, inclusive"},
+            {"started-before", "TIME", "RFC 3339, exclusive"}},
+           "label", "label")),
        0, 0, List},
       {"runs", "events", "[RUN]",
        "The audit trail of run state changes (of one run, a batch, or all).",

@@ -72,6 +72,7 @@ int WatchFiles(Context& ctx, const ParsedArgs& args) {
   }
   if (args.Has("file"))
     request.set_file_id(ParseId("--file", args.Get("file")));
+  request.set_attribute_selector(SelectorArg(args, "attr"));
   auto stream = ctx.client->WatchFiles(request, Options(ctx));
   StreamTable table({"ID", "FILE", "SOURCE", "NAME", "KIND", "FROM", "TO",
                      "RUN", "TIME", "MESSAGE"},
@@ -101,6 +102,7 @@ int WatchRuns(Context& ctx, const ParsedArgs& args) {
     request.set_status(ParseRunStatus("--status", args.Get("status")));
   }
   if (args.Has("run")) request.set_run_id(ParseId("--run", args.Get("run")));
+  request.set_label_selector(SelectorArg(args, "label"));
   auto stream = ctx.client->WatchRuns(request, Options(ctx));
   StreamTable table(
       {"ID", "RUN", "TASK", "BATCH", "KIND", "FROM", "TO", "TIME", "MESSAGE"},
@@ -138,21 +140,25 @@ std::vector<Command> WatchCommands() {
        "Print file events as they commit, until interrupted (Ctrl-C: exit "
        "0). Reconnects by itself from the last event printed; OUT_OF_RANGE "
        "(exit 11) when the history to resume from was pruned.",
-       CommonFlags({{"source", "SOURCE", "only files of this source"},
-                    {"status", "STATUS",
-                     "only events that moved a file to STATUS (new, "
-                     "processing, success, error)"},
-                    {"file", "ID", "only events of this file"}}),
+       WithSelector(
+           CommonFlags({{"source", "SOURCE", "only files of this source"},
+                        {"status", "STATUS",
+                         "only events that moved a file to STATUS (new, "
+                         "processing, success, error)"},
+                        {"file", "ID", "only events of this file"}}),
+           "attr", "attribute"),
        0, 0, WatchFiles},
       {"watch", "runs", "",
        "Print run events (STARTED, FINISHED, EXPIRED, ...) as they commit, "
        "until interrupted; reconnects like watch files.",
-       CommonFlags({{"batch", "BATCH", "only runs of this batch"},
-                    {"task", "TASK", "only runs of this task"},
-                    {"status", "STATUS",
-                     "only events that moved a run to STATUS (processing, "
-                     "success, error)"},
-                    {"run", "ID", "only events of this run"}}),
+       WithSelector(
+           CommonFlags({{"batch", "BATCH", "only runs of this batch"},
+                        {"task", "TASK", "only runs of this task"},
+                        {"status", "STATUS",
+                         "only events that moved a run to STATUS "
+                         "(processing, success, error)"},
+                        {"run", "ID", "only events of this run"}}),
+           "label", "label"),
        0, 0, WatchRuns},
   };
 }

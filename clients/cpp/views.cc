@@ -165,6 +165,16 @@ Record RunRecord(const v1::Run& run) {
   // Only when set, so the record of an ordinary run stays as it was.
   if (run.cancelled()) r.Add("cancelled", "true");
   if (run.superseded()) r.Add("superseded", "true");
+  if (!run.labels().empty()) {
+    // Sorted: a proto map's order is unspecified.
+    std::map<std::string, std::string> labels(run.labels().begin(),
+                                              run.labels().end());
+    std::string text;
+    for (const auto& [k, v] : labels) {
+      absl::StrAppend(&text, text.empty() ? "" : ",", k, "=", v);
+    }
+    r.Add("labels", text);
+  }
   return r;
 }
 

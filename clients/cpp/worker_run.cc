@@ -32,6 +32,8 @@ absl::StatusOr<std::unique_ptr<WorkerRun>> WorkerRun::Start(
   request.set_worker_id(options.worker_id.empty() ? DefaultWorkerId()
                                                   : options.worker_id);
   request.set_lease_seconds(options.lease_seconds);
+  request.mutable_labels()->insert(options.labels.begin(),
+                                   options.labels.end());
   // Chosen here, so the client's retries of a lost answer find this run.
   request.set_request_id(options.request_id.empty() ? NewRequestId()
                                                     : options.request_id);

@@ -136,6 +136,12 @@ export interface TaskSettings {
 export declare function ensureTask(client: Client, name: string, settings?: TaskSettings, attempts?: number): Promise<Task__Output>;
 export declare function kindOf(fullMethod: string, protoDir?: string): MethodKind;
 export declare function newRequestId(): string;
+/**
+ * A label or attribute selector (labelSelector / attributeSelector): each
+ * key with a value must hold exactly it, a key with null must be present.
+ * A string is returned as written.
+ */
+export declare function selector(terms: string | Record<string, string | null> | null | undefined): string;
 export declare function listMethods(protoDir?: string): string[];
 export declare function namespaceOf(service: string): string;
 export declare function toDate(ts: Timestamp | null | undefined): Date | null;
@@ -155,6 +161,8 @@ export interface WorkerRunOptions {
   requestId?: string;
   /** 0: a third of the granted lease; negative: no heartbeats. */
   heartbeatMs?: number;
+  /** Labels stored with the run (StartRunRequest.labels). */
+  labels?: Record<string, string>;
 }
 
 export type RunOutcome = 'SUCCESS' | 'ERROR' | 'RUN_STATUS_SUCCESS' | 'RUN_STATUS_ERROR';

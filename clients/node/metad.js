@@ -429,8 +429,22 @@ function listMethods(protoDir) {
   return out;
 }
 
+// A label or attribute selector (listRuns' labelSelector, listFiles'
+// attributeSelector, the watch requests'): selector({ env: 'prod', sha: null })
+// is 'env=prod,sha' (sha: present). ',', '=', '\\' and spaces at either end
+// are escaped with '\\'. A string is returned as written.
+function selector(terms) {
+  if (!terms) return '';
+  if (typeof terms === 'string') return terms;
+  const escape = (s) => String(s).replace(/[,=\\]|^ | $/g, (c) => `\\${c}`);
+  return Object.entries(terms)
+    .map(([k, v]) => (v === null || v === undefined ? escape(k) : `${escape(k)}=${escape(v)}`))
+    .join(',');
+}
+
 module.exports = {
   connect,
+  selector,
   // The worker helper (worker.js), loaded on first use: worker.js itself
   // requires this module.
   get WorkerRun() { return require('./worker').WorkerRun; },

@@ -92,7 +92,9 @@ class WorkerRun {
   /**
    * opts: workerId (host:pid), leaseSeconds (0: the task's default),
    * requestId (StartRun's key, chosen once; default a fresh one),
-   * heartbeatMs (0: a third of the granted lease; negative: none).
+   * heartbeatMs (0: a third of the granted lease; negative: none),
+   * labels (an object of strings stored with the run; listRuns and
+   * watchRuns select by them, see metad.selector).
    */
   constructor(client, task, batchId, opts = {}) {
     this.client = client;
@@ -102,6 +104,7 @@ class WorkerRun {
     this.requestId = opts.requestId || metad.newRequestId();
     this.leaseRequest = opts.leaseSeconds || 0;
     this.heartbeatMs = opts.heartbeatMs || 0;
+    this.labels = { ...(opts.labels || {}) };
     this.run = null; // the latest Run message
     this.leaseSeconds = null; // as granted
     this._received = new Set();
@@ -143,6 +146,7 @@ class WorkerRun {
     const { run } = await this.client.startRun({
       task: this.task, batchId: this.batchId, workerId: this.workerId,
       leaseSeconds: this.leaseRequest, requestId: this.requestId,
+      labels: this.labels,
     });
     this.run = run;
     const granted = (metad.toDate(run.leaseExpireTime) - metad.toDate(run.startTime)) / 1000;

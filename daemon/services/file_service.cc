@@ -8,6 +8,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "daemon/rpc/page_token.h"
+#include "daemon/rpc/selector.h"
 #include "daemon/rpc/validation.h"
 #include "daemon/services/file_spec_check.h"
 
@@ -245,6 +246,12 @@ grpc::ServerUnaryReactor* FileServiceImpl::ListFiles(
           filter.created_before_us =
               TimestampToMicros(request->created_before());
         }
+        ASSIGN_OR_RETURN(
+            filter.attributes,
+            ParseSelector("attribute_selector", request->attribute_selector(),
+                          SelectorKind::kAttributes));
+        // The fingerprint covers the selector's text: a token only pages
+        // the selector it was issued for.
         const uint64_t fingerprint = FilterFingerprint(*request);
         ASSIGN_OR_RETURN(
             int64_t after_id,

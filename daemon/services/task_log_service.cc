@@ -8,7 +8,9 @@
 #include "common/error_details.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/labels.h"
 #include "daemon/rpc/page_token.h"
+#include "daemon/rpc/selector.h"
 #include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
@@ -105,6 +107,7 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
                                      kMaxWorkerIdBytes));
           RETURN_IF_ERROR(CheckLeaseSeconds(
               "lease_seconds", request->lease_seconds(), "the task's default"));
+          RETURN_IF_ERROR(CheckRunLabels("labels", request->labels()));
           return CheckRequestId("request_id", request->request_id());
         }();
         if (!valid.ok()) {
@@ -117,6 +120,7 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
         in.worker_id = request->worker_id();
         in.lease_seconds = request->lease_seconds();
         in.request_id = request->request_id();
+        in.labels = request->labels();
         batcher_.SubmitStart(std::move(o), std::move(in),
                              Answer<store::StartRunResult>(
                                  std::move(done), [response](auto& result) {
@@ -213,6 +217,11 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::ListRuns(
         RETURN_IF_ERROR(CheckOptionalTimestamp(
             "started_before", request->has_started_before(),
             request->started_before(), &filter.started_before_us));
+        ASSIGN_OR_RETURN(filter.labels, ParseSelector("label_selector",
+                                                      request->label_selector(),
+                                                      SelectorKind::kLabels));
+        // The fingerprint covers the selector's text: a token only pages
+        // the selector it was issued for.
         const uint64_t fingerprint = FilterFingerprint(*request);
         ASSIGN_OR_RETURN(
             int64_t after_id,

@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "daemon/rpc/auth.h"
 #include "daemon/rpc/grpc_status.h"
+#include "daemon/rpc/selector.h"
 #include "daemon/rpc/validation.h"
 
 namespace metad::daemon {
@@ -298,6 +299,10 @@ absl::Status FileFilterOf(const metad::v1::WatchFilesRequest& request,
                             .substr(std::strlen("FILE_STATUS_"));
   }
   filter->file_id = request.file_id();
+  ASSIGN_OR_RETURN(
+      filter->attributes,
+      ParseSelector("attribute_selector", request.attribute_selector(),
+                    SelectorKind::kAttributes));
   return absl::OkStatus();
 }
 
@@ -323,6 +328,9 @@ absl::Status RunFilterOf(const metad::v1::WatchRunsRequest& request,
                             .substr(std::strlen("RUN_STATUS_"));
   }
   filter->run_id = request.run_id();
+  ASSIGN_OR_RETURN(filter->labels,
+                   ParseSelector("label_selector", request.label_selector(),
+                                 SelectorKind::kLabels));
   return absl::OkStatus();
 }
 

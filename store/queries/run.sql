@@ -31,7 +31,7 @@ SELECT task_id, batch_id, status, error_message, cancelled,
  WHERE id = $1;
 
 -- name: run.start
-SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6);
+SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6, $7::jsonb);
 
 -- name: run.heartbeat
 -- The happy path of Heartbeat is this one statement: no lock, no event.
@@ -58,7 +58,7 @@ SELECT * FROM metad_finish_run($1, $2, $3, $4, $5::bigint[], $6);
 -- Group commit (store/group_commit.h): the StartRun calls of a batch in one
 -- statement, answered row by row in the order of the arrays.
 SELECT * FROM metad_start_runs($1::text[], $2::text[], $3::text[],
-                               $4::integer[], $5::text[], $6);
+                               $4::integer[], $5::text[], $6, $7::text[]);
 
 -- name: run.finish_batch
 -- Group commit of FinishRun calls, as run.start_batch.
@@ -90,6 +90,10 @@ SELECT x.*
    AND ($4::text = '' OR r.status = $4::text)
    AND ($5::bigint IS NULL OR r.start_time >= metad_ts($5::bigint))
    AND ($6::bigint IS NULL OR r.start_time < metad_ts($6::bigint))
+   -- The label selector (store/string_map_json.h, MapMatch): served by the
+   -- GIN index task_log_labels.
+   AND ($8::jsonb IS NULL OR r.labels @> $8::jsonb)
+   AND ($9::text[] IS NULL OR r.labels ?& $9::text[])
  ORDER BY r.id
  LIMIT $7;
 

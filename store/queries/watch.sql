@@ -51,7 +51,9 @@ SELECT coalesce(max(id), 0) AS last_id FROM run_events;
 SELECT pruned_through FROM retention_state WHERE table_name = $1;
 
 -- name: watch.file_events
--- The file events of a stream, with the file's source and name.
+-- The file events of a stream, with the file's source and name. The
+-- selector's parameters (MapMatch, store/string_map_json.h) come last in
+-- each twin.
 SELECT x.*, f.source, f.file_name
 FROM file_events e
 JOIN files f ON f.id = e.file_id
@@ -59,6 +61,8 @@ CROSS JOIN LATERAL metad_file_event_row(e) x
 WHERE e.id > $1 AND e.id <= $2
   AND ($3 = '' OR f.source = $3)
   AND ($4 = '' OR e.to_status = $4)
+  AND ($6::jsonb IS NULL OR f.attributes @> $6::jsonb)
+  AND ($7::text[] IS NULL OR f.attributes ?& $7::text[])
 ORDER BY e.id
 LIMIT $5;
 
@@ -71,6 +75,8 @@ CROSS JOIN LATERAL metad_file_event_row(e) x
 WHERE e.file_id = $6 AND e.id > $1 AND e.id <= $2
   AND ($3 = '' OR f.source = $3)
   AND ($4 = '' OR e.to_status = $4)
+  AND ($7::jsonb IS NULL OR f.attributes @> $7::jsonb)
+  AND ($8::text[] IS NULL OR f.attributes ?& $8::text[])
 ORDER BY e.id
 LIMIT $5;
 
@@ -85,6 +91,8 @@ WHERE e.id > $1 AND e.id <= $2
   AND ($3 = '' OR r.batch_id = $3)
   AND ($4 = '' OR t.name = $4)
   AND ($5 = '' OR e.to_status = $5)
+  AND ($7::jsonb IS NULL OR r.labels @> $7::jsonb)
+  AND ($8::text[] IS NULL OR r.labels ?& $8::text[])
 ORDER BY e.id
 LIMIT $6;
 
@@ -99,6 +107,8 @@ WHERE e.run_id = $7 AND e.id > $1 AND e.id <= $2
   AND ($3 = '' OR r.batch_id = $3)
   AND ($4 = '' OR t.name = $4)
   AND ($5 = '' OR e.to_status = $5)
+  AND ($8::jsonb IS NULL OR r.labels @> $8::jsonb)
+  AND ($9::text[] IS NULL OR r.labels ?& $9::text[])
 ORDER BY e.id
 LIMIT $6;
 

@@ -32,6 +32,9 @@ type WorkerOptions struct {
 	// HeartbeatInterval is the time between heartbeats; 0 means a third of
 	// the lease, a negative value sends none (the caller calls Heartbeat).
 	HeartbeatInterval time.Duration
+	// Labels are stored with the run (StartRunRequest.labels); ListRuns
+	// and WatchRuns select runs by them (see Selector).
+	Labels map[string]string
 }
 
 // WorkerRun is one run of a task, the safe way: a goroutine keeps its lease
@@ -147,6 +150,7 @@ func StartWorkerRun(ctx context.Context, c *Client, task, batchID string, opts W
 	resp, err := c.Runs.StartRun(ctx, &metadv1.StartRunRequest{
 		Task: task, BatchId: batchID, WorkerId: opts.WorkerID,
 		LeaseSeconds: opts.LeaseSeconds, RequestId: opts.RequestID,
+		Labels: opts.Labels,
 	})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,9 @@
             run.complete_file(f)
 
 asyncio: metad_client.aio (the same API, awaitable). Watch streams:
-client.watch_files() / client.watch_runs() (metad_client.watch).
+client.watch_files() / client.watch_runs() (metad_client.watch). Labels and
+search: client.run(..., labels={...}), client.list_runs(labels=...),
+client.list_files(attributes=...), metad_client.selector.
 
 The generated modules (package ``metad.v1``, shipped in the installed
 package) are also exported here as files_pb2, tasks_pb2, task_log_pb2,
@@ -24,6 +26,7 @@ from metad_client._stubs import (admin_pb2, admin_pb2_grpc, dependencies_pb2,
 from metad_client.client import DEFAULT_ADDRESS, Client, connect
 from metad_client.errors import ErrorDetails, error_details
 from metad_client.retry import NO_RETRY, RetryPolicy
+from metad_client.selector import selector
 from metad_client.watch import HistoryPruned, Watch
 from metad_client.worker import RunLost, WorkerRun
 
@@ -32,5 +35,5 @@ __all__ = [
     "RunLost", "WorkerRun", "HistoryPruned", "Watch", "options_pb2", "files_pb2", "files_pb2_grpc", "tasks_pb2",
     "tasks_pb2_grpc", "task_log_pb2", "task_log_pb2_grpc", "dependencies_pb2",
     "dependencies_pb2_grpc", "admin_pb2", "admin_pb2_grpc", "watch_pb2", "watch_pb2_grpc",
-    "run_pb2",
+    "run_pb2", "selector",
 ]

@@ -186,26 +186,31 @@ class Client:
             request.page_token = page.next_page_token
 
     def run(self, task, batch_id, worker_id=None, lease_seconds=0,
-            request_id=None, heartbeat=True, heartbeat_interval=None):
+            request_id=None, heartbeat=True, heartbeat_interval=None,
+            labels=None):
         """A worker's run as an async context manager (AsyncWorkerRun):
         `async with client.run(task=..., batch_id=...) as run:`."""
         return AsyncWorkerRun(self, task=task, batch_id=batch_id, worker_id=worker_id,
                               lease_seconds=lease_seconds, request_id=request_id,
-                              heartbeat=heartbeat, heartbeat_interval=heartbeat_interval)
+                              heartbeat=heartbeat, heartbeat_interval=heartbeat_interval,
+                              labels=labels)
 
     def watch_files(self, after_event_id=0, source="", status=None, file_id=0,
-                    *, metadata=None, backoff=None, give_up_after=None):
+                    *, attributes=None, metadata=None, backoff=None,
+                    give_up_after=None):
         """WatchFiles as an async iterator of WatchedFileEvent that resumes
         by itself (metad_client.Client.watch_files has the rules)."""
-        request = watch_files_request(after_event_id, source, status, file_id)
+        request = watch_files_request(after_event_id, source, status, file_id,
+                                      attributes)
         return AsyncWatch(self.watch.WatchFiles, request, metadata=metadata,
                           backoff=backoff, give_up_after=give_up_after)
 
     def watch_runs(self, after_event_id=0, batch_id="", task="", status=None,
-                   run_id=0, *, metadata=None, backoff=None, give_up_after=None):
+                   run_id=0, *, labels=None, metadata=None, backoff=None,
+                   give_up_after=None):
         """WatchRuns as an async iterator of WatchedRunEvent."""
         request = watch_runs_request(after_event_id, batch_id, task, status,
-                                     run_id)
+                                     run_id, labels)
         return AsyncWatch(self.watch.WatchRuns, request, metadata=metadata,
                           backoff=backoff, give_up_after=give_up_after)
 
@@ -304,8 +309,11 @@ class AsyncWorkerRun:
     """
 
     def __init__(self, client, task, batch_id, worker_id=None, lease_seconds=0,
-                 request_id=None, heartbeat=True, heartbeat_interval=None):
+                 request_id=None, heartbeat=True, heartbeat_interval=None,
+                 labels=None):
         self._client = client
+        # The run's labels (StartRunRequest.labels), returned on run.labels.
+        self.labels = dict(labels or {})
         self.task = task
         self.batch_id = batch_id
         self.worker_id = worker_id or default_worker_id()
@@ -332,7 +340,8 @@ class AsyncWorkerRun:
             raise RuntimeError(f"run {self.run.id} already started")
         response = await self._client.task_log.StartRun(task_log_pb2.StartRunRequest(
             task=self.task, batch_id=self.batch_id, worker_id=self.worker_id,
-            lease_seconds=self._lease_request, request_id=self.request_id))
+            lease_seconds=self._lease_request, request_id=self.request_id,
+            labels=self.labels))
         self.run = response.run
         run = response.run
         lease = (run.lease_expire_time.ToNanoseconds() -

@@ -7,6 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
+from metad_client.selector import selector
 from metad_client.session import ReadYourWrites
 from metad_client.watch import Watch, watch_files_request, watch_runs_request
 from metad_client.worker import WorkerRun
@@ -196,7 +197,8 @@ class Client:
             request.page_token = page.next_page_token
 
     def run(self, task, batch_id, worker_id=None, lease_seconds=0,
-            request_id=None, heartbeat=True, heartbeat_interval=None):
+            request_id=None, heartbeat=True, heartbeat_interval=None,
+            labels=None):
         """A worker's run of `task` in `batch_id`, as a context manager.
 
             with client.run(task="load_sales", batch_id="b1",
@@ -209,31 +211,76 @@ class Client:
         may not start in the batch, NOT_FOUND for an unknown task) and keeps
         its lease alive from a background thread. Leaving finishes it:
         SUCCESS on normal exit, ERROR with the exception's message when the
-        block raised (the exception propagates). See WorkerRun.
+        block raised (the exception propagates). labels: a dict of strings
+        stored with the run (ListRuns / watch_runs select by them). See
+        WorkerRun.
         """
         return WorkerRun(self, task=task, batch_id=batch_id, worker_id=worker_id,
                          lease_seconds=lease_seconds, request_id=request_id,
-                         heartbeat=heartbeat, heartbeat_interval=heartbeat_interval)
+                         heartbeat=heartbeat, heartbeat_interval=heartbeat_interval,
+                         labels=labels)
+
+    def list_runs(self, labels=None, task="", batch_id="", status=None,
+                  page_size=0):
+        """Every run ListRuns returns, page after page (an iterator of Run).
+        labels: only runs whose labels match (a selector string "k=v,k2" or
+        a dict, None for "key exists"; see metad_client.selector). status: a
+        RunStatus or its name ("ERROR")."""
+        if isinstance(status, str):
+            status = task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
+        request = task_log_pb2.ListRunsRequest(
+            task=task, batch_id=batch_id, status=status or 0,
+            page_size=page_size, label_selector=selector(labels))
+        while True:
+            page = self.task_log.ListRuns(request)
+            yield from page.runs
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def list_files(self, attributes=None, source="", status=None, run_id=0,
+                   page_size=0):
+        """Every file ListFiles returns, page after page (an iterator of
+        File). attributes: only files whose attributes match (a selector
+        string or a dict, as list_runs' labels). status: a FileStatus or its
+        name ("NEW")."""
+        if isinstance(status, str):
+            status = files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
+        request = files_pb2.ListFilesRequest(
+            source=source, status=status or 0, run_id=run_id,
+            page_size=page_size, attribute_selector=selector(attributes))
+        while True:
+            page = self.files.ListFiles(request)
+            yield from page.files
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
     def watch_files(self, after_event_id=0, source="", status=None, file_id=0,
-                    *, metadata=None, backoff=None, give_up_after=None):
+                    *, attributes=None, metadata=None, backoff=None,
+                    give_up_after=None):
         """WatchFiles as an iterator of WatchedFileEvent that resumes by
         itself after UNAVAILABLE (see metad_client.watch). after_event_id:
         > 0 after that event, 0 from now, -1 from the oldest event kept.
         status: a FileStatus or its name ("SUCCESS"). backoff: a RetryPolicy
         for the reconnect waits; give_up_after: seconds of failed reconnects
         before the UNAVAILABLE is raised (None: never). Raises HistoryPruned
-        (OUT_OF_RANGE) when the events after the position were pruned."""
-        request = watch_files_request(after_event_id, source, status, file_id)
+        (OUT_OF_RANGE) when the events after the position were pruned.
+        attributes: only files whose attributes match (a selector string
+        "k=v,k2" or a dict, see metad_client.selector)."""
+        request = watch_files_request(after_event_id, source, status, file_id,
+                                      attributes)
         return Watch(self.watch.WatchFiles, request, metadata=metadata,
                      backoff=backoff, give_up_after=give_up_after)
 
     def watch_runs(self, after_event_id=0, batch_id="", task="", status=None,
-                   run_id=0, *, metadata=None, backoff=None, give_up_after=None):
+                   run_id=0, *, labels=None, metadata=None, backoff=None,
+                   give_up_after=None):
         """WatchRuns as an iterator of WatchedRunEvent; the same rules as
-        watch_files. status: a RunStatus or its name ("ERROR")."""
+        watch_files. status: a RunStatus or its name ("ERROR"). labels: only
+        runs whose labels match (a selector string or a dict)."""
         request = watch_runs_request(after_event_id, batch_id, task, status,
-                                     run_id)
+                                     run_id, labels)
         return Watch(self.watch.WatchRuns, request, metadata=metadata,
                      backoff=backoff, give_up_after=give_up_after)
 

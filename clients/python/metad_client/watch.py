@@ -26,6 +26,7 @@ import grpc
 
 from metad_client import _stubs
 from metad_client.retry import RetryPolicy
+from metad_client.selector import selector
 
 START_HEADER = "metad-after-event-id"
 # Reconnects wait 0.1 s doubling to 5 s (full jitter); only max_backoff,
@@ -188,21 +189,23 @@ class Watch:
         raise StopIteration
 
 
-def watch_files_request(after_event_id, source, status, file_id):
+def watch_files_request(after_event_id, source, status, file_id,
+                        attributes=None):
     """The WatchFilesRequest of watch_files (status: a FileStatus or its
-    name, "SUCCESS")."""
+    name, "SUCCESS"; attributes: a selector string or dict)."""
     if isinstance(status, str):
         status = _stubs.files_pb2.FileStatus.Value("FILE_STATUS_" + status.upper())
     return _stubs.watch_pb2.WatchFilesRequest(
         after_event_id=after_event_id, source=source, status=status or 0,
-        file_id=file_id)
+        file_id=file_id, attribute_selector=selector(attributes))
 
 
-def watch_runs_request(after_event_id, batch_id, task, status, run_id):
+def watch_runs_request(after_event_id, batch_id, task, status, run_id,
+                       labels=None):
     """The WatchRunsRequest of watch_runs (status: a RunStatus or its name,
-    "ERROR")."""
+    "ERROR"; labels: a selector string or dict)."""
     if isinstance(status, str):
         status = _stubs.task_log_pb2.RunStatus.Value("RUN_STATUS_" + status.upper())
     return _stubs.watch_pb2.WatchRunsRequest(
         after_event_id=after_event_id, batch_id=batch_id, task=task,
-        status=status or 0, run_id=run_id)
+        status=status or 0, run_id=run_id, label_selector=selector(labels))

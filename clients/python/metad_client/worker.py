@@ -97,8 +97,11 @@ class WorkerRun:
     """
 
     def __init__(self, client, task, batch_id, worker_id=None, lease_seconds=0,
-                 request_id=None, heartbeat=True, heartbeat_interval=None):
+                 request_id=None, heartbeat=True, heartbeat_interval=None,
+                 labels=None):
         self._client = client
+        # The run's labels (StartRunRequest.labels), returned on run.labels.
+        self.labels = dict(labels or {})
         self.task = task
         self.batch_id = batch_id
         self.worker_id = worker_id or default_worker_id()
@@ -126,7 +129,8 @@ class WorkerRun:
             raise RuntimeError(f"run {self.run.id} already started")
         response = self._client.task_log.StartRun(task_log_pb2.StartRunRequest(
             task=self.task, batch_id=self.batch_id, worker_id=self.worker_id,
-            lease_seconds=self._lease_request, request_id=self.request_id))
+            lease_seconds=self._lease_request, request_id=self.request_id,
+            labels=self.labels))
         self.run = response.run
         run = response.run
         lease = (run.lease_expire_time.ToNanoseconds() -

@@ -22,6 +22,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -41,6 +42,9 @@ struct WorkerRunOptions {
   std::string request_id;     // empty: generated (StartRun's key)
   bool heartbeat = true;      // heartbeat in the background
   absl::Duration heartbeat_interval = absl::ZeroDuration();  // 0: lease/3
+  // The run's labels (StartRunRequest.labels: at most 64, keys of
+  // [A-Za-z0-9._/-]); ListRuns and WatchRuns select runs by them.
+  std::map<std::string, std::string> labels;
 };
 
 class WorkerRun {
