@@ -28,7 +28,8 @@ CREATE TYPE public.metad_run_result AS (
 	n1 bigint,
 	n2 bigint,
 	cancelled boolean,
-	superseded boolean
+	superseded boolean,
+	labels jsonb
 );
 
 --
@@ -597,7 +598,8 @@ CREATE FUNCTION public.metad_run_answer(p_run bigint, p_outcome text, p_detail t
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
          metad_us(r.end_time), r.request_id,
-         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded
+         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded,
+         r.labels
     FROM (SELECT p_run AS id) k
     LEFT JOIN task_log r ON r.id = k.id
     LEFT JOIN tasks t ON t.id = r.task_id
@@ -636,13 +638,14 @@ CREATE FUNCTION public.metad_run_live(p_status text, p_lease_expire_time timesta
 -- Name: metad_run_row(anyelement, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text, cancelled boolean, superseded boolean)
+CREATE FUNCTION public.metad_run_row(r anyelement, p_task_name text) RETURNS TABLE(id bigint, task_id bigint, task_name text, batch_id text, status text, attempt integer, worker_id text, lease_expire_us bigint, error_message text, start_us bigint, heartbeat_us bigint, end_us bigint, request_id text, cancelled boolean, superseded boolean, labels text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
-         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded
+         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded,
+         r.labels::text
 $$;
 
 --
@@ -661,6 +664,17 @@ CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_tim
 --
 
 CREATE FUNCTION public.metad_start_run(p_task text, p_batch text, p_worker text, p_lease_seconds integer, p_request_id text, p_expired_message text) RETURNS public.metad_run_result
+    LANGUAGE sql
+    AS $$
+  SELECT metad_start_run(p_task, p_batch, p_worker, p_lease_seconds,
+                         p_request_id, p_expired_message, '{}'::jsonb)
+$$;
+
+--
+-- Name: metad_start_run(text, text, text, integer, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_start_run(p_task text, p_batch text, p_worker text, p_lease_seconds integer, p_request_id text, p_expired_message text, p_labels jsonb) RETURNS public.metad_run_result
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -747,9 +761,11 @@ BEGIN
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
-                            lease_seconds, lease_expire_time, request_id)
+                            lease_seconds, lease_expire_time, request_id,
+                            labels)
       VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
-              v_lease, now() + v_lease * interval '1 second', p_request_id)
+              v_lease, now() + v_lease * interval '1 second', p_request_id,
+              coalesce(p_labels, '{}'))
       ON CONFLICT DO NOTHING
       RETURNING id
     ), e AS (
@@ -770,6 +786,18 @@ $$;
 --
 
 CREATE FUNCTION public.metad_start_runs(p_tasks text[], p_batches text[], p_workers text[], p_lease_seconds integer[], p_request_ids text[], p_expired_message text) RETURNS SETOF public.metad_run_result
+    LANGUAGE sql
+    AS $$
+  SELECT * FROM metad_start_runs(p_tasks, p_batches, p_workers,
+                                 p_lease_seconds, p_request_ids,
+                                 p_expired_message, '{}'::text[])
+$$;
+
+--
+-- Name: metad_start_runs(text[], text[], text[], integer[], text[], text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_start_runs(p_tasks text[], p_batches text[], p_workers text[], p_lease_seconds integer[], p_request_ids text[], p_expired_message text, p_labels text[]) RETURNS SETOF public.metad_run_result
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -777,7 +805,8 @@ BEGIN
     RETURN NEXT metad_start_run(p_tasks[i], p_batches[i], p_workers[i],
                                 p_lease_seconds[i],
                                 nullif(p_request_ids[i], ''),
-                                p_expired_message);
+                                p_expired_message,
+                                coalesce(p_labels[i], '{}')::jsonb);
   END LOOP;
 END
 $$;
@@ -1153,9 +1182,11 @@ CREATE TABLE public.task_log (
     finish_released integer,
     cancelled boolean DEFAULT false NOT NULL,
     superseded boolean DEFAULT false NOT NULL,
+    labels jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
+    CONSTRAINT task_log_labels_check CHECK ((jsonb_typeof(labels) = 'object'::text)),
     CONSTRAINT task_log_lease_seconds_check CHECK (((lease_seconds >= 1) AND (lease_seconds <= 86400))),
     CONSTRAINT task_log_status_check CHECK ((status = ANY (ARRAY['PROCESSING'::text, 'SUCCESS'::text, 'ERROR'::text])))
 );

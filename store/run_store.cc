@@ -16,6 +16,7 @@
 #include "store/proto_time.h"
 #include "store/queries/run.sql.h"
 #include "store/sql.h"
+#include "store/string_map_json.h"
 #include "store/task_store.h"
 
 namespace metad::store {
@@ -53,11 +54,12 @@ struct RunColumns {
         end_us(r.column_number("end_us")),
         request_id(r.column_number("request_id")),
         cancelled(FindColumn(r, "cancelled")),
-        superseded(FindColumn(r, "superseded")) {}
+        superseded(FindColumn(r, "superseded")),
+        labels(FindColumn(r, "labels")) {}
   pqxx::row_size_type id, task_id, task_name, batch_id, status, attempt,
       worker_id, lease_expire_us, error_message, start_us, heartbeat_us, end_us,
       request_id;
-  std::optional<pqxx::row_size_type> cancelled, superseded;
+  std::optional<pqxx::row_size_type> cancelled, superseded, labels;
 };
 
 void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
@@ -85,6 +87,12 @@ void ReadRun(const pqxx::row& row, const RunColumns& c, Run* run) {
   }
   if (c.cancelled) run->set_cancelled(row[*c.cancelled].as<bool>(false));
   if (c.superseded) run->set_superseded(row[*c.superseded].as<bool>(false));
+  if (c.labels && !row[*c.labels].is_null()) {
+    // Written by StartRun from validated labels: unreadable only if edited
+    // by hand, and then the run is still worth showing without them.
+    (void)ReadStringMapJson(row[*c.labels].c_str(), "run's labels",
+                            run->mutable_labels());
+  }
 }
 
 std::string FormatMicros(int64_t micros) {
@@ -437,12 +445,12 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
       const std::string status = row[c.detail].as<std::string>();
       const int64_t holder = row[c.n2].as<int64_t>(0);
       return WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat(
-              "file_ids: file ", file_id, " is ", status,
-              holder == 0 ? std::string(" and held by no run")
-                          : absl::StrCat(" under run ", holder),
-              ", not held or completed by run ", run_id,
-              "; name only files this run claimed")),
+          absl::FailedPreconditionError(
+              absl::StrCat("file_ids: file ", file_id, " is ", status,
+                           holder == 0 ? std::string(" and held by no run")
+                                       : absl::StrCat(" under run ", holder),
+                           ", not held or completed by run ", run_id,
+                           "; name only files this run claimed")),
           reason::kFileNotHeld,
           {{"file_id", absl::StrCat(file_id)},
            {"run_id", absl::StrCat(run_id)},
@@ -551,9 +559,10 @@ absl::StatusOr<StartRunResult> RunStore::StartRun(const TxOptions& options,
   // run may have been expired on the way).
   RETURN_IF_ERROR(
       db_->Autocommit("run.start", options, [&](AutoTx& tx) -> absl::Status {
-        answer = Exec(tx, sql::kRunStart, in.task, in.batch_id, in.worker_id,
-                      in.lease_seconds, request_id,
-                      std::string(kLeaseExpiredMessage));
+        answer =
+            Exec(tx, sql::kRunStart, in.task, in.batch_id, in.worker_id,
+                 in.lease_seconds, request_id,
+                 std::string(kLeaseExpiredMessage), StringMapJson(in.labels));
         return absl::OkStatus();
       }));
   return AnswerStart(answer[0], AnswerColumns(answer), in);
@@ -581,7 +590,7 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 // --- FinishRun --------------------------------------------------------------
 
 absl::StatusOr<FinishRunResult> RunStore::FinishRun(const TxOptions& options,
-                                                   const FinishRunInput& in) {
+                                                    const FinishRunInput& in) {
   if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
       in.status != metad::v1::RUN_STATUS_ERROR) {
     return InvalidFieldError("status",
@@ -652,7 +661,7 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
   const std::vector<size_t> order = LockOrder(ins, [](const StartRunInput& in) {
     return std::tie(in.task, in.batch_id);
   });
-  std::vector<std::string> tasks, batches, workers, request_ids;
+  std::vector<std::string> tasks, batches, workers, request_ids, labels;
   std::vector<int32_t> leases;
   for (size_t i : order) {
     tasks.push_back(ins[i]->task);
@@ -660,6 +669,7 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
     workers.push_back(ins[i]->worker_id);
     leases.push_back(ins[i]->lease_seconds);
     request_ids.push_back(ins[i]->request_id);
+    labels.push_back(StringMapJson(ins[i]->labels));
   }
   return RunBatch<StartRunResult>(
       db_, "run.start_batch", options, order,
@@ -668,7 +678,8 @@ absl::StatusOr<std::vector<absl::StatusOr<StartRunResult>>> RunStore::StartRuns(
       },
       sql::kRunStartBatch, TextArrayLiteral(tasks), TextArrayLiteral(batches),
       TextArrayLiteral(workers), IntArrayLiteral(leases),
-      TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage));
+      TextArrayLiteral(request_ids), std::string(kLeaseExpiredMessage),
+      TextArrayLiteral(labels));
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<FinishRunResult>>>

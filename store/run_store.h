@@ -53,6 +53,7 @@ struct StartRunInput {
   std::string worker_id;
   int32_t lease_seconds = 0;  // 0: the task's default_lease_seconds
   std::string request_id;     // empty: none
+  google::protobuf::Map<std::string, std::string> labels;  // validated
 };
 
 struct StartRunResult {

@@ -10,3 +10,5 @@ metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_services)
 metad_test(exactly_once_pgtest exactly_once_pgtest.cc LIBS metad_services)
 # CancelRun and RerunTasks (the operator's verbs).
 metad_test(run_verbs_pgtest run_verbs_pgtest.cc LIBS metad_services)
+# Run labels: stored by StartRun, returned by every read, refusals.
+metad_test(run_labels_pgtest run_labels_pgtest.cc LIBS metad_services)

@@ -46,6 +46,11 @@ inline constexpr int32_t kMaxTaskAttempts = 1000;
 inline constexpr int32_t kMaxLeaseSeconds = 86400;
 inline constexpr size_t kMaxWorkerIdBytes = 256;
 inline constexpr int kMaxRerunTasks = 100;  // RerunTasksRequest.tasks
+// Run labels (StartRunRequest.labels): keys are [A-Za-z0-9._/-], starting
+// with a letter or digit, so that a selector term can name them.
+inline constexpr int kMaxRunLabels = 64;
+inline constexpr size_t kMaxLabelKeyBytes = 128;
+inline constexpr size_t kMaxLabelValueBytes = 256;
 
 // Dependencies (dependencies.proto).
 inline constexpr int32_t kMaxWalkDepth = 1000;

@@ -8,6 +8,7 @@
 #include "common/error_details.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/labels.h"
 #include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
 
@@ -105,6 +106,7 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
                                      kMaxWorkerIdBytes));
           RETURN_IF_ERROR(CheckLeaseSeconds(
               "lease_seconds", request->lease_seconds(), "the task's default"));
+          RETURN_IF_ERROR(CheckRunLabels("labels", request->labels()));
           return CheckRequestId("request_id", request->request_id());
         }();
         if (!valid.ok()) {
@@ -117,6 +119,7 @@ grpc::ServerUnaryReactor* TaskLogServiceImpl::StartRun(
         in.worker_id = request->worker_id();
         in.lease_seconds = request->lease_seconds();
         in.request_id = request->request_id();
+        in.labels = request->labels();
         batcher_.SubmitStart(std::move(o), std::move(in),
                              Answer<store::StartRunResult>(
                                  std::move(done), [response](auto& result) {

@@ -65,19 +65,22 @@ $$;
 -- caller does not need it). The same columns up to request_id, in the same
 -- order, begin metad_run_result (migration 0006), which metad_run_answer
 -- (50_runs.sql) fills with them written out: see there why, and how it
--- carries cancelled and superseded, which that type lacks.
-CREATE OR REPLACE FUNCTION metad_run_row(r anyelement, p_task_name text)
+-- carries cancelled, superseded and labels after its outcome columns.
+-- labels is jsonb's text (migration 0010). (DROP first: see metad_file_row.)
+DROP FUNCTION IF EXISTS metad_run_row(anyelement, text);
+CREATE FUNCTION metad_run_row(r anyelement, p_task_name text)
   RETURNS TABLE (id bigint, task_id bigint, task_name text, batch_id text,
                  status text, attempt integer, worker_id text,
                  lease_expire_us bigint, error_message text, start_us bigint,
                  heartbeat_us bigint, end_us bigint, request_id text,
-                 cancelled boolean, superseded boolean)
+                 cancelled boolean, superseded boolean, labels text)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT r.id, r.task_id, p_task_name, r.batch_id, r.status, r.attempt,
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
-         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded
+         metad_us(r.end_time), r.request_id, r.cancelled, r.superseded,
+         r.labels::text
 $$;
 
 -- A file (metad.v1.File). attributes is jsonb's text. (DROP first: CREATE

@@ -55,8 +55,8 @@ $$;
 -- into it added 0.05-0.14 ms to each call (pgbench, measured), against
 -- about 1 ms for a whole metad_start_run.
 --
--- The run's cancelled and superseded flags end metad_run_result (added by
--- migration 0008), after the outcome columns.
+-- The run's cancelled and superseded flags (added by migration 0008) and
+-- its labels (0010) end metad_run_result, after the outcome columns.
 CREATE OR REPLACE FUNCTION metad_run_answer(p_run bigint, p_outcome text, p_detail text,
                                   p_n1 bigint, p_n2 bigint)
   RETURNS metad_run_result
@@ -66,7 +66,8 @@ CREATE OR REPLACE FUNCTION metad_run_answer(p_run bigint, p_outcome text, p_deta
          r.worker_id, metad_us(r.lease_expire_time), r.error_message,
          metad_us(r.start_time), metad_us(r.heartbeat_time),
          metad_us(r.end_time), r.request_id,
-         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded
+         p_outcome, p_detail, p_n1, p_n2, r.cancelled, r.superseded,
+         r.labels
     FROM (SELECT p_run AS id) k
     LEFT JOIN task_log r ON r.id = k.id
     LEFT JOIN tasks t ON t.id = r.task_id
@@ -84,6 +85,9 @@ $$;
 -- (worker W)" ", "-separated, their run ids ","-separated),
 -- concurrency_key_missing (detail = the task's key label, which the run's
 -- labels lack).
+-- p_labels: the run's labels, a JSON object of strings (migration 0010),
+-- validated by the daemon; a retry of a request_id answers the first run
+-- with its own labels.
 --
 -- Concurrency limits (migration 0011): starts of one limited task take a
 -- per-task lock before the (task, batch) lock, so two starts never both
@@ -93,7 +97,7 @@ $$;
 -- run): the holders are the live runs under the key, read after the lock.
 CREATE OR REPLACE FUNCTION metad_start_run(p_task text, p_batch text, p_worker text,
                                 p_lease_seconds integer, p_request_id text,
-                                p_expired_message text)
+                                p_expired_message text, p_labels jsonb)
   RETURNS metad_run_result
   LANGUAGE plpgsql VOLATILE
   AS $$
@@ -131,7 +135,7 @@ BEGIN
     v_lease := p_lease_seconds;
   END IF;
   IF v_limit > 0 THEN
-    v_key := metad_concurrency_key(v_key_label, '{}'::jsonb);
+    v_key := metad_concurrency_key(v_key_label, coalesce(p_labels, '{}'));
     PERFORM pg_advisory_xact_lock(metad_concurrency_lock(v_task_id));
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_task_id));
@@ -211,10 +215,10 @@ BEGIN
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
                             lease_seconds, lease_expire_time, request_id,
-                            concurrency_key)
+                            labels, concurrency_key)
       VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
               v_lease, now() + v_lease * interval '1 second', p_request_id,
-              CASE WHEN v_limit > 0 THEN v_key END)
+              coalesce(p_labels, '{}'), CASE WHEN v_limit > 0 THEN v_key END)
       ON CONFLICT DO NOTHING
       RETURNING id
     ), e AS (
@@ -228,6 +232,18 @@ BEGIN
   END LOOP;
   RETURN metad_run_answer(NULL, 'conflicting', NULL, NULL, NULL);
 END
+$$;
+
+-- The form daemons before migration 0010 call (a rolling upgrade runs old
+-- and new daemons on one schema): no labels.
+CREATE OR REPLACE FUNCTION metad_start_run(p_task text, p_batch text, p_worker text,
+                                p_lease_seconds integer, p_request_id text,
+                                p_expired_message text)
+  RETURNS metad_run_result
+  LANGUAGE sql VOLATILE
+  AS $$
+  SELECT metad_start_run(p_task, p_batch, p_worker, p_lease_seconds,
+                         p_request_id, p_expired_message, '{}'::jsonb)
 $$;
 
 -- FinishRun's default wording of a file it releases because the worker did
@@ -377,10 +393,12 @@ $$;
 -- calls share one statement and one commit. Element i of the answer is
 -- call i's, as if the calls ran one after another in array order (the
 -- caller orders them so that concurrent batches take their locks in the
--- same order). An empty request_id means none.
+-- same order). An empty request_id means none; p_labels holds each call's
+-- labels as JSON text ('{}' for none).
 CREATE OR REPLACE FUNCTION metad_start_runs(p_tasks text[], p_batches text[],
                                  p_workers text[], p_lease_seconds integer[],
-                                 p_request_ids text[], p_expired_message text)
+                                 p_request_ids text[], p_expired_message text,
+                                 p_labels text[])
   RETURNS SETOF metad_run_result
   LANGUAGE plpgsql VOLATILE
   AS $$
@@ -389,9 +407,22 @@ BEGIN
     RETURN NEXT metad_start_run(p_tasks[i], p_batches[i], p_workers[i],
                                 p_lease_seconds[i],
                                 nullif(p_request_ids[i], ''),
-                                p_expired_message);
+                                p_expired_message,
+                                coalesce(p_labels[i], '{}')::jsonb);
   END LOOP;
 END
+$$;
+
+-- The pre-0010 form (see the six-argument metad_start_run).
+CREATE OR REPLACE FUNCTION metad_start_runs(p_tasks text[], p_batches text[],
+                                 p_workers text[], p_lease_seconds integer[],
+                                 p_request_ids text[], p_expired_message text)
+  RETURNS SETOF metad_run_result
+  LANGUAGE sql VOLATILE
+  AS $$
+  SELECT * FROM metad_start_runs(p_tasks, p_batches, p_workers,
+                                 p_lease_seconds, p_request_ids,
+                                 p_expired_message, '{}'::text[])
 $$;
 
 -- p_files holds every call's named files one after another, p_file_counts

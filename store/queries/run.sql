@@ -31,7 +31,7 @@ SELECT task_id, batch_id, status, error_message, cancelled,
  WHERE id = $1;
 
 -- name: run.start
-SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6);
+SELECT * FROM metad_start_run($1, $2, $3, $4, $5, $6, $7::jsonb);
 
 -- name: run.heartbeat
 -- The happy path of Heartbeat is this one statement: no lock, no event.
@@ -58,7 +58,7 @@ SELECT * FROM metad_finish_run($1, $2, $3, $4, $5::bigint[], $6);
 -- Group commit (store/group_commit.h): the StartRun calls of a batch in one
 -- statement, answered row by row in the order of the arrays.
 SELECT * FROM metad_start_runs($1::text[], $2::text[], $3::text[],
-                               $4::integer[], $5::text[], $6);
+                               $4::integer[], $5::text[], $6, $7::text[]);
 
 -- name: run.finish_batch
 -- Group commit of FinishRun calls, as run.start_batch.
