@@ -215,10 +215,14 @@ BEGIN
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
                             lease_seconds, lease_expire_time, request_id,
-                            labels, concurrency_key)
+                            labels, concurrency_key, start_time)
       VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
               v_lease, now() + v_lease * interval '1 second', p_request_id,
-              coalesce(p_labels, '{}'), CASE WHEN v_limit > 0 THEN v_key END)
+              coalesce(p_labels, '{}'), CASE WHEN v_limit > 0 THEN v_key END,
+              -- A slot's holder records when it took the slot (after the
+              -- lock and the count), not when its transaction began: the
+              -- run log then shows the holders' intervals as they were.
+              CASE WHEN v_limit > 0 THEN clock_timestamp() ELSE now() END)
       ON CONFLICT DO NOTHING
       RETURNING id
     ), e AS (
