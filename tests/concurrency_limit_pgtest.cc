@@ -77,8 +77,10 @@ class ConcurrencyLimit : public ::testing::Test {
 
   grpc::Status Start(const std::string& task, const std::string& batch,
                      v1::Run* run, const std::string& request_id = "",
-                     int lease_seconds = 600) {
+                     int lease_seconds = 600,
+                     const std::map<std::string, std::string>& labels = {}) {
     StartRunRequest req;
+    for (const auto& [k, v] : labels) (*req.mutable_labels())[k] = v;
     req.set_task(task);
     req.set_batch_id(batch);
     req.set_worker_id(absl::StrCat("w-", batch));
@@ -195,6 +197,34 @@ TEST_F(ConcurrencyLimit, UpdateTaskValidatesAndGetTaskReturns) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("task.concurrency_key_label"),
             std::string::npos);
+}
+
+TEST_F(ConcurrencyLimit, KeyedLimitCountsPerLabelValue) {
+  LimitedTask("load", 1, "warehouse");
+  v1::Run eu, eu2, us;
+  ASSERT_TRUE(Start("load", "b1", &eu, "", 600, {{"warehouse", "eu"}}).ok());
+  grpc::Status refused =
+      Start("load", "b2", &eu2, "", 600, {{"warehouse", "eu"}, {"x", "1"}});
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  google::rpc::ErrorInfo info = InfoOf(refused);
+  EXPECT_EQ(info.reason(), "CONCURRENCY_LIMIT");
+  EXPECT_EQ(info.metadata().at("key"), "eu");
+  EXPECT_EQ(info.metadata().at("limit"), "1");
+  EXPECT_EQ(info.metadata().at("holder_run_ids"), absl::StrCat(eu.id()));
+  EXPECT_NE(refused.error_message().find("key \"eu\""), std::string::npos)
+      << refused.error_message();
+  // Another value has its own slots.
+  ASSERT_TRUE(Start("load", "b2", &us, "", 600, {{"warehouse", "us"}}).ok());
+  // A keyed limit never makes the task unready: StartRun decides.
+  EXPECT_EQ(Ready("b3"), std::vector<std::string>{"load"});
+  // A run without the key label is refused, naming it.
+  grpc::Status missing = Start("load", "b3", &eu2, "", 600, {{"x", "1"}});
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(missing.error_message().find("\"warehouse\""), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Sql("SELECT string_agg(concurrency_key, ',' ORDER BY id) "
+                "FROM task_log"),
+            "eu,us");
 }
 
 // The largest number of runs of `task` whose live intervals overlap, from
