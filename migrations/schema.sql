@@ -923,6 +923,14 @@ BEGIN
         END,
         CASE WHEN NEW.description <> OLD.description THEN
           'description changed'
+        END,
+        CASE WHEN NEW.concurrency_limit <> OLD.concurrency_limit THEN
+          format('concurrency_limit %s -> %s', OLD.concurrency_limit,
+                 NEW.concurrency_limit)
+        END,
+        CASE WHEN NEW.concurrency_key_label <> OLD.concurrency_key_label THEN
+          format('concurrency_key_label "%s" -> "%s"',
+                 OLD.concurrency_key_label, NEW.concurrency_key_label)
         END);
       IF v_detail <> '' THEN
         INSERT INTO task_events (task, kind, detail)

@@ -119,8 +119,8 @@ TEST_F(ConcurrencyLimit, RefusalNamesKeyLimitAndHolders) {
   grpc::Status refused = Start("load", "b3", &c);
   ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << refused.error_message();
-  const std::string holders = absl::StrCat("run ", a.id(), " (worker w-b1), run ",
-                                           b.id(), " (worker w-b2)");
+  const std::string holders = absl::StrCat(
+      "run ", a.id(), " (worker w-b1), run ", b.id(), " (worker w-b2)");
   EXPECT_NE(refused.error_message().find(holders), std::string::npos)
       << refused.error_message();
   google::rpc::ErrorInfo info = InfoOf(refused);
@@ -166,7 +166,8 @@ TEST_F(ConcurrencyLimit, SlotFreedAtOnceByFinishCancelAndLapse) {
   // reaper would not matter: the start does not wait for it).
   EXPECT_EQ(Start("load", "b4", &other).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
-  Sql(absl::StrCat("UPDATE task_log SET lease_expire_time = now() - "
+  Sql(
+      absl::StrCat("UPDATE task_log SET lease_expire_time = now() - "
                    "interval '1 second' WHERE id = ",
                    held.id()));
   EXPECT_EQ(Ready("b4"), std::vector<std::string>{"load"});
@@ -189,7 +190,8 @@ TEST_F(ConcurrencyLimit, UpdateTaskValidatesAndGetTaskReturns) {
   Task ignored;
   grpc::Status s = tasks_->UpdateTask(Ctx().get(), bad, &ignored);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("task.concurrency_limit"), std::string::npos);
+  EXPECT_NE(s.error_message().find("task.concurrency_limit"),
+            std::string::npos);
   bad.mutable_task()->set_concurrency_limit(0);
   bad.mutable_task()->set_concurrency_key_label("bad label!");
   bad.mutable_update_mask()->set_paths(0, "concurrency_key_label");
@@ -232,13 +234,12 @@ TEST_F(ConcurrencyLimit, KeyedLimitCountsPerLabelValue) {
 // (end_time) or its lease lapsed (lease_expire_time), whichever came first.
 int MaxOverlap(const std::string& url, const std::string& task) {
   const std::string rows = QueryValue(
-      url, absl::StrCat(
-               "SELECT string_agg(metad_us(l.start_time) || ':' || "
-               "metad_us(least(coalesce(l.end_time, 'infinity'), "
-               "coalesce(l.lease_expire_time, 'infinity'))), ',') "
-               "FROM task_log l JOIN tasks t ON t.id = l.task_id "
-               "WHERE t.name = '",
-               task, "'"));
+      url, absl::StrCat("SELECT string_agg(metad_us(l.start_time) || ':' || "
+                        "metad_us(least(coalesce(l.end_time, 'infinity'), "
+                        "coalesce(l.lease_expire_time, 'infinity'))), ',') "
+                        "FROM task_log l JOIN tasks t ON t.id = l.task_id "
+                        "WHERE t.name = '",
+                        task, "'"));
   std::vector<std::pair<int64_t, int>> edges;
   for (absl::string_view interval : absl::StrSplit(rows, ',')) {
     std::vector<std::string> ends = absl::StrSplit(interval, ':');
@@ -251,11 +252,9 @@ int MaxOverlap(const std::string& url, const std::string& task) {
     edges.push_back({from, +1});
     edges.push_back({to, -1});  // ends sort before starts at the same time
   }
-  std::sort(edges.begin(), edges.end(),
-            [](const auto& a, const auto& b) {
-              return a.first != b.first ? a.first < b.first
-                                        : a.second < b.second;
-            });
+  std::sort(edges.begin(), edges.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second < b.second;
+  });
   int live = 0, max = 0;
   for (const auto& e : edges) max = std::max(max, live += e.second);
   return max;
