@@ -92,10 +92,16 @@ class ConcurrencyLimit : public ::testing::Test {
     return s;
   }
 
-  std::vector<std::string> Ready(const std::string& batch) {
-    auto deps = DependencyService::NewStub(daemon_.channel());
+  // GetReadyTasks of `daemon` (this test's own by default), for `targets`
+  // when given.
+  std::vector<std::string> Ready(const std::string& batch,
+                                 DaemonProcess* daemon = nullptr,
+                                 const std::string& target = "") {
+    auto deps = DependencyService::NewStub(
+        (daemon == nullptr ? &daemon_ : daemon)->channel());
     GetReadyTasksRequest req;
     req.set_batch_id(batch);
+    if (!target.empty()) req.add_targets(target);
     GetReadyTasksResponse resp;
     EXPECT_TRUE(deps->GetReadyTasks(Ctx().get(), req, &resp).ok());
     std::vector<std::string> names;
@@ -135,8 +141,26 @@ TEST_F(ConcurrencyLimit, RefusalNamesKeyLimitAndHolders) {
   v1::Run again;
   ASSERT_TRUE(Start("load", "b2", &again, "req-b").ok());
   EXPECT_EQ(again.id(), b.id());
-  // The task is not offered while its limit is full, in any batch.
+  // The task is not offered while its limit is full, in any batch: from
+  // the task graph held in memory (this daemon) and from SQL (a daemon
+  // that holds no graph), with and without targets.
   EXPECT_EQ(Ready("b3"), std::vector<std::string>{});
+  EXPECT_EQ(Ready("b3", nullptr, "load"), std::vector<std::string>{});
+  DaemonProcess sql_only;
+  ASSERT_TRUE(sql_only.Spawn(url_, {"--ready_graph_max_tasks", "0"}));
+  ASSERT_TRUE(sql_only.WaitServing()) << sql_only.ReadLog();
+  EXPECT_EQ(Ready("b3", &sql_only), std::vector<std::string>{});
+  EXPECT_EQ(Ready("b3", &sql_only, "load"), std::vector<std::string>{});
+  FinishRunRequest finish;
+  finish.set_run_id(a.id());
+  finish.set_status(RUN_STATUS_SUCCESS);
+  FinishRunResponse finished;
+  ASSERT_TRUE(runs_->FinishRun(Ctx().get(), finish, &finished).ok());
+  const std::vector<std::string> load = {"load"};
+  EXPECT_EQ(Ready("b3"), load);
+  EXPECT_EQ(Ready("b3", nullptr, "load"), load);
+  EXPECT_EQ(Ready("b3", &sql_only), load);
+  EXPECT_EQ(Ready("b3", &sql_only, "load"), load);
   // No run was written for the refused start.
   EXPECT_EQ(Sql("SELECT count(*) FROM task_log WHERE batch_id = 'b3'"), "0");
 }
