@@ -40,6 +40,7 @@ inline constexpr char kFileNotInError[] = "FILE_NOT_IN_ERROR";
 inline constexpr char kFileNotFinal[] = "FILE_NOT_FINAL";
 inline constexpr char kTaskInUse[] = "TASK_IN_USE";
 inline constexpr char kEtagMismatch[] = "ETAG_MISMATCH";
+inline constexpr char kConcurrencyLimit[] = "CONCURRENCY_LIMIT";
 inline constexpr char kNotFound[] = "NOT_FOUND";
 inline constexpr char kInvalidArgument[] = "INVALID_ARGUMENT";
 }  // namespace reason

@@ -52,6 +52,8 @@ CREATE FUNCTION public.metad_batch_readiness(p_batch text) RETURNS TABLE(task_id
     AS $$
   SELECT t.id, coalesce(r.attempts, 0), r.latest_run_id,
          metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
+           AND NOT metad_concurrency_full(t.id, t.concurrency_limit,
+                                          t.concurrency_key_label)
     FROM tasks t
     LEFT JOIN (
       SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,
@@ -180,6 +182,35 @@ BEGIN
   END IF;
 END
 $$;
+
+--
+-- Name: metad_concurrency_full(bigint, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_concurrency_full(p_task bigint, p_limit integer, p_key_label text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT p_limit > 0 AND p_key_label = ''
+         AND (SELECT count(*) FROM metad_slot_holders(p_task, '')) >= p_limit
+$$;
+
+--
+-- Name: metad_concurrency_key(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_concurrency_key(p_key_label text, p_labels jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE WHEN p_key_label = '' THEN '' ELSE p_labels ->> p_key_label END
+$$;
+
+--
+-- Name: metad_concurrency_lock(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_concurrency_lock(p_task bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT hashtextextended('metad.concurrency', p_task) $$;
 
 --
 -- Name: metad_dependency_row(anyelement, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -732,6 +763,19 @@ CREATE FUNCTION public.metad_run_spent_attempt(p_status text, p_lease_expire_tim
                         AND metad_lease_lapsed(p_lease_expire_time))) $$;
 
 --
+-- Name: metad_slot_holders(bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_slot_holders(p_task bigint, p_key text) RETURNS TABLE(run_id bigint, worker_id text)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT l.id, l.worker_id
+    FROM task_log l
+   WHERE l.task_id = p_task AND l.concurrency_key = p_key
+     AND metad_run_live(l.status, l.lease_expire_time)
+$$;
+
+--
 -- Name: metad_start_run(text, text, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -762,10 +806,17 @@ DECLARE
   v_errors bigint;
   v_attempt integer;
   v_parents text;
+  v_limit integer;
+  v_key_label text;
+  v_key text;
+  v_holders bigint;
+  v_holder_text text;
+  v_holder_ids text;
 BEGIN
   -- FOR KEY SHARE: a concurrent DeleteTask waits for this run to exist.
-  SELECT t.id, t.max_attempts, t.default_lease_seconds
-    INTO v_task_id, v_max_attempts, v_lease
+  SELECT t.id, t.max_attempts, t.default_lease_seconds, t.concurrency_limit,
+         t.concurrency_key_label
+    INTO v_task_id, v_max_attempts, v_lease, v_limit, v_key_label
     FROM tasks t
    WHERE t.name = p_task
      FOR KEY SHARE;
@@ -774,6 +825,10 @@ BEGIN
   END IF;
   IF p_lease_seconds > 0 THEN
     v_lease := p_lease_seconds;
+  END IF;
+  IF v_limit > 0 THEN
+    v_key := metad_concurrency_key(v_key_label, coalesce(p_labels, '{}'));
+    PERFORM pg_advisory_xact_lock(metad_concurrency_lock(v_task_id));
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_task_id));
   -- A pass ends in an answer, or loops after expiring a lapsed run or
@@ -828,16 +883,38 @@ BEGIN
     IF v_parents IS NOT NULL THEN
       RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
     END IF;
+    IF v_limit > 0 THEN
+      IF v_key IS NULL THEN
+        RETURN metad_run_answer(NULL, 'concurrency_key_missing', v_key_label,
+                                 NULL, NULL);
+      END IF;
+      SELECT count(*),
+             string_agg('run ' || h.run_id || ' (worker ' || h.worker_id || ')',
+                        ', ' ORDER BY h.run_id),
+             string_agg(h.run_id::text, ',' ORDER BY h.run_id)
+        INTO v_holders, v_holder_text, v_holder_ids
+        FROM metad_slot_holders(v_task_id, v_key) h;
+      IF v_holders >= v_limit THEN
+        RETURN metad_run_answer(NULL, 'concurrency_limit',
+                                 v_key || E'\n' || v_holder_text || E'\n'
+                                   || v_holder_ids,
+                                 v_limit, v_holders);
+      END IF;
+    END IF;
     -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
     -- and one live SUCCESS run per task and batch, unique request_id) answer
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
                             lease_seconds, lease_expire_time, request_id,
-                            labels)
+                            labels, concurrency_key, start_time)
       VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
               v_lease, now() + v_lease * interval '1 second', p_request_id,
-              coalesce(p_labels, '{}'))
+              coalesce(p_labels, '{}'), CASE WHEN v_limit > 0 THEN v_key END,
+              -- A slot's holder records when it took the slot (after the
+              -- lock and the count), not when its transaction began: the
+              -- run log then shows the holders' intervals as they were.
+              CASE WHEN v_limit > 0 THEN clock_timestamp() ELSE now() END)
       ON CONFLICT DO NOTHING
       RETURNING id
     ), e AS (
@@ -918,6 +995,14 @@ BEGIN
         END,
         CASE WHEN NEW.description <> OLD.description THEN
           'description changed'
+        END,
+        CASE WHEN NEW.concurrency_limit <> OLD.concurrency_limit THEN
+          format('concurrency_limit %s -> %s', OLD.concurrency_limit,
+                 NEW.concurrency_limit)
+        END,
+        CASE WHEN NEW.concurrency_key_label <> OLD.concurrency_key_label THEN
+          format('concurrency_key_label "%s" -> "%s"',
+                 OLD.concurrency_key_label, NEW.concurrency_key_label)
         END);
       IF v_detail <> '' THEN
         INSERT INTO task_events (task, kind, detail)
@@ -946,12 +1031,12 @@ $$;
 -- Name: metad_task_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint, etag text)
+CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint, etag text, concurrency_limit integer, concurrency_key_label text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
          metad_us(t.create_time), metad_us(t.update_time),
-         t.id || '-' || t.version
+         t.id || '-' || t.version, t.concurrency_limit, t.concurrency_key_label
 $$;
 
 --
@@ -1276,6 +1361,7 @@ CREATE TABLE public.task_log (
     cancelled boolean DEFAULT false NOT NULL,
     superseded boolean DEFAULT false NOT NULL,
     labels jsonb DEFAULT '{}'::jsonb NOT NULL,
+    concurrency_key text,
     CONSTRAINT task_log_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT task_log_check CHECK (((status = 'PROCESSING'::text) = (lease_expire_time IS NOT NULL))),
     CONSTRAINT task_log_check1 CHECK (((status = 'PROCESSING'::text) = (end_time IS NULL))),
@@ -1314,6 +1400,9 @@ CREATE TABLE public.tasks (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     version bigint DEFAULT 1 NOT NULL,
+    concurrency_limit integer DEFAULT 0 NOT NULL,
+    concurrency_key_label text DEFAULT ''::text NOT NULL,
+    CONSTRAINT tasks_concurrency_limit_check CHECK ((concurrency_limit >= 0)),
     CONSTRAINT tasks_default_lease_seconds_check CHECK (((default_lease_seconds >= 1) AND (default_lease_seconds <= 86400))),
     CONSTRAINT tasks_max_attempts_check CHECK ((max_attempts >= 1)),
     CONSTRAINT tasks_version_check CHECK ((version >= 1))
@@ -1610,6 +1699,12 @@ CREATE UNIQUE INDEX task_log_one_processing ON public.task_log USING btree (task
 --
 
 CREATE UNIQUE INDEX task_log_request_id ON public.task_log USING btree (request_id) WHERE (request_id IS NOT NULL);
+
+--
+-- Name: task_log_slot_holders; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_log_slot_holders ON public.task_log USING btree (task_id, concurrency_key) WHERE (status = 'PROCESSING'::text);
 
 --
 -- Name: task_log_task; Type: INDEX; Schema: public; Owner: -

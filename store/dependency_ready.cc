@@ -37,6 +37,7 @@ absl::StatusOr<BatchRunSummary> ReadRunSummary(const pqxx::row& row) {
                    ParseIntArray(row["succeeded"].as<std::string>()));
   ASSIGN_OR_RETURN(runs.live, ParseIntArray(row["live"].as<std::string>()));
   ASSIGN_OR_RETURN(runs.spent, ParseIntArray(row["spent"].as<std::string>()));
+  ASSIGN_OR_RETURN(runs.full, ParseIntArray(row["full"].as<std::string>()));
   return runs;
 }
 

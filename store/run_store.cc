@@ -118,6 +118,33 @@ absl::StatusOr<std::optional<ExpiredRun>> ExpireLocked(Tx& tx, int64_t run_id) {
   return std::optional<ExpiredRun>(std::move(expired));
 }
 
+// RESOURCE_EXHAUSTED for a start refused because every concurrency slot of
+// its key is held: ErrorInfo CONCURRENCY_LIMIT naming the key, the limit and
+// the holders. `detail` is metad_start_run's: the key, the holders as words,
+// their run ids, one per line.
+absl::Status ConcurrencyLimitError(const std::string& refused,
+                                   const std::string& task,
+                                   const std::string& batch_id, int64_t limit,
+                                   const std::string& detail) {
+  std::vector<std::string> lines = absl::StrSplit(detail, '\n');
+  lines.resize(3);
+  const std::string& key = lines[0];
+  const std::string key_words =
+      key.empty() ? std::string("the task's limit")
+                  : absl::StrCat("the limit of key \"", key, "\"");
+  return WithErrorInfo(
+      absl::ResourceExhaustedError(absl::StrCat(
+          refused, key_words, " (", limit, " live runs) is full, held by ",
+          lines[1], "; retry when one of them ends")),
+      reason::kConcurrencyLimit,
+      {{"task", task},
+       {"batch_id", batch_id},
+       {"key", key},
+       {"limit", absl::StrCat(limit)},
+       {"holders", lines[1]},
+       {"holder_run_ids", lines[2]}});
+}
+
 // FAILED_PRECONDITION for a start refused because the parents in
 // `parent_list` (", "-separated, as metad_start_run aggregates them; task names
 // cannot contain ',' or ' ') have no SUCCESS run in the batch: ErrorInfo
@@ -239,6 +266,8 @@ enum class RunOutcome {
   kAlreadySucceeded,
   kAttemptsExhausted,
   kParentsUnmet,
+  kConcurrencyLimit,
+  kConcurrencyKeyMissing,
   // metad_finish_run
   kFinished,
   kReplayed,
@@ -279,6 +308,8 @@ RunOutcome ReadOutcome(const pqxx::row& row, const AnswerColumns& c) {
       {"already_succeeded", RunOutcome::kAlreadySucceeded},
       {"attempts_exhausted", RunOutcome::kAttemptsExhausted},
       {"parents_unmet", RunOutcome::kParentsUnmet},
+      {"concurrency_limit", RunOutcome::kConcurrencyLimit},
+      {"concurrency_key_missing", RunOutcome::kConcurrencyKeyMissing},
       {"finished", RunOutcome::kFinished},
       {"replayed", RunOutcome::kReplayed},
       {"file_not_found", RunOutcome::kFileNotFound},
@@ -371,6 +402,17 @@ absl::StatusOr<StartRunResult> AnswerStart(const pqxx::row& row,
     case RunOutcome::kParentsUnmet:
       return UnmetParentsError(refused, in.task, in.batch_id,
                                row[c.detail].as<std::string>());
+    case RunOutcome::kConcurrencyLimit:
+      return ConcurrencyLimitError(refused, in.task, in.batch_id,
+                                   row[c.n1].as<int64_t>(),
+                                   row[c.detail].as<std::string>());
+    case RunOutcome::kConcurrencyKeyMissing: {
+      const std::string label = row[c.detail].as<std::string>();
+      return InvalidFieldError(
+          "labels", absl::StrCat("task ", in.task,
+                                 " limits concurrency per value of label \"",
+                                 label, "\", which this run's labels lack"));
+    }
     case RunOutcome::kConflicting:
       return absl::AbortedError(
           absl::StrCat(refused, "concurrent starts kept conflicting; retry"));

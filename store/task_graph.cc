@@ -88,7 +88,8 @@ std::vector<int32_t> ReadyIndexes(const TaskGraph& graph,
   for (int64_t id : runs.succeeded) {
     if (int32_t i = graph.IndexOfId(id); i >= 0) succeeded[i] = 1;
   }
-  for (const std::vector<int64_t>* ids : {&runs.succeeded, &runs.live}) {
+  for (const std::vector<int64_t>* ids :
+       {&runs.succeeded, &runs.live, &runs.full}) {
     for (int64_t id : *ids) {
       if (int32_t i = graph.IndexOfId(id); i >= 0) blocked[i] = 1;
     }

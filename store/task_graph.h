@@ -71,6 +71,9 @@ struct BatchRunSummary {
   // Spent attempts: ERROR runs (not superseded; cancelled ones included)
   // and PROCESSING runs whose lease lapsed.
   std::vector<int64_t> spent;
+  // Tasks whose global concurrency limit is full (their slots are held by
+  // live runs in any batch): not ready, whatever their runs here.
+  std::vector<int64_t> full;
 };
 
 // The candidates (ascending indexes; every task when null) that may start

@@ -35,7 +35,9 @@ TaskColumns::TaskColumns(const pqxx::result& r)
       default_lease_seconds(r.column_number("default_lease_seconds")),
       create_us(r.column_number("create_us")),
       update_us(r.column_number("update_us")),
-      etag(r.column_number("etag")) {}
+      etag(r.column_number("etag")),
+      concurrency_limit(r.column_number("concurrency_limit")),
+      concurrency_key_label(r.column_number("concurrency_key_label")) {}
 
 void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_id(row[c.id].as<int64_t>());
@@ -46,6 +48,9 @@ void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   ReadTime(row[c.create_us], task->mutable_create_time());
   ReadTime(row[c.update_us], task->mutable_update_time());
   task->set_etag(row[c.etag].as<std::string>());
+  task->set_concurrency_limit(row[c.concurrency_limit].as<int32_t>());
+  task->set_concurrency_key_label(
+      row[c.concurrency_key_label].as<std::string>());
 }
 
 absl::Status UnknownTaskError(const std::string& field,
@@ -142,13 +147,21 @@ absl::StatusOr<Task> TaskStore::Update(const TxOptions& options,
         const int32_t lease = input.set_default_lease_seconds
                                   ? input.default_lease_seconds
                                   : task.default_lease_seconds();
+        const int32_t limit = input.set_concurrency_limit
+                                  ? input.concurrency_limit
+                                  : task.concurrency_limit();
+        const std::string key_label = input.set_concurrency_key_label
+                                          ? input.concurrency_key_label
+                                          : task.concurrency_key_label();
         if (description == task.description() &&
             max_attempts == task.max_attempts() &&
-            lease == task.default_lease_seconds()) {
+            lease == task.default_lease_seconds() &&
+            limit == task.concurrency_limit() &&
+            key_label == task.concurrency_key_label()) {
           return absl::OkStatus();  // nothing to change: no write
         }
         rows = Exec(tx, sql::kTaskUpdate, task.id(), description, max_attempts,
-                    lease);
+                    lease, limit, key_label);
         task.Clear();
         ReadTaskRow(rows[0], TaskColumns(rows), &task);
         return absl::OkStatus();

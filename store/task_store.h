@@ -20,7 +20,8 @@ namespace metad::store {
 struct TaskColumns {
   explicit TaskColumns(const pqxx::result& r);
   pqxx::row_size_type id, name, description, max_attempts,
-      default_lease_seconds, create_us, update_us, etag;
+      default_lease_seconds, create_us, update_us, etag, concurrency_limit,
+      concurrency_key_label;
 };
 
 // Fills *task from a row with TaskColumns.
@@ -72,6 +73,10 @@ struct UpdateTaskInput {
   int32_t max_attempts = 0;
   bool set_default_lease_seconds = false;
   int32_t default_lease_seconds = 0;
+  bool set_concurrency_limit = false;
+  int32_t concurrency_limit = 0;
+  bool set_concurrency_key_label = false;
+  std::string concurrency_key_label;
 };
 
 struct TaskPage {

@@ -7,3 +7,7 @@ metad_test(metrics_pgtest metrics_pgtest.cc)
 add_dependencies(metrics_pgtest metad)
 metad_test(access_pgtest access_pgtest.cc)
 add_dependencies(access_pgtest metad)
+# Concurrency limits held on leases (issue 15): refusal, slots freed, the
+# race over three replicas.
+metad_test(concurrency_limit_pgtest concurrency_limit_pgtest.cc)
+add_dependencies(concurrency_limit_pgtest metad)

@@ -66,6 +66,31 @@ TEST_F(EnsureTaskTest, RegistersThenChangesOnlyWhatDiffers) {
   EXPECT_EQ(task.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The concurrency settings: set with UpdateTask also on the task EnsureTask
+// registers (RegisterTask does not take them), unset ones kept, each
+// change a task event.
+TEST_F(EnsureTaskTest, SetsConcurrencyLimitAndKeyLabel) {
+  TaskSettings limited{"loads", 0, 0};
+  limited.concurrency_limit = 3;
+  auto task = EnsureTask(client_.get(), "load", limited);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->concurrency_limit(), 3);
+  EXPECT_EQ(task->concurrency_key_label(), "");
+  TaskSettings keyed{"loads", 0, 0};
+  keyed.concurrency_key_label = "warehouse";
+  task = EnsureTask(client_.get(), "load", keyed);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->concurrency_limit(), 3);
+  EXPECT_EQ(task->concurrency_key_label(), "warehouse");
+  const std::string etag = task->etag();
+  task = EnsureTask(client_.get(), "load", {"loads", 0, 0});
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->etag(), etag);  // unset: kept, nothing written
+  EXPECT_EQ(Events("load"),
+            "REGISTERED:,UPDATED:concurrency_limit 0 -> 3,"
+            "UPDATED:concurrency_key_label \"\" -> \"warehouse\"");
+}
+
 // Eight ensurers that each want their own max_attempts, five times each:
 // every call ends with the value it wanted (its update was based on what it
 // read, or it read again), the settings nobody asked to change stay. Each

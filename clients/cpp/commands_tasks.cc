@@ -63,6 +63,15 @@ int Update(Context& ctx, const ParsedArgs& args) {
         args.GetInt("lease", 0, 0, std::numeric_limits<int32_t>::max())));
     paths->Add("default_lease_seconds");
   }
+  if (args.Has("concurrency-limit")) {
+    task->set_concurrency_limit(static_cast<int32_t>(args.GetInt(
+        "concurrency-limit", 0, 0, std::numeric_limits<int32_t>::max())));
+    paths->Add("concurrency_limit");
+  }
+  if (args.Has("concurrency-key-label")) {
+    task->set_concurrency_key_label(args.Get("concurrency-key-label"));
+    paths->Add("concurrency_key_label");
+  }
   request.set_etag(args.Get("etag"));
   v1::Task updated;
   grpc::Status status = ctx.client->UpdateTask(request, &updated);
@@ -137,6 +146,10 @@ std::vector<Command> TaskCommands() {
        {{"description", "TEXT", "new description (\"\" clears it)"},
         {"max-attempts", "N", "ERROR runs allowed per batch"},
         {"lease", "SECONDS", "default lease of its runs"},
+        {"concurrency-limit", "N",
+         "live runs allowed at once over all batches (0: no limit)"},
+        {"concurrency-key-label", "LABEL",
+         "apply the limit per value of this run label (\"\": one limit)"},
         {"etag", "ETAG", "the etag read (tasks get); empty: unconditional"}},
        1,
        1,

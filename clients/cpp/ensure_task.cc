@@ -30,6 +30,16 @@ bool Differences(const v1::Task& task, const TaskSettings& want,
     next->set_default_lease_seconds(want.default_lease_seconds);
     paths->Add("default_lease_seconds");
   }
+  if (want.concurrency_limit &&
+      task.concurrency_limit() != *want.concurrency_limit) {
+    next->set_concurrency_limit(*want.concurrency_limit);
+    paths->Add("concurrency_limit");
+  }
+  if (want.concurrency_key_label &&
+      task.concurrency_key_label() != *want.concurrency_key_label) {
+    next->set_concurrency_key_label(*want.concurrency_key_label);
+    paths->Add("concurrency_key_label");
+  }
   update->set_etag(task.etag());
   return !paths->empty();
 }
@@ -54,12 +64,14 @@ absl::StatusOr<v1::Task> EnsureTask(Client* client, const std::string& name,
       v1::RegisterTaskResponse registered;
       status = client->RegisterTask(reg, &registered);
       if (!status.ok()) return ToAbsl(status);
-      if (registered.created()) return registered.task();
       // Registered by someone else in between: RegisterTask may just have
       // replaced their settings; compare again from a fresh read.
-      continue;
+      if (!registered.created()) continue;
+      // RegisterTask does not take the concurrency settings: compare.
+      task = registered.task();
+    } else if (!status.ok()) {
+      return ToAbsl(status);
     }
-    if (!status.ok()) return ToAbsl(status);
     v1::UpdateTaskRequest update;
     if (!Differences(task, settings, &update)) return task;
     v1::Task updated;

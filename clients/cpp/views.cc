@@ -113,6 +113,13 @@ Record TaskRecord(const v1::Task& task) {
   r.Add("description", OrDash(task.description()));
   r.Add("max_attempts", absl::StrCat(task.max_attempts()));
   r.Add("default_lease_seconds", absl::StrCat(task.default_lease_seconds()));
+  if (task.concurrency_limit() > 0) {  // shown only when set
+    r.Add("concurrency_limit", absl::StrCat(task.concurrency_limit()));
+    r.Add("concurrency_key_label",
+          task.concurrency_key_label().empty()
+              ? std::string("- (one limit for the task)")
+              : task.concurrency_key_label());
+  }
   r.Add("create_time", FormatTime(task.create_time()));
   r.Add("update_time", FormatTime(task.update_time()));
   r.Add("etag", task.etag());
@@ -206,8 +213,8 @@ Table RunEventsTable(const Repeated<v1::RunEvent>& events) {
 Table TaskEventsTable(const Repeated<v1::TaskEvent>& events) {
   Table t({"ID", "TASK", "KIND", "BATCH", "ACTOR", "TIME", "DETAIL"});
   for (const v1::TaskEvent& e : events) {
-    t.AddRow({absl::StrCat(e.id()), e.task(), e.kind(), e.batch_id(),
-              e.actor(), FormatTime(e.event_time()), e.detail()});
+    t.AddRow({absl::StrCat(e.id()), e.task(), e.kind(), e.batch_id(), e.actor(),
+              FormatTime(e.event_time()), e.detail()});
   }
   return t;
 }

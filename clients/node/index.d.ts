@@ -127,6 +127,10 @@ export interface TaskSettings {
   description?: string;
   maxAttempts?: number;
   defaultLeaseSeconds?: number;
+  /** Task.concurrency_limit (0 removes it); absent keeps what is stored. Set with updateTask. */
+  concurrencyLimit?: number;
+  /** Task.concurrency_key_label ('' makes the limit global); absent keeps what is stored. */
+  concurrencyKeyLabel?: string;
 }
 /**
  * Registers the task if missing, else updateTask of only the differing

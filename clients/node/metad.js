@@ -373,8 +373,9 @@ function toDate(ts) {
 
 /** Every RPC as 'Service/Method', from the proto files. */
 // Makes task `name` exist with `settings` ({description, maxAttempts,
-// defaultLeaseSeconds}; description always compared, a 0 or missing number
-// means "whatever is stored") without clobbering a concurrent change:
+// defaultLeaseSeconds, concurrencyLimit, concurrencyKeyLabel}; description
+// always compared, a 0 or missing number means "whatever is stored", but
+// for the concurrency settings only a missing one does) without clobbering a concurrent change:
 // registers it when missing; otherwise updateTask with only the differing
 // fields in the mask and the etag it read. On ABORTED (ETAG_MISMATCH: the
 // task changed in between) it reads, compares and updates again, `attempts`
@@ -394,8 +395,8 @@ async function ensureTask(client, name, settings = {}, attempts = 5) {
     } catch (err) {
       if (err.code !== grpc.status.NOT_FOUND) throw err;
       const resp = await client.registerTask({ name, ...want });
-      if (resp.created) return resp.task;
-      continue; // registered by someone else meanwhile: compare again
+      if (!resp.created) continue; // registered by someone else meanwhile: compare again
+      task = resp.task; // RegisterTask does not take the concurrency settings
     }
     const next = { name };
     const paths = [];
@@ -407,6 +408,15 @@ async function ensureTask(client, name, settings = {}, attempts = 5) {
       ['defaultLeaseSeconds', 'default_lease_seconds']]) {
       if (want[field] !== 0 && task[field] !== want[field]) {
         next[field] = want[field];
+        paths.push(path);
+      }
+    }
+    // concurrencyLimit (0 removes it) and concurrencyKeyLabel ('' makes it
+    // global): undefined keeps what is stored.
+    for (const [field, path] of [['concurrencyLimit', 'concurrency_limit'],
+      ['concurrencyKeyLabel', 'concurrency_key_label']]) {
+      if (settings[field] !== undefined && task[field] !== settings[field]) {
+        next[field] = settings[field];
         paths.push(path);
       }
     }

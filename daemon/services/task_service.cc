@@ -29,6 +29,31 @@ absl::Status CheckMaskedSetting(absl::string_view field, int32_t value,
   return absl::OkStatus();
 }
 
+// The most live runs a concurrency limit may allow.
+constexpr int32_t kMaxConcurrencyLimit = 100000;
+
+// A run label key, as StartRunRequest.labels takes them (1..128 bytes of
+// [A-Za-z0-9._/-], starting with a letter or digit), or empty (no key).
+absl::Status CheckConcurrencyKeyLabel(absl::string_view field,
+                                      absl::string_view value) {
+  if (value.empty()) return absl::OkStatus();
+  auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9');
+  };
+  bool ok = value.size() <= 128 && word(value[0]);
+  for (char c : value) {
+    ok = ok && (word(c) || c == '.' || c == '_' || c == '/' || c == '-');
+  }
+  if (!ok) {
+    return metad::InvalidFieldError(
+        field,
+        "must be empty (one limit for the task) or a label key: 1..128 bytes "
+        "of [A-Za-z0-9._/-] starting with a letter or digit");
+  }
+  return absl::OkStatus();
+}
+
 // UpdateTaskRequest as a store::UpdateTaskInput: the mask's paths (or, for
 // an empty mask, the populated updatable fields: AIP-134), each value
 // checked. INVALID_ARGUMENT names the bad path (update_mask.paths[i]) or
@@ -48,25 +73,33 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
     input.set_description = !task.description().empty();
     input.set_max_attempts = task.max_attempts() != 0;
     input.set_default_lease_seconds = task.default_lease_seconds() != 0;
+    input.set_concurrency_limit = task.concurrency_limit() != 0;
+    input.set_concurrency_key_label = !task.concurrency_key_label().empty();
   }
   for (int i = 0; i < paths.size(); ++i) {
     const std::string& path = paths[i];
     const std::string field = absl::StrCat("update_mask.paths[", i, "]");
     if (path == "*") {
       input.set_description = input.set_max_attempts =
-          input.set_default_lease_seconds = true;
+          input.set_default_lease_seconds = input.set_concurrency_limit =
+              input.set_concurrency_key_label = true;
     } else if (path == "description") {
       input.set_description = true;
     } else if (path == "max_attempts") {
       input.set_max_attempts = true;
     } else if (path == "default_lease_seconds") {
       input.set_default_lease_seconds = true;
+    } else if (path == "concurrency_limit") {
+      input.set_concurrency_limit = true;
+    } else if (path == "concurrency_key_label") {
+      input.set_concurrency_key_label = true;
     } else if (path == "id" || path == "name" || path == "create_time" ||
                path == "update_time" || path == "etag") {
       return metad::InvalidFieldError(
           field, absl::StrCat("\"", path,
                               "\" cannot be changed (updatable: description, "
-                              "max_attempts, default_lease_seconds)"));
+                              "max_attempts, default_lease_seconds, "
+                              "concurrency_limit, concurrency_key_label)"));
     } else {
       return metad::InvalidFieldError(
           field, absl::StrCat("no updatable field ",
@@ -74,7 +107,8 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
                                   ? absl::StrCat("\"", path, "\"")
                                   : std::string("of that name"),
                               " (updatable: description, max_attempts, "
-                              "default_lease_seconds, or *)"));
+                              "default_lease_seconds, concurrency_limit, "
+                              "concurrency_key_label, or *)"));
     }
   }
   if (input.set_description) {
@@ -92,6 +126,21 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
                                        task.default_lease_seconds(),
                                        kMaxLeaseSeconds));
     input.default_lease_seconds = task.default_lease_seconds();
+  }
+  if (input.set_concurrency_limit) {
+    if (task.concurrency_limit() < 0 ||
+        task.concurrency_limit() > kMaxConcurrencyLimit) {
+      return metad::InvalidFieldError(
+          "task.concurrency_limit",
+          absl::StrCat("must be 0 (no limit) or 1..", kMaxConcurrencyLimit,
+                       " (got ", task.concurrency_limit(), ")"));
+    }
+    input.concurrency_limit = task.concurrency_limit();
+  }
+  if (input.set_concurrency_key_label) {
+    RETURN_IF_ERROR(CheckConcurrencyKeyLabel("task.concurrency_key_label",
+                                             task.concurrency_key_label()));
+    input.concurrency_key_label = task.concurrency_key_label();
   }
   return input;
 }

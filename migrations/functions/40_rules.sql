@@ -26,6 +26,56 @@ CREATE OR REPLACE FUNCTION metad_run_live(p_status text,
   AS $$ SELECT p_status = 'PROCESSING'
                AND NOT metad_lease_lapsed(p_lease_expire_time) $$;
 
+-- A task's concurrency slots (migration 0011): a slot is held by a live
+-- run that took one (concurrency_key not NULL), and only while it is live,
+-- so a run that ends, is cancelled or whose lease lapses frees its slot at
+-- once, before any reaper. The holders of key p_key: the task's live runs
+-- under that key (task_log_slot_holders). metad_start_run counts them under
+-- a per-task lock.
+CREATE OR REPLACE FUNCTION metad_slot_holders(p_task bigint, p_key text)
+  RETURNS TABLE (run_id bigint, worker_id text)
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT l.id, l.worker_id
+    FROM task_log l
+   WHERE l.task_id = p_task AND l.concurrency_key = p_key
+     AND metad_run_live(l.status, l.lease_expire_time)
+$$;
+
+-- The key a run of a limited task takes its slot under: '' for a global
+-- limit (empty key label), else the value of that label in the run's
+-- labels; NULL when they lack it (StartRun refuses the run).
+CREATE OR REPLACE FUNCTION metad_concurrency_key(p_key_label text,
+                                                 p_labels jsonb)
+  RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$
+  SELECT CASE WHEN p_key_label = '' THEN '' ELSE p_labels ->> p_key_label END
+$$;
+
+-- The advisory lock that serializes the starts of one limited task (all
+-- its keys: one lock per task keeps the lock order simple, see
+-- metad_start_run).
+CREATE OR REPLACE FUNCTION metad_concurrency_lock(p_task bigint)
+  RETURNS bigint
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT hashtextextended('metad.concurrency', p_task) $$;
+
+-- A task whose global limit is full (every slot held): it may not start in
+-- any batch, so GetReadyTasks does not offer it. A keyed limit (a non-empty
+-- key label) never makes a task unready: whether it can start depends on
+-- the label value of the run a worker would start, which GetReadyTasks does
+-- not know; StartRun decides.
+CREATE OR REPLACE FUNCTION metad_concurrency_full(p_task bigint,
+                                                  p_limit integer,
+                                                  p_key_label text)
+  RETURNS boolean
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT p_limit > 0 AND p_key_label = ''
+         AND (SELECT count(*) FROM metad_slot_holders(p_task, '')) >= p_limit
+$$;
+
 -- A superseded run (RerunTasks reopened its task in its batch after it
 -- ended) stays in the log but no longer counts there: it neither blocks a
 -- start, nor spends an attempt, nor meets a child's edge. Each rule below
@@ -103,6 +153,8 @@ CREATE OR REPLACE FUNCTION metad_batch_readiness(p_batch text)
   AS $$
   SELECT t.id, coalesce(r.attempts, 0), r.latest_run_id,
          metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
+           AND NOT metad_concurrency_full(t.id, t.concurrency_limit,
+                                          t.concurrency_key_label)
     FROM tasks t
     LEFT JOIN (
       SELECT l.task_id, count(*) AS attempts, max(l.id) AS latest_run_id,

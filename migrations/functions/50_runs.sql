@@ -79,10 +79,22 @@ $$;
 -- SUCCESS run), attempts_exhausted (n1 = ERROR runs, n2 = max_attempts;
 -- superseded runs count in neither, see 40_rules.sql),
 -- parents_unmet (detail = the parents, ", "-separated), conflicting
--- (inserts kept losing races outside the lock: the caller retries).
+-- (inserts kept losing races outside the lock: the caller retries),
+-- concurrency_limit (every slot of the key is held: n1 = the limit, n2 =
+-- the holders; detail = three lines: the key, the holders as "run N
+-- (worker W)" ", "-separated, their run ids ","-separated),
+-- concurrency_key_missing (detail = the task's key label, which the run's
+-- labels lack).
 -- p_labels: the run's labels, a JSON object of strings (migration 0010),
 -- validated by the daemon; a retry of a request_id answers the first run
 -- with its own labels.
+--
+-- Concurrency limits (migration 0011): starts of one limited task take a
+-- per-task lock before the (task, batch) lock, so two starts never both
+-- see a free last slot, in any replica; the group commit orders its calls
+-- by task, then batch, so every transaction takes these locks in one order.
+-- The check comes last (after the request_id, so a retry still gets its
+-- run): the holders are the live runs under the key, read after the lock.
 CREATE OR REPLACE FUNCTION metad_start_run(p_task text, p_batch text, p_worker text,
                                 p_lease_seconds integer, p_request_id text,
                                 p_expired_message text, p_labels jsonb)
@@ -102,10 +114,17 @@ DECLARE
   v_errors bigint;
   v_attempt integer;
   v_parents text;
+  v_limit integer;
+  v_key_label text;
+  v_key text;
+  v_holders bigint;
+  v_holder_text text;
+  v_holder_ids text;
 BEGIN
   -- FOR KEY SHARE: a concurrent DeleteTask waits for this run to exist.
-  SELECT t.id, t.max_attempts, t.default_lease_seconds
-    INTO v_task_id, v_max_attempts, v_lease
+  SELECT t.id, t.max_attempts, t.default_lease_seconds, t.concurrency_limit,
+         t.concurrency_key_label
+    INTO v_task_id, v_max_attempts, v_lease, v_limit, v_key_label
     FROM tasks t
    WHERE t.name = p_task
      FOR KEY SHARE;
@@ -114,6 +133,10 @@ BEGIN
   END IF;
   IF p_lease_seconds > 0 THEN
     v_lease := p_lease_seconds;
+  END IF;
+  IF v_limit > 0 THEN
+    v_key := metad_concurrency_key(v_key_label, coalesce(p_labels, '{}'));
+    PERFORM pg_advisory_xact_lock(metad_concurrency_lock(v_task_id));
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended(p_batch, v_task_id));
   -- A pass ends in an answer, or loops after expiring a lapsed run or
@@ -168,16 +191,38 @@ BEGIN
     IF v_parents IS NOT NULL THEN
       RETURN metad_run_answer(NULL, 'parents_unmet', v_parents, NULL, NULL);
     END IF;
+    IF v_limit > 0 THEN
+      IF v_key IS NULL THEN
+        RETURN metad_run_answer(NULL, 'concurrency_key_missing', v_key_label,
+                                 NULL, NULL);
+      END IF;
+      SELECT count(*),
+             string_agg('run ' || h.run_id || ' (worker ' || h.worker_id || ')',
+                        ', ' ORDER BY h.run_id),
+             string_agg(h.run_id::text, ',' ORDER BY h.run_id)
+        INTO v_holders, v_holder_text, v_holder_ids
+        FROM metad_slot_holders(v_task_id, v_key) h;
+      IF v_holders >= v_limit THEN
+        RETURN metad_run_answer(NULL, 'concurrency_limit',
+                                 v_key || E'\n' || v_holder_text || E'\n'
+                                   || v_holder_ids,
+                                 v_limit, v_holders);
+      END IF;
+    END IF;
     -- ON CONFLICT DO NOTHING: the unique partial indexes (one PROCESSING
     -- and one live SUCCESS run per task and batch, unique request_id) answer
     -- races the advisory lock does not cover; the next pass finds out which.
     WITH r AS (
       INSERT INTO task_log (task_id, batch_id, status, attempt, worker_id,
                             lease_seconds, lease_expire_time, request_id,
-                            labels)
+                            labels, concurrency_key, start_time)
       VALUES (v_task_id, p_batch, 'PROCESSING', v_attempt + 1, p_worker,
               v_lease, now() + v_lease * interval '1 second', p_request_id,
-              coalesce(p_labels, '{}'))
+              coalesce(p_labels, '{}'), CASE WHEN v_limit > 0 THEN v_key END,
+              -- A slot's holder records when it took the slot (after the
+              -- lock and the count), not when its transaction began: the
+              -- run log then shows the holders' intervals as they were.
+              CASE WHEN v_limit > 0 THEN clock_timestamp() ELSE now() END)
       ON CONFLICT DO NOTHING
       RETURNING id
     ), e AS (

@@ -116,7 +116,8 @@ WITH RECURSIVE candidates(id) AS (
 )
 SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
        metad_us(t.create_time) AS create_us,
-       metad_us(t.update_time) AS update_us, t.id || '-' || t.version AS etag
+       metad_us(t.update_time) AS update_us, t.id || '-' || t.version AS etag,
+       t.concurrency_limit, t.concurrency_key_label
 FROM candidates JOIN tasks t ON t.id = candidates.id
 CROSS JOIN LATERAL (
   SELECT bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,
@@ -130,13 +131,16 @@ CROSS JOIN LATERAL (
   SELECT count(*) AS unmet FROM metad_unmet_edges($1) e
    WHERE e.child_id = t.id) u
 WHERE metad_may_start(r.blocked, r.spent, t.max_attempts, u.unmet)
+  AND NOT metad_concurrency_full(t.id, t.concurrency_limit,
+                                 t.concurrency_key_label)
   AND t.id > $3
 ORDER BY t.id
 LIMIT $4::bigint;
 
 -- name: dependency.run_summary_all
 -- GetReadyTasks from the graph held in memory: the batch's runs as three
--- arrays of task ids, once per run of each kind (a superseded run is of no
+-- arrays of task ids, the tasks whose global concurrency limit is full
+-- (metad_concurrency_full: their slots are held in any batch), once per run of each kind (a superseded run is of no
 -- kind: 40_rules.sql), and the graph state of the same snapshot. One pass
 -- with no grouping: a seventh of the time of aggregating per task first,
 -- which C++ does with the counts instead. Also, for the answer cache
@@ -164,7 +168,11 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
        (SELECT version FROM batch_run_version WHERE batch_id = $1)
          AS batch_version,
        (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
-         AS batch_token
+         AS batch_token,
+       (SELECT coalesce(array_agg(t.id), '{}') FROM tasks t
+         WHERE t.concurrency_limit > 0
+           AND metad_concurrency_full(t.id, t.concurrency_limit,
+                                      t.concurrency_key_label)) AS full
 FROM task_log l WHERE l.batch_id = $1;
 
 -- name: dependency.run_summary_of
@@ -187,7 +195,11 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
        (SELECT version FROM batch_run_version WHERE batch_id = $1)
          AS batch_version,
        (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
-         AS batch_token
+         AS batch_token,
+       (SELECT coalesce(array_agg(t.id), '{}') FROM tasks t
+         WHERE t.concurrency_limit > 0
+           AND metad_concurrency_full(t.id, t.concurrency_limit,
+                                      t.concurrency_key_label)) AS full
 FROM task_log l WHERE l.batch_id = $1 AND l.task_id = ANY($2::bigint[]);
 
 -- name: dependency.ready_state

@@ -45,7 +45,7 @@ SELECT x.*, u.created
 WITH updated AS (
   UPDATE tasks AS t
   SET description = $2, max_attempts = $3, default_lease_seconds = $4,
-      update_time = now()
+      concurrency_limit = $5, concurrency_key_label = $6, update_time = now()
   WHERE t.id = $1
   RETURNING t.*
 )

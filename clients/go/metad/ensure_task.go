@@ -17,6 +17,12 @@ type TaskSettings struct {
 	Description         string
 	MaxAttempts         int32
 	DefaultLeaseSeconds int32
+	// ConcurrencyLimit and ConcurrencyKeyLabel: nil keeps what is stored.
+	// A limit of 0 removes it; an empty key label makes it one limit for
+	// the task (Task.concurrency_limit). Set with UpdateTask, also on a
+	// task EnsureTask registers (RegisterTask does not take them).
+	ConcurrencyLimit    *int32
+	ConcurrencyKeyLabel *string
 }
 
 // EnsureTask makes task `name` exist with settings without clobbering a
@@ -34,17 +40,17 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 	for i := 0; i < attempts; i++ {
 		task, err := c.Tasks.GetTask(ctx, &metadv1.GetTaskRequest{Key: &metadv1.GetTaskRequest_Name{Name: name}})
 		if status.Code(err) == codes.NotFound {
-			resp, err := c.Tasks.RegisterTask(ctx, &metadv1.RegisterTaskRequest{
+			resp, regErr := c.Tasks.RegisterTask(ctx, &metadv1.RegisterTaskRequest{
 				Name: name, Description: settings.Description,
 				MaxAttempts: settings.MaxAttempts, DefaultLeaseSeconds: settings.DefaultLeaseSeconds,
 			})
-			if err != nil {
-				return nil, err
+			if regErr != nil {
+				return nil, regErr
 			}
-			if resp.GetCreated() {
-				return resp.GetTask(), nil
+			if !resp.GetCreated() {
+				continue // registered by someone else meanwhile: compare again
 			}
-			continue // registered by someone else meanwhile: compare again
+			task, err = resp.GetTask(), nil
 		}
 		if err != nil {
 			return nil, err
@@ -65,6 +71,14 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 		if settings.DefaultLeaseSeconds != 0 && task.GetDefaultLeaseSeconds() != settings.DefaultLeaseSeconds {
 			update.Task.DefaultLeaseSeconds = settings.DefaultLeaseSeconds
 			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "default_lease_seconds")
+		}
+		if l := settings.ConcurrencyLimit; l != nil && task.GetConcurrencyLimit() != *l {
+			update.Task.ConcurrencyLimit = *l
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "concurrency_limit")
+		}
+		if k := settings.ConcurrencyKeyLabel; k != nil && task.GetConcurrencyKeyLabel() != *k {
+			update.Task.ConcurrencyKeyLabel = *k
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "concurrency_key_label")
 		}
 		if len(update.UpdateMask.Paths) == 0 {
 			return task, nil

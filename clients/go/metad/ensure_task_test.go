@@ -62,3 +62,33 @@ func TestEnsureTask(t *testing.T) {
 		}
 	}
 }
+
+// EnsureTask sets a concurrency limit on the task it registers; a StartRun
+// past the limit is RESOURCE_EXHAUSTED with Reason CONCURRENCY_LIMIT, and
+// not retried by the client (it is not an outcome-unknown).
+func TestEnsureTaskConcurrencyLimit(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	task := name("limited")
+	limit := int32(1)
+	got, err := c.EnsureTask(ctx, task, metad.TaskSettings{ConcurrencyLimit: &limit}, 0)
+	if err != nil || got.GetConcurrencyLimit() != 1 || got.GetConcurrencyKeyLabel() != "" {
+		t.Fatalf("EnsureTask with a limit: %v %v", got, err)
+	}
+	label := "warehouse"
+	keyed, err := c.EnsureTask(ctx, task, metad.TaskSettings{ConcurrencyKeyLabel: &label}, 0)
+	if err != nil || keyed.GetConcurrencyLimit() != 1 || keyed.GetConcurrencyKeyLabel() != label {
+		t.Fatalf("EnsureTask with a key label: %v %v", keyed, err)
+	}
+	global := ""
+	if _, err := c.EnsureTask(ctx, task, metad.TaskSettings{ConcurrencyKeyLabel: &global}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Runs.StartRun(ctx, &metadv1.StartRunRequest{Task: task, BatchId: "b1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Runs.StartRun(ctx, &metadv1.StartRunRequest{Task: task, BatchId: "b2"})
+	if status.Code(err) != codes.ResourceExhausted || metad.Reason(err) != "CONCURRENCY_LIMIT" {
+		t.Fatalf("StartRun past the limit: got %v (reason %q)", err, metad.Reason(err))
+	}
+}

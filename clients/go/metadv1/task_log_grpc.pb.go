@@ -30,7 +30,11 @@ type TaskLogServiceClient interface {
 	// parent task's name); RUN_IN_PROGRESS / ALREADY_SUCCEEDED (metadata
 	// run_id); ATTEMPTS_EXHAUSTED (error_runs, max_attempts);
 	// REQUEST_ID_REUSED with ResourceInfo naming the run; NOT_FOUND with
-	// ResourceInfo metad.v1.Task.
+	// ResourceInfo metad.v1.Task; RESOURCE_EXHAUSTED CONCURRENCY_LIMIT (key,
+	// limit, holders, holder_run_ids) when every slot of the task's
+	// concurrency limit is held (Task.concurrency_limit; nothing written, not
+	// to be retried blindly); INVALID_ARGUMENT naming the label when the task
+	// limits per a label the run's labels lack.
 	StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error)
 	// Extends the lease. NOT_FOUND for an unknown run; FAILED_PRECONDITION when
 	// the run has ended or its lease lapsed (the run is then ended as ERROR).
@@ -192,7 +196,11 @@ type TaskLogServiceServer interface {
 	// parent task's name); RUN_IN_PROGRESS / ALREADY_SUCCEEDED (metadata
 	// run_id); ATTEMPTS_EXHAUSTED (error_runs, max_attempts);
 	// REQUEST_ID_REUSED with ResourceInfo naming the run; NOT_FOUND with
-	// ResourceInfo metad.v1.Task.
+	// ResourceInfo metad.v1.Task; RESOURCE_EXHAUSTED CONCURRENCY_LIMIT (key,
+	// limit, holders, holder_run_ids) when every slot of the task's
+	// concurrency limit is held (Task.concurrency_limit; nothing written, not
+	// to be retried blindly); INVALID_ARGUMENT naming the label when the task
+	// limits per a label the run's labels lack.
 	StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error)
 	// Extends the lease. NOT_FOUND for an unknown run; FAILED_PRECONDITION when
 	// the run has ended or its lease lapsed (the run is then ended as ERROR).

@@ -33,3 +33,22 @@ test('ensureTask registers, then changes only what differs, never clobbering', a
   const got = await Promise.all(wants.map((w) => metad.ensureTask(c, name, { description: 'd', maxAttempts: w }, 20)));
   assert.deepEqual(got.map((x) => x.maxAttempts), wants);
 });
+
+test('ensureTask sets a concurrency limit; a start past it is CONCURRENCY_LIMIT', async (t) => {
+  const address = need(t);
+  if (!address) return;
+  const c = metad.connect(address);
+  t.after(() => c.close());
+  const name = `limited_${suffix}`;
+  const task = await metad.ensureTask(c, name, { concurrencyLimit: 1 });
+  assert.equal(task.concurrencyLimit, 1);
+  const keyed = await metad.ensureTask(c, name, { concurrencyKeyLabel: 'warehouse' });
+  assert.equal(keyed.concurrencyKeyLabel, 'warehouse');
+  await metad.ensureTask(c, name, { concurrencyKeyLabel: '' });
+  const first = await c.startRun({ task: name, batchId: 'b1' });
+  await assert.rejects(c.startRun({ task: name, batchId: 'b2' }), (err) => {
+    const info = metad.errorDetails(err).errorInfo;
+    return err.code === status.RESOURCE_EXHAUSTED && info.reason === 'CONCURRENCY_LIMIT' &&
+      info.metadata.holder_run_ids === String(first.run.id);
+  });
+});

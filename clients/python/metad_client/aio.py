@@ -35,6 +35,7 @@ from metad_client import _stubs
 from metad_client.client import (DEFAULT_ADDRESS, DEFAULT_TIMEOUT,
                                  channel_credentials, channel_options,
                                  LineageMerge, ensure_update, ensure_wanted,
+                                 register_fields,
                                  lineage_request, token_metadata)
 from metad_client.retry import (NO_RETRY, Attempts, RetryPolicy, is_retryable,
                                 new_request_id, with_request_id)
@@ -149,9 +150,11 @@ class Client:
         return False
 
     async def ensure_task(self, name, description=None, max_attempts=None,
-                          default_lease_seconds=None, attempts=5):
+                          default_lease_seconds=None, attempts=5,
+                          concurrency_limit=None, concurrency_key_label=None):
         """metad_client.Client.ensure_task, awaitable."""
-        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
+                               concurrency_limit, concurrency_key_label)
         for attempt in range(attempts):
             try:
                 task = await self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
@@ -159,10 +162,11 @@ class Client:
                 if e.code() != grpc.StatusCode.NOT_FOUND:
                     raise
                 response = await self.tasks.RegisterTask(
-                    tasks_pb2.RegisterTaskRequest(name=name, **wanted))
-                if response.created:
-                    return response.task
-                continue  # registered meanwhile by someone else: compare
+                    tasks_pb2.RegisterTaskRequest(name=name,
+                                                  **register_fields(wanted)))
+                if not response.created:
+                    continue  # registered meanwhile by someone else: compare
+                task = response.task
             update = ensure_update(task, wanted)
             if update is None:
                 return task

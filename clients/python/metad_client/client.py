@@ -145,7 +145,8 @@ class Client:
         return False
 
     def ensure_task(self, name, description=None, max_attempts=None,
-                    default_lease_seconds=None, attempts=5):
+                    default_lease_seconds=None, attempts=5,
+                    concurrency_limit=None, concurrency_key_label=None):
         """Returns the task `name`, registering it if it does not exist.
 
         Settings left as None keep the stored value (or the server's default
@@ -156,8 +157,12 @@ class Client:
         ABORTED it reads, compares and updates again, `attempts` times in
         all). Raises grpc.RpcError (INVALID_ARGUMENT for a bad name or
         setting; ABORTED when every attempt met a concurrent change).
+        concurrency_limit (0: none) and concurrency_key_label ("": one limit
+        for the task) are set with UpdateTask, also on a task this call
+        registers (RegisterTask does not take them).
         """
-        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
+                               concurrency_limit, concurrency_key_label)
         for attempt in range(attempts):
             try:
                 task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
@@ -165,10 +170,10 @@ class Client:
                 if e.code() != grpc.StatusCode.NOT_FOUND:
                     raise
                 response = self.tasks.RegisterTask(tasks_pb2.RegisterTaskRequest(
-                    name=name, **wanted))
-                if response.created:
-                    return response.task
-                continue  # registered meanwhile by someone else: compare
+                    name=name, **register_fields(wanted)))
+                if not response.created:
+                    continue  # registered meanwhile by someone else: compare
+                task = response.task
             update = ensure_update(task, wanted)
             if update is None:
                 return task
@@ -285,11 +290,23 @@ class Client:
                      backoff=backoff, give_up_after=give_up_after)
 
 
-def ensure_wanted(description, max_attempts, default_lease_seconds):
+def ensure_wanted(description, max_attempts, default_lease_seconds,
+                  concurrency_limit=None, concurrency_key_label=None):
     """The settings ensure_task was given (None: keep what is stored)."""
     wanted = {"description": description, "max_attempts": max_attempts,
-              "default_lease_seconds": default_lease_seconds}
+              "default_lease_seconds": default_lease_seconds,
+              "concurrency_limit": concurrency_limit,
+              "concurrency_key_label": concurrency_key_label}
     return {k: v for k, v in wanted.items() if v is not None}
+
+
+_REGISTER_FIELDS = ("description", "max_attempts", "default_lease_seconds")
+
+
+def register_fields(wanted):
+    """The settings RegisterTask takes (the concurrency ones it does not:
+    ensure_task sets those with UpdateTask after registering)."""
+    return {k: v for k, v in wanted.items() if k in _REGISTER_FIELDS}
 
 
 def ensure_update(task, wanted):

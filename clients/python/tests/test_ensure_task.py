@@ -72,3 +72,33 @@ def test_ensure_task_gives_up_with_aborted(client, uniq):
     assert raised.value.code() == grpc.StatusCode.ABORTED
     assert client.tasks.GetTask(
         tasks_pb2.GetTaskRequest(name=name)).max_attempts == 2
+
+
+def test_ensure_task_sets_concurrency_and_start_refusal_is_not_retried(
+        client, uniq):
+    from metad_client import task_log_pb2
+    from metad_client.errors import error_details
+    name = f"limited_{uniq}"
+    task = client.ensure_task(name, concurrency_limit=1)
+    assert (task.concurrency_limit, task.concurrency_key_label) == (1, "")
+    keyed = client.ensure_task(name, concurrency_limit=2,
+                               concurrency_key_label="warehouse")
+    assert (keyed.concurrency_limit, keyed.concurrency_key_label) == (
+        2, "warehouse")
+    client.ensure_task(name, concurrency_key_label="")
+    first = client.task_log.StartRun(task_log_pb2.StartRunRequest(
+        task=name, batch_id="b1"))
+    client.task_log.StartRun(task_log_pb2.StartRunRequest(
+        task=name, batch_id="b2"))
+    with pytest.raises(grpc.RpcError) as refused:
+        client.task_log.StartRun(task_log_pb2.StartRunRequest(
+            task=name, batch_id="b3"))
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = error_details(refused.value)
+    assert details.reason == "CONCURRENCY_LIMIT"
+    assert details.metadata["limit"] == "2"
+    assert str(first.run.id) in details.metadata["holder_run_ids"]
+    # Not an outcome-unknown (nothing was written): the retry policy does
+    # not send it again.
+    from metad_client import RetryPolicy
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED not in RetryPolicy().codes

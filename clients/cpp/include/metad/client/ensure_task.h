@@ -4,6 +4,7 @@
 #define METAD_CLIENT_ENSURE_TASK_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,11 @@ struct TaskSettings {
   std::string description;
   int32_t max_attempts = 0;
   int32_t default_lease_seconds = 0;
+  // Task.concurrency_limit (0 removes it) and concurrency_key_label (""
+  // makes the limit global); unset keeps what is stored. Set with
+  // UpdateTask, also on a task EnsureTask registers.
+  std::optional<int32_t> concurrency_limit;
+  std::optional<std::string> concurrency_key_label;
 };
 
 // Registers `name` with `settings` if it is missing; otherwise reads it,
