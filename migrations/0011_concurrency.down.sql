@@ -52,6 +52,7 @@ DROP FUNCTION IF EXISTS metad_slot_holders(bigint, text);
 DROP FUNCTION IF EXISTS metad_concurrency_key(text, jsonb);
 DROP FUNCTION IF EXISTS metad_concurrency_lock(bigint);
 DROP INDEX task_log_slot_holders;
+DROP INDEX tasks_concurrency_limited;
 ALTER TABLE task_log DROP COLUMN concurrency_key;
 ALTER TABLE tasks DROP COLUMN concurrency_key_label;
 ALTER TABLE tasks DROP COLUMN concurrency_limit;

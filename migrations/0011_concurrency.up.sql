@@ -19,6 +19,10 @@ ALTER TABLE task_log ADD COLUMN concurrency_key text;
 -- the task's runs (a small partial index: PROCESSING runs only).
 CREATE INDEX task_log_slot_holders ON task_log (task_id, concurrency_key)
   WHERE status = 'PROCESSING';
+-- The tasks with a global limit, which every GetReadyTasks looks at (its
+-- answer cache must see slots taken in other batches): few, so a small index.
+CREATE INDEX tasks_concurrency_limited ON tasks (id)
+  WHERE concurrency_limit > 0 AND concurrency_key_label = '';
 
 -- Changes of the limit are task events (UPDATED), as the other settings'
 -- (metad_task_event of migration 0008, with the two settings added).

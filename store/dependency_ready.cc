@@ -116,6 +116,7 @@ absl::StatusOr<ReadyState> DependencyStore::ReadState(
         state.batch_version = row["batch_version"].as<int64_t>(0);
         state.batch_token = row["batch_token"].as<std::string>("");
         state.now_us = row["now_us"].as<int64_t>();
+        state.full = row["full"].as<std::string>();
         return absl::OkStatus();
       }));
   return state;
@@ -163,6 +164,7 @@ absl::StatusOr<TaskGraphId> DependencyStore::ReadyFromGraph(
         ASSIGN_OR_RETURN(runs, ReadRunSummary(row));
         out->batch_version = row["batch_version"].as<int64_t>(0);
         out->batch_token = row["batch_token"].as<std::string>("");
+        out->full = row["full"].as<std::string>();
         out->live_until_us = row["live_until_us"].as<int64_t>(
             std::numeric_limits<int64_t>::max());
         return absl::OkStatus();

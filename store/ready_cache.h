@@ -29,6 +29,9 @@ struct ReadyState {
   int64_t batch_version = 0;  // 0 and "": the batch never had a run
   std::string batch_token;
   int64_t now_us = 0;  // the snapshot's now(), as the ready rule sees it
+  // Ids of the tasks whose global concurrency limit is full, as an array
+  // literal: runs of other batches fill and free those slots.
+  std::string full;
 };
 
 // One answer: ready tasks of `graph`, by index, ascending.
@@ -39,6 +42,7 @@ struct ReadyAnswer {
   // The earliest lease expiry of a live run among the candidates: from then
   // on that run counts as a spent attempt, not as running.
   int64_t live_until_us = std::numeric_limits<int64_t>::max();
+  std::string full;  // ReadyState::full when the answer was computed
   std::vector<int32_t> ready;
 
   // The ready tasks in wire form, one per entry of `ready`: encoded once on
@@ -49,7 +53,8 @@ struct ReadyAnswer {
   // Whether this is the answer in a snapshot that reads `state`.
   bool HoldsIn(const ReadyState& state) const {
     return graph->id == state.graph && batch_version == state.batch_version &&
-           batch_token == state.batch_token && state.now_us < live_until_us;
+           batch_token == state.batch_token && state.now_us < live_until_us &&
+           full == state.full;
   }
 
  private:
