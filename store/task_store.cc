@@ -35,7 +35,8 @@ TaskColumns::TaskColumns(const pqxx::result& r)
       default_lease_seconds(r.column_number("default_lease_seconds")),
       create_us(r.column_number("create_us")),
       update_us(r.column_number("update_us")),
-      etag(r.column_number("etag")) {}
+      etag(r.column_number("etag")),
+      expected_duration_us(r.column_number("expected_duration_us")) {}
 
 void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_id(row[c.id].as<int64_t>());
@@ -46,6 +47,12 @@ void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   ReadTime(row[c.create_us], task->mutable_create_time());
   ReadTime(row[c.update_us], task->mutable_update_time());
   task->set_etag(row[c.etag].as<std::string>());
+  if (!row[c.expected_duration_us].is_null()) {
+    const int64_t us = row[c.expected_duration_us].as<int64_t>();
+    task->mutable_expected_duration()->set_seconds(us / 1000000);
+    task->mutable_expected_duration()->set_nanos(
+        static_cast<int32_t>(us % 1000000) * 1000);
+  }
 }
 
 absl::Status UnknownTaskError(const std::string& field,
@@ -89,7 +96,8 @@ absl::StatusOr<RegisterTaskResult> TaskStore::Register(
         pqxx::result rows =
             Exec(tx, sql::kTaskRegister, input.name, input.description,
                  input.max_attempts, input.default_lease_seconds,
-                 kDefaultMaxAttempts, kDefaultLeaseSeconds);
+                 kDefaultMaxAttempts, kDefaultLeaseSeconds,
+                 input.expected_duration_us);
         if (!rows.empty()) {
           ReadTaskRow(rows[0], TaskColumns(rows), &result.task);
           result.created = rows[0]["created"].as<bool>();
@@ -142,13 +150,18 @@ absl::StatusOr<Task> TaskStore::Update(const TxOptions& options,
         const int32_t lease = input.set_default_lease_seconds
                                   ? input.default_lease_seconds
                                   : task.default_lease_seconds();
+        const int64_t stored_us = task.expected_duration().seconds() * 1000000 +
+                                  task.expected_duration().nanos() / 1000;
+        const int64_t expected_us = input.set_expected_duration
+                                        ? input.expected_duration_us
+                                        : stored_us;
         if (description == task.description() &&
             max_attempts == task.max_attempts() &&
-            lease == task.default_lease_seconds()) {
+            lease == task.default_lease_seconds() && expected_us == stored_us) {
           return absl::OkStatus();  // nothing to change: no write
         }
         rows = Exec(tx, sql::kTaskUpdate, task.id(), description, max_attempts,
-                    lease);
+                    lease, expected_us);
         task.Clear();
         ReadTaskRow(rows[0], TaskColumns(rows), &task);
         return absl::OkStatus();

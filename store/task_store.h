@@ -20,7 +20,7 @@ namespace metad::store {
 struct TaskColumns {
   explicit TaskColumns(const pqxx::result& r);
   pqxx::row_size_type id, name, description, max_attempts,
-      default_lease_seconds, create_us, update_us, etag;
+      default_lease_seconds, create_us, update_us, etag, expected_duration_us;
 };
 
 // Fills *task from a row with TaskColumns.
@@ -53,6 +53,8 @@ struct RegisterTaskInput {
   int32_t max_attempts = 0;
   // 0: the default (60) on creation, the stored value on update.
   int32_t default_lease_seconds = 0;
+  // Microseconds, positive; 0: none on creation, the stored value on update.
+  int64_t expected_duration_us = 0;
 };
 
 struct RegisterTaskResult {
@@ -72,6 +74,8 @@ struct UpdateTaskInput {
   int32_t max_attempts = 0;
   bool set_default_lease_seconds = false;
   int32_t default_lease_seconds = 0;
+  bool set_expected_duration = false;
+  int64_t expected_duration_us = 0;  // 0 clears it
 };
 
 struct TaskPage {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/duration_check.h"
 #include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
 
@@ -48,25 +49,29 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
     input.set_description = !task.description().empty();
     input.set_max_attempts = task.max_attempts() != 0;
     input.set_default_lease_seconds = task.default_lease_seconds() != 0;
+    input.set_expected_duration = task.has_expected_duration();
   }
   for (int i = 0; i < paths.size(); ++i) {
     const std::string& path = paths[i];
     const std::string field = absl::StrCat("update_mask.paths[", i, "]");
     if (path == "*") {
       input.set_description = input.set_max_attempts =
-          input.set_default_lease_seconds = true;
+          input.set_default_lease_seconds = input.set_expected_duration = true;
     } else if (path == "description") {
       input.set_description = true;
     } else if (path == "max_attempts") {
       input.set_max_attempts = true;
     } else if (path == "default_lease_seconds") {
       input.set_default_lease_seconds = true;
+    } else if (path == "expected_duration") {
+      input.set_expected_duration = true;
     } else if (path == "id" || path == "name" || path == "create_time" ||
                path == "update_time" || path == "etag") {
       return metad::InvalidFieldError(
           field, absl::StrCat("\"", path,
                               "\" cannot be changed (updatable: description, "
-                              "max_attempts, default_lease_seconds)"));
+                              "max_attempts, default_lease_seconds, "
+                              "expected_duration)"));
     } else {
       return metad::InvalidFieldError(
           field, absl::StrCat("no updatable field ",
@@ -74,7 +79,8 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
                                   ? absl::StrCat("\"", path, "\"")
                                   : std::string("of that name"),
                               " (updatable: description, max_attempts, "
-                              "default_lease_seconds, or *)"));
+                              "default_lease_seconds, expected_duration, or "
+                              "*)"));
     }
   }
   if (input.set_description) {
@@ -92,6 +98,12 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
                                        task.default_lease_seconds(),
                                        kMaxLeaseSeconds));
     input.default_lease_seconds = task.default_lease_seconds();
+  }
+  // Unset clears it; set must be a valid duration.
+  if (input.set_expected_duration && task.has_expected_duration()) {
+    RETURN_IF_ERROR(CheckPositiveDuration("task.expected_duration",
+                                          task.expected_duration(),
+                                          &input.expected_duration_us));
   }
   return input;
 }
@@ -146,6 +158,11 @@ grpc::ServerUnaryReactor* TaskServiceImpl::RegisterTask(
             kMaxLeaseSeconds, "the default 60, or keep on update"));
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
         store::RegisterTaskInput input;
+        if (request->has_expected_duration()) {
+          RETURN_IF_ERROR(CheckPositiveDuration("expected_duration",
+                                                request->expected_duration(),
+                                                &input.expected_duration_us));
+        }
         input.name = request->name();
         input.description = request->description();
         input.max_attempts = request->max_attempts();
