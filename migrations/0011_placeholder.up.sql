@@ -1,0 +1,2 @@
+-- Placeholder for migration 0011 (another branch); DROP THIS COMMIT ON MERGE.
+SELECT 1;
