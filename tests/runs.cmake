@@ -10,3 +10,5 @@ metad_test(run_batch_pgtest run_batch_pgtest.cc LIBS metad_services)
 metad_test(exactly_once_pgtest exactly_once_pgtest.cc LIBS metad_services)
 # CancelRun and RerunTasks (the operator's verbs).
 metad_test(run_verbs_pgtest run_verbs_pgtest.cc LIBS metad_services)
+# Deadlines and freshness: DEADLINE_MISSED and STALE alerts (issue 15).
+metad_test(deadlines_pgtest deadlines_pgtest.cc LIBS metad_services)
