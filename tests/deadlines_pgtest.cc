@@ -14,10 +14,12 @@
 
 #include "absl/time/time.h"
 #include "daemon/background/deadline_checker.h"
+#include "daemon/http/metrics.h"
 #include "daemon/services/deadline_service.h"
 #include "daemon/services/task_service.h"
 #include "metad/v1/deadlines.grpc.pb.h"
 #include "metad/v1/tasks.grpc.pb.h"
+#include "store/status_page_store.h"
 #include "tests/run_fixtures.h"
 
 namespace metad::testing {
@@ -311,6 +313,40 @@ TEST_F(DeadlinesTest, StaleSourceFiresOnceAndReArmsAfterANewFile) {
   ASSERT_TRUE(SetFreshness("feed", 0).ok());
   Sql("UPDATE files SET create_time = now() - interval '1 hour'");
   EXPECT_EQ(Check().stale, 0);
+}
+
+TEST_F(DeadlinesTest, AlertsReachTheMetricAndTheStatusPage) {
+  daemon::Metrics metrics("test");
+  daemon::DeadlineChecker checker(
+      db(), absl::Hours(1), [&metrics](const store::AlertCounts& c) {
+        metrics.RecordAlerts("DEADLINE_MISSED", c.deadline_missed);
+        metrics.RecordAlerts("STALE", c.stale);
+      });
+  ASSERT_TRUE(Register("load", 60).ok());
+  MustStart("load", "b");
+  Backdate("b", 120);
+  ASSERT_TRUE(SetFreshness("feed", 60).ok());
+  Sql("UPDATE source_freshness SET declared_time = now() - interval '1 hour'");
+  checker.CheckOnce();
+  checker.CheckOnce();
+
+  const std::string text = metrics.Render();
+  EXPECT_NE(text.find("metad_alerts_total{kind=\"DEADLINE_MISSED\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("metad_alerts_total{kind=\"STALE\"} 1"),
+            std::string::npos);
+
+  store::StatusPageStore status_store(db());
+  absl::StatusOr<store::StatusOverview> overview =
+      status_store.Overview(store::TxOptions(), store::StatusOverviewLimits());
+  ASSERT_TRUE(overview.ok()) << overview.status();
+  ASSERT_EQ(overview->alerts.size(), 2u);
+  EXPECT_EQ(overview->alerts[0].kind, "STALE");  // newest first
+  EXPECT_EQ(overview->alerts[0].source, "feed");
+  EXPECT_EQ(overview->alerts[1].kind, "DEADLINE_MISSED");
+  EXPECT_EQ(overview->alerts[1].task, "load");
+  EXPECT_EQ(overview->alerts[1].batch_id, "b");
 }
 
 TEST_F(DeadlinesTest, ExpectedDurationThroughRegisterAndUpdateTask) {
