@@ -2,9 +2,12 @@ package metad
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/metad-project/metad/clients/go/metadv1"
@@ -12,11 +15,13 @@ import (
 
 // TaskSettings are the settings EnsureTask wants. Description is always
 // compared (empty means none); a zero MaxAttempts or DefaultLeaseSeconds
-// means "whatever is stored".
+// means "whatever is stored", and so does a zero ExpectedDuration
+// (Task.expected_duration: due this long after the batch's first run).
 type TaskSettings struct {
 	Description         string
 	MaxAttempts         int32
 	DefaultLeaseSeconds int32
+	ExpectedDuration    time.Duration
 }
 
 // EnsureTask makes task `name` exist with settings without clobbering a
@@ -30,6 +35,10 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 	if attempts <= 0 {
 		attempts = 5
 	}
+	var expected *durationpb.Duration
+	if settings.ExpectedDuration > 0 {
+		expected = durationpb.New(settings.ExpectedDuration.Truncate(time.Microsecond))
+	}
 	var last error
 	for i := 0; i < attempts; i++ {
 		task, err := c.Tasks.GetTask(ctx, &metadv1.GetTaskRequest{Key: &metadv1.GetTaskRequest_Name{Name: name}})
@@ -37,6 +46,7 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 			resp, err := c.Tasks.RegisterTask(ctx, &metadv1.RegisterTaskRequest{
 				Name: name, Description: settings.Description,
 				MaxAttempts: settings.MaxAttempts, DefaultLeaseSeconds: settings.DefaultLeaseSeconds,
+				ExpectedDuration: expected,
 			})
 			if err != nil {
 				return nil, err
@@ -65,6 +75,10 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 		if settings.DefaultLeaseSeconds != 0 && task.GetDefaultLeaseSeconds() != settings.DefaultLeaseSeconds {
 			update.Task.DefaultLeaseSeconds = settings.DefaultLeaseSeconds
 			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "default_lease_seconds")
+		}
+		if expected != nil && !proto.Equal(task.GetExpectedDuration(), expected) {
+			update.Task.ExpectedDuration = expected
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "expected_duration")
 		}
 		if len(update.UpdateMask.Paths) == 0 {
 			return task, nil

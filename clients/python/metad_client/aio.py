@@ -136,6 +136,7 @@ class Client:
         self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
         self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
+        self.deadlines = _stubs.deadlines_pb2_grpc.DeadlineServiceStub(channel)
         self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
 
     async def close(self):
@@ -149,9 +150,11 @@ class Client:
         return False
 
     async def ensure_task(self, name, description=None, max_attempts=None,
-                          default_lease_seconds=None, attempts=5):
+                          default_lease_seconds=None, attempts=5,
+                          expected_duration=None):
         """metad_client.Client.ensure_task, awaitable."""
-        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
+                               expected_duration)
         for attempt in range(attempts):
             try:
                 task = await self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))

@@ -3,7 +3,7 @@
 import os
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
@@ -93,6 +93,8 @@ class Client:
     task_log: TaskLogService  dependencies: DependencyService
     admin: AdminService       watch: WatchService (raw streams; see
                               watch_files and watch_runs)
+    deadlines: DeadlineService (SetBatchDeadline, SetSourceFreshness,
+                              ListAlerts)
 
     Each is the generated stub: client.files.GetFile(files_pb2.GetFileRequest(
     id=7)) returns a File or raises grpc.RpcError. Thread-safe; close() (or a
@@ -108,6 +110,7 @@ class Client:
         self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
         self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
+        self.deadlines = _stubs.deadlines_pb2_grpc.DeadlineServiceStub(channel)
         self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
 
     def close(self):
@@ -121,7 +124,8 @@ class Client:
         return False
 
     def ensure_task(self, name, description=None, max_attempts=None,
-                    default_lease_seconds=None, attempts=5):
+                    default_lease_seconds=None, attempts=5,
+                    expected_duration=None):
         """Returns the task `name`, registering it if it does not exist.
 
         Settings left as None keep the stored value (or the server's default
@@ -132,8 +136,11 @@ class Client:
         ABORTED it reads, compares and updates again, `attempts` times in
         all). Raises grpc.RpcError (INVALID_ARGUMENT for a bad name or
         setting; ABORTED when every attempt met a concurrent change).
+        expected_duration (seconds, or a datetime.timedelta): the task is
+        due this long after its batch's first run (Task.expected_duration).
         """
-        wanted = ensure_wanted(description, max_attempts, default_lease_seconds)
+        wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
+                               expected_duration)
         for attempt in range(attempts):
             try:
                 task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
@@ -215,10 +222,18 @@ class Client:
                      backoff=backoff, give_up_after=give_up_after)
 
 
-def ensure_wanted(description, max_attempts, default_lease_seconds):
+def ensure_wanted(description, max_attempts, default_lease_seconds,
+                  expected_duration=None):
     """The settings ensure_task was given (None: keep what is stored)."""
     wanted = {"description": description, "max_attempts": max_attempts,
               "default_lease_seconds": default_lease_seconds}
+    if expected_duration is not None:
+        seconds = (expected_duration.total_seconds()
+                   if hasattr(expected_duration, "total_seconds")
+                   else float(expected_duration))
+        micros = round(seconds * 1_000_000)
+        wanted["expected_duration"] = duration_pb2.Duration(
+            seconds=micros // 1_000_000, nanos=(micros % 1_000_000) * 1000)
     return {k: v for k, v in wanted.items() if v is not None}
 
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "metad/client/metad_client.h"
 
 namespace metad::client {
@@ -17,6 +18,8 @@ struct TaskSettings {
   std::string description;
   int32_t max_attempts = 0;
   int32_t default_lease_seconds = 0;
+  // Task.expected_duration; zero leaves the stored one as it is.
+  absl::Duration expected_duration = absl::ZeroDuration();
 };
 
 // Registers `name` with `settings` if it is missing; otherwise reads it,
