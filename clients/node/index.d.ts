@@ -127,6 +127,8 @@ export interface TaskSettings {
   description?: string;
   maxAttempts?: number;
   defaultLeaseSeconds?: number;
+  /** Task.expected_duration in milliseconds: due this long after the batch's first run. */
+  expectedDurationMs?: number;
 }
 /**
  * Registers the task if missing, else updateTask of only the differing
