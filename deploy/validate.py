@@ -51,6 +51,7 @@ METAD_METRICS = {
     "metad_db_pool_waiting": "gauge",
     "metad_tx_retries_total": "counter",
     "metad_leases_expired_total": "counter",
+    "metad_alerts_total": "counter",
     "metad_files": "gauge",
     "metad_runs": "gauge",
     "metad_oldest_processing_run_age_seconds": "gauge",

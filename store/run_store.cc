@@ -446,12 +446,12 @@ absl::StatusOr<FinishRunResult> AnswerFinish(const pqxx::row& row,
       const std::string status = row[c.detail].as<std::string>();
       const int64_t holder = row[c.n2].as<int64_t>(0);
       return WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat(
-              "file_ids: file ", file_id, " is ", status,
-              holder == 0 ? std::string(" and held by no run")
-                          : absl::StrCat(" under run ", holder),
-              ", not held or completed by run ", run_id,
-              "; name only files this run claimed")),
+          absl::FailedPreconditionError(
+              absl::StrCat("file_ids: file ", file_id, " is ", status,
+                           holder == 0 ? std::string(" and held by no run")
+                                       : absl::StrCat(" under run ", holder),
+                           ", not held or completed by run ", run_id,
+                           "; name only files this run claimed")),
           reason::kFileNotHeld,
           {{"file_id", absl::StrCat(file_id)},
            {"run_id", absl::StrCat(run_id)},
@@ -598,7 +598,7 @@ absl::StatusOr<Run> RunStore::Heartbeat(const TxOptions& options,
 // --- FinishRun --------------------------------------------------------------
 
 absl::StatusOr<FinishRunResult> RunStore::FinishRun(const TxOptions& options,
-                                                   const FinishRunInput& in) {
+                                                    const FinishRunInput& in) {
   if (in.status != metad::v1::RUN_STATUS_SUCCESS &&
       in.status != metad::v1::RUN_STATUS_ERROR) {
     return InvalidFieldError("status",
@@ -792,6 +792,8 @@ absl::StatusOr<metad::v1::Batch> RunStore::GetBatch(
             task->set_latest_error_message(
                 row["latest_error_message"].as<std::string>());
           }
+          ReadTime(row["deadline_us"], task->mutable_deadline());
+          task->set_late(row["late"].as<bool>());
           batch.set_processing_runs(batch.processing_runs() +
                                     row["processing"].as<int32_t>());
           batch.set_success_runs(batch.success_runs() +

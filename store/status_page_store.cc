@@ -34,7 +34,8 @@ StatusRun RunFromRow(const pqxx::row& row) {
 }
 
 // Each file's producer and first consumers (status.file_links).
-void ReadFileLinks(Tx& tx, int consumers, std::vector<StatusFailedFile>* files) {
+void ReadFileLinks(Tx& tx, int consumers,
+                   std::vector<StatusFailedFile>* files) {
   if (files->empty()) return;
   std::vector<int64_t> ids;
   std::map<int64_t, std::vector<StatusFailedFile*>> by_id;
@@ -121,6 +122,17 @@ absl::StatusOr<StatusOverview> StatusPageStore::Overview(
       f.time_us = row["event_us"].as<int64_t>();
     }
     ReadFileLinks(tx, limits.consumers, &out.failed_files);
+    for (const pqxx::row& row : Exec(tx, sql::kStatusAlerts, limits.alerts)) {
+      StatusAlert& a = out.alerts.emplace_back();
+      a.id = row["id"].as<int64_t>();
+      a.kind = row["kind"].as<std::string>();
+      a.task = row["task"].as<std::string>();
+      a.batch_id = row["batch_id"].as<std::string>();
+      a.source = row["source"].as<std::string>();
+      a.due_us = row["due_us"].as<int64_t>();
+      a.event_us = row["event_us"].as<int64_t>();
+      a.message = row["message"].as<std::string>();
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

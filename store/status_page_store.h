@@ -57,6 +57,18 @@ struct StatusFailedFile {
   std::vector<StatusRunLink> consumers;
 };
 
+// A DEADLINE_MISSED or STALE alert (DeadlineService).
+struct StatusAlert {
+  int64_t id = 0;
+  std::string kind;
+  std::string task;      // DEADLINE_MISSED
+  std::string batch_id;  // DEADLINE_MISSED
+  std::string source;    // STALE
+  int64_t due_us = 0;
+  int64_t event_us = 0;
+  std::string message;
+};
+
 struct StatusOverview {
   int64_t now_us = 0;                              // the database's clock
   std::map<std::string, int64_t> files_by_status;  // every status, 0 if none
@@ -68,12 +80,14 @@ struct StatusOverview {
   std::vector<StatusBatch> batches;
   std::vector<StatusFailedRun> failed_runs;    // newest first
   std::vector<StatusFailedFile> failed_files;  // newest first
+  std::vector<StatusAlert> alerts;             // newest first
 };
 
 struct StatusOverviewLimits {
   int batches = 50;
   int failed_runs = 20;
   int failed_files = 20;
+  int alerts = 20;
   // Consumers shown per failed file.
   int consumers = 5;
   // Failures are looked for among this many latest events of each kind, so

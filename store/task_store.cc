@@ -37,7 +37,8 @@ TaskColumns::TaskColumns(const pqxx::result& r)
       update_us(r.column_number("update_us")),
       etag(r.column_number("etag")),
       concurrency_limit(r.column_number("concurrency_limit")),
-      concurrency_key_label(r.column_number("concurrency_key_label")) {}
+      concurrency_key_label(r.column_number("concurrency_key_label")),
+      expected_duration_us(r.column_number("expected_duration_us")) {}
 
 void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_id(row[c.id].as<int64_t>());
@@ -51,6 +52,12 @@ void ReadTaskRow(const pqxx::row& row, const TaskColumns& c, Task* task) {
   task->set_concurrency_limit(row[c.concurrency_limit].as<int32_t>());
   task->set_concurrency_key_label(
       row[c.concurrency_key_label].as<std::string>());
+  if (!row[c.expected_duration_us].is_null()) {
+    const int64_t us = row[c.expected_duration_us].as<int64_t>();
+    task->mutable_expected_duration()->set_seconds(us / 1000000);
+    task->mutable_expected_duration()->set_nanos(
+        static_cast<int32_t>(us % 1000000) * 1000);
+  }
 }
 
 absl::Status UnknownTaskError(const std::string& field,
@@ -94,7 +101,8 @@ absl::StatusOr<RegisterTaskResult> TaskStore::Register(
         pqxx::result rows =
             Exec(tx, sql::kTaskRegister, input.name, input.description,
                  input.max_attempts, input.default_lease_seconds,
-                 kDefaultMaxAttempts, kDefaultLeaseSeconds);
+                 kDefaultMaxAttempts, kDefaultLeaseSeconds,
+                 input.expected_duration_us);
         if (!rows.empty()) {
           ReadTaskRow(rows[0], TaskColumns(rows), &result.task);
           result.created = rows[0]["created"].as<bool>();
@@ -153,15 +161,21 @@ absl::StatusOr<Task> TaskStore::Update(const TxOptions& options,
         const std::string key_label = input.set_concurrency_key_label
                                           ? input.concurrency_key_label
                                           : task.concurrency_key_label();
+        const int64_t stored_us = task.expected_duration().seconds() * 1000000 +
+                                  task.expected_duration().nanos() / 1000;
+        const int64_t expected_us = input.set_expected_duration
+                                        ? input.expected_duration_us
+                                        : stored_us;
         if (description == task.description() &&
             max_attempts == task.max_attempts() &&
             lease == task.default_lease_seconds() &&
             limit == task.concurrency_limit() &&
-            key_label == task.concurrency_key_label()) {
+            key_label == task.concurrency_key_label() &&
+            expected_us == stored_us) {
           return absl::OkStatus();  // nothing to change: no write
         }
         rows = Exec(tx, sql::kTaskUpdate, task.id(), description, max_attempts,
-                    lease, limit, key_label);
+                    lease, limit, key_label, expected_us);
         task.Clear();
         ReadTaskRow(rows[0], TaskColumns(rows), &task);
         return absl::OkStatus();

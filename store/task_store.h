@@ -21,7 +21,7 @@ struct TaskColumns {
   explicit TaskColumns(const pqxx::result& r);
   pqxx::row_size_type id, name, description, max_attempts,
       default_lease_seconds, create_us, update_us, etag, concurrency_limit,
-      concurrency_key_label;
+      concurrency_key_label, expected_duration_us;
 };
 
 // Fills *task from a row with TaskColumns.
@@ -54,6 +54,8 @@ struct RegisterTaskInput {
   int32_t max_attempts = 0;
   // 0: the default (60) on creation, the stored value on update.
   int32_t default_lease_seconds = 0;
+  // Microseconds, positive; 0: none on creation, the stored value on update.
+  int64_t expected_duration_us = 0;
 };
 
 struct RegisterTaskResult {
@@ -77,6 +79,8 @@ struct UpdateTaskInput {
   int32_t concurrency_limit = 0;
   bool set_concurrency_key_label = false;
   std::string concurrency_key_label;
+  bool set_expected_duration = false;
+  int64_t expected_duration_us = 0;  // 0 clears it
 };
 
 struct TaskPage {

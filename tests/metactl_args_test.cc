@@ -146,8 +146,9 @@ TEST(RunMetactl, EveryCommandHasHelp) {
                                  (name.empty() ? "" : " " + name)));
     ++commands;
   }
-  // files 9, tasks 6, runs 9 + batch 1, deps 8, admin 1, lineage 1, watch 2
-  EXPECT_EQ(commands, 37);
+  // files 9, tasks 6, runs 9 + batch 1, deps 8, admin 1, lineage 1, watch 2,
+  // batch deadline, sources freshness, alerts list
+  EXPECT_EQ(commands, 40);
 }
 
 TEST(RunMetactl, UsageErrorsExit64WithMessage) {

@@ -186,6 +186,31 @@ expect_eq "$(js '{t["task_name"]: t["status"] for t in d["tasks"]}')" \
 mc batch show no-such-batch
 expect_rc 5 "unknown batch"
 
+echo "--- deadlines, freshness, alerts"
+mc batch deadline "$B" calculate_profit --at 2000-01-01T00:00:00Z
+expect_rc 0 "batch deadline"
+expect_in "$OUT" "2000-01-01 00:00:00Z" "deadline echoed"
+mc batch show "$B" --output json
+expect_eq "$(js '{t["task_name"]: t.get("late", False) for t in d["tasks"]}')" \
+  '{"load_sales": false, "calculate_profit": true}' "late per task"
+mc batch deadline "$B" calculate_profit
+expect_rc 64 "batch deadline needs --at or --clear"
+mc tasks update load_sales --expected-duration 90m --output json
+expect_rc 0 "tasks update --expected-duration"
+expect_eq "$(js 'd["expected_duration"]')" 5400s "expected_duration set"
+mc tasks update load_sales --expected-duration "" --output json
+expect_eq "$(js 'd.get("expected_duration", "unset")')" unset "expected_duration cleared"
+mc sources freshness sales --max-age 1h
+expect_rc 0 "sources freshness"
+expect_in "$OUT" "stale" "freshness state shown"
+mc sources freshness sales --max-age 1ms
+expect_rc 3 "a max age under 1s is INVALID_ARGUMENT"
+expect_in "$ERR" "max_age: " "names the field"
+mc alerts list --kind LATE
+expect_rc 3 "unknown alert kind"
+mc alerts list
+expect_rc 0 "alerts list"
+
 mc deps graph --format dot --batch "$B"
 expect_rc 0 "deps graph --batch"
 printf '%s\n' "$OUT" >"$work/graph.dot"

@@ -132,12 +132,25 @@ TEST(Views, BatchShowsTasksAndCounts) {
   t->set_attempts(2);
   t->set_latest_run_id(5);
   t->set_latest_error_message("boom");
+  t->mutable_deadline()->set_seconds(1710000000);
+  t->set_late(true);
+  v1::BatchTask* u = b.add_tasks();
+  u->set_task_id(2);
+  u->set_task_name("report");
+  u->set_status(v1::RUN_STATUS_SUCCESS);
+  u->set_attempts(1);
+  u->set_latest_run_id(6);
   std::ostringstream out;
   BatchRecord(b).Print(out);
   EXPECT_THAT(out.str(), HasSubstr("0 processing, 1 success, 2 error"));
-  EXPECT_EQ(Print(BatchTasksTable(b)),
-            "TASK_ID  TASK        STATUS  ATTEMPTS  LATEST_RUN  ERROR\n"
-            "1        load_sales  ERROR   2         5           boom\n");
+  EXPECT_EQ(
+      Print(BatchTasksTable(b)),
+      "TASK_ID  TASK        STATUS   ATTEMPTS  LATEST_RUN  DEADLINE       "
+      "       LATE  ERROR\n"
+      "1        load_sales  ERROR    2         5           2024-03-09 "
+      "16:00:00Z  LATE  boom\n"
+      "2        report      SUCCESS  1         6           -             "
+      "        -\n");
 }
 
 TEST(Views, PlanLayersCountFromZero) {

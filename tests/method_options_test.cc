@@ -64,6 +64,9 @@ const std::map<std::string, Expected>& Table() {
       {"WatchFiles", {kRead, Role::kReader}},
       {"WatchRuns", {kRead, Role::kReader}},
       {"PruneHistory", {kIdem, Role::kAdmin}},
+      {"SetBatchDeadline", {kIdem, Role::kWorker}},
+      {"SetSourceFreshness", {kIdem, Role::kWorker}},
+      {"ListAlerts", {kRead, Role::kReader}},
   };
   return *table;
 }

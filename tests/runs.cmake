@@ -15,3 +15,5 @@ metad_test(run_labels_pgtest run_labels_pgtest.cc LIBS metad_services)
 # Label and attribute selectors on ListRuns / ListFiles, and their indexes.
 metad_test(label_search_pgtest label_search_pgtest.cc LIBS metad_services)
 target_include_directories(label_search_pgtest PRIVATE ${CMAKE_BINARY_DIR}/gen)
+# Deadlines and freshness: DEADLINE_MISSED and STALE alerts (issue 15).
+metad_test(deadlines_pgtest deadlines_pgtest.cc LIBS metad_services)

@@ -34,9 +34,9 @@ std::vector<Flag> GlobalFlags() {
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto* group :
-       {&FileCommands, &TaskCommands, &RunCommands, &RunVerbCommands,
-        &DepCommands, &AdminCommands, &LineageCommands, &WatchCommands}) {
+  for (auto* group : {&FileCommands, &TaskCommands, &RunCommands,
+                      &RunVerbCommands, &DepCommands, &AdminCommands,
+                      &LineageCommands, &WatchCommands, &DeadlineCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;

@@ -47,6 +47,7 @@ std::vector<Command> RunCommands();      // runs ... and batch show
 std::vector<Command> RunVerbCommands();  // runs cancel, runs rerun
 std::vector<Command> DepCommands();
 std::vector<Command> AdminCommands();
+std::vector<Command> DeadlineCommands();  // batch deadline, sources, alerts
 // metactl lineage, and runs outputs (commands_lineage.cc).
 std::vector<Command> LineageCommands();
 // metactl watch files|runs (commands_watch.cc).

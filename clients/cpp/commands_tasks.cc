@@ -34,6 +34,10 @@ int Register(Context& ctx, const ParsedArgs& args) {
   request.set_default_lease_seconds(static_cast<int32_t>(
       args.GetInt("lease", 0, 0, std::numeric_limits<int32_t>::max())));
   request.set_request_id(args.Get("request-id"));
+  if (args.Has("expected-duration")) {
+    *request.mutable_expected_duration() =
+        ParseDurationFlag("expected-duration", args.Get("expected-duration"));
+  }
   v1::RegisterTaskResponse response;
   grpc::Status status = ctx.client->RegisterTask(request, &response);
   return Show(ctx, status, response, [&](std::ostream& out) {
@@ -71,6 +75,14 @@ int Update(Context& ctx, const ParsedArgs& args) {
   if (args.Has("concurrency-key-label")) {
     task->set_concurrency_key_label(args.Get("concurrency-key-label"));
     paths->Add("concurrency_key_label");
+  }
+  if (args.Has("expected-duration")) {
+    // "" clears it (unset in the mask).
+    if (!args.Get("expected-duration").empty()) {
+      *task->mutable_expected_duration() =
+          ParseDurationFlag("expected-duration", args.Get("expected-duration"));
+    }
+    paths->Add("expected_duration");
   }
   request.set_etag(args.Get("etag"));
   v1::Task updated;
@@ -134,6 +146,8 @@ std::vector<Command> TaskCommands() {
        {{"description", "TEXT", "free text"},
         {"max-attempts", "N", "ERROR runs allowed per batch (default 1)"},
         {"lease", "SECONDS", "default lease of its runs (default 60)"},
+        {"expected-duration", "DURATION",
+         "due this long after its batch's first run, e.g. 90m"},
         {"request-id", "ID", "idempotency key (default: generated)"}},
        1,
        1,
@@ -150,6 +164,8 @@ std::vector<Command> TaskCommands() {
          "live runs allowed at once over all batches (0: no limit)"},
         {"concurrency-key-label", "LABEL",
          "apply the limit per value of this run label (\"\": one limit)"},
+        {"expected-duration", "DURATION",
+         "due this long after its batch's first run (\"\" clears it)"},
         {"etag", "ETAG", "the etag read (tasks get); empty: unconditional"}},
        1,
        1,

@@ -10,6 +10,12 @@ absl::Status ToAbsl(const grpc::Status& s) {
                       s.error_message());
 }
 
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t us = absl::ToInt64Microseconds(d);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+}
+
 // The fields of `task` that differ from `want`, set in *update; false when
 // none does.
 bool Differences(const v1::Task& task, const TaskSettings& want,
@@ -40,6 +46,15 @@ bool Differences(const v1::Task& task, const TaskSettings& want,
     next->set_concurrency_key_label(*want.concurrency_key_label);
     paths->Add("concurrency_key_label");
   }
+  if (want.expected_duration > absl::ZeroDuration()) {
+    google::protobuf::Duration d;
+    SetDuration(want.expected_duration, &d);
+    if (task.expected_duration().seconds() != d.seconds() ||
+        task.expected_duration().nanos() != d.nanos()) {
+      *next->mutable_expected_duration() = d;
+      paths->Add("expected_duration");
+    }
+  }
   update->set_etag(task.etag());
   return !paths->empty();
 }
@@ -61,6 +76,10 @@ absl::StatusOr<v1::Task> EnsureTask(Client* client, const std::string& name,
       reg.set_description(settings.description);
       reg.set_max_attempts(settings.max_attempts);
       reg.set_default_lease_seconds(settings.default_lease_seconds);
+      if (settings.expected_duration > absl::ZeroDuration()) {
+        SetDuration(settings.expected_duration,
+                    reg.mutable_expected_duration());
+      }
       v1::RegisterTaskResponse registered;
       status = client->RegisterTask(reg, &registered);
       if (!status.ok()) return ToAbsl(status);

@@ -104,6 +104,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       runs_(v1::TaskLogService::NewStub(channel_)),
       deps_(v1::DependencyService::NewStub(channel_)),
       admin_(v1::AdminService::NewStub(channel_)),
+      deadlines_(v1::DeadlineService::NewStub(channel_)),
       watch_(v1::WatchService::NewStub(channel_)) {}
 
 void Client::Sleep(absl::Duration d) const {
@@ -383,6 +384,29 @@ grpc::Status Client::PruneHistory(const v1::PruneHistoryRequest& request,
                                   v1::PruneHistoryResponse* response) {
   return Invoke(admin_.get(), &v1::AdminService::Stub::PruneHistory, request,
                 response);
+}
+
+// DeadlineService ---------------------------------------------------------
+
+grpc::Status Client::SetBatchDeadline(
+    const v1::SetBatchDeadlineRequest& request,
+    v1::SetBatchDeadlineResponse* response) {
+  return Invoke(deadlines_.get(), &v1::DeadlineService::Stub::SetBatchDeadline,
+                request, response);
+}
+
+grpc::Status Client::SetSourceFreshness(
+    const v1::SetSourceFreshnessRequest& request,
+    v1::SourceFreshness* response) {
+  return Invoke(deadlines_.get(),
+                &v1::DeadlineService::Stub::SetSourceFreshness, request,
+                response);
+}
+
+grpc::Status Client::ListAlerts(const v1::ListAlertsRequest& request,
+                                v1::ListAlertsResponse* response) {
+  return Invoke(deadlines_.get(), &v1::DeadlineService::Stub::ListAlerts,
+                request, response);
 }
 
 // WatchService ------------------------------------------------------------

@@ -132,6 +132,22 @@ std::string FormatTime(const google::protobuf::Timestamp& t) {
                           absl::UTCTimeZone());
 }
 
+google::protobuf::Duration ParseDurationFlag(const std::string& what,
+                                             const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    throw UsageError(absl::StrCat(
+        "--", what,
+        ": expected a positive duration such as 90m or 1h30m, got '", text,
+        "'"));
+  }
+  const int64_t us = absl::ToInt64Microseconds(d);
+  google::protobuf::Duration out;
+  out.set_seconds(us / 1000000);
+  out.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  return out;
+}
+
 google::protobuf::Timestamp ParseTime(const std::string& what,
                                       const std::string& text) {
   google::protobuf::Timestamp t;

@@ -3,6 +3,7 @@
 #ifndef METAD_CLIENTS_CPP_OUTPUT_H_
 #define METAD_CLIENTS_CPP_OUTPUT_H_
 
+#include <google/protobuf/duration.pb.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/timestamp.pb.h>
 
@@ -65,6 +66,11 @@ void PrintJson(const google::protobuf::Message& message, std::ostream& out);
 // "2024-03-01 10:15:02Z" (UTC, seconds); "-" when unset (zero).
 std::string FormatTime(const google::protobuf::Timestamp& t);
 // Parses RFC 3339 ("2024-03-01T00:00:00Z"); UsageError naming `what`.
+// A flag's duration such as "90m", "1h30m" or "45s" (absl::ParseDuration),
+// positive, in whole microseconds; UsageError otherwise.
+google::protobuf::Duration ParseDurationFlag(const std::string& what,
+                                             const std::string& text);
+
 google::protobuf::Timestamp ParseTime(const std::string& what,
                                       const std::string& text);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "clients/cpp/args.h"
 
 namespace metad::metactl {
@@ -120,6 +121,12 @@ Record TaskRecord(const v1::Task& task) {
               ? std::string("- (one limit for the task)")
               : task.concurrency_key_label());
   }
+  r.Add("expected_duration",
+        task.has_expected_duration()
+            ? absl::FormatDuration(
+                  absl::Seconds(task.expected_duration().seconds()) +
+                  absl::Nanoseconds(task.expected_duration().nanos()))
+            : "-");
   r.Add("create_time", FormatTime(task.create_time()));
   r.Add("update_time", FormatTime(task.update_time()));
   r.Add("etag", task.etag());
@@ -231,11 +238,13 @@ Record BatchRecord(const v1::Batch& batch) {
 }
 
 Table BatchTasksTable(const v1::Batch& batch) {
-  Table t({"TASK_ID", "TASK", "STATUS", "ATTEMPTS", "LATEST_RUN", "ERROR"});
+  Table t({"TASK_ID", "TASK", "STATUS", "ATTEMPTS", "LATEST_RUN", "DEADLINE",
+           "LATE", "ERROR"});
   for (const v1::BatchTask& bt : batch.tasks()) {
     t.AddRow({absl::StrCat(bt.task_id()), bt.task_name(),
               StatusName(bt.status()), absl::StrCat(bt.attempts()),
-              Id(bt.latest_run_id()), bt.latest_error_message()});
+              Id(bt.latest_run_id()), FormatTime(bt.deadline()),
+              bt.late() ? "LATE" : "-", bt.latest_error_message()});
   }
   return t;
 }

@@ -131,6 +131,8 @@ export interface TaskSettings {
   concurrencyLimit?: number;
   /** Task.concurrency_key_label ('' makes the limit global); absent keeps what is stored. */
   concurrencyKeyLabel?: string;
+  /** Task.expected_duration in milliseconds: due this long after the batch's first run. */
+  expectedDurationMs?: number;
 }
 /**
  * Registers the task if missing, else updateTask of only the differing

@@ -373,9 +373,10 @@ function toDate(ts) {
 
 /** Every RPC as 'Service/Method', from the proto files. */
 // Makes task `name` exist with `settings` ({description, maxAttempts,
-// defaultLeaseSeconds, concurrencyLimit, concurrencyKeyLabel}; description
-// always compared, a 0 or missing number means "whatever is stored", but
-// for the concurrency settings only a missing one does) without clobbering a concurrent change:
+// defaultLeaseSeconds, concurrencyLimit, concurrencyKeyLabel,
+// expectedDurationMs}; description always compared, a 0 or missing number
+// means "whatever is stored", but for the concurrency settings only a
+// missing one does) without clobbering a concurrent change:
 // registers it when missing; otherwise updateTask with only the differing
 // fields in the mask and the etag it read. On ABORTED (ETAG_MISMATCH: the
 // task changed in between) it reads, compares and updates again, `attempts`
@@ -387,6 +388,12 @@ async function ensureTask(client, name, settings = {}, attempts = 5) {
     maxAttempts: settings.maxAttempts || 0,
     defaultLeaseSeconds: settings.defaultLeaseSeconds || 0,
   };
+  // expectedDurationMs: Task.expected_duration in milliseconds (0 or absent:
+  // whatever is stored).
+  const ms = settings.expectedDurationMs || 0;
+  const expected = ms > 0
+    ? { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) }
+    : null;
   let last;
   for (let i = 0; i < Math.max(attempts, 1); i++) {
     let task;
@@ -394,7 +401,7 @@ async function ensureTask(client, name, settings = {}, attempts = 5) {
       task = await client.getTask({ name });
     } catch (err) {
       if (err.code !== grpc.status.NOT_FOUND) throw err;
-      const resp = await client.registerTask({ name, ...want });
+      const resp = await client.registerTask({ name, ...want, expectedDuration: expected });
       if (!resp.created) continue; // registered by someone else meanwhile: compare again
       task = resp.task; // RegisterTask does not take the concurrency settings
     }
@@ -419,6 +426,12 @@ async function ensureTask(client, name, settings = {}, attempts = 5) {
         next[field] = settings[field];
         paths.push(path);
       }
+    }
+    const stored = task.expectedDuration;
+    if (expected && (!stored || Number(stored.seconds) !== expected.seconds
+        || (stored.nanos || 0) !== expected.nanos)) {
+      next.expectedDuration = expected;
+      paths.push('expected_duration');
     }
     if (paths.length === 0) return task;
     try {

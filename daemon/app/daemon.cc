@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "daemon/app/server.h"
+#include "daemon/background/deadline_checker.h"
 #include "daemon/background/lease_reaper.h"
 #include "daemon/background/monitor.h"
 #include "daemon/background/retention.h"
@@ -63,6 +64,7 @@ struct Daemon::Parts {
   std::unique_ptr<HttpServer> status_http;  // --status_listen
   std::unique_ptr<MetadServer> server;
   std::unique_ptr<LeaseReaper> reaper;
+  std::unique_ptr<DeadlineChecker> deadlines;
   std::unique_ptr<Monitor> monitor;
   std::unique_ptr<RetentionPruner> pruner;
   bool stopped = false;
@@ -213,6 +215,19 @@ absl::Status Daemon::Start(std::string* event) {
   }
   p.reaper->Start();
 
+  // Every replica checks; the alerts table's unique indexes record each
+  // missed deadline or stale source once.
+  {
+    Metrics* m = p.metrics.get();
+    p.deadlines = std::make_unique<DeadlineChecker>(
+        p.db.get(), config_.reaper_interval, [m](const store::AlertCounts& c) {
+          if (m == nullptr) return;
+          m->RecordAlerts("DEADLINE_MISSED", c.deadline_missed);
+          m->RecordAlerts("STALE", c.stale);
+        });
+    p.deadlines->Start();
+  }
+
   // Health follows the database: NOT_SERVING while it does not answer.
   p.monitor = std::make_unique<Monitor>(
       p.db.get(), p.metrics.get(),
@@ -276,6 +291,7 @@ void Daemon::Stop() {
   p.stopped = true;
   if (p.pruner != nullptr) p.pruner->Stop();
   if (p.monitor != nullptr) p.monitor->Stop();
+  if (p.deadlines != nullptr) p.deadlines->Stop();
   if (p.reaper != nullptr) p.reaper->Stop();
   log::Debug("background_stopped");
   if (p.server != nullptr) p.server->Shutdown(config_.drain);

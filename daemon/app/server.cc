@@ -9,6 +9,7 @@
 #include "daemon/rpc/malformed_request.h"
 #include "daemon/rpc/reflection.h"
 #include "daemon/services/admin_service.h"
+#include "daemon/services/deadline_service.h"
 #include "daemon/services/dependency_service.h"
 #include "daemon/services/file_service.h"
 #include "daemon/services/task_log_service.h"
@@ -26,13 +27,15 @@ struct MetadServer::Services {
         runs(db, runner),
         dependencies(db, runner, dependency_options),
         watch(db, runner, watch_options),
-        admin(db, runner) {}
+        admin(db, runner),
+        deadlines(db, runner) {}
   FileServiceImpl files;
   TaskServiceImpl tasks;
   TaskLogServiceImpl runs;
   DependencyServiceImpl dependencies;
   WatchServiceImpl watch;
   AdminServiceImpl admin;
+  DeadlineServiceImpl deadlines;
 };
 
 namespace {
@@ -42,7 +45,8 @@ constexpr const char* kServiceNames[] = {"",
                                          "metad.v1.TaskLogService",
                                          "metad.v1.DependencyService",
                                          "metad.v1.WatchService",
-                                         "metad.v1.AdminService"};
+                                         "metad.v1.AdminService",
+                                         "metad.v1.DeadlineService"};
 }  // namespace
 
 MetadServer::MetadServer(store::Database* db, const ServerOptions& options)
@@ -87,6 +91,7 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   builder.RegisterService(&server->services_->dependencies);
   builder.RegisterService(&server->services_->watch);
   builder.RegisterService(&server->services_->admin);
+  builder.RegisterService(&server->services_->deadlines);
   // Health describable, and reflection v1 next to gRPC's v1alpha.
   CompleteReflection(&builder);
   // gRPC 1.51 answers a request protobuf cannot parse (e.g. invalid UTF-8

@@ -61,6 +61,10 @@ Metrics::Metrics(const std::string& version)
                     "metad_retention_pruned_rows_total",
                     "Rows this replica's --retention pruner deleted, by table",
                     *registry_)),
+      alerts_(Build(prometheus::BuildCounter(), "metad_alerts_total",
+                    "Missed deadlines (DEADLINE_MISSED) and stale sources "
+                    "(STALE) this replica recorded, by kind",
+                    *registry_)),
       files_(Build(prometheus::BuildGauge(), "metad_files",
                    "Files per status (whole database)", *registry_)),
       runs_(Build(prometheus::BuildGauge(), "metad_runs",
@@ -116,6 +120,9 @@ Metrics::Metrics(const std::string& version)
         "Always 1; the version label says which metad", *registry_)
       .Add({{"version", version}})
       .Set(1);
+  // Both kinds exported from the start, so increase() sees the first one.
+  alerts_.Add({{"kind", "DEADLINE_MISSED"}});
+  alerts_.Add({{"kind", "STALE"}});
 }
 
 void Metrics::RecordCall(const CallRecord& call) {
@@ -175,6 +182,10 @@ void Metrics::RecordWritesDurable(bool durable, const std::string& reason) {
 
 void Metrics::RecordPruned(const std::string& table, int64_t rows) {
   if (rows > 0) pruned_.Add({{"table", table}}).Increment(rows);
+}
+
+void Metrics::RecordAlerts(const std::string& kind, int64_t n) {
+  if (n > 0) alerts_.Add({{"kind", kind}}).Increment(n);
 }
 
 void Metrics::RecordLeasesExpired(int runs) {

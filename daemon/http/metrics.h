@@ -46,6 +46,9 @@ class Metrics {
   // Rows retention deleted from `table` (task_log, run_events, file_events).
   void RecordPruned(const std::string& table, int64_t rows);
 
+  // Alerts this replica recorded (DEADLINE_MISSED, STALE); each alert is
+  // recorded by one replica only, so the sum over replicas is exact.
+  void RecordAlerts(const std::string& kind, int64_t n);
   // Called by Render for the live gauges; empty (the default) leaves them
   // at 0. Set it once the server runs and clear it before the server goes.
   void SetLiveSource(std::function<LiveGauges()> source);
@@ -66,6 +69,7 @@ class Metrics {
   prometheus::Counter& leases_expired_;
   prometheus::Counter& leases_extended_;
   prometheus::Family<prometheus::Counter>& pruned_;
+  prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Gauge>& files_;
   prometheus::Family<prometheus::Gauge>& runs_;
   prometheus::Gauge& oldest_processing_;

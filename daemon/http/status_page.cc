@@ -148,6 +148,20 @@ std::string OverviewJson(const store::StatusOverview& o,
     json.EndObject();
   }
   json.EndArray();
+  json.Key("alerts").BeginArray();
+  for (const store::StatusAlert& a : o.alerts) {
+    json.BeginObject();
+    json.Key("id").Int(a.id);
+    json.Key("kind").String(a.kind);
+    json.Key("task").String(a.task);
+    json.Key("batch_id").String(a.batch_id);
+    json.Key("source").String(a.source);
+    json.Key("due_us").Int(a.due_us);
+    json.Key("event_us").Int(a.event_us);
+    json.Key("message").String(a.message);
+    json.EndObject();
+  }
+  json.EndArray();
   json.EndObject();
   return json.str();
 }

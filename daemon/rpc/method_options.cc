@@ -3,6 +3,7 @@
 #include <set>
 
 #include "metad/v1/admin.pb.h"
+#include "metad/v1/deadlines.pb.h"
 #include "metad/v1/dependencies.pb.h"
 #include "metad/v1/files.pb.h"
 #include "metad/v1/task_log.pb.h"
@@ -22,6 +23,7 @@ const std::vector<const google::protobuf::MethodDescriptor*>& MetadMethods() {
         v1::AddDependencyRequest::descriptor()->file(),
         v1::WatchFilesRequest::descriptor()->file(),
         v1::PruneHistoryRequest::descriptor()->file(),
+        v1::SetBatchDeadlineRequest::descriptor()->file(),
     };
     for (const google::protobuf::FileDescriptor* file : files) {
       for (int s = 0; s < file->service_count(); ++s) {

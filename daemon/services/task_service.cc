@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/status_macros.h"
+#include "daemon/rpc/duration_check.h"
 #include "daemon/rpc/page_token.h"
 #include "daemon/rpc/validation.h"
 
@@ -75,6 +76,7 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
     input.set_default_lease_seconds = task.default_lease_seconds() != 0;
     input.set_concurrency_limit = task.concurrency_limit() != 0;
     input.set_concurrency_key_label = !task.concurrency_key_label().empty();
+    input.set_expected_duration = task.has_expected_duration();
   }
   for (int i = 0; i < paths.size(); ++i) {
     const std::string& path = paths[i];
@@ -82,7 +84,8 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
     if (path == "*") {
       input.set_description = input.set_max_attempts =
           input.set_default_lease_seconds = input.set_concurrency_limit =
-              input.set_concurrency_key_label = true;
+              input.set_concurrency_key_label = input.set_expected_duration =
+                  true;
     } else if (path == "description") {
       input.set_description = true;
     } else if (path == "max_attempts") {
@@ -93,13 +96,16 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
       input.set_concurrency_limit = true;
     } else if (path == "concurrency_key_label") {
       input.set_concurrency_key_label = true;
+    } else if (path == "expected_duration") {
+      input.set_expected_duration = true;
     } else if (path == "id" || path == "name" || path == "create_time" ||
                path == "update_time" || path == "etag") {
       return metad::InvalidFieldError(
           field, absl::StrCat("\"", path,
                               "\" cannot be changed (updatable: description, "
                               "max_attempts, default_lease_seconds, "
-                              "concurrency_limit, concurrency_key_label)"));
+                              "concurrency_limit, concurrency_key_label, "
+                              "expected_duration)"));
     } else {
       return metad::InvalidFieldError(
           field, absl::StrCat("no updatable field ",
@@ -108,7 +114,7 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
                                   : std::string("of that name"),
                               " (updatable: description, max_attempts, "
                               "default_lease_seconds, concurrency_limit, "
-                              "concurrency_key_label, or *)"));
+                              "concurrency_key_label, expected_duration, or *)"));
     }
   }
   if (input.set_description) {
@@ -141,6 +147,12 @@ absl::StatusOr<store::UpdateTaskInput> UpdateInputOf(
     RETURN_IF_ERROR(CheckConcurrencyKeyLabel("task.concurrency_key_label",
                                              task.concurrency_key_label()));
     input.concurrency_key_label = task.concurrency_key_label();
+  }
+  // Unset clears it; set must be a valid duration.
+  if (input.set_expected_duration && task.has_expected_duration()) {
+    RETURN_IF_ERROR(CheckPositiveDuration("task.expected_duration",
+                                          task.expected_duration(),
+                                          &input.expected_duration_us));
   }
   return input;
 }
@@ -195,6 +207,11 @@ grpc::ServerUnaryReactor* TaskServiceImpl::RegisterTask(
             kMaxLeaseSeconds, "the default 60, or keep on update"));
         RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
         store::RegisterTaskInput input;
+        if (request->has_expected_duration()) {
+          RETURN_IF_ERROR(CheckPositiveDuration("expected_duration",
+                                                request->expected_duration(),
+                                                &input.expected_duration_us));
+        }
         input.name = request->name();
         input.description = request->description();
         input.max_attempts = request->max_attempts();

@@ -53,12 +53,13 @@ CREATE FUNCTION metad_task_row(t anyelement)
   RETURNS TABLE (id bigint, name text, description text, max_attempts integer,
                  default_lease_seconds integer, create_us bigint,
                  update_us bigint, etag text, concurrency_limit integer,
-                 concurrency_key_label text)
+                 concurrency_key_label text, expected_duration_us bigint)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
   SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
          metad_us(t.create_time), metad_us(t.update_time),
-         t.id || '-' || t.version, t.concurrency_limit, t.concurrency_key_label
+         t.id || '-' || t.version, t.concurrency_limit, t.concurrency_key_label,
+         (extract(epoch FROM t.expected_duration) * 1000000)::bigint
 $$;
 
 -- A run (metad.v1.Run) of task_log, with its task's name (NULL where the

@@ -117,7 +117,9 @@ WITH RECURSIVE candidates(id) AS (
 SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
        metad_us(t.create_time) AS create_us,
        metad_us(t.update_time) AS update_us, t.id || '-' || t.version AS etag,
-       t.concurrency_limit, t.concurrency_key_label
+       t.concurrency_limit, t.concurrency_key_label,
+       (extract(epoch FROM t.expected_duration) * 1000000)::bigint
+         AS expected_duration_us
 FROM candidates JOIN tasks t ON t.id = candidates.id
 CROSS JOIN LATERAL (
   SELECT bool_or(metad_run_blocks_start(l.status, l.lease_expire_time,

@@ -101,12 +101,20 @@ SELECT x.*
 -- One row per task with runs in the batch, from one snapshot. The task's
 -- state is that of its runs that are not superseded (RerunTasks): its
 -- latest such run and their count; NULL latest when all were superseded.
--- The per-status counts are of those runs too; the times are of all.
+-- The per-status counts are of those runs too; the times are of all. The
+-- deadline is metad_task_deadline's (migrations/functions/70_deadlines.sql);
+-- late: it passed with no SUCCESS run ending by then.
 SELECT a.task_id, t.name AS task_name, l.status, a.attempts,
        l.id AS latest_run_id, l.error_message AS latest_error_message,
        a.processing, a.success, a.error,
        metad_us(a.first_start) AS first_start_us,
-       metad_us(a.last_end) AS last_end_us
+       metad_us(a.last_end) AS last_end_us,
+       metad_us(d.deadline) AS deadline_us,
+       coalesce(d.deadline < now() AND NOT EXISTS (
+         SELECT 1 FROM task_log s
+          WHERE s.batch_id = $1 AND s.task_id = a.task_id
+            AND s.status = 'SUCCESS' AND NOT s.superseded
+            AND s.end_time <= d.deadline), false) AS late
   FROM (SELECT task_id, max(id) FILTER (WHERE NOT superseded) AS latest_id,
                count(*) FILTER (WHERE NOT superseded) AS attempts,
                count(*) FILTER (WHERE status = 'PROCESSING') AS processing,
@@ -120,6 +128,7 @@ SELECT a.task_id, t.name AS task_name, l.status, a.attempts,
          GROUP BY task_id) a
   LEFT JOIN task_log l ON l.id = a.latest_id
   JOIN tasks t ON t.id = a.task_id
+  CROSS JOIN LATERAL (SELECT metad_task_deadline($1, t.name) AS deadline) d
  ORDER BY a.task_id;
 
 -- name: run.list_events

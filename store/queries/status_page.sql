@@ -137,3 +137,9 @@ SELECT x.*
 SELECT x.*
   FROM task_log l CROSS JOIN LATERAL metad_run_row(l, NULL) x
  WHERE l.id = ANY($1::bigint[]);
+
+-- name: status.alerts
+-- The latest missed deadlines and stale sources (migration 0012).
+SELECT x.* FROM alerts a CROSS JOIN LATERAL metad_alert_row(a) x
+ ORDER BY a.id DESC
+ LIMIT $1;

@@ -13,25 +13,31 @@ SELECT t.id, t.name FROM tasks t WHERE t.name = ANY($1::text[])
 FOR KEY SHARE;
 
 -- name: task.register
--- On conflict, 0 keeps the stored setting; the row is written only when
+-- On conflict, 0 keeps the stored setting ($7, expected_duration in
+-- microseconds: 0 keeps it, and means none on creation); the row is written only when
 -- something changes, so the usual re-registration at worker start costs no
 -- update (the row is still locked, and read back by task.get_by_name). The
 -- row comes back whole (`t AS task`) beside `created`, and is shaped
 -- outside the INSERT.
 WITH upserted AS (
   INSERT INTO tasks AS t (name, description, max_attempts,
-                          default_lease_seconds)
+                          default_lease_seconds, expected_duration)
   VALUES ($1, $2, COALESCE(NULLIF($3::integer, 0), $5::integer),
-          COALESCE(NULLIF($4::integer, 0), $6::integer))
+          COALESCE(NULLIF($4::integer, 0), $6::integer),
+          NULLIF($7::bigint, 0) * interval '1 microsecond')
   ON CONFLICT (name) DO UPDATE SET
     description = EXCLUDED.description,
     max_attempts = COALESCE(NULLIF($3::integer, 0), t.max_attempts),
     default_lease_seconds = COALESCE(NULLIF($4::integer, 0),
                                      t.default_lease_seconds),
+    expected_duration = COALESCE(EXCLUDED.expected_duration,
+                                 t.expected_duration),
     update_time = now()
   WHERE t.description <> EXCLUDED.description
      OR ($3::integer <> 0 AND t.max_attempts <> $3::integer)
      OR ($4::integer <> 0 AND t.default_lease_seconds <> $4::integer)
+     OR (EXCLUDED.expected_duration IS NOT NULL
+         AND t.expected_duration IS DISTINCT FROM EXCLUDED.expected_duration)
   RETURNING t AS task, (t.xmax = 0) AS created
 )
 SELECT x.*, u.created
@@ -45,7 +51,9 @@ SELECT x.*, u.created
 WITH updated AS (
   UPDATE tasks AS t
   SET description = $2, max_attempts = $3, default_lease_seconds = $4,
-      concurrency_limit = $5, concurrency_key_label = $6, update_time = now()
+      concurrency_limit = $5, concurrency_key_label = $6,
+      expected_duration = NULLIF($7::bigint, 0) * interval '1 microsecond',
+      update_time = now()
   WHERE t.id = $1
   RETURNING t.*
 )

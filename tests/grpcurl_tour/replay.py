@@ -26,7 +26,8 @@ import sys
 EXPECTED_SERVICES = {
     "metad.v1.FileService", "metad.v1.TaskService", "metad.v1.TaskLogService",
     "metad.v1.DependencyService", "metad.v1.WatchService",
-    "metad.v1.AdminService", "grpc.health.v1.Health",
+    "metad.v1.AdminService", "metad.v1.DeadlineService",
+    "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 }

@@ -112,6 +112,8 @@ type Client struct {
 	// Watch is the bare stream stub; WatchFiles and WatchRuns resume.
 	Watch metadv1.WatchServiceClient
 	Admin metadv1.AdminServiceClient
+	// Deadlines: SetBatchDeadline, SetSourceFreshness, ListAlerts.
+	Deadlines metadv1.DeadlineServiceClient
 }
 
 // Dial connects to metad at address (host:port). Unless opts.DialTimeout is
@@ -140,13 +142,14 @@ func Dial(ctx context.Context, address string, opts Options) (*Client, error) {
 // the deadlines and retries of Dial).
 func NewClient(conn *grpc.ClientConn) *Client {
 	return &Client{
-		Conn:  conn,
-		Files: metadv1.NewFileServiceClient(conn),
-		Tasks: metadv1.NewTaskServiceClient(conn),
-		Runs:  metadv1.NewTaskLogServiceClient(conn),
-		Deps:  metadv1.NewDependencyServiceClient(conn),
-		Watch: metadv1.NewWatchServiceClient(conn),
-		Admin: metadv1.NewAdminServiceClient(conn),
+		Conn:      conn,
+		Files:     metadv1.NewFileServiceClient(conn),
+		Tasks:     metadv1.NewTaskServiceClient(conn),
+		Runs:      metadv1.NewTaskLogServiceClient(conn),
+		Deps:      metadv1.NewDependencyServiceClient(conn),
+		Watch:     metadv1.NewWatchServiceClient(conn),
+		Admin:     metadv1.NewAdminServiceClient(conn),
+		Deadlines: metadv1.NewDeadlineServiceClient(conn),
 	}
 }
 

@@ -2,9 +2,12 @@ package metad
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/metad-project/metad/clients/go/metadv1"
@@ -12,7 +15,8 @@ import (
 
 // TaskSettings are the settings EnsureTask wants. Description is always
 // compared (empty means none); a zero MaxAttempts or DefaultLeaseSeconds
-// means "whatever is stored".
+// means "whatever is stored", and so does a zero ExpectedDuration
+// (Task.expected_duration: due this long after the batch's first run).
 type TaskSettings struct {
 	Description         string
 	MaxAttempts         int32
@@ -23,6 +27,7 @@ type TaskSettings struct {
 	// task EnsureTask registers (RegisterTask does not take them).
 	ConcurrencyLimit    *int32
 	ConcurrencyKeyLabel *string
+	ExpectedDuration    time.Duration
 }
 
 // EnsureTask makes task `name` exist with settings without clobbering a
@@ -36,6 +41,10 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 	if attempts <= 0 {
 		attempts = 5
 	}
+	var expected *durationpb.Duration
+	if settings.ExpectedDuration > 0 {
+		expected = durationpb.New(settings.ExpectedDuration.Truncate(time.Microsecond))
+	}
 	var last error
 	for i := 0; i < attempts; i++ {
 		task, err := c.Tasks.GetTask(ctx, &metadv1.GetTaskRequest{Key: &metadv1.GetTaskRequest_Name{Name: name}})
@@ -43,6 +52,7 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 			resp, regErr := c.Tasks.RegisterTask(ctx, &metadv1.RegisterTaskRequest{
 				Name: name, Description: settings.Description,
 				MaxAttempts: settings.MaxAttempts, DefaultLeaseSeconds: settings.DefaultLeaseSeconds,
+				ExpectedDuration: expected,
 			})
 			if regErr != nil {
 				return nil, regErr
@@ -79,6 +89,10 @@ func (c *Client) EnsureTask(ctx context.Context, name string, settings TaskSetti
 		if k := settings.ConcurrencyKeyLabel; k != nil && task.GetConcurrencyKeyLabel() != *k {
 			update.Task.ConcurrencyKeyLabel = *k
 			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "concurrency_key_label")
+		}
+		if expected != nil && !proto.Equal(task.GetExpectedDuration(), expected) {
+			update.Task.ExpectedDuration = expected
+			update.UpdateMask.Paths = append(update.UpdateMask.Paths, "expected_duration")
 		}
 		if len(update.UpdateMask.Paths) == 0 {
 			return task, nil

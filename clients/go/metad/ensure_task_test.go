@@ -4,10 +4,12 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/metad-project/metad/clients/go/metad"
 	"github.com/metad-project/metad/clients/go/metadv1"
@@ -90,5 +92,32 @@ func TestEnsureTaskConcurrencyLimit(t *testing.T) {
 	_, err = c.Runs.StartRun(ctx, &metadv1.StartRunRequest{Task: task, BatchId: "b2"})
 	if status.Code(err) != codes.ResourceExhausted || metad.Reason(err) != "CONCURRENCY_LIMIT" {
 		t.Fatalf("StartRun past the limit: got %v (reason %q)", err, metad.Reason(err))
+	}
+}
+
+func TestEnsureTaskExpectedDurationAndDeadlines(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	task := name("ensure_due")
+	got, err := c.EnsureTask(ctx, task, metad.TaskSettings{ExpectedDuration: 90 * time.Second}, 0)
+	if err != nil || got.GetExpectedDuration().AsDuration() != 90*time.Second {
+		t.Fatalf("EnsureTask expected 90s: %v %v", got, err)
+	}
+	same, err := c.EnsureTask(ctx, task, metad.TaskSettings{ExpectedDuration: 90 * time.Second}, 0)
+	if err != nil || same.GetEtag() != got.GetEtag() {
+		t.Fatalf("EnsureTask with the stored duration changed the task: %v %v", same, err)
+	}
+	set, err := c.Deadlines.SetBatchDeadline(ctx, &metadv1.SetBatchDeadlineRequest{
+		BatchId: task, Task: task, Deadline: timestamppb.New(time.Unix(2000000000, 0)),
+	})
+	if err != nil || set.GetDeadline().GetSeconds() != 2000000000 {
+		t.Fatalf("SetBatchDeadline: %v %v", set, err)
+	}
+	_, err = c.Deadlines.SetSourceFreshness(ctx, &metadv1.SetSourceFreshnessRequest{Source: task})
+	if err != nil {
+		t.Fatalf("SetSourceFreshness (remove): %v", err)
+	}
+	if _, err = c.Deadlines.ListAlerts(ctx, &metadv1.ListAlertsRequest{Kind: "LATE"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("ListAlerts kind LATE: got %v, want INVALID_ARGUMENT", err)
 	}
 }

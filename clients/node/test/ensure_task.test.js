@@ -52,3 +52,19 @@ test('ensureTask sets a concurrency limit; a start past it is CONCURRENCY_LIMIT'
       info.metadata.holder_run_ids === String(first.run.id);
   });
 });
+
+test('ensureTask sets expectedDurationMs; DeadlineService answers', async (t) => {
+  const address = need(t);
+  if (!address) return;
+  const c = metad.connect(address);
+  t.after(() => c.close());
+  const name = `ensure_due_${suffix}`;
+  const first = await metad.ensureTask(c, name, { expectedDurationMs: 90000 });
+  assert.equal(Number(first.expectedDuration.seconds), 90);
+  const same = await metad.ensureTask(c, name, { expectedDurationMs: 90000 });
+  assert.equal(same.etag, first.etag);
+  const set = await c.setBatchDeadline({ batchId: name, task: name, deadline: { seconds: 2000000000 } });
+  assert.equal(Number(set.deadline.seconds), 2000000000);
+  await assert.rejects(c.listAlerts({ kind: 'LATE' }),
+    (err) => err.code === status.INVALID_ARGUMENT && err.details.startsWith('kind: '));
+});

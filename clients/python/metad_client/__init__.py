@@ -15,10 +15,12 @@ client.list_files(attributes=...), metad_client.selector.
 
 The generated modules (package ``metad.v1``, shipped in the installed
 package) are also exported here as files_pb2, tasks_pb2, task_log_pb2,
-dependencies_pb2, admin_pb2, watch_pb2, run_pb2 and their *_pb2_grpc.
+dependencies_pb2, admin_pb2, deadlines_pb2, watch_pb2, run_pb2 and their
+*_pb2_grpc.
 """
 
-from metad_client._stubs import (admin_pb2, admin_pb2_grpc, dependencies_pb2,
+from metad_client._stubs import (admin_pb2, admin_pb2_grpc, deadlines_pb2,
+                                 deadlines_pb2_grpc, dependencies_pb2,
                                  dependencies_pb2_grpc, files_pb2, files_pb2_grpc,
                                  options_pb2, run_pb2, task_log_pb2, task_log_pb2_grpc,
                                  tasks_pb2, tasks_pb2_grpc, watch_pb2,
@@ -34,6 +36,6 @@ __all__ = [
     "Client", "connect", "DEFAULT_ADDRESS", "ErrorDetails", "error_details", "RetryPolicy", "NO_RETRY",
     "RunLost", "WorkerRun", "HistoryPruned", "Watch", "options_pb2", "files_pb2", "files_pb2_grpc", "tasks_pb2",
     "tasks_pb2_grpc", "task_log_pb2", "task_log_pb2_grpc", "dependencies_pb2",
-    "dependencies_pb2_grpc", "admin_pb2", "admin_pb2_grpc", "watch_pb2", "watch_pb2_grpc",
-    "run_pb2", "selector",
+    "dependencies_pb2_grpc", "admin_pb2", "admin_pb2_grpc", "deadlines_pb2",
+    "deadlines_pb2_grpc", "watch_pb2", "watch_pb2_grpc", "run_pb2", "selector",
 ]

@@ -35,7 +35,8 @@ def _generate_in_checkout():
 _generate_in_checkout()
 
 try:
-    from metad.v1 import (admin_pb2, admin_pb2_grpc, dependencies_pb2,
+    from metad.v1 import (admin_pb2, admin_pb2_grpc, deadlines_pb2,
+                          deadlines_pb2_grpc, dependencies_pb2,
                           dependencies_pb2_grpc, files_pb2, files_pb2_grpc,
                           options_pb2, run_pb2, task_log_pb2, task_log_pb2_grpc, tasks_pb2,
                           tasks_pb2_grpc, watch_pb2, watch_pb2_grpc)

@@ -137,6 +137,7 @@ class Client:
         self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
         self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
+        self.deadlines = _stubs.deadlines_pb2_grpc.DeadlineServiceStub(channel)
         self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
 
     async def close(self):
@@ -151,10 +152,12 @@ class Client:
 
     async def ensure_task(self, name, description=None, max_attempts=None,
                           default_lease_seconds=None, attempts=5,
-                          concurrency_limit=None, concurrency_key_label=None):
+                          concurrency_limit=None, concurrency_key_label=None,
+                          expected_duration=None):
         """metad_client.Client.ensure_task, awaitable."""
         wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
-                               concurrency_limit, concurrency_key_label)
+                               concurrency_limit, concurrency_key_label,
+                               expected_duration)
         for attempt in range(attempts):
             try:
                 task = await self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))

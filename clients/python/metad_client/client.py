@@ -3,7 +3,7 @@
 import os
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
 from metad_client import _stubs
 from metad_client.retry import DefaultsInterceptor, RetryPolicy
@@ -103,6 +103,8 @@ class Client:
     task_log: TaskLogService  dependencies: DependencyService
     admin: AdminService       watch: WatchService (raw streams; see
                               watch_files and watch_runs)
+    deadlines: DeadlineService (SetBatchDeadline, SetSourceFreshness,
+                              ListAlerts)
 
     Each is the generated stub: client.files.GetFile(files_pb2.GetFileRequest(
     id=7)) returns a File or raises grpc.RpcError. Thread-safe; close() (or a
@@ -119,6 +121,7 @@ class Client:
         self.task_log = _stubs.task_log_pb2_grpc.TaskLogServiceStub(channel)
         self.dependencies = _stubs.dependencies_pb2_grpc.DependencyServiceStub(channel)
         self.admin = _stubs.admin_pb2_grpc.AdminServiceStub(channel)
+        self.deadlines = _stubs.deadlines_pb2_grpc.DeadlineServiceStub(channel)
         self.watch = _stubs.watch_pb2_grpc.WatchServiceStub(channel)
 
     @property
@@ -146,7 +149,8 @@ class Client:
 
     def ensure_task(self, name, description=None, max_attempts=None,
                     default_lease_seconds=None, attempts=5,
-                    concurrency_limit=None, concurrency_key_label=None):
+                    concurrency_limit=None, concurrency_key_label=None,
+                    expected_duration=None):
         """Returns the task `name`, registering it if it does not exist.
 
         Settings left as None keep the stored value (or the server's default
@@ -160,9 +164,12 @@ class Client:
         concurrency_limit (0: none) and concurrency_key_label ("": one limit
         for the task) are set with UpdateTask, also on a task this call
         registers (RegisterTask does not take them).
+        expected_duration (seconds, or a datetime.timedelta): the task is
+        due this long after its batch's first run (Task.expected_duration).
         """
         wanted = ensure_wanted(description, max_attempts, default_lease_seconds,
-                               concurrency_limit, concurrency_key_label)
+                               concurrency_limit, concurrency_key_label,
+                               expected_duration)
         for attempt in range(attempts):
             try:
                 task = self.tasks.GetTask(tasks_pb2.GetTaskRequest(name=name))
@@ -291,16 +298,25 @@ class Client:
 
 
 def ensure_wanted(description, max_attempts, default_lease_seconds,
-                  concurrency_limit=None, concurrency_key_label=None):
+                  concurrency_limit=None, concurrency_key_label=None,
+                  expected_duration=None):
     """The settings ensure_task was given (None: keep what is stored)."""
     wanted = {"description": description, "max_attempts": max_attempts,
               "default_lease_seconds": default_lease_seconds,
               "concurrency_limit": concurrency_limit,
               "concurrency_key_label": concurrency_key_label}
+    if expected_duration is not None:
+        seconds = (expected_duration.total_seconds()
+                   if hasattr(expected_duration, "total_seconds")
+                   else float(expected_duration))
+        micros = round(seconds * 1_000_000)
+        wanted["expected_duration"] = duration_pb2.Duration(
+            seconds=micros // 1_000_000, nanos=(micros % 1_000_000) * 1000)
     return {k: v for k, v in wanted.items() if v is not None}
 
 
-_REGISTER_FIELDS = ("description", "max_attempts", "default_lease_seconds")
+_REGISTER_FIELDS = ("description", "max_attempts", "default_lease_seconds",
+                    "expected_duration")
 
 
 def register_fields(wanted):

@@ -102,3 +102,26 @@ def test_ensure_task_sets_concurrency_and_start_refusal_is_not_retried(
     # not send it again.
     from metad_client import RetryPolicy
     assert grpc.StatusCode.RESOURCE_EXHAUSTED not in RetryPolicy().codes
+
+
+def test_ensure_task_sets_expected_duration_and_deadlines_answer(client, uniq):
+    import datetime
+
+    from metad_client import deadlines_pb2
+    name = f"ensure_due_{uniq}"
+    task = client.ensure_task(name, expected_duration=90)
+    assert task.expected_duration.seconds == 90
+    same = client.ensure_task(name, expected_duration=datetime.timedelta(seconds=90))
+    assert same.etag == task.etag  # nothing differed: nothing written
+    longer = client.ensure_task(name, expected_duration=datetime.timedelta(minutes=5))
+    assert longer.expected_duration.seconds == 300
+    answer = client.deadlines.SetBatchDeadline(deadlines_pb2.SetBatchDeadlineRequest(
+        batch_id=f"b_{uniq}", task=name, deadline={"seconds": 2000000000}))
+    assert answer.deadline.seconds == 2000000000
+    with pytest.raises(grpc.RpcError) as e:
+        client.deadlines.SetSourceFreshness(deadlines_pb2.SetSourceFreshnessRequest(
+            source=f"s_{uniq}", max_age={"nanos": 1000}))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("max_age: ")
+    listed = client.deadlines.ListAlerts(deadlines_pb2.ListAlertsRequest(kind="STALE"))
+    assert all(a.kind == "STALE" for a in listed.alerts)

@@ -360,6 +360,9 @@ KIND_WANT = {
     "/metad.v1.TaskLogService/CancelRun": retry.IDEMPOTENT,
     "/metad.v1.TaskLogService/RecordOutputs": retry.IDEMPOTENT,
     "/metad.v1.AdminService/PruneHistory": retry.IDEMPOTENT,
+    "/metad.v1.DeadlineService/SetBatchDeadline": retry.IDEMPOTENT,
+    "/metad.v1.DeadlineService/SetSourceFreshness": retry.IDEMPOTENT,
+    "/metad.v1.DeadlineService/ListAlerts": retry.READ,
     "/metad.v1.TaskLogService/RerunTasks": retry.ONCE,
     "/metad.v1.FileService/ReprocessFiles": retry.ONCE,
     "/metad.v1.FileService/ResetFile": retry.ONCE,
@@ -372,7 +375,7 @@ KIND_WANT = {
 def test_every_method_is_classified_as_the_table_says():
     modules = [metad_client.files_pb2, metad_client.tasks_pb2, metad_client.task_log_pb2,
                metad_client.dependencies_pb2, metad_client.admin_pb2,
-               metad_client.watch_pb2]
+               metad_client.deadlines_pb2, metad_client.watch_pb2]
     methods = [f"/{s.full_name}/{m.name}" for module in modules
                for s in module.DESCRIPTOR.services_by_name.values() for m in s.methods]
     assert sorted(methods) == sorted(KIND_WANT), "add new methods to KIND_WANT"

@@ -18,6 +18,7 @@ EXPECTED = {
                           "ListDependencies", "GetUpstream", "GetDownstream",
                           "GetExecutionPlan", "GetReadyTasks"},
     "AdminService": {"PruneHistory"},
+    "DeadlineService": {"SetBatchDeadline", "SetSourceFreshness", "ListAlerts"},
     "WatchService": {"WatchFiles", "WatchRuns"},
 }
 
@@ -32,7 +33,8 @@ def test_generated_modules_import_as_metad_v1():
 def test_every_service_and_method_of_the_proto_has_a_stub():
     modules = [metad_client.files_pb2, metad_client.tasks_pb2,
                metad_client.task_log_pb2, metad_client.dependencies_pb2,
-               metad_client.admin_pb2, metad_client.watch_pb2]
+               metad_client.admin_pb2, metad_client.deadlines_pb2,
+               metad_client.watch_pb2]
     found = {}
     for m in modules:
         for name, service in m.DESCRIPTOR.services_by_name.items():
@@ -44,6 +46,7 @@ def test_every_service_and_method_of_the_proto_has_a_stub():
         "TaskLogService": metad_client.task_log_pb2_grpc.TaskLogServiceStub,
         "DependencyService": metad_client.dependencies_pb2_grpc.DependencyServiceStub,
         "AdminService": metad_client.admin_pb2_grpc.AdminServiceStub,
+        "DeadlineService": metad_client.deadlines_pb2_grpc.DeadlineServiceStub,
         "WatchService": metad_client.watch_pb2_grpc.WatchServiceStub,
     }
     import grpc

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "metad/client/metad_client.h"
 
 namespace metad::client {
@@ -23,6 +24,8 @@ struct TaskSettings {
   // UpdateTask, also on a task EnsureTask registers.
   std::optional<int32_t> concurrency_limit;
   std::optional<std::string> concurrency_key_label;
+  // Task.expected_duration; zero leaves the stored one as it is.
+  absl::Duration expected_duration = absl::ZeroDuration();
 };
 
 // Registers `name` with `settings` if it is missing; otherwise reads it,

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "metad/client/watch.h"
 #include "metad/v1/admin.grpc.pb.h"
+#include "metad/v1/deadlines.grpc.pb.h"
 #include "metad/v1/dependencies.grpc.pb.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "metad/v1/task_log.grpc.pb.h"
@@ -186,6 +187,14 @@ class Client {
   grpc::Status PruneHistory(const v1::PruneHistoryRequest& request,
                             v1::PruneHistoryResponse* response);
 
+  // DeadlineService (retried: setting the same value again is harmless)
+  grpc::Status SetBatchDeadline(const v1::SetBatchDeadlineRequest& request,
+                                v1::SetBatchDeadlineResponse* response);
+  grpc::Status SetSourceFreshness(const v1::SetSourceFreshnessRequest& request,
+                                  v1::SourceFreshness* response);
+  grpc::Status ListAlerts(const v1::ListAlertsRequest& request,
+                          v1::ListAlertsResponse* response);
+
   // WatchService: the stream starts after request.after_event_id and
   // reconnects after UNAVAILABLE from the last event delivered (watch.h).
   // The stream shares the channel and may outlive this Client.
@@ -213,6 +222,7 @@ class Client {
   std::unique_ptr<v1::TaskLogService::Stub> runs_;
   std::unique_ptr<v1::DependencyService::Stub> deps_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::DeadlineService::Stub> deadlines_;
   std::shared_ptr<v1::WatchService::Stub> watch_;
   // Shared so that Client stays movable.
   std::shared_ptr<std::atomic<uint64_t>> position_ =
