@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "daemon/app/server.h"
+#include "daemon/background/event_partitions.h"
 #include "daemon/background/lease_reaper.h"
 #include "daemon/background/monitor.h"
 #include "daemon/background/retention.h"
@@ -61,6 +62,7 @@ struct Daemon::Parts {
   std::unique_ptr<LeaseReaper> reaper;
   std::unique_ptr<Monitor> monitor;
   std::unique_ptr<RetentionPruner> pruner;
+  std::unique_ptr<EventPartitioner> partitioner;
   bool stopped = false;
 };
 
@@ -200,6 +202,11 @@ absl::Status Daemon::Start(std::string* event) {
       config_.state_metrics_interval);
   p.monitor->Start();
 
+  // Event partitions ahead of the id sequences, retention or not.
+  p.partitioner =
+      std::make_unique<EventPartitioner>(p.db.get(), absl::Minutes(1));
+  p.partitioner->Start();
+
   // Off by default. Every replica may run it: pruners skip each other's rows.
   if (config_.retention > absl::ZeroDuration()) {
     PruneOptions prune;
@@ -252,6 +259,7 @@ void Daemon::Stop() {
   if (p.stopped) return;
   p.stopped = true;
   if (p.pruner != nullptr) p.pruner->Stop();
+  if (p.partitioner != nullptr) p.partitioner->Stop();
   if (p.monitor != nullptr) p.monitor->Stop();
   if (p.reaper != nullptr) p.reaper->Stop();
   log::Debug("background_stopped");
