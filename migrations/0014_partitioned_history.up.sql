@@ -52,7 +52,6 @@ DECLARE
   v_last bigint;
   v_hi bigint;
   v_lo bigint;
-  v_part text;
   v_made integer := 0;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('metad_event_partitions')) THEN
