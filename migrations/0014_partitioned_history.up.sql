@@ -41,9 +41,11 @@ $$;
 -- partition meanwhile are moved into the new partition covering them (the
 -- DEFAULT partition is scanned on each attach: kept empty, that is cheap).
 -- Replicas calling it together: one does the work, the others return at
--- once. Returns how many partitions it created.
+-- once. Returns how many partitions it created. SECURITY DEFINER (as the
+-- owner that migrated): a serving role with row privileges only may call it
+-- (like metad_prune_event_partition below), and it does only this.
 CREATE FUNCTION metad_ensure_event_partitions() RETURNS integer
-  LANGUAGE plpgsql
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
   AS $$
 DECLARE
   v_table text;
@@ -61,6 +63,9 @@ BEGIN
     SELECT table_name, partition_ids, partitions_ahead FROM retention_state
      ORDER BY table_name
   LOOP
+    -- A table an operator turned back into a plain one is left alone.
+    CONTINUE WHEN (SELECT relkind FROM pg_class
+                    WHERE oid = v_table::regclass) <> 'p';
     v_last := coalesce(pg_sequence_last_value((v_table || '_id_seq')::regclass),
                        0);
     SELECT max(hi) INTO v_hi FROM metad_event_partitions(v_table::regclass);
@@ -125,7 +130,7 @@ CREATE FUNCTION metad_prune_event_partition(p_table text,
                                             p_after bigint)
   RETURNS TABLE(next_after bigint, events bigint, runs bigint,
                 last_event_id bigint)
-  LANGUAGE plpgsql
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
   AS $$
 DECLARE
   v_part regclass;

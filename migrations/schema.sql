@@ -197,7 +197,8 @@ $$;
 --
 
 CREATE FUNCTION public.metad_ensure_event_partitions() RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
     AS $$
 DECLARE
   v_table text;
@@ -215,6 +216,9 @@ BEGIN
     SELECT table_name, partition_ids, partitions_ahead FROM retention_state
      ORDER BY table_name
   LOOP
+    -- A table an operator turned back into a plain one is left alone.
+    CONTINUE WHEN (SELECT relkind FROM pg_class
+                    WHERE oid = v_table::regclass) <> 'p';
     v_last := coalesce(pg_sequence_last_value((v_table || '_id_seq')::regclass),
                        0);
     SELECT max(hi) INTO v_hi FROM metad_event_partitions(v_table::regclass);
@@ -603,7 +607,8 @@ CREATE FUNCTION public.metad_may_start(p_blocked boolean, p_spent bigint, p_max_
 --
 
 CREATE FUNCTION public.metad_prune_event_partition(p_table text, p_cutoff timestamp with time zone, p_after bigint) RETURNS TABLE(next_after bigint, events bigint, runs bigint, last_event_id bigint)
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
     AS $_$
 DECLARE
   v_part regclass;

@@ -6,17 +6,22 @@
 # of two builds to compare retention by batched DELETE (before migration
 # 0014) with retention by dropping partitions:
 #
-#   scripts/bench_prune.sh [--events N] [--batch-size B] BUILD_DIR
+#   scripts/bench_prune.sh [--events N] [--batch-size B] [--unpartitioned]
+#                          BUILD_DIR
 #
+# --unpartitioned turns the event tables back into plain tables after the
+# migrations (bench/unpartitioned_history.sql): retention then deletes in
+# batches, as before 0014, with the same binary.
 # BUILD_DIR holds metad and metactl. Prints one line: build, events pruned,
 # seconds, WAL bytes, partitions dropped (pg_inherits before/after).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-events=1000000 batch=1000
+events=1000000 batch=1000 plain=
 while [ $# -gt 1 ]; do
   case $1 in
     --events) events=$2; shift ;;
     --batch-size) batch=$2; shift ;;
+    --unpartitioned) plain=1 ;;
     *) die "unknown option $1" ;;
   esac
   shift
@@ -38,6 +43,7 @@ url="postgresql:///postgres?host=$sock&user=postgres"
 psql_() { psql -h "$sock" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
 "$bin/metad" migrate up --database "$url" >/dev/null 2>&1 || die "migrate failed"
+[ -z "$plain" ] || psql_ -f "$METAD_ROOT/bench/unpartitioned_history.sql" >/dev/null
 # One file; N file events 40 days old, then 1000 recent ones (kept).
 psql_ -c "INSERT INTO files (source, file_name) VALUES ('s', 'f')"
 psql_ -c "INSERT INTO file_events (file_id, kind, to_status, event_time)
@@ -70,5 +76,5 @@ wal=$(psql_ -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")
 parts_after=$(psql_ -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'file_events'::regclass")
 left=$(psql_ -c "SELECT count(*) FROM file_events")
 pruned=$(sed -n 's/.*"file_events_deleted": *"\{0,1\}\([0-9]*\).*/\1/p' "$work/prune.json")
-printf 'build=%s events_pruned=%s kept=%s seconds=%.2f wal_bytes=%s partitions=%s->%s\n' \
-  "$bin" "$pruned" "$left" "$(echo "$t1 - $t0" | bc)" "$wal" "$parts_before" "$parts_after"
+printf 'build=%s%s events_pruned=%s kept=%s seconds=%.2f wal_bytes=%s partitions=%s->%s\n' \
+  "$bin" "${plain:+ (unpartitioned)}" "$pruned" "$left" "$(echo "$t1 - $t0" | bc)" "$wal" "$parts_before" "$parts_after"
