@@ -121,8 +121,10 @@ $$;
 --   other partitions (deleted), as retention.prune_runs does. A partition
 --   with a kept run is skipped (next_after is its upper bound).
 -- pruned_through is raised to the largest id removed, in this transaction,
--- exactly as a batched delete would. The parent is locked ACCESS EXCLUSIVE
--- for the check and the drop (inserts wait that long); when it cannot be
+-- exactly as a batched delete would. The check scans the partition under a
+-- SHARE lock on it alone; the detach and drop lock the parent (ACCESS
+-- EXCLUSIVE, inserts wait) for a catalog change and, for run_events, the
+-- deletion of the same runs' few events elsewhere. When a lock cannot be
 -- had within a second, or another pruner holds a run, next_after is NULL
 -- and the next round tries again. Returns one row.
 CREATE FUNCTION metad_prune_event_partition(p_table text,
@@ -158,7 +160,10 @@ BEGIN
   END IF;
   BEGIN
     PERFORM set_config('lock_timeout', '1s', true);
-    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', p_table);
+    -- The partition only, for the check: writers of other partitions go
+    -- on; ids in this range are all given out, so only writers still in
+    -- flight with one are waited for, and none can come after.
+    EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
     IF p_table = 'file_events' THEN
       EXECUTE format('SELECT count(*), max(id), '
                      'coalesce(bool_and(event_time < $1), true) FROM %s',
@@ -185,11 +190,12 @@ BEGIN
         RETURN;
       END IF;
     END IF;
+    -- The parent, ACCESS EXCLUSIVE until commit: a catalog change.
+    EXECUTE format('ALTER TABLE %I DETACH PARTITION %s', p_table, v_part);
   EXCEPTION WHEN lock_not_available THEN
     RETURN QUERY SELECT NULL::bigint, 0::bigint, 0::bigint, 0::bigint;
     RETURN;
   END;
-  EXECUTE format('ALTER TABLE %I DETACH PARTITION %s', p_table, v_part);
   EXECUTE format('DROP TABLE %s', v_part);
   IF p_table = 'run_events' AND v_n > 0 THEN
     -- The same runs' events in later partitions, then the runs.
