@@ -217,7 +217,11 @@ END
 $$;
 
 -- Convert one event table: the old table becomes the partition from
--- MINVALUE to the first boundary past its sequence.
+-- MINVALUE to the first boundary past its sequence. The parent gets the old
+-- table's columns and defaults, and then its primary key, indexes, foreign
+-- keys and checks under their old names, read from the catalog (so columns
+-- or indexes an earlier migration added come along); the old table's own
+-- match them and are attached, not rebuilt.
 CREATE FUNCTION metad_partition_event_table(p_table text) RETURNS void
   LANGUAGE plpgsql
   AS $$
@@ -226,13 +230,32 @@ DECLARE
   v_size bigint;
   v_last bigint;
   v_idx record;
+  v_keys text[];
+  v_indexes text[];
+  v_sql text;
 BEGIN
   SELECT partition_ids INTO STRICT v_size FROM retention_state
    WHERE table_name = p_table;
   v_last := coalesce(pg_sequence_last_value((p_table || '_id_seq')::regclass),
                      0);
+  -- Constraints (primary key, unique, foreign keys, checks), then the
+  -- indexes that back none, as SQL for the parent.
+  SELECT coalesce(array_agg(format('ALTER TABLE %I ADD CONSTRAINT %I %s',
+                                   p_table, conname,
+                                   pg_get_constraintdef(oid))
+                            ORDER BY contype DESC, conname), '{}')
+    INTO v_keys
+    FROM pg_constraint
+   WHERE conrelid = p_table::regclass AND contype IN ('p', 'u', 'f', 'c');
+  SELECT coalesce(array_agg(pg_get_indexdef(i.indexrelid)), '{}')
+    INTO v_indexes
+    FROM pg_index i
+   WHERE i.indrelid = p_table::regclass
+     AND NOT EXISTS (SELECT FROM pg_constraint c
+                      WHERE c.conindid = i.indexrelid
+                        AND c.conrelid = i.indrelid);
   EXECUTE format('ALTER TABLE %I RENAME TO %I', p_table, v_old);
-  -- Free the index and constraint names for the parent.
+  -- Free the index names for the parent.
   FOR v_idx IN
     SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
      WHERE i.indrelid = v_old::regclass
@@ -247,6 +270,9 @@ BEGIN
   EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES '
                  'FROM (MINVALUE) TO (%s)', p_table, v_old,
                  (v_last / v_size + 1) * v_size);
+  FOREACH v_sql IN ARRAY v_keys || v_indexes LOOP
+    EXECUTE v_sql;
+  END LOOP;
   EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT',
                  p_table || '_default', p_table);
 END
@@ -255,18 +281,5 @@ $$;
 SELECT metad_partition_event_table('file_events');
 SELECT metad_partition_event_table('run_events');
 DROP FUNCTION metad_partition_event_table(text);
-
--- The parents' primary keys, indexes and foreign keys: the old table's
--- become those of its partition (matching ones are attached, not rebuilt).
-ALTER TABLE file_events ADD CONSTRAINT file_events_pkey PRIMARY KEY (id);
-CREATE INDEX file_events_claims ON file_events (run_id, file_id)
-  WHERE kind = 'CLAIMED';
-CREATE INDEX file_events_file ON file_events (file_id, id);
-ALTER TABLE file_events ADD CONSTRAINT file_events_file_id_fkey
-  FOREIGN KEY (file_id) REFERENCES files(id);
-ALTER TABLE run_events ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
-CREATE INDEX run_events_run ON run_events (run_id, id);
-ALTER TABLE run_events ADD CONSTRAINT run_events_run_id_fkey
-  FOREIGN KEY (run_id) REFERENCES task_log(id);
 
 SELECT metad_ensure_event_partitions();
