@@ -44,6 +44,27 @@ CREATE FUNCTION public.metad_actor(p_actor text) RETURNS text
 $$;
 
 --
+-- Name: metad_attach_event_partition(text, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_attach_event_partition(p_table text, p_lo bigint, p_hi bigint) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+  v_part text := format('%s_p%s', p_table, p_lo);
+BEGIN
+  EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', v_part,
+                 p_table);
+  EXECUTE format('WITH moved AS (DELETE FROM %I WHERE id >= $1 AND id < $2 '
+                 'RETURNING *) INSERT INTO %I SELECT * FROM moved',
+                 p_table || '_default', v_part)
+    USING p_lo, p_hi;
+  EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) '
+                 'TO (%s)', p_table, v_part, p_lo, p_hi);
+END
+$_$;
+
+--
 -- Name: metad_batch_readiness(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -224,6 +245,56 @@ CREATE FUNCTION public.metad_dependency_row(d anyelement, p_parent_name text, p_
 $$;
 
 --
+-- Name: metad_ensure_event_partitions(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_ensure_event_partitions() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+DECLARE
+  v_table text;
+  v_size bigint;
+  v_ahead integer;
+  v_last bigint;
+  v_hi bigint;
+  v_lo bigint;
+  v_made integer := 0;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('metad_event_partitions')) THEN
+    RETURN 0;
+  END IF;
+  FOR v_table, v_size, v_ahead IN
+    SELECT table_name, partition_ids, partitions_ahead FROM retention_state
+     ORDER BY table_name
+  LOOP
+    -- A table an operator turned back into a plain one is left alone.
+    CONTINUE WHEN (SELECT relkind FROM pg_class
+                    WHERE oid = v_table::regclass) <> 'p';
+    v_last := coalesce(pg_sequence_last_value((v_table || '_id_seq')::regclass),
+                       0);
+    SELECT max(hi) INTO v_hi FROM metad_event_partitions(v_table::regclass);
+    v_hi := coalesce(v_hi, 1);
+    -- Far behind (the sequence was moved on): one partition up to the
+    -- boundary below the sequence, then regular ones.
+    IF v_last - v_hi > 64 * v_size THEN
+      v_lo := v_hi;
+      v_hi := (v_last / v_size) * v_size;
+      PERFORM metad_attach_event_partition(v_table, v_lo, v_hi);
+      v_made := v_made + 1;
+    END IF;
+    WHILE v_hi <= v_last + v_ahead::bigint * v_size LOOP
+      v_lo := v_hi;
+      v_hi := (v_lo / v_size + 1) * v_size;
+      PERFORM metad_attach_event_partition(v_table, v_lo, v_hi);
+      v_made := v_made + 1;
+    END LOOP;
+  END LOOP;
+  RETURN v_made;
+END
+$$;
+
+--
 -- Name: metad_event_actor(text, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -232,6 +303,22 @@ CREATE FUNCTION public.metad_event_actor(p_actor text, p_run bigint) RETURNS tex
     AS $$
   SELECT coalesce(nullif(p_actor, ''),
                   (SELECT l.worker_id FROM task_log l WHERE l.id = p_run), '')
+$$;
+
+--
+-- Name: metad_event_partitions(regclass); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_event_partitions(p_table regclass) RETURNS TABLE(part regclass, lo bigint, hi bigint)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT c.oid::regclass,
+         (regexp_match(b.bound, 'FROM \(''?(-?\d+)''?\)'))[1]::bigint,
+         (regexp_match(b.bound, 'TO \(''?(-?\d+)''?\)'))[1]::bigint
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS bound) b
+   WHERE i.inhparent = p_table AND b.bound <> 'DEFAULT'
 $$;
 
 --
@@ -618,6 +705,96 @@ CREATE FUNCTION public.metad_may_start(p_blocked boolean, p_spent bigint, p_max_
     AS $$ SELECT p_blocked IS NOT TRUE
                AND coalesce(p_spent, 0) < p_max_attempts
                AND coalesce(p_unmet_parents, 0) = 0 $$;
+
+--
+-- Name: metad_prune_event_partition(text, timestamp with time zone, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_prune_event_partition(p_table text, p_cutoff timestamp with time zone, p_after bigint) RETURNS TABLE(next_after bigint, events bigint, runs bigint, last_event_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $_$
+DECLARE
+  v_part regclass;
+  v_hi bigint;
+  v_n bigint;
+  v_max bigint;
+  v_old boolean;
+  v_runs bigint[];
+  v_runs_n bigint := 0;
+  v_more bigint;
+  v_more_max bigint;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('metad_event_partitions')) THEN
+    RETURN QUERY SELECT NULL::bigint, 0::bigint, 0::bigint, 0::bigint;
+    RETURN;
+  END IF;
+  SELECT p.part, p.hi INTO v_part, v_hi
+    FROM metad_event_partitions(p_table::regclass) p
+   WHERE coalesce(p.lo, -9223372036854775808) >= p_after
+   ORDER BY p.lo NULLS FIRST LIMIT 1;
+  IF v_part IS NULL OR v_hi - 1 > coalesce(
+       pg_sequence_last_value((p_table || '_id_seq')::regclass), 0) THEN
+    RETURN QUERY SELECT NULL::bigint, 0::bigint, 0::bigint, 0::bigint;
+    RETURN;
+  END IF;
+  BEGIN
+    PERFORM set_config('lock_timeout', '1s', true);
+    -- The partition only, for the check: writers of other partitions go
+    -- on; ids in this range are all given out, so only writers still in
+    -- flight with one are waited for, and none can come after.
+    EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_part);
+    IF p_table = 'file_events' THEN
+      EXECUTE format('SELECT count(*), max(id), '
+                     'coalesce(bool_and(event_time < $1), true) FROM %s',
+                     v_part)
+        INTO v_n, v_max, v_old USING p_cutoff;
+      IF NOT v_old THEN
+        RETURN QUERY SELECT NULL::bigint, 0::bigint, 0::bigint, 0::bigint;
+        RETURN;
+      END IF;
+    ELSE
+      EXECUTE format('SELECT count(*), max(id), '
+                     'coalesce(array_agg(DISTINCT run_id), ''{}'') FROM %s',
+                     v_part)
+        INTO v_n, v_max, v_runs;
+      PERFORM FROM task_log t WHERE t.id = ANY (v_runs) ORDER BY t.id
+        FOR UPDATE NOWAIT;
+      IF EXISTS (SELECT FROM unnest(v_runs) r(id)
+                   LEFT JOIN task_log t ON t.id = r.id
+                  WHERE t.id IS NULL OR t.status = 'PROCESSING'
+                     OR t.end_time IS NULL OR t.end_time >= p_cutoff
+                     OR EXISTS (SELECT FROM files f WHERE f.run_id = t.id))
+      THEN
+        RETURN QUERY SELECT v_hi, 0::bigint, 0::bigint, 0::bigint;
+        RETURN;
+      END IF;
+    END IF;
+    -- The parent, ACCESS EXCLUSIVE until commit: a catalog change.
+    EXECUTE format('ALTER TABLE %I DETACH PARTITION %s', p_table, v_part);
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN QUERY SELECT NULL::bigint, 0::bigint, 0::bigint, 0::bigint;
+    RETURN;
+  END;
+  EXECUTE format('DROP TABLE %s', v_part);
+  IF p_table = 'run_events' AND v_n > 0 THEN
+    -- The same runs' events in later partitions, then the runs.
+    WITH gone AS (
+      DELETE FROM run_events e WHERE e.run_id = ANY (v_runs) RETURNING e.id
+    )
+    SELECT count(*), max(id) INTO v_more, v_more_max FROM gone;
+    v_n := v_n + v_more;
+    v_max := greatest(v_max, v_more_max);
+    DELETE FROM task_log t WHERE t.id = ANY (v_runs);
+    v_runs_n := cardinality(v_runs);
+  END IF;
+  IF v_n > 0 THEN
+    UPDATE retention_state SET pruned_through = v_max, update_time = now()
+     WHERE table_name = p_table AND pruned_through < v_max;
+  END IF;
+  RETURN QUERY SELECT v_hi, v_n, v_runs_n, coalesce(v_max, 0);
+END
+$_$;
 
 --
 -- Name: metad_rerun_tasks(text, bigint[], boolean, text, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -1135,7 +1312,8 @@ CREATE TABLE public.file_events (
     event_time timestamp with time zone DEFAULT now() NOT NULL,
     actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
     detail jsonb
-);
+)
+PARTITION BY RANGE (id);
 
 --
 -- Name: file_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1153,6 +1331,108 @@ CREATE SEQUENCE public.file_events_id_seq
 --
 
 ALTER SEQUENCE public.file_events_id_seq OWNED BY public.file_events.id;
+
+--
+-- Name: file_events_default; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_default (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
+
+--
+-- Name: file_events_p0; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_p0 (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
+
+--
+-- Name: file_events_p1000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_p1000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
+
+--
+-- Name: file_events_p2000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_p2000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
+
+--
+-- Name: file_events_p3000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_p3000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
+
+--
+-- Name: file_events_p4000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_events_p4000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.file_events_id_seq'::regclass) NOT NULL,
+    file_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    run_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL,
+    detail jsonb
+);
 
 --
 -- Name: files; Type: TABLE; Schema: public; Owner: -
@@ -1240,6 +1520,10 @@ CREATE TABLE public.retention_state (
     table_name text NOT NULL,
     pruned_through bigint DEFAULT 0 NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
+    partition_ids bigint DEFAULT 1000000 NOT NULL,
+    partitions_ahead integer DEFAULT 4 NOT NULL,
+    CONSTRAINT retention_state_partition_ids_check CHECK ((partition_ids >= 1)),
+    CONSTRAINT retention_state_partitions_ahead_check CHECK ((partitions_ahead >= 1)),
     CONSTRAINT retention_state_table_name_check CHECK ((table_name = ANY (ARRAY['file_events'::text, 'run_events'::text])))
 );
 
@@ -1256,7 +1540,8 @@ CREATE TABLE public.run_events (
     message text DEFAULT ''::text NOT NULL,
     event_time timestamp with time zone DEFAULT now() NOT NULL,
     actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
-);
+)
+PARTITION BY RANGE (id);
 
 --
 -- Name: run_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1274,6 +1559,96 @@ CREATE SEQUENCE public.run_events_id_seq
 --
 
 ALTER SEQUENCE public.run_events_id_seq OWNED BY public.run_events.id;
+
+--
+-- Name: run_events_default; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_default (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
+
+--
+-- Name: run_events_p0; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_p0 (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
+
+--
+-- Name: run_events_p1000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_p1000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
+
+--
+-- Name: run_events_p2000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_p2000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
+
+--
+-- Name: run_events_p3000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_p3000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
+
+--
+-- Name: run_events_p4000000; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.run_events_p4000000 (
+    id bigint DEFAULT public.metad_take_event_id('public.run_events_id_seq'::regclass) NOT NULL,
+    run_id bigint NOT NULL,
+    kind text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    actor text DEFAULT COALESCE(current_setting('metad.actor'::text, true), ''::text) NOT NULL
+);
 
 --
 -- Name: run_outputs; Type: TABLE; Schema: public; Owner: -
@@ -1426,6 +1801,78 @@ CREATE SEQUENCE public.tasks_id_seq
 ALTER SEQUENCE public.tasks_id_seq OWNED BY public.tasks.id;
 
 --
+-- Name: file_events_default; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_default DEFAULT;
+
+--
+-- Name: file_events_p0; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_p0 FOR VALUES FROM (MINVALUE) TO ('1000000');
+
+--
+-- Name: file_events_p1000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_p1000000 FOR VALUES FROM ('1000000') TO ('2000000');
+
+--
+-- Name: file_events_p2000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_p2000000 FOR VALUES FROM ('2000000') TO ('3000000');
+
+--
+-- Name: file_events_p3000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_p3000000 FOR VALUES FROM ('3000000') TO ('4000000');
+
+--
+-- Name: file_events_p4000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events ATTACH PARTITION public.file_events_p4000000 FOR VALUES FROM ('4000000') TO ('5000000');
+
+--
+-- Name: run_events_default; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_default DEFAULT;
+
+--
+-- Name: run_events_p0; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p0 FOR VALUES FROM (MINVALUE) TO ('1000000');
+
+--
+-- Name: run_events_p1000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p1000000 FOR VALUES FROM ('1000000') TO ('2000000');
+
+--
+-- Name: run_events_p2000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p2000000 FOR VALUES FROM ('2000000') TO ('3000000');
+
+--
+-- Name: run_events_p3000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p3000000 FOR VALUES FROM ('3000000') TO ('4000000');
+
+--
+-- Name: run_events_p4000000; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p4000000 FOR VALUES FROM ('4000000') TO ('5000000');
+
+--
 -- Name: file_events id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -1483,6 +1930,48 @@ ALTER TABLE ONLY public.file_events
     ADD CONSTRAINT file_events_pkey PRIMARY KEY (id);
 
 --
+-- Name: file_events_default file_events_default_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_default
+    ADD CONSTRAINT file_events_default_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_p0 file_events_p0_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_p0
+    ADD CONSTRAINT file_events_p0_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_p1000000 file_events_p1000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_p1000000
+    ADD CONSTRAINT file_events_p1000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_p2000000 file_events_p2000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_p2000000
+    ADD CONSTRAINT file_events_p2000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_p3000000 file_events_p3000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_p3000000
+    ADD CONSTRAINT file_events_p3000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: file_events_p4000000 file_events_p4000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_events_p4000000
+    ADD CONSTRAINT file_events_p4000000_pkey PRIMARY KEY (id);
+
+--
 -- Name: files files_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1530,6 +2019,48 @@ ALTER TABLE ONLY public.retention_state
 
 ALTER TABLE ONLY public.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_default run_events_default_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_default
+    ADD CONSTRAINT run_events_default_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_p0 run_events_p0_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_p0
+    ADD CONSTRAINT run_events_p0_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_p1000000 run_events_p1000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_p1000000
+    ADD CONSTRAINT run_events_p1000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_p2000000 run_events_p2000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_p2000000
+    ADD CONSTRAINT run_events_p2000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_p3000000 run_events_p3000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_p3000000
+    ADD CONSTRAINT run_events_p3000000_pkey PRIMARY KEY (id);
+
+--
+-- Name: run_events_p4000000 run_events_p4000000_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.run_events_p4000000
+    ADD CONSTRAINT run_events_p4000000_pkey PRIMARY KEY (id);
 
 --
 -- Name: run_outputs run_outputs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1584,13 +2115,85 @@ ALTER TABLE ONLY public.tasks
 -- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX file_events_claims ON public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+CREATE INDEX file_events_claims ON ONLY public.file_events USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: file_events_file; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX file_events_file ON public.file_events USING btree (file_id, id);
+CREATE INDEX file_events_file ON ONLY public.file_events USING btree (file_id, id);
+
+--
+-- Name: file_events_default_file_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_default_file_id_id_idx ON public.file_events_default USING btree (file_id, id);
+
+--
+-- Name: file_events_default_run_id_file_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_default_run_id_file_id_idx ON public.file_events_default USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+
+--
+-- Name: file_events_p0_claims; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p0_claims ON public.file_events_p0 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+
+--
+-- Name: file_events_p0_file; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p0_file ON public.file_events_p0 USING btree (file_id, id);
+
+--
+-- Name: file_events_p1000000_file_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p1000000_file_id_id_idx ON public.file_events_p1000000 USING btree (file_id, id);
+
+--
+-- Name: file_events_p1000000_run_id_file_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p1000000_run_id_file_id_idx ON public.file_events_p1000000 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+
+--
+-- Name: file_events_p2000000_file_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p2000000_file_id_id_idx ON public.file_events_p2000000 USING btree (file_id, id);
+
+--
+-- Name: file_events_p2000000_run_id_file_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p2000000_run_id_file_id_idx ON public.file_events_p2000000 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+
+--
+-- Name: file_events_p3000000_file_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p3000000_file_id_id_idx ON public.file_events_p3000000 USING btree (file_id, id);
+
+--
+-- Name: file_events_p3000000_run_id_file_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p3000000_run_id_file_id_idx ON public.file_events_p3000000 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
+
+--
+-- Name: file_events_p4000000_file_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p4000000_file_id_id_idx ON public.file_events_p4000000 USING btree (file_id, id);
+
+--
+-- Name: file_events_p4000000_run_id_file_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX file_events_p4000000_run_id_file_id_idx ON public.file_events_p4000000 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
 -- Name: files_attributes; Type: INDEX; Schema: public; Owner: -
@@ -1644,7 +2247,43 @@ CREATE INDEX files_status ON public.files USING btree (status, id);
 -- Name: run_events_run; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX run_events_run ON public.run_events USING btree (run_id, id);
+CREATE INDEX run_events_run ON ONLY public.run_events USING btree (run_id, id);
+
+--
+-- Name: run_events_default_run_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_default_run_id_id_idx ON public.run_events_default USING btree (run_id, id);
+
+--
+-- Name: run_events_p0_run; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_p0_run ON public.run_events_p0 USING btree (run_id, id);
+
+--
+-- Name: run_events_p1000000_run_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_p1000000_run_id_id_idx ON public.run_events_p1000000 USING btree (run_id, id);
+
+--
+-- Name: run_events_p2000000_run_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_p2000000_run_id_id_idx ON public.run_events_p2000000 USING btree (run_id, id);
+
+--
+-- Name: run_events_p3000000_run_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_p3000000_run_id_id_idx ON public.run_events_p3000000 USING btree (run_id, id);
+
+--
+-- Name: run_events_p4000000_run_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX run_events_p4000000_run_id_id_idx ON public.run_events_p4000000 USING btree (run_id, id);
 
 --
 -- Name: run_outputs_file; Type: INDEX; Schema: public; Owner: -
@@ -1711,6 +2350,186 @@ CREATE INDEX task_log_slot_holders ON public.task_log USING btree (task_id, conc
 --
 
 CREATE INDEX task_log_task ON public.task_log USING btree (task_id, id);
+
+--
+-- Name: file_events_default_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_default_file_id_id_idx;
+
+--
+-- Name: file_events_default_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_default_pkey;
+
+--
+-- Name: file_events_default_run_id_file_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_default_run_id_file_id_idx;
+
+--
+-- Name: file_events_p0_claims; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_p0_claims;
+
+--
+-- Name: file_events_p0_file; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_p0_file;
+
+--
+-- Name: file_events_p0_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_p0_pkey;
+
+--
+-- Name: file_events_p1000000_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_p1000000_file_id_id_idx;
+
+--
+-- Name: file_events_p1000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_p1000000_pkey;
+
+--
+-- Name: file_events_p1000000_run_id_file_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_p1000000_run_id_file_id_idx;
+
+--
+-- Name: file_events_p2000000_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_p2000000_file_id_id_idx;
+
+--
+-- Name: file_events_p2000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_p2000000_pkey;
+
+--
+-- Name: file_events_p2000000_run_id_file_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_p2000000_run_id_file_id_idx;
+
+--
+-- Name: file_events_p3000000_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_p3000000_file_id_id_idx;
+
+--
+-- Name: file_events_p3000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_p3000000_pkey;
+
+--
+-- Name: file_events_p3000000_run_id_file_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_p3000000_run_id_file_id_idx;
+
+--
+-- Name: file_events_p4000000_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_file ATTACH PARTITION public.file_events_p4000000_file_id_id_idx;
+
+--
+-- Name: file_events_p4000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_pkey ATTACH PARTITION public.file_events_p4000000_pkey;
+
+--
+-- Name: file_events_p4000000_run_id_file_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.file_events_claims ATTACH PARTITION public.file_events_p4000000_run_id_file_id_idx;
+
+--
+-- Name: run_events_default_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_default_pkey;
+
+--
+-- Name: run_events_default_run_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_default_run_id_id_idx;
+
+--
+-- Name: run_events_p0_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_p0_pkey;
+
+--
+-- Name: run_events_p0_run; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_p0_run;
+
+--
+-- Name: run_events_p1000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_p1000000_pkey;
+
+--
+-- Name: run_events_p1000000_run_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_p1000000_run_id_id_idx;
+
+--
+-- Name: run_events_p2000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_p2000000_pkey;
+
+--
+-- Name: run_events_p2000000_run_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_p2000000_run_id_id_idx;
+
+--
+-- Name: run_events_p3000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_p3000000_pkey;
+
+--
+-- Name: run_events_p3000000_run_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_p3000000_run_id_id_idx;
+
+--
+-- Name: run_events_p4000000_pkey; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_pkey ATTACH PARTITION public.run_events_p4000000_pkey;
+
+--
+-- Name: run_events_p4000000_run_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.run_events_run ATTACH PARTITION public.run_events_p4000000_run_id_id_idx;
 
 --
 -- Name: task_dependencies task_dependencies_events; Type: TRIGGER; Schema: public; Owner: -
@@ -1813,7 +2632,7 @@ ALTER TABLE ONLY public.claim_requests
 -- Name: file_events file_events_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.file_events
+ALTER TABLE public.file_events
     ADD CONSTRAINT file_events_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id);
 
 --
@@ -1827,7 +2646,7 @@ ALTER TABLE ONLY public.files
 -- Name: run_events run_events_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.run_events
+ALTER TABLE public.run_events
     ADD CONSTRAINT run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.task_log(id);
 
 --

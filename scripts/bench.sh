@@ -18,7 +18,8 @@
 # metad, metad_load and pgbench at niceness N, e.g. -10 on a machine busy
 # with other work; negative values need root), and
 # after `--`, extra metad_load flags. METAD_BENCH_BUILD_DIR picks the build
-# directory (default build-release).
+# directory (default build-release); METAD_BENCH_SETUP_SQL names a SQL file
+# run once after the migrations (e.g. bench/unpartitioned_history.sql).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1 nice=
@@ -119,6 +120,7 @@ start_metad_then_database() {
   wait "$probe_pid" || { tail -20 "$work/metad.log" >&2; die "metad did not start"; }
 }
 start_metad_then_database "first-start(migrates)"
+[ -z "${METAD_BENCH_SETUP_SQL:-}" ] || psql -qX -v ON_ERROR_STOP=1 -f "$METAD_BENCH_SETUP_SQL" >/dev/null
 kill -TERM "$metad_pid"; wait "$metad_pid" || true
 pg_stop "$work/pgdata"
 start_metad_then_database "restart"

@@ -50,6 +50,37 @@ absl::StatusOr<int64_t> RetentionStore::PruneFileEvents(
   return deleted;
 }
 
+absl::StatusOr<PartitionDrop> RetentionStore::DropPartition(
+    const TxOptions& options, EventTable table, int64_t cutoff_micros,
+    int64_t after) {
+  PartitionDrop drop;
+  absl::Status status =
+      db_->Transact("retention.drop_partition", options, [&](Tx& tx) {
+        pqxx::row row = Exec(tx, sql::kRetentionDropPartition,
+                             EventTableName(table), cutoff_micros, after)[0];
+        drop = PartitionDrop();
+        if (!row["next_after"].is_null()) {
+          drop.next_after = row["next_after"].as<int64_t>();
+        }
+        drop.events = row["events"].as<int64_t>();
+        drop.runs = row["runs"].as<int64_t>();
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return drop;
+}
+
+absl::StatusOr<int> RetentionStore::EnsurePartitions(const TxOptions& options) {
+  int made = 0;
+  absl::Status status =
+      db_->Transact("retention.ensure_partitions", options, [&](Tx& tx) {
+        made = Exec(tx, sql::kRetentionEnsurePartitions)[0]["made"].as<int>();
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return made;
+}
+
 absl::StatusOr<PruneCounts> RetentionStore::CountPrunable(
     const TxOptions& options, int64_t cutoff_micros) {
   PruneCounts counts;

@@ -10,6 +10,7 @@
 #define METAD_STORE_RETENTION_STORE_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "store/database.h"
@@ -21,6 +22,16 @@ struct PruneCounts {
   int64_t runs = 0;
   int64_t run_events = 0;
   int64_t file_events = 0;
+};
+
+// What one RetentionStore::DropPartition call removed.
+struct PartitionDrop {
+  // Where the next call starts; empty when there is nothing more to drop
+  // this round (no candidate left, a younger file event, or the lock was
+  // not had within a second).
+  std::optional<int64_t> next_after;
+  int64_t events = 0;
+  int64_t runs = 0;
 };
 
 class RetentionStore {
@@ -48,6 +59,22 @@ class RetentionStore {
   // Only Database::Transact's own codes.
   absl::StatusOr<int64_t> PruneFileEvents(const TxOptions& options,
                                           int64_t cutoff_micros, int limit);
+
+  // One transaction: drops the lowest whole partition of `table` starting
+  // at or after `after` when every row in it is one retention deletes
+  // anyway (old file events as an id prefix; run events of old runs that no
+  // file points to, those runs going with it), and raises the table's
+  // retention_state mark as a batched delete would
+  // (migrations/0014_partitioned_history.up.sql). Only
+  // Database::Transact's own codes.
+  absl::StatusOr<PartitionDrop> DropPartition(const TxOptions& options,
+                                              EventTable table,
+                                              int64_t cutoff_micros,
+                                              int64_t after);
+
+  // Creates the event partitions due ahead of the id sequences (one
+  // replica at a time); returns how many. Only Database::Transact's codes.
+  absl::StatusOr<int> EnsurePartitions(const TxOptions& options);
 
   // What PruneRuns and PruneFileEvents would delete in total (file events
   // counted as all those recorded before the cutoff). Reads only.

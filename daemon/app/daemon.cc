@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "daemon/app/server.h"
 #include "daemon/background/deadline_checker.h"
+#include "daemon/background/event_partitions.h"
 #include "daemon/background/lease_reaper.h"
 #include "daemon/background/monitor.h"
 #include "daemon/background/retention.h"
@@ -67,6 +68,7 @@ struct Daemon::Parts {
   std::unique_ptr<DeadlineChecker> deadlines;
   std::unique_ptr<Monitor> monitor;
   std::unique_ptr<RetentionPruner> pruner;
+  std::unique_ptr<EventPartitioner> partitioner;
   bool stopped = false;
 };
 
@@ -238,6 +240,11 @@ absl::Status Daemon::Start(std::string* event) {
   });
   p.monitor->Start();
 
+  // Event partitions ahead of the id sequences, retention or not.
+  p.partitioner =
+      std::make_unique<EventPartitioner>(p.db.get(), absl::Minutes(1));
+  p.partitioner->Start();
+
   // Off by default. Every replica may run it: pruners skip each other's rows.
   if (config_.retention > absl::ZeroDuration()) {
     PruneOptions prune;
@@ -290,6 +297,7 @@ void Daemon::Stop() {
   if (p.stopped) return;
   p.stopped = true;
   if (p.pruner != nullptr) p.pruner->Stop();
+  if (p.partitioner != nullptr) p.partitioner->Stop();
   if (p.monitor != nullptr) p.monitor->Stop();
   if (p.deadlines != nullptr) p.deadlines->Stop();
   if (p.reaper != nullptr) p.reaper->Stop();

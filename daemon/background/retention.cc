@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -44,6 +45,32 @@ absl::StatusOr<PruneResult> PruneHistory(store::RetentionStore* store,
   auto batches_left = [&](int done) {
     return options.max_batches == 0 || done < options.max_batches;
   };
+  // Whole partitions first (almost no WAL), then batches for what is left
+  // of the old history in partially old partitions.
+  auto drop_partitions = [&](store::EventTable table,
+                             int64_t* events) -> absl::Status {
+    int64_t after = std::numeric_limits<int64_t>::min();
+    while (!out_of_time()) {
+      absl::StatusOr<store::PartitionDrop> drop =
+          store->DropPartition(batch_options(), table, cutoff, after);
+      if (!drop.ok()) return drop.status();
+      result.counts.runs += drop->runs;
+      *events += drop->events;
+      if (drop->events > 0) ++result.partitions;
+      if (!drop->next_after) break;
+      after = *drop->next_after;
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = store->EnsurePartitions(batch_options()).status();
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = drop_partitions(store::EventTable::kRunEvents,
+                                       &result.counts.run_events);
+      !s.ok()) {
+    return s;
+  }
   // Runs first: their events go with them.
   bool runs_done = false;
   int64_t after_run = 0;
@@ -59,6 +86,11 @@ absl::StatusOr<PruneResult> PruneHistory(store::RetentionStore* store,
       runs_done = true;
       break;
     }
+  }
+  if (absl::Status s = drop_partitions(store::EventTable::kFileEvents,
+                                       &result.counts.file_events);
+      !s.ok()) {
+    return s;
   }
   bool events_done = false;
   for (int n = 0; batches_left(n); ++n) {
@@ -125,6 +157,7 @@ void RetentionPruner::RunOnce() {
                  {"run_events", c.run_events},
                  {"file_events", c.file_events},
                  {"batches", result->batches},
+                 {"partitions", result->partitions},
                  {"complete", result->complete},
                  {"seconds", absl::ToDoubleSeconds(absl::Now() - start)}});
     }

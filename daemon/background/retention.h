@@ -29,11 +29,14 @@ struct PruneOptions {
 struct PruneResult {
   absl::Time cutoff;
   store::PruneCounts counts;
-  int batches = 0;  // transactions that deleted something
+  int batches = 0;     // transactions that deleted something
+  int partitions = 0;  // whole partitions dropped (not in batches)
   bool complete = false;
 };
 
-// Prunes runs (with their events), then file events, batch by batch, until
+// Makes the event partitions due ahead, then prunes runs (with their
+// events), then file events: whole old partitions dropped first, then the
+// rest batch by batch, until
 // nothing old is left, max_batches, `deadline` is less than a second away or
 // `stop` says so (then complete is false). `now` is injected for tests. On
 // an error, returns it: the batches before it stay committed.

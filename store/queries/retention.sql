@@ -65,3 +65,12 @@ SELECT (SELECT count(*) FROM old) AS runs,
 -- name: retention.count_file_events
 SELECT count(*) AS file_events FROM file_events
 WHERE event_time < metad_ts($1);
+
+-- name: retention.drop_partition
+-- One whole partition of old history, when retention would delete all of
+-- it (migrations/0014_partitioned_history.up.sql); next_after NULL: stop.
+SELECT next_after, events, runs, last_event_id
+  FROM metad_prune_event_partition($1, metad_ts($2), $3);
+
+-- name: retention.ensure_partitions
+SELECT metad_ensure_event_partitions() AS made;
