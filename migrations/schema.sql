@@ -44,6 +44,36 @@ CREATE FUNCTION public.metad_actor(p_actor text) RETURNS text
 $$;
 
 --
+-- Name: alerts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alerts (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    batch_id text,
+    task text,
+    source text,
+    due_time timestamp with time zone NOT NULL,
+    message text DEFAULT ''::text NOT NULL,
+    event_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT alerts_check CHECK (((kind = 'STALE'::text) = (source IS NOT NULL))),
+    CONSTRAINT alerts_check1 CHECK (((kind = 'DEADLINE_MISSED'::text) = ((batch_id IS NOT NULL) AND (task IS NOT NULL)))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['DEADLINE_MISSED'::text, 'STALE'::text])))
+);
+
+--
+-- Name: metad_alert_row(public.alerts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_alert_row(a public.alerts) RETURNS TABLE(id bigint, kind text, batch_id text, task text, source text, due_us bigint, message text, event_us bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT a.id, a.kind, coalesce(a.batch_id, ''), coalesce(a.task, ''),
+         coalesce(a.source, ''), metad_us(a.due_time), a.message,
+         metad_us(a.event_time)
+$$;
+
+--
 -- Name: metad_attach_event_partition(text, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -797,6 +827,88 @@ END
 $_$;
 
 --
+-- Name: metad_record_missed_deadlines(timestamp with time zone, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_record_missed_deadlines(p_now timestamp with time zone, p_lookback interval) RETURNS SETOF public.alerts
+    LANGUAGE sql
+    AS $$
+  WITH recent AS (
+    -- Batches whose first run may make a deadline fall in the window.
+    SELECT DISTINCT l.batch_id FROM task_log l
+     WHERE l.start_time > p_now - p_lookback
+             - (SELECT coalesce(max(t.expected_duration), interval '0')
+                  FROM tasks t)
+       AND l.start_time <= p_now
+  ), firsts AS (
+    SELECT r.batch_id,
+           (SELECT min(l.start_time) FROM task_log l
+             WHERE l.batch_id = r.batch_id) AS first_start
+      FROM recent r
+  ), candidates AS (
+    SELECT f.batch_id, t.name AS task, f.first_start + t.expected_duration AS due
+      FROM firsts f JOIN tasks t ON t.expected_duration IS NOT NULL
+     WHERE f.first_start + t.expected_duration <= p_now
+       AND f.first_start + t.expected_duration > p_now - p_lookback
+       AND EXISTS (SELECT 1 FROM task_log l
+                    WHERE l.batch_id = f.batch_id
+                      AND (l.task_id = t.id
+                           OR l.task_id IN (SELECT d.parent_id
+                                              FROM task_dependencies d
+                                             WHERE d.child_id = t.id)))
+       AND NOT EXISTS (SELECT 1 FROM batch_deadlines b
+                        WHERE b.batch_id = f.batch_id AND b.task = t.name)
+    UNION ALL
+    SELECT b.batch_id, b.task, b.deadline FROM batch_deadlines b
+     WHERE b.deadline <= p_now AND b.deadline > p_now - p_lookback
+  ), missed AS (
+    SELECT c.*, s.status, s.run_id
+      FROM candidates c
+      LEFT JOIN LATERAL (
+        SELECT l.status, l.id AS run_id, l.end_time
+          FROM task_log l JOIN tasks t ON t.id = l.task_id
+         WHERE l.batch_id = c.batch_id AND t.name = c.task
+           AND NOT l.superseded
+         ORDER BY l.id DESC LIMIT 1) s ON true
+     WHERE NOT EXISTS (
+       SELECT 1 FROM task_log l JOIN tasks t ON t.id = l.task_id
+        WHERE l.batch_id = c.batch_id AND t.name = c.task
+          AND l.status = 'SUCCESS' AND NOT l.superseded AND l.end_time <= c.due)
+  )
+  INSERT INTO alerts (kind, batch_id, task, due_time, message, event_time)
+  SELECT 'DEADLINE_MISSED', m.batch_id, m.task, m.due,
+         CASE WHEN m.run_id IS NULL THEN 'no run by the deadline'
+              ELSE format('run %s was %s at the check', m.run_id, m.status)
+         END,
+         p_now
+    FROM missed m
+  ON CONFLICT DO NOTHING
+  RETURNING *
+$$;
+
+--
+-- Name: metad_record_stale_sources(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_record_stale_sources(p_now timestamp with time zone) RETURNS SETOF public.alerts
+    LANGUAGE sql
+    AS $$
+  INSERT INTO alerts (kind, source, due_time, message, event_time)
+  SELECT 'STALE', s.source, x.last_time + s.max_age,
+         format('no new file since %s (expected every %s)', x.last_time,
+                s.max_age),
+         p_now
+    FROM source_freshness s
+    CROSS JOIN LATERAL (
+      SELECT greatest(s.declared_time,
+                      (SELECT max(f.create_time) FROM files f
+                        WHERE f.source = s.source)) AS last_time) x
+   WHERE x.last_time + s.max_age <= p_now
+  ON CONFLICT DO NOTHING
+  RETURNING *
+$$;
+
+--
 -- Name: metad_rerun_tasks(text, bigint[], boolean, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1147,6 +1259,20 @@ CREATE FUNCTION public.metad_take_event_id(seq regclass) RETURNS bigint
                     THEN nextval(seq) END $$;
 
 --
+-- Name: metad_task_deadline(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_task_deadline(p_batch_id text, p_task text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT coalesce(
+    (SELECT b.deadline FROM batch_deadlines b
+      WHERE b.batch_id = p_batch_id AND b.task = p_task),
+    (SELECT min(l.start_time) FROM task_log l WHERE l.batch_id = p_batch_id)
+      + (SELECT t.expected_duration FROM tasks t WHERE t.name = p_task))
+$$;
+
+--
 -- Name: metad_task_event(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1208,12 +1334,13 @@ $$;
 -- Name: metad_task_row(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint, etag text, concurrency_limit integer, concurrency_key_label text)
+CREATE FUNCTION public.metad_task_row(t anyelement) RETURNS TABLE(id bigint, name text, description text, max_attempts integer, default_lease_seconds integer, create_us bigint, update_us bigint, etag text, concurrency_limit integer, concurrency_key_label text, expected_duration_us bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
   SELECT t.id, t.name, t.description, t.max_attempts, t.default_lease_seconds,
          metad_us(t.create_time), metad_us(t.update_time),
-         t.id || '-' || t.version, t.concurrency_limit, t.concurrency_key_label
+         t.id || '-' || t.version, t.concurrency_limit, t.concurrency_key_label,
+         (extract(epoch FROM t.expected_duration) * 1000000)::bigint
 $$;
 
 --
@@ -1273,6 +1400,34 @@ CREATE FUNCTION public.metad_unnamed_release_message() RETURNS text
 CREATE FUNCTION public.metad_us(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
+
+--
+-- Name: alerts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: alerts_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.alerts_id_seq OWNED BY public.alerts.id;
+
+--
+-- Name: batch_deadlines; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.batch_deadlines (
+    batch_id text NOT NULL,
+    task text NOT NULL,
+    deadline timestamp with time zone NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL
+);
 
 --
 -- Name: batch_run_version; Type: TABLE; Schema: public; Owner: -
@@ -1661,6 +1816,17 @@ CREATE TABLE public.run_outputs (
 );
 
 --
+-- Name: source_freshness; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.source_freshness (
+    source text NOT NULL,
+    max_age interval NOT NULL,
+    declared_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT source_freshness_max_age_check CHECK ((max_age > '00:00:00'::interval))
+);
+
+--
 -- Name: task_dependencies; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1777,8 +1943,10 @@ CREATE TABLE public.tasks (
     version bigint DEFAULT 1 NOT NULL,
     concurrency_limit integer DEFAULT 0 NOT NULL,
     concurrency_key_label text DEFAULT ''::text NOT NULL,
+    expected_duration interval,
     CONSTRAINT tasks_concurrency_limit_check CHECK ((concurrency_limit >= 0)),
     CONSTRAINT tasks_default_lease_seconds_check CHECK (((default_lease_seconds >= 1) AND (default_lease_seconds <= 86400))),
+    CONSTRAINT tasks_expected_duration_check CHECK ((expected_duration > '00:00:00'::interval)),
     CONSTRAINT tasks_max_attempts_check CHECK ((max_attempts >= 1)),
     CONSTRAINT tasks_version_check CHECK ((version >= 1))
 );
@@ -1873,6 +2041,12 @@ ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p3000000 F
 ALTER TABLE ONLY public.run_events ATTACH PARTITION public.run_events_p4000000 FOR VALUES FROM ('4000000') TO ('5000000');
 
 --
+-- Name: alerts id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alerts ALTER COLUMN id SET DEFAULT nextval('public.alerts_id_seq'::regclass);
+
+--
 -- Name: file_events id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -1907,6 +2081,20 @@ ALTER TABLE ONLY public.task_log ALTER COLUMN id SET DEFAULT nextval('public.tas
 --
 
 ALTER TABLE ONLY public.tasks ALTER COLUMN id SET DEFAULT nextval('public.tasks_id_seq'::regclass);
+
+--
+-- Name: alerts alerts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+
+--
+-- Name: batch_deadlines batch_deadlines_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.batch_deadlines
+    ADD CONSTRAINT batch_deadlines_pkey PRIMARY KEY (batch_id, task);
 
 --
 -- Name: batch_run_version batch_run_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2070,6 +2258,13 @@ ALTER TABLE ONLY public.run_outputs
     ADD CONSTRAINT run_outputs_pkey PRIMARY KEY (run_id, file_id);
 
 --
+-- Name: source_freshness source_freshness_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.source_freshness
+    ADD CONSTRAINT source_freshness_pkey PRIMARY KEY (source);
+
+--
 -- Name: task_dependencies task_dependencies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2110,6 +2305,18 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: alerts_deadline_once; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX alerts_deadline_once ON public.alerts USING btree (batch_id, task, due_time) WHERE (kind = 'DEADLINE_MISSED'::text);
+
+--
+-- Name: alerts_stale_once; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX alerts_stale_once ON public.alerts USING btree (source, due_time) WHERE (kind = 'STALE'::text);
 
 --
 -- Name: file_events_claims; Type: INDEX; Schema: public; Owner: -
@@ -2238,6 +2445,12 @@ CREATE INDEX files_producer ON public.files USING btree (producer_run_id, id) WH
 CREATE INDEX files_run ON public.files USING btree (run_id, id);
 
 --
+-- Name: files_source_create; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_source_create ON public.files USING btree (source, create_time);
+
+--
 -- Name: files_status; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2346,10 +2559,22 @@ CREATE UNIQUE INDEX task_log_request_id ON public.task_log USING btree (request_
 CREATE INDEX task_log_slot_holders ON public.task_log USING btree (task_id, concurrency_key) WHERE (status = 'PROCESSING'::text);
 
 --
+-- Name: task_log_start; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_log_start ON public.task_log USING btree (start_time);
+
+--
 -- Name: task_log_task; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX task_log_task ON public.task_log USING btree (task_id, id);
+
+--
+-- Name: tasks_concurrency_limited; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tasks_concurrency_limited ON public.tasks USING btree (id) WHERE ((concurrency_limit > 0) AND (concurrency_key_label = ''::text));
 
 --
 -- Name: file_events_default_file_id_id_idx; Type: INDEX ATTACH; Schema: public; Owner: -
