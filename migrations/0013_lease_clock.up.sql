@@ -6,8 +6,12 @@
 -- anything is expired (metad_lease_catch_up, migrations/functions/45_lease_clock.sql).
 -- It is a table, not memory, so a promoted standby has it too.
 -- metad: expand-only
+-- One row per daemon process (its reaper ticks only its own row, so a daemon
+-- frozen inside its tick, SIGSTOP or a paused VM, blocks nobody); the clock
+-- is the newest tick of any of them. Rows of daemons gone for an hour are
+-- removed by the others' ticks.
 CREATE TABLE metad_reaper_clock (
-  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  replica text PRIMARY KEY,
   last_tick timestamptz NOT NULL,
   stale_after interval NOT NULL
 );

@@ -572,10 +572,10 @@ END
 $$;
 
 --
--- Name: metad_lease_catch_up(interval, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: metad_lease_catch_up(interval, boolean, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.metad_lease_catch_up(p_stale_after interval, p_tick boolean) RETURNS TABLE(gap_us bigint, extended bigint)
+CREATE FUNCTION public.metad_lease_catch_up(p_stale_after interval, p_tick boolean, p_replica text) RETURNS TABLE(gap_us bigint, extended bigint)
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -585,39 +585,42 @@ DECLARE
   v_n bigint := 0;
 BEGIN
   SELECT c.last_tick, c.stale_after INTO v_last, v_stale
-    FROM metad_reaper_clock c;
-  IF NOT FOUND THEN
-    -- No tick yet: nothing was kept, so nothing is owed.
+    FROM metad_reaper_clock c ORDER BY c.last_tick DESC LIMIT 1;
+  IF FOUND AND now() - v_last > coalesce(p_stale_after, v_stale) THEN
+    -- One catch-up at a time (the key is 'metad' and 'leas' in ASCII).
     IF p_tick THEN
-      INSERT INTO metad_reaper_clock (last_tick, stale_after)
-      VALUES (now(), p_stale_after)
-      ON CONFLICT (one) DO NOTHING;
+      IF NOT pg_try_advisory_xact_lock(1835365473, 1818583411) THEN
+        RETURN QUERY SELECT -1::bigint, 0::bigint;
+        RETURN;
+      END IF;
+    ELSE
+      PERFORM pg_advisory_xact_lock(1835365473, 1818583411);
     END IF;
-    RETURN QUERY SELECT 0::bigint, 0::bigint;
-    RETURN;
-  END IF;
-  IF NOT p_tick AND now() - v_last <= v_stale THEN
-    RETURN QUERY SELECT 0::bigint, 0::bigint;
-    RETURN;
-  END IF;
-  -- One catch-up at a time; a concurrent one that ticked first leaves a
-  -- fresh clock, and this one then owes nothing.
-  SELECT c.last_tick, c.stale_after INTO v_last, v_stale
-    FROM metad_reaper_clock c
-     FOR UPDATE;
-  IF now() - v_last > v_stale THEN
-    v_gap := now() - v_last;
-    UPDATE task_log
-       SET lease_expire_time = lease_expire_time + v_gap
-     WHERE status = 'PROCESSING'
-       AND lease_expire_time > v_last
-       AND metad_lease_lapsed(lease_expire_time);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+    -- A catch-up that committed meanwhile left a fresh clock: nothing owed.
+    SELECT max(c.last_tick) INTO v_last FROM metad_reaper_clock c;
+    IF now() - v_last > coalesce(p_stale_after, v_stale) THEN
+      v_gap := now() - v_last;
+      UPDATE task_log
+         SET lease_expire_time = lease_expire_time + v_gap
+       WHERE status = 'PROCESSING'
+         AND lease_expire_time > v_last
+         AND metad_lease_lapsed(lease_expire_time);
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
   END IF;
   IF p_tick OR v_gap > interval '0' THEN
-    UPDATE metad_reaper_clock
-       SET last_tick = greatest(last_tick, now()),
-           stale_after = coalesce(p_stale_after, stale_after);
+    INSERT INTO metad_reaper_clock AS c (replica, last_tick, stale_after)
+    VALUES (p_replica, now(), coalesce(p_stale_after, v_stale, interval '3 seconds'))
+    ON CONFLICT (replica) DO UPDATE
+      SET last_tick = greatest(c.last_tick, EXCLUDED.last_tick),
+          stale_after = EXCLUDED.stale_after;
+  END IF;
+  IF p_tick THEN
+    -- Daemons gone for an hour; a row another daemon holds is left alone.
+    DELETE FROM metad_reaper_clock
+     WHERE replica IN (SELECT c.replica FROM metad_reaper_clock c
+                        WHERE c.last_tick < now() - interval '1 hour'
+                          FOR UPDATE SKIP LOCKED);
   END IF;
   RETURN QUERY SELECT metad_us(timestamptz 'epoch' + v_gap), v_n;
 END
@@ -1639,10 +1642,9 @@ ALTER SEQUENCE public.files_id_seq OWNED BY public.files.id;
 --
 
 CREATE TABLE public.metad_reaper_clock (
-    one boolean DEFAULT true NOT NULL,
+    replica text NOT NULL,
     last_tick timestamp with time zone NOT NULL,
-    stale_after interval NOT NULL,
-    CONSTRAINT metad_reaper_clock_one_check CHECK (one)
+    stale_after interval NOT NULL
 );
 
 --
@@ -2178,7 +2180,7 @@ ALTER TABLE ONLY public.files
 --
 
 ALTER TABLE ONLY public.metad_reaper_clock
-    ADD CONSTRAINT metad_reaper_clock_pkey PRIMARY KEY (one);
+    ADD CONSTRAINT metad_reaper_clock_pkey PRIMARY KEY (replica);
 
 --
 -- Name: metad_schema_definitions metad_schema_definitions_pkey; Type: CONSTRAINT; Schema: public; Owner: -

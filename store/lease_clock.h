@@ -21,6 +21,10 @@ namespace metad::store {
 struct LeaseCatchUp {
   absl::Duration gap;    // the stale gap covered; zero when fresh
   int64_t extended = 0;  // runs whose lease was pushed back
+  // The clock was stale and another daemon is catching up right now: the
+  // reaper expires nothing this round (it could take leases the catch-up is
+  // about to give back).
+  bool busy = false;
 };
 
 // Inside the caller's transaction. Logs lease_clock_caught_up when the clock

@@ -81,6 +81,7 @@ int LeaseReaper::SweepOnce() {
         NoteFailure(caught.status());
         return ended;
       }
+      if (caught->busy) return ended;  // another daemon is catching up
       if (caught->gap > absl::ZeroDuration()) {
         leases_extended_.fetch_add(caught->extended);
         if (on_extended_) on_extended_(caught->extended);

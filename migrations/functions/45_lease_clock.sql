@@ -9,9 +9,18 @@
 -- lease lapsed since that tick is pushed back by the gap: its remaining
 -- lease is what it had when the database went away. Runs whose workers
 -- are gone then lapse after that remainder, as they would have. Answers
--- the gap (0 when the clock was fresh) and the runs extended.
+-- the gap (0 when the clock was fresh; -1 when another daemon holds the
+-- catch-up right now and the reaper must not expire anything this round)
+-- and the runs extended.
+--
+-- The clock is the newest tick of any daemon (metad_reaper_clock has a row
+-- per daemon, p_replica): a tick never waits for another daemon, so one
+-- frozen in the middle of its tick stops no other reaper. A catch-up is
+-- rare and serialized by a transaction advisory lock: the reaper only tries
+-- it (and skips its round when it is held), a heartbeat waits for it.
 CREATE OR REPLACE FUNCTION metad_lease_catch_up(p_stale_after interval,
-                                                p_tick boolean)
+                                                p_tick boolean,
+                                                p_replica text)
   RETURNS TABLE (gap_us bigint, extended bigint)
   LANGUAGE plpgsql VOLATILE
   AS $$
@@ -22,39 +31,42 @@ DECLARE
   v_n bigint := 0;
 BEGIN
   SELECT c.last_tick, c.stale_after INTO v_last, v_stale
-    FROM metad_reaper_clock c;
-  IF NOT FOUND THEN
-    -- No tick yet: nothing was kept, so nothing is owed.
+    FROM metad_reaper_clock c ORDER BY c.last_tick DESC LIMIT 1;
+  IF FOUND AND now() - v_last > coalesce(p_stale_after, v_stale) THEN
+    -- One catch-up at a time (the key is 'metad' and 'leas' in ASCII).
     IF p_tick THEN
-      INSERT INTO metad_reaper_clock (last_tick, stale_after)
-      VALUES (now(), p_stale_after)
-      ON CONFLICT (one) DO NOTHING;
+      IF NOT pg_try_advisory_xact_lock(1835365473, 1818583411) THEN
+        RETURN QUERY SELECT -1::bigint, 0::bigint;
+        RETURN;
+      END IF;
+    ELSE
+      PERFORM pg_advisory_xact_lock(1835365473, 1818583411);
     END IF;
-    RETURN QUERY SELECT 0::bigint, 0::bigint;
-    RETURN;
-  END IF;
-  IF NOT p_tick AND now() - v_last <= v_stale THEN
-    RETURN QUERY SELECT 0::bigint, 0::bigint;
-    RETURN;
-  END IF;
-  -- One catch-up at a time; a concurrent one that ticked first leaves a
-  -- fresh clock, and this one then owes nothing.
-  SELECT c.last_tick, c.stale_after INTO v_last, v_stale
-    FROM metad_reaper_clock c
-     FOR UPDATE;
-  IF now() - v_last > v_stale THEN
-    v_gap := now() - v_last;
-    UPDATE task_log
-       SET lease_expire_time = lease_expire_time + v_gap
-     WHERE status = 'PROCESSING'
-       AND lease_expire_time > v_last
-       AND metad_lease_lapsed(lease_expire_time);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
+    -- A catch-up that committed meanwhile left a fresh clock: nothing owed.
+    SELECT max(c.last_tick) INTO v_last FROM metad_reaper_clock c;
+    IF now() - v_last > coalesce(p_stale_after, v_stale) THEN
+      v_gap := now() - v_last;
+      UPDATE task_log
+         SET lease_expire_time = lease_expire_time + v_gap
+       WHERE status = 'PROCESSING'
+         AND lease_expire_time > v_last
+         AND metad_lease_lapsed(lease_expire_time);
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
   END IF;
   IF p_tick OR v_gap > interval '0' THEN
-    UPDATE metad_reaper_clock
-       SET last_tick = greatest(last_tick, now()),
-           stale_after = coalesce(p_stale_after, stale_after);
+    INSERT INTO metad_reaper_clock AS c (replica, last_tick, stale_after)
+    VALUES (p_replica, now(), coalesce(p_stale_after, v_stale, interval '3 seconds'))
+    ON CONFLICT (replica) DO UPDATE
+      SET last_tick = greatest(c.last_tick, EXCLUDED.last_tick),
+          stale_after = EXCLUDED.stale_after;
+  END IF;
+  IF p_tick THEN
+    -- Daemons gone for an hour; a row another daemon holds is left alone.
+    DELETE FROM metad_reaper_clock
+     WHERE replica IN (SELECT c.replica FROM metad_reaper_clock c
+                        WHERE c.last_tick < now() - interval '1 hour'
+                          FOR UPDATE SKIP LOCKED);
   END IF;
   RETURN QUERY SELECT metad_us(timestamptz 'epoch' + v_gap), v_n;
 END

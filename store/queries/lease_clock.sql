@@ -3,6 +3,7 @@
 -- run by store/lease_clock.cc.
 
 -- name: lease_clock.catch_up
--- $1: stale_after in microseconds (NULL: the stored one); $2: tick.
+-- $1: stale_after in microseconds (NULL: the stored one); $2: tick; $3:
+-- this daemon's row in metad_reaper_clock.
 SELECT gap_us, extended
-  FROM metad_lease_catch_up($1::bigint * interval '1 microsecond', $2);
+  FROM metad_lease_catch_up($1::bigint * interval '1 microsecond', $2, $3);
