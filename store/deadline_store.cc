@@ -70,6 +70,7 @@ absl::StatusOr<AlertCounts> DeadlineStore::RecordAlerts(
   absl::Status status =
       db_->Transact("deadline.record", options, [&](Tx& tx) -> absl::Status {
         counts = AlertCounts();
+        Exec(tx, sql::kDeadlineYieldToLocks);
         counts.deadline_missed =
             Exec(tx, sql::kDeadlineRecordMissed, lookback_seconds).size();
         counts.stale = Exec(tx, sql::kDeadlineRecordStale).size();

@@ -39,6 +39,12 @@ SELECT (extract(epoch FROM s.max_age) * 1000000)::bigint AS max_age_us,
                        WHERE f.source = s.source) x
  WHERE s.source = $1;
 
+-- name: deadline.yield_to_locks
+-- The checker's transaction waits at most 200 ms for a lock (an operator's
+-- LOCK TABLE, a long DDL): the check is redone every interval, and a pool
+-- connection is not held behind someone else's lock meanwhile.
+SELECT set_config('lock_timeout', '200ms', true);
+
 -- name: deadline.record_missed
 -- Each checker's inserts only: another daemon's are skipped (ON CONFLICT).
 SELECT x.kind FROM metad_record_missed_deadlines(now(), $1::bigint * interval '1 second') a
