@@ -229,9 +229,13 @@ bool PgCluster::Kill9() {
   if (!KillPostgres(dir_ + "/data")) return false;
   // A machine that restarts has no process of that pid; here the killed
   // postmaster may stay a zombie (a container's PID 1 may not reap it),
-  // which PostgreSQL would take for a live postmaster on the next start.
+  // which PostgreSQL would take for a live postmaster on the next start:
+  // both of its lock files go (the data directory's and the socket's).
   std::error_code ignored;
   std::filesystem::remove(dir_ + "/data/postmaster.pid", ignored);
+  const std::string socket = absl::StrCat(dir_, "/.s.PGSQL.", port_);
+  std::filesystem::remove(socket + ".lock", ignored);
+  std::filesystem::remove(socket, ignored);
   return true;
 }
 
