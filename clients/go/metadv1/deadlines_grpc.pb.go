@@ -24,6 +24,7 @@ type DeadlineServiceClient interface {
 	// Declares (or removes) a source's freshness. Declaring the same max_age
 	// again changes nothing; a new max_age counts from the declaration or
 	// the latest file, whichever is later.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-134: an update returns the resource)
 	SetSourceFreshness(ctx context.Context, in *SetSourceFreshnessRequest, opts ...grpc.CallOption) (*SourceFreshness, error)
 	// Alerts recorded, by id.
 	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
@@ -75,6 +76,7 @@ type DeadlineServiceServer interface {
 	// Declares (or removes) a source's freshness. Declaring the same max_age
 	// again changes nothing; a new max_age counts from the declaration or
 	// the latest file, whichever is later.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME (AIP-134: an update returns the resource)
 	SetSourceFreshness(context.Context, *SetSourceFreshnessRequest) (*SourceFreshness, error)
 	// Alerts recorded, by id.
 	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
