@@ -47,6 +47,7 @@ $$;
 -- metad_task_row (whose columns name
 -- them) is dropped too: the functions of 0010's release make it again.
 DROP FUNCTION IF EXISTS metad_task_row(anyelement);
+DROP FUNCTION IF EXISTS metad_full_tasks();
 DROP FUNCTION IF EXISTS metad_concurrency_full(bigint, integer, text);
 DROP FUNCTION IF EXISTS metad_slot_holders(bigint, text);
 DROP FUNCTION IF EXISTS metad_concurrency_key(text, jsonb);

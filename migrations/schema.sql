@@ -572,6 +572,20 @@ END
 $$;
 
 --
+-- Name: metad_full_tasks(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.metad_full_tasks() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}')::text
+    FROM tasks t
+   WHERE t.concurrency_limit > 0 AND t.concurrency_key_label = ''
+     AND metad_concurrency_full(t.id, t.concurrency_limit,
+                                t.concurrency_key_label)
+$$;
+
+--
 -- Name: metad_lease_catch_up(interval, boolean, text); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -76,6 +76,21 @@ CREATE OR REPLACE FUNCTION metad_concurrency_full(p_task bigint,
          AND (SELECT count(*) FROM metad_slot_holders(p_task, '')) >= p_limit
 $$;
 
+-- The ids of every task whose global limit is full, ascending, as an array
+-- literal: what GetReadyTasks leaves out and what a held answer was
+-- computed with (store/ready_cache.h). Few tasks have a limit: the partial
+-- index tasks_concurrency_limited finds them without a scan of tasks.
+CREATE OR REPLACE FUNCTION metad_full_tasks()
+  RETURNS text
+  LANGUAGE sql STABLE PARALLEL SAFE
+  AS $$
+  SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}')::text
+    FROM tasks t
+   WHERE t.concurrency_limit > 0 AND t.concurrency_key_label = ''
+     AND metad_concurrency_full(t.id, t.concurrency_limit,
+                                t.concurrency_key_label)
+$$;
+
 -- A superseded run (RerunTasks reopened its task in its batch after it
 -- ended) stays in the log but no longer counts there: it neither blocks a
 -- start, nor spends an attempt, nor meets a child's edge. Each rule below

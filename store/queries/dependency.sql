@@ -171,10 +171,7 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
          AS batch_version,
        (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
          AS batch_token,
-       (SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}') FROM tasks t
-         WHERE t.concurrency_limit > 0 AND t.concurrency_key_label = ''
-           AND metad_concurrency_full(t.id, t.concurrency_limit,
-                                      t.concurrency_key_label))::text AS full
+       metad_full_tasks() AS full
 FROM task_log l WHERE l.batch_id = $1;
 
 -- name: dependency.run_summary_of
@@ -198,26 +195,20 @@ SELECT (SELECT version FROM task_graph_version) AS graph_version,
          AS batch_version,
        (SELECT token::text FROM batch_run_version WHERE batch_id = $1)
          AS batch_token,
-       (SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}') FROM tasks t
-         WHERE t.concurrency_limit > 0 AND t.concurrency_key_label = ''
-           AND metad_concurrency_full(t.id, t.concurrency_limit,
-                                      t.concurrency_key_label))::text AS full
+       metad_full_tasks() AS full
 FROM task_log l WHERE l.batch_id = $1 AND l.task_id = ANY($2::bigint[]);
 
 -- name: dependency.ready_state
 -- Whether a cached GetReadyTasks answer still holds: the graph's and the
 -- batch's versions in one snapshot (two primary-key reads), the time of
 -- that snapshot as the ready rule sees it (now(), metad_lease_lapsed), and
--- the tasks whose global concurrency limit is full: their slots are held by
--- runs of any batch, which the batch's version does not see (the partial
--- index tasks_concurrency_limited keeps this to the limited tasks).
+-- the tasks whose global concurrency limit is full (metad_full_tasks): their
+-- slots are held by runs of any batch, which the batch's version does not
+-- see.
 SELECT v.version AS graph_version, v.token::text AS graph_token,
        b.version AS batch_version, b.token::text AS batch_token,
        metad_us(now()) AS now_us,
-       (SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}') FROM tasks t
-         WHERE t.concurrency_limit > 0 AND t.concurrency_key_label = ''
-           AND metad_concurrency_full(t.id, t.concurrency_limit,
-                                      t.concurrency_key_label))::text AS full
+       metad_full_tasks() AS full
 FROM task_graph_version v
 LEFT JOIN batch_run_version b ON b.batch_id = $1;
 
