@@ -851,9 +851,12 @@ CREATE FUNCTION public.metad_record_missed_deadlines(p_now timestamp with time z
     LANGUAGE sql
     AS $$
   WITH recent AS (
-    -- Batches whose first run may make a deadline fall in the window.
+    -- Batches whose first run may make a deadline fall in the window; none
+    -- to look for (no scan of the window's runs, every check of every
+    -- daemon) while no task has an expected_duration.
     SELECT DISTINCT l.batch_id FROM task_log l
-     WHERE l.start_time > p_now - p_lookback
+     WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.expected_duration IS NOT NULL)
+       AND l.start_time > p_now - p_lookback
              - (SELECT coalesce(max(t.expected_duration), interval '0')
                   FROM tasks t)
        AND l.start_time <= p_now
