@@ -14,6 +14,7 @@
 #include "store/proto_time.h"
 #include "store/queries/file.sql.h"
 #include "store/sql.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 namespace {
@@ -22,45 +23,6 @@ using metad::v1::File;
 using metad::v1::FileEvent;
 using metad::v1::FileSpec;
 using metad::v1::FileStatus;
-
-// Attributes travel as a JSON object of strings (files.attributes jsonb).
-// Built and parsed by protobuf's JSON support, never by hand.
-std::string AttributesJson(
-    const google::protobuf::Map<std::string, std::string>& attributes) {
-  if (attributes.empty()) return "{}";
-  google::protobuf::Struct object;
-  for (const auto& [key, value] : attributes) {
-    (*object.mutable_fields())[key].set_string_value(value);
-  }
-  std::string json;
-  // Cannot fail for a Struct of strings of valid UTF-8 (validated upstream).
-  if (!google::protobuf::util::MessageToJsonString(object, &json).ok()) {
-    return "{}";
-  }
-  return json;
-}
-
-absl::Status ReadAttributes(
-    const pqxx::field& field,
-    google::protobuf::Map<std::string, std::string>* out) {
-  if (field.is_null()) return absl::OkStatus();
-  google::protobuf::Struct object;
-  if (!google::protobuf::util::JsonStringToMessage(field.c_str(), &object)
-           .ok()) {
-    return absl::InternalError("a stored file has unreadable attributes");
-  }
-  for (const auto& [key, value] : object.fields()) {
-    if (value.kind_case() == google::protobuf::Value::kStringValue) {
-      (*out)[key] = value.string_value();
-    } else {
-      // Only a hand-edited row holds anything but strings: show it as JSON.
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(value, &json);
-      (*out)[key] = json;
-    }
-  }
-  return absl::OkStatus();
-}
 
 int64_t OrUnknown(const pqxx::field& field) {
   return field.is_null() ? -1 : field.as<int64_t>();
@@ -102,7 +64,12 @@ absl::StatusOr<File> ReadFile(const pqxx::row& row, const FileColumns& c) {
   file.set_checksum(row[c.checksum].c_str());
   file.set_size_bytes(OrUnknown(row[c.size_bytes]));
   file.set_row_count(OrUnknown(row[c.row_count]));
-  RETURN_IF_ERROR(ReadAttributes(row[c.attributes], file.mutable_attributes()));
+  // Attributes travel as a JSON object of strings (files.attributes jsonb).
+  if (!row[c.attributes].is_null()) {
+    RETURN_IF_ERROR(ReadStringMapJson(row[c.attributes].c_str(),
+                                      "file's attributes",
+                                      file.mutable_attributes()));
+  }
   file.set_run_id(OrZero(row[c.run_id]));
   file.set_error_message(row[c.error_message].c_str());
   ReadTime(row[c.create_us], file.mutable_create_time());
@@ -290,11 +257,6 @@ absl::Status FenceRun(Tx& tx, int64_t run_id, absl::string_view action) {
   return LockLiveRun(tx, run_id, action);
 }
 
-std::string FileAttributesJson(
-    const google::protobuf::Map<std::string, std::string>& attributes) {
-  return AttributesJson(attributes);
-}
-
 absl::StatusOr<std::vector<File>> ReadFileRows(const pqxx::result& result) {
   return ReadFiles(result);
 }
@@ -404,7 +366,7 @@ absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     checksums.push_back(spec->checksum());
     sizes.push_back(spec->size_bytes());
     row_counts.push_back(spec->row_count());
-    attributes.push_back(AttributesJson(spec->attributes()));
+    attributes.push_back(StringMapJson(spec->attributes()));
   }
   const std::string sources_literal = TextArrayLiteral(sources);
   const std::string names_literal = TextArrayLiteral(names);

@@ -120,11 +120,6 @@ absl::Status FenceRun(Tx& tx, int64_t run_id, absl::string_view action);
 absl::StatusOr<std::vector<metad::v1::File>> ReadFileRows(
     const pqxx::result& result);
 
-// A FileSpec's attributes as files.attributes' JSON text (RegisterFiles'
-// encoding, for other stores that register files).
-std::string FileAttributesJson(
-    const google::protobuf::Map<std::string, std::string>& attributes);
-
 class FileStore {
  public:
   explicit FileStore(Database* db);

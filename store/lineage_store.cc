@@ -12,6 +12,7 @@
 #include "store/queries/lineage.sql.h"
 #include "store/queries/run.sql.h"
 #include "store/sql.h"
+#include "store/string_map_json.h"
 
 namespace metad::store {
 namespace {
@@ -49,7 +50,7 @@ absl::StatusOr<std::vector<RegisteredFile>> RecordLocked(
     checksums.push_back(spec->checksum());
     sizes.push_back(spec->size_bytes());
     row_counts.push_back(spec->row_count());
-    attributes.push_back(FileAttributesJson(spec->attributes()));
+    attributes.push_back(StringMapJson(spec->attributes()));
   }
   const std::string sources_literal = TextArrayLiteral(sources);
   const std::string names_literal = TextArrayLiteral(names);
