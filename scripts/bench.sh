@@ -19,7 +19,9 @@
 # with other work; negative values need root), and
 # after `--`, extra metad_load flags. METAD_BENCH_BUILD_DIR picks the build
 # directory (default build-release); METAD_BENCH_SETUP_SQL names a SQL file
-# run once after the migrations (e.g. bench/unpartitioned_history.sql).
+# run once after the migrations (e.g. bench/unpartitioned_history.sql);
+# METAD_BENCH_PG_SETTINGS adds PostgreSQL settings (name=value, spaces
+# between), e.g. shared_preload_libraries=pg_stat_statements to profile.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1 nice=
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
     --no-build) build_it= ;;
     --nice) nice=$2; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -92,7 +94,7 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); d
 # waits, so the probe times SERVING from the moment the database answers.
 # Twice: the first start applies the migrations to the empty database; the
 # restart (metad and PostgreSQL both restarted) finds the schema current.
-pg_start "$work/pgdata" "$work/sock"
+pg_start "$work/pgdata" "$work/sock" ${METAD_BENCH_PG_SETTINGS:-}
 pg_as_owner "$PG_BIN/createdb" -h "$work/sock" -U postgres metad
 pg_stop "$work/pgdata"
 export PGHOST=$work/sock PGPORT=5432 PGUSER=postgres PGDATABASE=metad
@@ -115,7 +117,7 @@ start_metad_then_database() {
   "$build/bench/metad_load" --startup_probe --target "127.0.0.1:$port" \
     --pg "$conninfo" --startup_file "$work/startup" --startup_label "$1" &
   local probe_pid=$!
-  pg_start "$work/pgdata" "$work/sock"
+  pg_start "$work/pgdata" "$work/sock" ${METAD_BENCH_PG_SETTINGS:-}
   renice_pg
   wait "$probe_pid" || { tail -20 "$work/metad.log" >&2; die "metad did not start"; }
 }
