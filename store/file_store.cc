@@ -360,42 +360,72 @@ absl::StatusOr<std::vector<RegisteredFile>> FileStore::Register(
     const std::vector<ChangeIntent>& intents) {
   std::vector<std::string> sources, names, checksums, attributes;
   std::vector<int64_t> sizes, row_counts;
-  for (const FileSpec* spec : specs) {
+  // Where each name first occurs in the request (a repeated name is created
+  // once, at its first occurrence, and answered alike everywhere).
+  absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, size_t>
+      first;
+  std::vector<size_t> first_of(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const FileSpec* spec = specs[i];
     sources.push_back(spec->source());
     names.push_back(spec->file_name());
     checksums.push_back(spec->checksum());
     sizes.push_back(spec->size_bytes());
     row_counts.push_back(spec->row_count());
     attributes.push_back(StringMapJson(spec->attributes()));
+    first_of[i] =
+        first.try_emplace({spec->source(), spec->file_name()}, i).first->second;
   }
-  const std::string sources_literal = TextArrayLiteral(sources);
-  const std::string names_literal = TextArrayLiteral(names);
   std::vector<RegisteredFile> results;
   RETURN_IF_ERROR(
       db_->Transact("file.register", options, [&](Tx& tx) -> absl::Status {
-        results.clear();
+        results.assign(specs.size(), RegisteredFile{});
+        std::vector<bool> answered(specs.size(), false);
         pqxx::result inserted =
-            Exec(tx, sql::kFileRegisterInsert, sources_literal, names_literal,
-                 TextArrayLiteral(checksums), IntArrayLiteral(sizes),
-                 IntArrayLiteral(row_counts), TextArrayLiteral(attributes),
-                 TextArrayLiteral(request_ids));
-        absl::flat_hash_set<int64_t> created;
+            Exec(tx, sql::kFileRegisterInsert, TextArrayLiteral(sources),
+                 TextArrayLiteral(names), TextArrayLiteral(checksums),
+                 IntArrayLiteral(sizes), IntArrayLiteral(row_counts),
+                 TextArrayLiteral(attributes), TextArrayLiteral(request_ids));
+        const FileColumns columns(inserted);
         for (const auto& row : inserted) {
-          created.insert(row["id"].as<int64_t>());
+          auto it = first.find(std::make_pair(
+              absl::string_view(row[columns.source].c_str()),
+              absl::string_view(row[columns.file_name].c_str())));
+          if (it == first.end()) {
+            return absl::InternalError("the insert answered a name not asked");
+          }
+          ASSIGN_OR_RETURN(results[it->second].file, ReadFile(row, columns));
+          results[it->second].created = true;
+          answered[it->second] = true;
         }
-        pqxx::result stored =
-            Exec(tx, sql::kFileRegisterRead, sources_literal, names_literal);
-        if (stored.size() != specs.size()) {
-          // Only an explicit delete between the two statements can do this.
-          return absl::AbortedError(
-              "a file changed while it was being registered; retry");
+        if (inserted.size() < first.size()) {
+          // Names that existed (or a concurrent registrant created while
+          // the insert waited on it): read them in a fresh snapshot.
+          std::vector<size_t> missing;
+          std::vector<absl::string_view> missing_sources, missing_names;
+          for (size_t i = 0; i < specs.size(); ++i) {
+            if (first_of[i] != i || answered[i]) continue;
+            missing.push_back(i);
+            missing_sources.push_back(specs[i]->source());
+            missing_names.push_back(specs[i]->file_name());
+          }
+          pqxx::result stored = ExecCustomPlan(
+              tx, sql::kFileRegisterRead, TextArrayLiteral(missing_sources),
+              TextArrayLiteral(missing_names));
+          if (stored.size() != missing.size()) {
+            // Only an explicit delete between the two statements can do
+            // this.
+            return absl::AbortedError(
+                "a file changed while it was being registered; retry");
+          }
+          const FileColumns stored_columns(stored);
+          for (size_t k = 0; k < missing.size(); ++k) {
+            ASSIGN_OR_RETURN(results[missing[k]].file,
+                             ReadFile(stored[k], stored_columns));
+          }
         }
-        const FileColumns columns(stored);
-        for (const auto& row : stored) {
-          ASSIGN_OR_RETURN(File file, ReadFile(row, columns));
-          // erase: a name repeated in the request is created once, first.
-          bool is_new = created.erase(file.id()) > 0;
-          results.push_back(RegisteredFile{std::move(file), is_new});
+        for (size_t i = 0; i < specs.size(); ++i) {
+          if (first_of[i] != i) results[i].file = results[first_of[i]].file;
         }
         return ApplyChanges(tx, specs, intents, results);
       }));
@@ -488,25 +518,24 @@ absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
                   absl::AlreadyExistsError(absl::StrCat(
                       "request_id: ", *key, " was used in run ", run_id,
                       " for a claim of ", first_limit, " files from ",
-                      first_source.empty() ? "any source"
-                                           : absl::StrCat("source ",
-                                                          first_source),
+                      first_source.empty()
+                          ? "any source"
+                          : absl::StrCat("source ", first_source),
                       "; a retry must repeat the call, a new claim needs a "
                       "new request_id")),
                   reason::kRequestIdReused,
                   {{"run_id", absl::StrCat(run_id)}, {"request_id", *key}});
             }
-            ASSIGN_OR_RETURN(result.files,
-                             ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id,
-                                            *key)));
+            ASSIGN_OR_RETURN(
+                result.files,
+                ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id, *key)));
             result.replayed = true;
             return absl::OkStatus();
           }
           pqxx::result r =
-              source.empty()
-                  ? Exec(tx, sql::kFileClaimAny, run_id, limit, key)
-                  : Exec(tx, sql::kFileClaimFromSource, run_id, limit, source,
-                         key);
+              source.empty() ? Exec(tx, sql::kFileClaimAny, run_id, limit, key)
+                             : Exec(tx, sql::kFileClaimFromSource, run_id,
+                                    limit, source, key);
           if (key.has_value() && !r.empty() &&
               r[0]["recorded"].as<int64_t>() == 0) {
             return TwinClaimedFirst();
@@ -521,9 +550,10 @@ absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
       return result;
     }
   }
-  return absl::AbortedError(absl::StrCat(
-      "request_id: ", request_id, ": concurrent claims with this id kept "
-      "conflicting; retry"));
+  return absl::AbortedError(
+      absl::StrCat("request_id: ", request_id,
+                   ": concurrent claims with this id kept "
+                   "conflicting; retry"));
 }
 
 // ---- CompleteFile ----

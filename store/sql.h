@@ -48,6 +48,17 @@ pqxx::result Exec(pqxx::transaction_base& tx, const Query& query,
   return tx.exec_prepared(query.name, std::forward<Args>(args)...);
 }
 
+// Runs `query` as an unnamed statement, planned for this call's values: for
+// the few statements whose generic plan (which PostgreSQL may keep for a
+// prepared statement after five executions, made from the table's size
+// then) turns into a scan of the whole table once it has grown. A parse and
+// a plan per call; values still travel as parameters.
+template <typename... Args>
+pqxx::result ExecCustomPlan(pqxx::transaction_base& tx, const Query& query,
+                            Args&&... args) {
+  return tx.exec_params(query.sql, std::forward<Args>(args)...);
+}
+
 // Encodes strings as a PostgreSQL text[] literal for `$n::text[]` (libpqxx
 // 6.4 has no container-to-array conversion). Values are quoted and escaped,
 // so any UTF-8 string round-trips.

@@ -3,6 +3,8 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "store/sql.h"
 
@@ -26,6 +28,8 @@ std::string StringMapJson(
 absl::Status ReadStringMapJson(
     const char* json, const char* what,
     google::protobuf::Map<std::string, std::string>* out) {
+  // Most rows hold no attributes or labels: no parser for those.
+  if (std::strcmp(json, "{}") == 0) return absl::OkStatus();
   google::protobuf::Struct object;
   if (!google::protobuf::util::JsonStringToMessage(json, &object).ok()) {
     return absl::InternalError(

@@ -3,13 +3,14 @@
 -- rows in the same statement. Files are read as metad_file_row, events as
 -- metad_file_event_row (migrations/functions/15_rows.sql).
 --
--- Except where a hot statement is planned anew on every call: PostgreSQL
--- keeps a custom plan for file.register_read and the claims (their LIMIT
--- and array sizes make the generic plan look dearer), and inlining
--- metad_file_row into each plan cost 0.03 ms (register_read) to 0.1 ms
--- (claim_any) of planning per call, measured. Those write its columns out,
--- with its names, in its order; FileColumns in store/file_store.cc reads
--- every file row by those names.
+-- Except where a hot statement is planned anew on every call (the claims,
+-- whose LIMIT and array sizes make PostgreSQL keep a custom plan, and
+-- file.register_read, which RegisterFile runs unprepared: see there), and
+-- inlining metad_file_row into each plan cost 0.03 ms (register_read) to
+-- 0.1 ms (claim_any) of planning per call, measured. Those, and
+-- file.register_insert's RETURNING, write its columns out, with its names,
+-- in its order; FileColumns in store/file_store.cc reads every file row by
+-- those names.
 
 -- name: file.lock_run
 -- The run of a ClaimFiles or CompleteFile must be live. FOR SHARE: the run
@@ -45,7 +46,9 @@ ORDER BY f.id;
 -- files_source_file_name), so concurrent registrants cannot both create a
 -- file. DISTINCT ON keeps the first occurrence of a name repeated within the
 -- request; rows go in in (source, file_name) order so that two overlapping
--- batches lock names in the same order and never deadlock.
+-- batches lock names in the same order and never deadlock. Answers the
+-- created rows whole, so that a request whose names were all new needs no
+-- file.register_read.
 WITH input AS (
   SELECT DISTINCT ON (source, file_name) *
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
@@ -61,18 +64,26 @@ WITH input AS (
   FROM input
   ORDER BY source, file_name
   ON CONFLICT ON CONSTRAINT files_source_file_name DO NOTHING
-  RETURNING id
+  RETURNING id, source, file_name, status, checksum, size_bytes, row_count,
+            attributes::text AS attributes, run_id, error_message,
+            metad_us(create_time) AS create_us,
+            metad_us(update_time) AS update_us, version, producer_run_id
 ), events AS (
   INSERT INTO file_events (file_id, kind, to_status)
   SELECT id, 'REGISTERED', 'NEW' FROM inserted
 )
-SELECT id FROM inserted;
+SELECT * FROM inserted;
 
 -- name: file.register_read
 -- The registered files in the order of the request. A separate statement (a
 -- fresh READ COMMITTED snapshot) so that rows a concurrent registrant
 -- committed while the insert waited on it are seen. metad_file_row's
--- columns written out (a hot path: see the top of this file).
+-- columns written out (a hot path: see the top of this file). FileStore
+-- runs it unprepared (ExecCustomPlan), for the names the insert did not
+-- create: prepared, PostgreSQL switched to a generic plan made while files
+-- was nearly empty (a hash join over a seq scan of files) and kept it while
+-- the table grew, one whole scan per batch (session 9 in
+-- docs/benchmarks.md). (store/lineage_store.cc still runs it prepared.)
 SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
        f.row_count, f.attributes::text AS attributes, f.run_id,
        f.error_message, metad_us(f.create_time) AS create_us,
