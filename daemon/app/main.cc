@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/synchronization/mutex.h"
 #include "daemon/app/commands.h"
 
 namespace {
@@ -23,6 +24,12 @@ constexpr const char* kUsage =
 int main(int argc, char** argv) {
   // A peer that vanished must not kill the daemon through a write.
   std::signal(SIGPIPE, SIG_IGN);
+  // Debian's abseil is built without NDEBUG, so every absl::Mutex (gRPC's
+  // locks too) checks for lock-order cycles in a process-wide graph under a
+  // global lock: GraphCycles was metad's top symbol under RegisterFile load
+  // (docs/benchmarks.md, session 9). The lock order is checked by review and
+  // the sanitizer builds, not at run time.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
       std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
