@@ -4,6 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -153,13 +155,15 @@ absl::StatusOr<std::vector<File>> ReadFiles(const pqxx::result& result) {
 // clock); NOT_FOUND or FAILED_PRECONDITION naming the reason otherwise. The
 // run's row stays locked FOR SHARE (file.lock_run): it cannot end before this
 // transaction does.
-absl::Status CheckLiveRun(const pqxx::result& r, int64_t run_id,
-                          absl::string_view action) {
-  if (r.empty()) {
-    return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
-                                 absl::StrCat("run ", run_id, ": no such run"));
-  }
-  const pqxx::row run = r[0];
+absl::Status NoSuchRun(int64_t run_id) {
+  return NotFoundResourceError(resource::kRun, absl::StrCat(run_id),
+                               absl::StrCat("run ", run_id, ": no such run"));
+}
+
+// CheckLiveRun for a run's row (status, live, lease_us, error_message,
+// cancelled).
+absl::Status CheckLiveRunRow(const pqxx::row& run, int64_t run_id,
+                             absl::string_view action) {
   const std::string status = run["status"].c_str();
   if (status != "PROCESSING") {
     std::string why = run["error_message"].c_str();
@@ -185,6 +189,33 @@ absl::Status CheckLiveRun(const pqxx::result& r, int64_t run_id,
                      "; only a live run can ", action, "; start a new run"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckLiveRun(const pqxx::result& r, int64_t run_id,
+                          absl::string_view action) {
+  if (r.empty()) return NoSuchRun(run_id);
+  return CheckLiveRunRow(r[0], run_id, action);
+}
+
+// A claim's request_id that the run used before (`run` has claim_source and
+// claim_limit, not NULL): OK when the call repeats that claim (a retry),
+// ALREADY_EXISTS otherwise.
+absl::Status CheckSameClaim(const pqxx::row& run, int64_t run_id,
+                            const std::string& request_id,
+                            const std::string& source, int limit) {
+  const std::string first_source = run["claim_source"].c_str();
+  const int first_limit = run["claim_limit"].as<int>();
+  if (first_source == source && first_limit == limit) return absl::OkStatus();
+  return WithErrorInfo(
+      absl::AlreadyExistsError(absl::StrCat(
+          "request_id: ", request_id, " was used in run ", run_id,
+          " for a claim of ", first_limit, " files from ",
+          first_source.empty() ? "any source"
+                               : absl::StrCat("source ", first_source),
+          "; a retry must repeat the call, a new claim needs a "
+          "new request_id")),
+      reason::kRequestIdReused,
+      {{"run_id", absl::StrCat(run_id)}, {"request_id", request_id}});
 }
 
 absl::Status LockLiveRun(Tx& tx, int64_t run_id, absl::string_view action) {
@@ -511,24 +542,11 @@ absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
           pqxx::result run = Exec(tx, sql::kFileLockRunClaim, run_id, key);
           RETURN_IF_ERROR(CheckLiveRun(run, run_id, "claim files"));
           if (key.has_value() && !run[0]["claim_limit"].is_null()) {
-            const std::string first_source = run[0]["claim_source"].c_str();
-            const int first_limit = run[0]["claim_limit"].as<int>();
-            if (first_source != source || first_limit != limit) {
-              return WithErrorInfo(
-                  absl::AlreadyExistsError(absl::StrCat(
-                      "request_id: ", *key, " was used in run ", run_id,
-                      " for a claim of ", first_limit, " files from ",
-                      first_source.empty()
-                          ? "any source"
-                          : absl::StrCat("source ", first_source),
-                      "; a retry must repeat the call, a new claim needs a "
-                      "new request_id")),
-                  reason::kRequestIdReused,
-                  {{"run_id", absl::StrCat(run_id)}, {"request_id", *key}});
-            }
-            ASSIGN_OR_RETURN(
-                result.files,
-                ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id, *key)));
+            RETURN_IF_ERROR(
+                CheckSameClaim(run[0], run_id, *key, source, limit));
+            ASSIGN_OR_RETURN(result.files,
+                             ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id,
+                                            *key)));
             result.replayed = true;
             return absl::OkStatus();
           }
@@ -554,6 +572,113 @@ absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
       absl::StrCat("request_id: ", request_id,
                    ": concurrent claims with this id kept "
                    "conflicting; retry"));
+}
+
+// ---- ClaimFiles, coalesced (store/claim_batcher.h) ----
+
+absl::StatusOr<std::vector<absl::StatusOr<ClaimResult>>> FileStore::ClaimMany(
+    const TxOptions& options, const std::vector<const ClaimCall*>& calls) {
+  // Runs in id order: every batch locks its runs in the same order.
+  std::vector<size_t> order(calls.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&calls](size_t a, size_t b) {
+    return calls[a]->run_id < calls[b]->run_id;
+  });
+  std::vector<int64_t> runs;
+  std::vector<std::string> request_ids;
+  for (size_t i : order) {
+    if (!runs.empty() && runs.back() == calls[i]->run_id) {
+      return TwinClaimedFirst();  // two calls of one run: one by one
+    }
+    runs.push_back(calls[i]->run_id);
+    request_ids.push_back(calls[i]->request_id);
+  }
+  std::vector<absl::StatusOr<ClaimResult>> answers;
+  RETURN_IF_ERROR(
+      db_->Transact("file.claim_many", options, [&](Tx& tx) -> absl::Status {
+        answers.assign(calls.size(), ClaimResult());
+        pqxx::result locked =
+            Exec(tx, sql::kFileLockRunsClaim, IntArrayLiteral(runs),
+                 TextArrayLiteral(request_ids));
+        absl::flat_hash_map<int64_t, pqxx::result::size_type> row_of;
+        for (pqxx::result::size_type r = 0; r < locked.size(); ++r) {
+          row_of[locked[r]["run_id"].as<int64_t>()] = r;
+        }
+        // The calls that claim anew, by source, in run order.
+        std::map<std::string, std::vector<size_t>> fresh;
+        for (size_t i : order) {
+          const ClaimCall& call = *calls[i];
+          auto found = row_of.find(call.run_id);
+          if (found == row_of.end()) {
+            answers[i] = NoSuchRun(call.run_id);
+            continue;
+          }
+          const pqxx::row run = locked[found->second];
+          if (absl::Status live =
+                  CheckLiveRunRow(run, call.run_id, "claim files");
+              !live.ok()) {
+            answers[i] = live;
+            continue;
+          }
+          if (!call.request_id.empty() && !run["claim_limit"].is_null()) {
+            if (absl::Status same = CheckSameClaim(
+                    run, call.run_id, call.request_id, call.source, call.limit);
+                !same.ok()) {
+              answers[i] = same;
+              continue;
+            }
+            ClaimResult replay;
+            ASSIGN_OR_RETURN(replay.files,
+                             ReadFiles(Exec(tx, sql::kFileClaimReplay,
+                                            call.run_id, call.request_id)));
+            replay.replayed = true;
+            answers[i] = std::move(replay);
+            continue;
+          }
+          fresh[call.source].push_back(i);
+        }
+        if (!fresh.empty()) Exec(tx, sql::kFileClaimManyPlan);
+        for (const auto& [source, members] : fresh) {
+          std::vector<int64_t> ids, limits;
+          std::vector<std::string> keys;
+          int64_t total = 0;
+          size_t with_key = 0;
+          absl::flat_hash_map<int64_t, size_t> call_of;
+          for (size_t i : members) {
+            ids.push_back(calls[i]->run_id);
+            limits.push_back(calls[i]->limit);
+            keys.push_back(calls[i]->request_id);
+            total += calls[i]->limit;
+            if (!calls[i]->request_id.empty()) ++with_key;
+            call_of[calls[i]->run_id] = i;
+          }
+          pqxx::result r =
+              source.empty()
+                  ? Exec(tx, sql::kFileClaimManyAny, IntArrayLiteral(ids),
+                         IntArrayLiteral(limits), TextArrayLiteral(keys), total)
+                  : Exec(tx, sql::kFileClaimManyFromSource,
+                         IntArrayLiteral(ids), IntArrayLiteral(limits),
+                         TextArrayLiteral(keys), total, source);
+          if (r.empty() || r[0]["recorded"].as<int64_t>() !=
+                               static_cast<int64_t>(with_key)) {
+            return TwinClaimedFirst();  // rolled back; one by one
+          }
+          const FileColumns columns(r);
+          for (const auto& row : r) {
+            if (row[columns.id].is_null()) continue;  // nothing claimed
+            ASSIGN_OR_RETURN(File file, ReadFile(row, columns));
+            auto owner = call_of.find(file.run_id());
+            if (owner == call_of.end()) {
+              return absl::InternalError(
+                  absl::StrCat("claim batch: file ", file.id(), " went to run ",
+                               file.run_id(), ", which is not in the batch"));
+            }
+            answers[owner->second]->files.push_back(std::move(file));
+          }
+        }
+        return absl::OkStatus();
+      }));
+  return answers;
 }
 
 // ---- CompleteFile ----

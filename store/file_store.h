@@ -103,6 +103,15 @@ struct ClaimResult {
   bool replayed = false;  // request_id matched an earlier claim of the run
 };
 
+// One ClaimFiles call of a claim batch (store/claim_batcher.h): Claim's
+// arguments.
+struct ClaimCall {
+  int64_t run_id = 0;
+  std::string source;  // "" for any source
+  int limit = 0;
+  std::string request_id;  // "" for none
+};
+
 struct CompleteResult {
   metad::v1::File file;
   bool replayed = false;  // the file already had this outcome from the run
@@ -185,6 +194,18 @@ class FileStore {
   absl::StatusOr<ClaimResult> Claim(const TxOptions& options, int64_t run_id,
                                     const std::string& source, int limit,
                                     const std::string& request_id = "");
+
+  // Claim for several calls of distinct runs in one transaction: the calls
+  // of one source share one statement (one SKIP LOCKED scan for their total
+  // limit; the files, by id, fill the first call's limit, then the next).
+  // Each call is answered as Claim would answer it alone (a refusal of one
+  // does not touch the others), in the order of `calls`. ABORTED for the
+  // whole batch (nothing done) when it cannot be answered together: two
+  // calls of one run, or a concurrent call with the same request_id
+  // recorded its claim first; the caller then runs the calls one by one.
+  // Besides: Database::Transact's codes.
+  absl::StatusOr<std::vector<absl::StatusOr<ClaimResult>>> ClaimMany(
+      const TxOptions& options, const std::vector<const ClaimCall*>& calls);
 
   // Records the outcome (SUCCESS or ERROR) of a file held by a live run and
   // appends a COMPLETED event. When the file already has that outcome (and

@@ -7,3 +7,4 @@ metad_test(file_concurrency_pgtest file_concurrency_pgtest.cc
 metad_test(register_batcher_pgtest register_batcher_pgtest.cc
   LIBS metad_store)
 metad_test(file_versions_pgtest file_versions_pgtest.cc LIBS metad_services)
+metad_test(claim_batcher_pgtest claim_batcher_pgtest.cc LIBS metad_store)

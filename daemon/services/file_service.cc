@@ -104,7 +104,11 @@ absl::Status ReprocessFilterOf(const metad::v1::ReprocessFilesRequest& request,
 }  // namespace
 
 FileServiceImpl::FileServiceImpl(store::Database* db, CallRunner* runner)
-    : runner_(runner), store_(db), register_batcher_(&store_), lineage_(db) {}
+    : runner_(runner),
+      store_(db),
+      register_batcher_(&store_),
+      claim_batcher_(&store_),
+      lineage_(db) {}
 
 grpc::ServerUnaryReactor* FileServiceImpl::RegisterFile(
     grpc::CallbackServerContext* context,
@@ -281,26 +285,36 @@ grpc::ServerUnaryReactor* FileServiceImpl::ClaimFiles(
     grpc::CallbackServerContext* context,
     const metad::v1::ClaimFilesRequest* request,
     metad::v1::ClaimFilesResponse* response) {
-  return runner_->Run(
+  // Validated here on gRPC's thread; claimed by the batcher, which may share
+  // the transaction and the scan with concurrent ClaimFiles calls.
+  return runner_->RunAsync(
       context, "ClaimFiles",
-      [=](const store::TxOptions& options) -> absl::Status {
-        RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
-        RETURN_IF_ERROR(CheckOptionalSource(request->source()));
-        if (request->limit() < 1 || request->limit() > kMaxClaimLimit) {
-          return metad::InvalidFieldError(
-              "limit", absl::StrCat("must be 1..", kMaxClaimLimit, " (got ",
-                                    request->limit(), ")"));
+      [=](store::TxOptions options, CallRunner::Done done) {
+        absl::Status valid = [&]() -> absl::Status {
+          RETURN_IF_ERROR(CheckId("run_id", request->run_id()));
+          RETURN_IF_ERROR(CheckOptionalSource(request->source()));
+          if (request->limit() < 1 || request->limit() > kMaxClaimLimit) {
+            return metad::InvalidFieldError(
+                "limit", absl::StrCat("must be 1..", kMaxClaimLimit, " (got ",
+                                      request->limit(), ")"));
+          }
+          return CheckRequestId("request_id", request->request_id());
+        }();
+        if (!valid.ok()) {
+          done(valid);
+          return;
         }
-        RETURN_IF_ERROR(CheckRequestId("request_id", request->request_id()));
-        ASSIGN_OR_RETURN(
-            store::ClaimResult claimed,
-            store_.Claim(options, request->run_id(), request->source(),
-                         request->limit(), request->request_id()));
-        for (auto& file : claimed.files) {
-          *response->add_files() = std::move(file);
-        }
-        response->set_replayed(claimed.replayed);
-        return absl::OkStatus();
+        claim_batcher_.Submit(
+            std::move(options),
+            store::ClaimCall{request->run_id(), request->source(),
+                             request->limit(), request->request_id()},
+            Answer<store::ClaimResult>(
+                std::move(done), [response](store::ClaimResult& claimed) {
+                  for (auto& file : claimed.files) {
+                    *response->add_files() = std::move(file);
+                  }
+                  response->set_replayed(claimed.replayed);
+                }));
       });
 }
 

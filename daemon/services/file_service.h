@@ -9,6 +9,7 @@
 
 #include "daemon/rpc/call_runner.h"
 #include "metad/v1/files.grpc.pb.h"
+#include "store/claim_batcher.h"
 #include "store/database.h"
 #include "store/file_store.h"
 #include "store/lineage_store.h"
@@ -104,6 +105,8 @@ class FileServiceImpl final : public metad::v1::FileService::CallbackService {
   store::FileStore store_;
   // Single-file registrations share transactions (group commit).
   store::RegisterBatcher register_batcher_;
+  // Concurrent claims share a transaction and one scan per source.
+  store::ClaimBatcher claim_batcher_;
   store::LineageStore lineage_;
 };
 
