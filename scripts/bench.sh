@@ -78,7 +78,7 @@ fi
 if [ -n "$keep" ]; then
   mkdir -p "$keep"
   work=$(realpath "$keep")
-  rm -f "$work/startup"
+  rm -f "$work/startup" "$work/metad.log"
 else
   work=$(mktemp -d /tmp/metad-bench.XXXXXX)
 fi
