@@ -14,7 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "bench/driver.h"
+#include "bench/measure.h"
 #include "bench/pgbench_runner.h"
+#include "bench/scenarios_lineage.h"
 
 namespace metad::bench {
 namespace {
@@ -437,6 +439,8 @@ Operation ListOp(Env* env, Recorder* rec, std::string token) {
 
 // ---- measuring -------------------------------------------------------------
 
+}  // namespace
+
 Figures Measure(Env* env, const std::string& name, const DriveOptions& drive,
                 Recorder* rec, const Operation& op) {
   Figures f;
@@ -468,6 +472,8 @@ DriveOptions DriveFor(const Settings& s) {
   d.max_ops = s.max_ops;
   return d;
 }
+
+namespace {
 
 int PgbenchSeconds(const Settings& s) {
   // pgbench counts its connection time (32 backends: ~1 s on a busy
@@ -865,6 +871,8 @@ absl::Status RunScenario(Env* env, const std::string& scenario,
   if (scenario == "claim-complete") return ClaimComplete(env, out);
   if (scenario == "ready") return Ready(env, out);
   if (scenario == "list-deep") return ListDeep(env, out);
+  if (scenario == "lineage") return Lineage(env, out);
+  if (scenario == "label-list") return LabelList(env, out);
   return absl::InvalidArgumentError(
       absl::StrCat("unknown scenario \"", scenario, "\""));
 }

@@ -39,6 +39,8 @@ struct Settings {
   int list_walk_page = 1000;
   int list_page = 100;
   double half_rate = 0;  // register-half's rate; 0: half of register's
+  // lineage, label-list: pipelines of 100 runs and 100 files each.
+  int lineage_pipelines = 10000;
   // pgbench ("" to skip the comparison).
   std::string pgbench;
   std::string pgbench_dir;

@@ -696,11 +696,16 @@ BEGIN
                  WHERE o.run_id = ANY (v_frontier)
                  ORDER BY o.run_id, o.file_id LIMIT v_left + 1) e;
       ELSIF v_from_files THEN
+        -- kind || '': by file_events_file, never by a whole scan of the
+        -- claims index (run_id first) that a partition's stale statistics
+        -- (the newest one, taking the claims) can make look cheaper: 40 ms
+        -- a call over 60,000 claims (docs/benchmarks.md, Session 9).
         SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
                array_agg(e.file_id ORDER BY e.run_id, e.file_id)
           INTO v_runs, v_files
           FROM (SELECT DISTINCT c.run_id, c.file_id FROM file_events c
-                 WHERE c.kind = 'CLAIMED' AND c.file_id = ANY (v_frontier)
+                 WHERE c.kind || '' = 'CLAIMED'
+                   AND c.file_id = ANY (v_frontier)
                    AND EXISTS (SELECT 1 FROM task_log l WHERE l.id = c.run_id)
                  ORDER BY c.run_id, c.file_id LIMIT v_left + 1) e;
       ELSE
@@ -2422,6 +2427,12 @@ CREATE INDEX file_events_p4000000_file_id_id_idx ON public.file_events_p4000000 
 CREATE INDEX file_events_p4000000_run_id_file_id_idx ON public.file_events_p4000000 USING btree (run_id, file_id) WHERE (kind = 'CLAIMED'::text);
 
 --
+-- Name: files_attribute_pairs; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_attribute_pairs ON public.files USING gin (attributes jsonb_path_ops) WHERE (attributes <> '{}'::jsonb);
+
+--
 -- Name: files_attributes; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2540,6 +2551,12 @@ CREATE INDEX task_events_task ON public.task_events USING btree (task, id);
 --
 
 CREATE INDEX task_log_batch ON public.task_log USING btree (batch_id, task_id, id);
+
+--
+-- Name: task_log_label_pairs; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX task_log_label_pairs ON public.task_log USING gin (labels jsonb_path_ops) WHERE (labels <> '{}'::jsonb);
 
 --
 -- Name: task_log_labels; Type: INDEX; Schema: public; Owner: -

@@ -14,7 +14,9 @@
 #                               harness works (CI may call it)
 # Options: --duration S, --repeat N, --concurrency N, --pool N (metad
 # --pool_size), --scenarios a,b, --markdown FILE (append the tables),
-# --no-build (use the binaries already built), --nice N (run PostgreSQL,
+# --no-build (use the binaries already built), --keep DIR (put the cluster
+# in DIR and keep it: a later run with the same DIR measures the data an
+# earlier one filled, e.g. with `-- --setup_only --fill_files N`), --nice N (run PostgreSQL,
 # metad, metad_load and pgbench at niceness N, e.g. -10 on a machine busy
 # with other work; negative values need root), and
 # after `--`, extra metad_load flags. METAD_BENCH_BUILD_DIR picks the build
@@ -24,7 +26,7 @@
 # between), e.g. shared_preload_libraries=pg_stat_statements to profile.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1 nice=
+mode=quick duration= repeat= concurrency=32 pool= scenarios= markdown= build_it=1 nice= keep=
 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --scenarios) scenarios=$2; shift ;;
     --markdown) markdown=$2; shift ;;
     --no-build) build_it= ;;
+    --keep) keep=$2; shift ;;
     --nice) nice=$2; shift ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
@@ -48,7 +51,8 @@ done
 
 case $mode in
   smoke) sizes=(--duration 1 --repeat 1 --backlog 2000 --ready_tasks 200
-                --ready_edges 1000 --list_depth 20 --list_walk_page 500) ;;
+                --ready_edges 1000 --list_depth 20 --list_walk_page 500
+                --lineage_pipelines 20) ;;
   quick) sizes=(--duration 5 --repeat 1 --backlog 100000 --list_depth 1000) ;;
   full) sizes=(--duration 20 --repeat 3 --backlog 1000000 --list_depth 10000
                --grow_files_to 10000000) ;;
@@ -73,7 +77,13 @@ fi
 [ -x "$build/metad" ] && [ -x "$build/bench/metad_load" ] ||
   die "no metad or bench/metad_load in $build (run without --no-build)"
 
-work=$(mktemp -d /tmp/metad-bench.XXXXXX)
+if [ -n "$keep" ]; then
+  mkdir -p "$keep"
+  work=$(realpath "$keep")
+  rm -f "$work/startup" "$work/metad.log"
+else
+  work=$(mktemp -d /tmp/metad-bench.XXXXXX)
+fi
 chmod 755 "$work"
 metad_pid=
 cleanup() {
@@ -82,7 +92,7 @@ cleanup() {
     wait "$metad_pid" 2>/dev/null || true
   fi
   pg_stop "$work/pgdata"
-  rm -rf "$work"
+  [ -n "$keep" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -94,9 +104,12 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); d
 # waits, so the probe times SERVING from the moment the database answers.
 # Twice: the first start applies the migrations to the empty database; the
 # restart (metad and PostgreSQL both restarted) finds the schema current.
-pg_start "$work/pgdata" "$work/sock" ${METAD_BENCH_PG_SETTINGS:-}
-pg_as_owner "$PG_BIN/createdb" -h "$work/sock" -U postgres metad
-pg_stop "$work/pgdata"
+# A kept cluster that exists already is only restarted.
+if [ ! -d "$work/pgdata" ]; then
+  pg_start "$work/pgdata" "$work/sock" ${METAD_BENCH_PG_SETTINGS:-}
+  pg_as_owner "$PG_BIN/createdb" -h "$work/sock" -U postgres metad
+  pg_stop "$work/pgdata"
+fi
 export PGHOST=$work/sock PGPORT=5432 PGUSER=postgres PGDATABASE=metad
 conninfo="host=$work/sock port=5432 user=postgres dbname=metad"
 

@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/services/file_service.h"
@@ -253,8 +254,11 @@ TEST_F(LabelSearchTest, BadSelectorsNameTheTerm) {
 }
 
 // The statements the stores run, over 100,000 files and runs: a
-// selective selector must be answered through the GIN index, not by
-// scanning the table. Dropping the index makes the same check fail.
+// selective selector must be answered through a GIN index, not by
+// scanning the table: key=value terms through the jsonb_path_ops index
+// (files_attribute_pairs, task_log_label_pairs; migration 0017), key terms
+// through the jsonb_ops one (files_attributes). Dropping the indexes makes
+// the same check fail.
 TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
   Sql("INSERT INTO files (source, file_name, attributes) "
       "SELECT 's' || (i % 10), 'f' || i, jsonb_build_object("
@@ -273,7 +277,9 @@ TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
   // and the planner rightly prices scanning it. Merge it as autovacuum
   // would, then take statistics.
   Sql("SELECT gin_clean_pending_list('files_attributes'::regclass), "
-      "gin_clean_pending_list('task_log_labels'::regclass)");
+      "gin_clean_pending_list('task_log_labels'::regclass), "
+      "gin_clean_pending_list('files_attribute_pairs'::regclass), "
+      "gin_clean_pending_list('task_log_label_pairs'::regclass)");
   // With the default target ANALYZE samples 30,000 of the 100,000 rows,
   // and the jsonb estimate of `@>` is the share of the sampled histogram
   // that matches: when shard 7 lands in the histogram (about one run in
@@ -291,9 +297,11 @@ TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
       "0, NULL, NULL, NULL, NULL, NULL, 101, '{\"shard\": \"7\"}', NULL";
   const std::string rare =
       "0, NULL, NULL, NULL, NULL, NULL, 101, NULL, '{rare}'";
-  for (const std::string& args : {shard, rare}) {
+  for (const auto& [args, index] :
+       {std::pair<std::string, std::string>{shard, "files_attribute_pairs"},
+        {rare, "files_attributes"}}) {
     const std::string plan = Plan(store::sql::kFileList, args);
-    EXPECT_THAT(plan, HasSubstr("files_attributes")) << plan;
+    EXPECT_THAT(plan, HasSubstr(index)) << plan;
     EXPECT_THAT(plan, Not(HasSubstr("Seq Scan on files"))) << plan;
   }
   // run.list: after_id, task, batch, status, started after/before, limit,
@@ -301,7 +309,7 @@ TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
   const std::string run_args =
       "0, '', '', '', NULL, NULL, 101, '{\"shard\": \"7\"}', NULL";
   const std::string run_plan = Plan(store::sql::kRunList, run_args);
-  EXPECT_THAT(run_plan, HasSubstr("task_log_labels")) << run_plan;
+  EXPECT_THAT(run_plan, HasSubstr("task_log_label_pairs")) << run_plan;
   EXPECT_THAT(run_plan, Not(HasSubstr("Seq Scan on task_log"))) << run_plan;
 
   // The results through the API agree with the data.
@@ -309,10 +317,10 @@ TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
   EXPECT_EQ(FileIds("rare").size(), 5u);
   EXPECT_EQ(RunIds("shard=7,env=prod").size(), 100u);
 
-  // Without the index the check above fails: the plan scans.
-  Sql("DROP INDEX files_attributes");
+  // Without the indexes the check above fails: the plan scans.
+  Sql("DROP INDEX files_attributes, files_attribute_pairs");
   EXPECT_THAT(Plan(store::sql::kFileList, shard),
-              Not(HasSubstr("files_attributes")));
+              Not(HasSubstr("files_attribute")));
 }
 
 }  // namespace

@@ -72,11 +72,16 @@ BEGIN
                  WHERE o.run_id = ANY (v_frontier)
                  ORDER BY o.run_id, o.file_id LIMIT v_left + 1) e;
       ELSIF v_from_files THEN
+        -- kind || '': by file_events_file, never by a whole scan of the
+        -- claims index (run_id first) that a partition's stale statistics
+        -- (the newest one, taking the claims) can make look cheaper: 40 ms
+        -- a call over 60,000 claims (docs/benchmarks.md, Session 9).
         SELECT array_agg(e.run_id ORDER BY e.run_id, e.file_id),
                array_agg(e.file_id ORDER BY e.run_id, e.file_id)
           INTO v_runs, v_files
           FROM (SELECT DISTINCT c.run_id, c.file_id FROM file_events c
-                 WHERE c.kind = 'CLAIMED' AND c.file_id = ANY (v_frontier)
+                 WHERE c.kind || '' = 'CLAIMED'
+                   AND c.file_id = ANY (v_frontier)
                    AND EXISTS (SELECT 1 FROM task_log l WHERE l.id = c.run_id)
                  ORDER BY c.run_id, c.file_id LIMIT v_left + 1) e;
       ELSE
