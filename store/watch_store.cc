@@ -42,6 +42,7 @@ absl::StatusOr<bool> WatchStore::AdvanceHorizon(EventTable table,
         int limit = fence && next.candidate - next.settled > kHorizonPage
                         ? 0
                         : kHorizonPage;
+        Exec(tx, sql::kWatchForceGenericPlan);
         pqxx::result r = Exec(tx, query, fence, next.settled, limit);
         bool fence_passed = r[0]["fence_passed"].as<bool>();
         int64_t last_id = r[0]["last_id"].as<int64_t>();
@@ -105,6 +106,7 @@ absl::StatusOr<std::vector<WatchedFileEvent>> WatchStore::ReadFileEvents(
       db_->Transact("watch.file_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
         const MapMatchParams attributes = MapMatch(filter.attributes);
+        Exec(tx, sql::kWatchForceGenericPlan);
         pqxx::result r =
             filter.file_id != 0
                 ? Exec(tx, sql::kWatchFileEventsOfFile, after_id, upto_id,
@@ -136,6 +138,7 @@ absl::StatusOr<std::vector<WatchedRunEvent>> WatchStore::ReadRunEvents(
       db_->Transact("watch.run_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
         const MapMatchParams labels = MapMatch(filter.labels);
+        Exec(tx, sql::kWatchForceGenericPlan);
         pqxx::result r =
             filter.run_id != 0
                 ? Exec(tx, sql::kWatchRunEventsOfRun, after_id, upto_id,

@@ -6,15 +6,27 @@
 -- or in the most selective filter, so that each plan uses its index; twins
 -- select the same columns.
 
+-- name: watch.force_generic_plan
+-- Sent first in the transactions that run watch.*_horizon and
+-- watch.*_events*. Their generic plan suits every value (an index range
+-- scan on the id, bounded by the page), but the plan cache keeps choosing
+-- a custom plan, planned anew per call: that planning costs more than the
+-- read, and more so on partitioned event tables (migration 0014), whose
+-- partitions it walks each time. A generic plan prunes partitions at run
+-- time (docs/benchmarks.md, "Session 9").
+SELECT set_config('plan_cache_mode', 'force_generic_plan', true);
+
 -- name: watch.file_horizon
 -- One snapshot: whether the pending fence ($1, NULL for none) is passed
--- (every transaction older than it has ended), the largest visible id, and
--- the visible ids after the settled horizon ($2), at most $3. At least one
--- row; id is NULL when there are none.
+-- (every transaction older than it has ended), the largest visible id
+-- after the settled horizon ($2; 0 when none), and the visible ids after
+-- $2, at most $3. At least one row; id is NULL when there are none. The
+-- largest id only matters above $2, so partitions below it are pruned.
 WITH s AS (
   SELECT coalesce(pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8, false)
            AS fence_passed,
-         (SELECT coalesce(max(id), 0) FROM file_events) AS last_id
+         (SELECT coalesce(max(id), 0) FROM file_events WHERE id > $2)
+           AS last_id
 )
 SELECT s.fence_passed, s.last_id, e.id
 FROM s LEFT JOIN LATERAL (
@@ -27,7 +39,8 @@ ORDER BY e.id;
 WITH s AS (
   SELECT coalesce(pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8, false)
            AS fence_passed,
-         (SELECT coalesce(max(id), 0) FROM run_events) AS last_id
+         (SELECT coalesce(max(id), 0) FROM run_events WHERE id > $2)
+           AS last_id
 )
 SELECT s.fence_passed, s.last_id, e.id
 FROM s LEFT JOIN LATERAL (
