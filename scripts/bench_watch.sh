@@ -11,8 +11,11 @@
 # on each, the side that goes first alternating from pair to pair.
 #
 #   scripts/bench_watch.sh [--events N] [--catch-up C] [--pairs P]
-#                          [--nice K] [--lock FILE] [--statements] BUILD_DIR
+#                          [--nice K] [--lock FILE] [--statements]
+#                          [--plain-build DIR] BUILD_DIR
 #
+# BUILD_DIR holds metad and metactl; --plain-build DIR runs the plain side
+# with the metad of another build (e.g. before a change: "today").
 # --lock FILE: hold flock(FILE) only around the timed pairs (the loading
 # before is not measured), e.g. --lock /tmp/metad_bench.lock; do not also
 # run the script under flock of the same file (it would wait on itself).
@@ -24,7 +27,7 @@
 # machine than wall time), then the medians, spreads and differences.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-events=1000000 catch_up=100000 pairs=3 nice= lock= statements=
+events=1000000 catch_up=100000 pairs=3 nice= lock= statements= plain_bin=
 while [ $# -gt 1 ]; do
   case $1 in
     --events) events=$2; shift ;;
@@ -33,12 +36,16 @@ while [ $# -gt 1 ]; do
     --nice) nice=$2; shift ;;
     --lock) lock=$2; shift ;;
     --statements) statements=1 ;;
+    --plain-build) plain_bin=$(realpath "$2"); shift ;;
     *) die "unknown option $1" ;;
   esac
   shift
 done
 bin=$(realpath "${1:?usage: bench_watch.sh [options] BUILD_DIR}")
 [ -x "$bin/metad" ] && [ -x "$bin/metactl" ] || die "no metad or metactl in $bin"
+plain_bin=${plain_bin:-$bin}
+[ -x "$plain_bin/metad" ] || die "no metad in $plain_bin"
+metad_of() { if [ "$1" = plain ]; then echo "$plain_bin/metad"; else echo "$bin/metad"; fi; }
 
 work=$(mktemp -d /tmp/metad-watch.XXXXXX)
 chmod 755 "$work"
@@ -66,7 +73,7 @@ psql_() { psql -h "$sock" -U postgres -qAtX -v ON_ERROR_STOP=1 "$@"; }
 sides=(plain partitioned)
 for db in "${sides[@]}"; do
   psql_ -d postgres -c "CREATE DATABASE $db"
-  "$bin/metad" migrate up --database "$(url "$db")" >/dev/null 2>&1 ||
+  "$(metad_of "$db")" migrate up --database "$(url "$db")" >/dev/null 2>&1 ||
     die "migrate failed"
   [ "$db" = partitioned ] ||
     psql_ -d "$db" -f "$METAD_ROOT/bench/unpartitioned_history.sql" >/dev/null
@@ -106,7 +113,7 @@ pg_cpu() {
 # timed watch. Prints the wall seconds and the CPU seconds of metactl,
 # metad and PostgreSQL during the watch.
 run() {
-  "${run_nice[@]}" "$bin/metad" serve --database "$(url "$1")" \
+  "${run_nice[@]}" "$(metad_of "$1")" serve --database "$(url "$1")" \
     --listen "127.0.0.1:$port" --token_file "$work/tokens" \
     >> "$work/metad-$1.log" 2>&1 &
   metad_pid=$!
@@ -140,6 +147,7 @@ run() {
 }
 
 [ -z "$lock" ] || { exec 9>"$lock"; flock 9; }
+say "plain: $(metad_of plain), partitioned: $(metad_of partitioned)"
 say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A wall cpu pg
 for pair in $(seq "$pairs"); do
