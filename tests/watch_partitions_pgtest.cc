@@ -72,11 +72,12 @@ class WatchPartitionsTest : public PgTest {
 
   // Every event after `after` up to `upto`, read the way a stream reads
   // them: pages of 4, the cursor on the last id of a full page.
-  std::vector<int64_t> ReadAll(int64_t after, int64_t upto) {
+  std::vector<int64_t> ReadAll(int64_t after, int64_t upto,
+                               const FileEventFilter& filter = {}) {
     WatchStore store(one_.get());
     std::vector<int64_t> ids;
     while (after < upto) {
-      auto events = store.ReadFileEvents({}, {}, after, upto, 4);
+      auto events = store.ReadFileEvents({}, filter, after, upto, 4);
       EXPECT_TRUE(events.ok()) << events.status();
       if (!events.ok()) break;
       for (const auto& e : *events) ids.push_back(e.event().id());
@@ -132,13 +133,18 @@ TEST_F(WatchPartitionsTest, CachedGenericPlansFollowNewPartitions) {
   ASSERT_EQ(Settle(&h), 95);
   EXPECT_EQ(ReadAll(0, 95), Range(1, 95));
   EXPECT_EQ(ReadAll(37, 95), Range(38, 95));
+  FileEventFilter filtered;  // the statement with filters, custom plans
+  filtered.source = "s";
+  filtered.to_status = "NEW";
+  EXPECT_EQ(ReadAll(0, 95, filtered), Range(1, 95));
   Horizon fresh;
   EXPECT_EQ(Settle(&fresh), 95);
 
-  // Every read and horizon step ran its generic plan: none was planned for
-  // its values (the plan cache alone makes 5 custom plans first).
-  EXPECT_GT(Plans("watch.file_events").first, 5);
-  EXPECT_EQ(Plans("watch.file_events").second, 0);
+  // Every unfiltered read and horizon step ran its generic plan: none was
+  // planned for its values (the plan cache alone makes 5 custom plans
+  // first).
+  EXPECT_GT(Plans("watch.file_events_unfiltered").first, 5);
+  EXPECT_EQ(Plans("watch.file_events_unfiltered").second, 0);
   EXPECT_GT(Plans("watch.file_horizon").first, 5);
   EXPECT_EQ(Plans("watch.file_horizon").second, 0);
 }
