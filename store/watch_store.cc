@@ -42,6 +42,7 @@ absl::StatusOr<bool> WatchStore::AdvanceHorizon(EventTable table,
         int limit = fence && next.candidate - next.settled > kHorizonPage
                         ? 0
                         : kHorizonPage;
+        Exec(tx, sql::kWatchForceGenericPlan);
         pqxx::result r = Exec(tx, query, fence, next.settled, limit);
         bool fence_passed = r[0]["fence_passed"].as<bool>();
         int64_t last_id = r[0]["last_id"].as<int64_t>();
@@ -105,14 +106,21 @@ absl::StatusOr<std::vector<WatchedFileEvent>> WatchStore::ReadFileEvents(
       db_->Transact("watch.file_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
         const MapMatchParams attributes = MapMatch(filter.attributes);
-        pqxx::result r =
-            filter.file_id != 0
-                ? Exec(tx, sql::kWatchFileEventsOfFile, after_id, upto_id,
-                       filter.source, filter.to_status, limit, filter.file_id,
-                       attributes.contains, attributes.has_keys)
-                : Exec(tx, sql::kWatchFileEvents, after_id, upto_id,
-                       filter.source, filter.to_status, limit,
-                       attributes.contains, attributes.has_keys);
+        pqxx::result r;
+        if (filter.file_id != 0) {
+          r = Exec(tx, sql::kWatchFileEventsOfFile, after_id, upto_id,
+                   filter.source, filter.to_status, limit, filter.file_id,
+                   attributes.contains, attributes.has_keys);
+        } else if (filter.source.empty() && filter.to_status.empty() &&
+                   filter.attributes.empty()) {
+          Exec(tx, sql::kWatchForceGenericPlan);
+          r = Exec(tx, sql::kWatchFileEventsUnfiltered, after_id, upto_id,
+                   limit);
+        } else {
+          r = Exec(tx, sql::kWatchFileEvents, after_id, upto_id, filter.source,
+                   filter.to_status, limit, attributes.contains,
+                   attributes.has_keys);
+        }
         events.reserve(r.size());
         const FileEventColumns columns(r);
         const pqxx::row_size_type source = r.column_number("source");
@@ -136,14 +144,21 @@ absl::StatusOr<std::vector<WatchedRunEvent>> WatchStore::ReadRunEvents(
       db_->Transact("watch.run_events", options, [&](Tx& tx) -> absl::Status {
         events.clear();
         const MapMatchParams labels = MapMatch(filter.labels);
-        pqxx::result r =
-            filter.run_id != 0
-                ? Exec(tx, sql::kWatchRunEventsOfRun, after_id, upto_id,
-                       filter.batch_id, filter.task_name, filter.to_status,
-                       limit, filter.run_id, labels.contains, labels.has_keys)
-                : Exec(tx, sql::kWatchRunEvents, after_id, upto_id,
-                       filter.batch_id, filter.task_name, filter.to_status,
-                       limit, labels.contains, labels.has_keys);
+        pqxx::result r;
+        if (filter.run_id != 0) {
+          r = Exec(tx, sql::kWatchRunEventsOfRun, after_id, upto_id,
+                   filter.batch_id, filter.task_name, filter.to_status, limit,
+                   filter.run_id, labels.contains, labels.has_keys);
+        } else if (filter.batch_id.empty() && filter.task_name.empty() &&
+                   filter.to_status.empty() && filter.labels.empty()) {
+          Exec(tx, sql::kWatchForceGenericPlan);
+          r = Exec(tx, sql::kWatchRunEventsUnfiltered, after_id, upto_id,
+                   limit);
+        } else {
+          r = Exec(tx, sql::kWatchRunEvents, after_id, upto_id, filter.batch_id,
+                   filter.task_name, filter.to_status, limit, labels.contains,
+                   labels.has_keys);
+        }
         events.reserve(r.size());
         const RunEventColumns columns(r);
         const pqxx::row_size_type task_id = r.column_number("task_id");

@@ -16,3 +16,6 @@ metad_test(watch_client_pgtest watch_client_pgtest.cc LIBS metad_client)
 add_dependencies(watch_client_pgtest metad)
 # The watch streams' label and attribute selectors.
 metad_test(watch_selector_pgtest watch_selector_pgtest.cc LIBS metad_services)
+# WatchStore on small partitions: cached generic plans across boundaries,
+# the DEFAULT partition and partitions attached later.
+metad_test(watch_partitions_pgtest watch_partitions_pgtest.cc LIBS metad_store)
