@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <regex>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -103,7 +104,9 @@ absl::Duration Backoff(int attempt) {
 
 }  // namespace
 
-Database::Database(DatabaseOptions options) : options_(std::move(options)) {}
+Database::Database(DatabaseOptions options)
+    : options_(std::move(options)),
+      hosts_(PerHostConnectionStrings(options_.url)) {}
 
 Database::~Database() = default;
 
@@ -153,9 +156,39 @@ std::string ServerOf(pqxx::connection& conn) {
 
 }  // namespace
 
+std::vector<ServerIdentity> Database::PeerIdentities() {
+  absl::MutexLock lock(&peers_mu_);
+  if (absl::Now() - peers_read_ < kPeerReuse) return peers_;
+  std::vector<std::optional<ServerIdentity>> found(hosts_.size());
+  std::vector<std::thread> readers;
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    readers.emplace_back([this, i, &found] {
+      try {
+        // Standbys too: a later timeline there betrays a stale primary.
+        pqxx::connection conn(hosts_[i] + " target_session_attrs=any");
+        found[i] = ReadServerIdentity(conn);
+      } catch (const std::exception&) {
+        // Down or refusing us: it tells nothing.
+      }
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  peers_.clear();
+  for (auto& one : found) {
+    if (one.has_value()) peers_.push_back(std::move(*one));
+  }
+  peers_read_ = absl::Now();
+  return peers_;
+}
+
 std::unique_ptr<pqxx::connection> Database::OpenAdmitted() {
   auto conn = std::make_unique<pqxx::connection>(options_.url);
-  absl::Status admitted = fence_.Admit(ReadServerIdentity(*conn));
+  const ServerIdentity server = ReadServerIdentity(*conn);
+  // A primary is checked against the URL's other hosts: this daemon may
+  // not have seen the failover that left it behind.
+  std::vector<ServerIdentity> peers;
+  if (!server.in_recovery && !hosts_.empty()) peers = PeerIdentities();
+  absl::Status admitted = fence_.Admit(server, peers);
   if (admitted.ok()) return conn;
   const std::string refused = ServerOf(*conn);
   log::Warn("database_server_fenced",
@@ -171,7 +204,7 @@ std::unique_ptr<pqxx::connection> Database::OpenAdmitted() {
       continue;  // down, or not read-write as the URL asks
     }
     if (ServerOf(*other) == refused) continue;
-    absl::Status s = fence_.Admit(ReadServerIdentity(*other));
+    absl::Status s = fence_.Admit(ReadServerIdentity(*other), peers);
     if (s.ok()) return other;
     log::Warn("database_server_fenced",
               {{"server", ServerOf(*other)}, {"error", s.message()}});
