@@ -510,24 +510,34 @@ int FindPrimary(const std::vector<int>& ports, int except = -1) {
   return found;
 }
 
-// True once a primary streams to every other member, one of them
-// synchronous; the primary's port in *primary.
+// True once the same primary has streamed to every other member, one of
+// them synchronous, for 5 s in a row (a member Patroni restarted after a
+// crash streams for a moment before Patroni rewinds it); the primary's
+// port in *primary.
 bool WaitPatroniHealthy(const std::vector<int>& ports, int* primary,
                         double timeout) {
+  constexpr double kStable = 5;
   const double give_up = MonoSeconds() + timeout;
+  double healthy_since = -1;
+  int healthy_primary = -1;
   while (MonoSeconds() < give_up) {
     *primary = FindPrimary(ports);
+    bool healthy = false;
     try {
-      if (*primary >= 0 &&
-          QueryInt(PortUrl(*primary, "postgres"),
-                   absl::StrCat("SELECT count(*) FILTER (WHERE sync_state = "
-                                "'sync') * 100 + count(*) FROM "
-                                "pg_stat_replication WHERE state = "
-                                "'streaming'")) >=
-              100 + static_cast<int64_t>(ports.size()) - 1) {
-        return true;
-      }
+      healthy = *primary >= 0 &&
+                QueryInt(PortUrl(*primary, "postgres"),
+                         absl::StrCat("SELECT count(*) FILTER (WHERE "
+                                      "sync_state = 'sync') * 100 + count(*) "
+                                      "FROM pg_stat_replication WHERE state "
+                                      "= 'streaming'")) >=
+                    100 + static_cast<int64_t>(ports.size()) - 1;
     } catch (const std::exception&) {
+    }
+    if (!healthy || *primary != healthy_primary) {
+      healthy_since = healthy ? MonoSeconds() : -1;
+      healthy_primary = healthy ? *primary : -1;
+    } else if (MonoSeconds() - healthy_since >= kStable) {
+      return true;
     }
     Sleep(0.2);
   }
