@@ -164,8 +164,14 @@ std::vector<ServerIdentity> Database::PeerIdentities() {
   for (size_t i = 0; i < hosts_.size(); ++i) {
     readers.emplace_back([this, i, &found] {
       try {
-        // Standbys too: a later timeline there betrays a stale primary.
-        pqxx::connection conn(hosts_[i] + " target_session_attrs=any");
+        // Standbys too: a later timeline there betrays a stale primary. A
+        // host the URL lists after the primary is never tried by libpq;
+        // without a connect_timeout an unreachable one would hang here.
+        std::string one = hosts_[i] + " target_session_attrs=any";
+        if (one.find(" connect_timeout=") == std::string::npos) {
+          one += " connect_timeout=2";
+        }
+        pqxx::connection conn(one);
         found[i] = ReadServerIdentity(conn);
       } catch (const std::exception&) {
         // Down or refusing us: it tells nothing.

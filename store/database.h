@@ -172,7 +172,7 @@ class Database {
   // throws pqxx::broken_connection when none of the URL's hosts is.
   std::unique_ptr<pqxx::connection> OpenAdmitted();
   // The identity of every host of a multi-host URL that answers, read in
-  // parallel (each bounded by the URL's connect_timeout); reused for
+  // parallel (each bounded by the URL's connect_timeout, else 2 s); reused for
   // kPeerReuse, so a burst of new connections after a failover reads
   // them once.
   std::vector<ServerIdentity> PeerIdentities();
