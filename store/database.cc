@@ -156,32 +156,59 @@ std::string ServerOf(pqxx::connection& conn) {
 
 }  // namespace
 
+namespace {
+
+// Looks at the URL's hosts, shared with the threads that make them, which
+// may outlive the wait for them (a host that does not answer).
+struct PeerLooks {
+  absl::Mutex mu;
+  std::vector<std::optional<ServerIdentity>> found ABSL_GUARDED_BY(mu);
+  size_t done ABSL_GUARDED_BY(mu) = 0;
+};
+
+}  // namespace
+
 std::vector<ServerIdentity> Database::PeerIdentities() {
   absl::MutexLock lock(&peers_mu_);
   if (absl::Now() - peers_read_ < kPeerReuse) return peers_;
-  std::vector<std::optional<ServerIdentity>> found(hosts_.size());
-  std::vector<std::thread> readers;
-  for (size_t i = 0; i < hosts_.size(); ++i) {
-    readers.emplace_back([this, i, &found] {
+  auto looks = std::make_shared<PeerLooks>();
+  const size_t n = hosts_.size();
+  {
+    absl::MutexLock l(&looks->mu);
+    looks->found.resize(n);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    // Standbys too: a later timeline there betrays a stale primary. A host
+    // the URL lists after the primary is never tried by libpq; without a
+    // connect_timeout an unreachable one would hang its thread.
+    std::string one = hosts_[i] + " target_session_attrs=any";
+    if (one.find(" connect_timeout=") == std::string::npos) {
+      one += " connect_timeout=2";
+    }
+    std::thread([looks, i, one = std::move(one)] {
+      std::optional<ServerIdentity> identity;
       try {
-        // Standbys too: a later timeline there betrays a stale primary. A
-        // host the URL lists after the primary is never tried by libpq;
-        // without a connect_timeout an unreachable one would hang here.
-        std::string one = hosts_[i] + " target_session_attrs=any";
-        if (one.find(" connect_timeout=") == std::string::npos) {
-          one += " connect_timeout=2";
-        }
         pqxx::connection conn(one);
-        found[i] = ReadServerIdentity(conn);
+        identity = ReadServerIdentity(conn);
       } catch (const std::exception&) {
         // Down or refusing us: it tells nothing.
       }
-    });
+      absl::MutexLock l(&looks->mu);
+      looks->found[i] = std::move(identity);
+      ++looks->done;
+    }).detach();
   }
-  for (std::thread& t : readers) t.join();
+  absl::MutexLock l(&looks->mu);
+  auto all_done = [&looks, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(looks->mu) {
+    return looks->done == n;
+  };
+  // A host that does not answer in time (a dead machine whose packets are
+  // dropped) tells nothing, as if down: the wait bounds what a failover
+  // costs the first connection to the new primary.
+  looks->mu.AwaitWithTimeout(absl::Condition(&all_done), kPeerWait);
   peers_.clear();
-  for (auto& one : found) {
-    if (one.has_value()) peers_.push_back(std::move(*one));
+  for (const auto& one : looks->found) {
+    if (one.has_value()) peers_.push_back(*one);
   }
   peers_read_ = absl::Now();
   return peers_;

@@ -171,11 +171,12 @@ class Database {
   // A new connection to a server the fence admits (timeline_fence.h);
   // throws pqxx::broken_connection when none of the URL's hosts is.
   std::unique_ptr<pqxx::connection> OpenAdmitted();
-  // The identity of every host of a multi-host URL that answers, read in
-  // parallel (each bounded by the URL's connect_timeout, else 2 s); reused for
-  // kPeerReuse, so a burst of new connections after a failover reads
-  // them once.
+  // The identity of every host of a multi-host URL that answers within
+  // kPeerWait, read in parallel (each connection bounded by the URL's
+  // connect_timeout, else 2 s); reused for kPeerReuse, so a burst of new
+  // connections after a failover reads them once.
   std::vector<ServerIdentity> PeerIdentities();
+  static constexpr absl::Duration kPeerWait = absl::Milliseconds(500);
   static constexpr absl::Duration kPeerReuse = absl::Seconds(2);
   void Disconnect(Slot* slot);
   // After a commit (read pool set): remembers the server's WAL insert
