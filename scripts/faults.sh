@@ -123,7 +123,7 @@ if [ $long -eq 1 ] && [ ${#only[@]} -eq 0 ]; then
   say "patroni_failover (long)"
   start=$SECONDS
   if timeout -k 10 "$suite_timeout" bash "$METAD_ROOT/tests/faults/patroni_failover.sh" \
-    --no-build >"$work/patroni_failover.out" 2>&1; then
+    --no-build --long >"$work/patroni_failover.out" 2>&1; then
     say "patroni_failover passed in $((SECONDS - start)) s"
   else
     failed+=(patroni_failover)

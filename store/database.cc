@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <regex>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -103,7 +104,9 @@ absl::Duration Backoff(int attempt) {
 
 }  // namespace
 
-Database::Database(DatabaseOptions options) : options_(std::move(options)) {}
+Database::Database(DatabaseOptions options)
+    : options_(std::move(options)),
+      hosts_(PerHostConnectionStrings(options_.url)) {}
 
 Database::~Database() = default;
 
@@ -153,9 +156,72 @@ std::string ServerOf(pqxx::connection& conn) {
 
 }  // namespace
 
+namespace {
+
+// Looks at the URL's hosts, shared with the threads that make them, which
+// may outlive the wait for them (a host that does not answer).
+struct PeerLooks {
+  absl::Mutex mu;
+  std::vector<std::optional<ServerIdentity>> found ABSL_GUARDED_BY(mu);
+  size_t done ABSL_GUARDED_BY(mu) = 0;
+};
+
+}  // namespace
+
+std::vector<ServerIdentity> Database::PeerIdentities() {
+  absl::MutexLock lock(&peers_mu_);
+  if (absl::Now() - peers_read_ < kPeerReuse) return peers_;
+  auto looks = std::make_shared<PeerLooks>();
+  const size_t n = hosts_.size();
+  {
+    absl::MutexLock l(&looks->mu);
+    looks->found.resize(n);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    // Standbys too: a later timeline there betrays a stale primary. A host
+    // the URL lists after the primary is never tried by libpq; without a
+    // connect_timeout an unreachable one would hang its thread.
+    std::string one = hosts_[i] + " target_session_attrs=any";
+    if (one.find(" connect_timeout=") == std::string::npos) {
+      one += " connect_timeout=2";
+    }
+    std::thread([looks, i, one = std::move(one)] {
+      std::optional<ServerIdentity> identity;
+      try {
+        pqxx::connection conn(one);
+        identity = ReadServerIdentity(conn);
+      } catch (const std::exception&) {
+        // Down or refusing us: it tells nothing.
+      }
+      absl::MutexLock l(&looks->mu);
+      looks->found[i] = std::move(identity);
+      ++looks->done;
+    }).detach();
+  }
+  absl::MutexLock l(&looks->mu);
+  auto all_done = [&looks, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(looks->mu) {
+    return looks->done == n;
+  };
+  // A host that does not answer in time (a dead machine whose packets are
+  // dropped) tells nothing, as if down: the wait bounds what a failover
+  // costs the first connection to the new primary.
+  looks->mu.AwaitWithTimeout(absl::Condition(&all_done), kPeerWait);
+  peers_.clear();
+  for (const auto& one : looks->found) {
+    if (one.has_value()) peers_.push_back(*one);
+  }
+  peers_read_ = absl::Now();
+  return peers_;
+}
+
 std::unique_ptr<pqxx::connection> Database::OpenAdmitted() {
   auto conn = std::make_unique<pqxx::connection>(options_.url);
-  absl::Status admitted = fence_.Admit(ReadServerIdentity(*conn));
+  const ServerIdentity server = ReadServerIdentity(*conn);
+  // A primary is checked against the URL's other hosts: this daemon may
+  // not have seen the failover that left it behind.
+  std::vector<ServerIdentity> peers;
+  if (!server.in_recovery && !hosts_.empty()) peers = PeerIdentities();
+  absl::Status admitted = fence_.Admit(server, peers);
   if (admitted.ok()) return conn;
   const std::string refused = ServerOf(*conn);
   log::Warn("database_server_fenced",
@@ -171,7 +237,7 @@ std::unique_ptr<pqxx::connection> Database::OpenAdmitted() {
       continue;  // down, or not read-write as the URL asks
     }
     if (ServerOf(*other) == refused) continue;
-    absl::Status s = fence_.Admit(ReadServerIdentity(*other));
+    absl::Status s = fence_.Admit(ReadServerIdentity(*other), peers);
     if (s.ok()) return other;
     log::Warn("database_server_fenced",
               {{"server", ServerOf(*other)}, {"error", s.message()}});

@@ -136,6 +136,13 @@ class Database {
     return commit_position_.load(std::memory_order_acquire);
   }
 
+  // Keeps the timeline fence's memory in `path` across restarts
+  // (--fence_state_file, store/fence_state.h). Call before any
+  // transaction runs. INVALID_ARGUMENT if the file cannot be read.
+  absl::Status UseFenceStateFile(const std::string& path) {
+    return fence_.UseStateFile(path);
+  }
+
   // Runs `SELECT 1` on a pooled connection.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(2));
 
@@ -164,6 +171,13 @@ class Database {
   // A new connection to a server the fence admits (timeline_fence.h);
   // throws pqxx::broken_connection when none of the URL's hosts is.
   std::unique_ptr<pqxx::connection> OpenAdmitted();
+  // The identity of every host of a multi-host URL that answers within
+  // kPeerWait, read in parallel (each connection bounded by the URL's
+  // connect_timeout, else 2 s); reused for kPeerReuse, so a burst of new
+  // connections after a failover reads them once.
+  std::vector<ServerIdentity> PeerIdentities();
+  static constexpr absl::Duration kPeerWait = absl::Milliseconds(500);
+  static constexpr absl::Duration kPeerReuse = absl::Seconds(2);
   void Disconnect(Slot* slot);
   // After a commit (read pool set): remembers the server's WAL insert
   // position. A failure is logged, not returned: the commit stands.
@@ -188,6 +202,10 @@ class Database {
   std::atomic<int64_t> reads_standby_{0}, reads_read_pool_primary_{0},
       reads_primary_lagging_{0}, reads_primary_unreachable_{0};
   TimelineFence fence_;
+  const std::vector<std::string> hosts_;  // PerHostConnectionStrings(url)
+  absl::Mutex peers_mu_;  // held while reading them: one reader at a time
+  std::vector<ServerIdentity> peers_ ABSL_GUARDED_BY(peers_mu_);
+  absl::Time peers_read_ ABSL_GUARDED_BY(peers_mu_) = absl::InfinitePast();
   // Declared last: destroyed first, while the connections it may cancel
   // still exist (none is armed then anyway: no call runs).
   CommitWatchdog watchdog_;

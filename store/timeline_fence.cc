@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "store/fence_state.h"
 #include "store/queries/database.sql.h"
 #include "store/sql.h"
 
@@ -18,18 +19,43 @@ ServerIdentity ReadServerIdentity(pqxx::connection& conn) {
   ServerIdentity out;
   out.system_id = row["system_id"].as<std::string>();
   out.in_recovery = row["in_recovery"].as<bool>();
-  out.timeline = row["timeline"].as<int64_t>();
+  out.timeline = row["timeline"].is_null() ? 0 : row["timeline"].as<int64_t>();
+  out.server = absl::StrCat(conn.hostname() == nullptr ? "" : conn.hostname(),
+                            ":", conn.port() == nullptr ? "" : conn.port());
   return out;
 }
 
-absl::Status TimelineFence::Admit(const ServerIdentity& server) {
+absl::Status TimelineFence::UseStateFile(const std::string& path) {
+  absl::StatusOr<FenceState> state = LoadFenceState(path);
+  if (!state.ok()) return state.status();
+  absl::MutexLock lock(&mu_);
+  state_file_ = path;
+  if (!state->system_id.empty()) {
+    system_id_ = state->system_id;
+    timeline_ = state->timeline;
+    log::Info(
+        "fence_state_loaded",
+        {{"file", path}, {"system_id", system_id_}, {"timeline", timeline_}});
+  }
+  return absl::OkStatus();
+}
+
+void TimelineFence::SaveLocked() {
+  if (state_file_.empty()) return;
+  absl::Status s = SaveFenceState(state_file_, {system_id_, timeline_});
+  if (!s.ok()) {
+    // The fence in memory still holds; only a restart would forget.
+    log::Warn("fence_state_not_saved", {{"error", s.message()}});
+  }
+}
+
+absl::Status TimelineFence::Admit(const ServerIdentity& server,
+                                  const std::vector<ServerIdentity>& peers) {
   if (server.in_recovery) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
-  if (system_id_.empty()) {
-    system_id_ = server.system_id;
-    timeline_ = server.timeline;
-    return absl::OkStatus();
-  }
+  const bool first = system_id_.empty();
+  const int64_t was = timeline_;
+  if (first) system_id_ = server.system_id;
   if (server.system_id != system_id_) {
     ++refused_;
     return absl::UnavailableError(absl::StrCat(
@@ -37,19 +63,34 @@ absl::Status TimelineFence::Admit(const ServerIdentity& server) {
         server.system_id, ", expected ", system_id_,
         "): refused for writes; retry"));
   }
+  // The highest timeline known of this system: seen before, or shown now
+  // by another host.
+  std::string ahead;  // which host showed it, if one did
+  for (const ServerIdentity& peer : peers) {
+    if (peer.system_id == system_id_ && peer.timeline > timeline_) {
+      timeline_ = peer.timeline;
+      ahead = absl::StrCat(peer.server, peer.in_recovery ? " (a standby)" : "");
+    }
+  }
+  absl::Status out = absl::OkStatus();
   if (server.timeline < timeline_) {
     ++refused_;
-    return absl::UnavailableError(absl::StrCat(
+    out = absl::UnavailableError(absl::StrCat(
         "the database server is a primary on timeline ", server.timeline,
         ", behind timeline ", timeline_,
-        " already seen: an old primary after a failover, refused; retry"));
-  }
-  if (server.timeline > timeline_) {
-    log::Info("database_timeline_advanced",
-              {{"from", timeline_}, {"to", server.timeline}});
+        ahead.empty() ? " already seen" : absl::StrCat(" of ", ahead),
+        ": an old primary after a failover, refused; retry"));
+  } else {
     timeline_ = server.timeline;
   }
-  return absl::OkStatus();
+  if (timeline_ != was || first) {
+    if (!first) {
+      log::Info("database_timeline_advanced",
+                {{"from", was}, {"to", timeline_}});
+    }
+    SaveLocked();
+  }
+  return out;
 }
 
 int64_t TimelineFence::refused() const {

@@ -116,6 +116,13 @@ absl::Status Daemon::Start(std::string* event) {
   db_options.url = config_.database_url;
   db_options.pool_size = config_.pool_size;
   p.db = std::make_unique<store::Database>(db_options);
+  if (!config_.fence_state_file.empty()) {
+    *event = "fence_state_unreadable";
+    if (absl::Status s = p.db->UseFenceStateFile(config_.fence_state_file);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (!config_.read_database_url.empty()) {
     // Reads (and the status page) try it first; writes, the reaper,
     // retention and watch streams (LISTEN) stay on the primary.

@@ -89,6 +89,11 @@ std::vector<FlagSpec> ServeFlags() {
        "status page), e.g. a standby with target_session_attrs="
        "prefer-standby; empty: all on --database (docs/scaling.md)",
        false, Mask::kUrl},
+      {"fence_state_file", "METAD_FENCE_STATE_FILE", "",
+       "file where the timeline fence keeps the highest (system identifier, "
+       "timeline) of the database seen, so a restarted daemon still refuses "
+       "an old primary back unfenced (empty: memory only; "
+       "docs/reliability.md)"},
       {"tls_cert", "METAD_TLS_CERT", "", "server certificate chain (PEM)"},
       {"tls_key", "METAD_TLS_KEY", "", "server private key (PEM)"},
       {"tls_client_ca", "METAD_TLS_CLIENT_CA", "",
@@ -182,6 +187,7 @@ absl::StatusOr<ServeConfig> ParseServeConfig(const FlagSet& flags) {
   c.tls = {flags.Get("tls_cert"), flags.Get("tls_key"),
            flags.Get("tls_client_ca")};
   c.token_file = flags.Get("token_file");
+  c.fence_state_file = flags.Get("fence_state_file");
   return c;
 }
 

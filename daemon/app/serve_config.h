@@ -37,6 +37,9 @@ struct ServeConfig {
   // Zero: retention off.
   absl::Duration retention = absl::ZeroDuration();
   absl::Duration retention_interval = absl::Seconds(3600);
+  // --fence_state_file: empty when the timeline fence remembers in memory
+  // only.
+  std::string fence_state_file;
   TlsFiles tls;
   std::string token_file;  // empty: no token auth
   // Filled by ResolveDatabaseUrls (they may read a password file).

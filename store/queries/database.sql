@@ -33,14 +33,22 @@ SELECT pg_is_in_recovery(),
 
 -- name: db.identity
 -- Which server a new connection reached (store/timeline_fence.h): its
--- system identifier, whether it is a standby, and a primary's timeline (the
--- first 8 hex digits of its current WAL file's name; pg_control_checkpoint's
--- timeline lags a promotion until the next checkpoint). Every function here
--- is executable by any role in PostgreSQL 15: no superuser needed.
+-- system identifier, whether it is a standby, and its timeline. A
+-- primary's is the first 8 hex digits of its current WAL file's name
+-- (pg_control_checkpoint's timeline lags a promotion until the next
+-- checkpoint). A standby's is the highest of what it shows: its WAL
+-- receiver's timeline (NULL unless the role is a superuser or in
+-- pg_read_all_stats, or when it is not streaming), its last restartpoint's
+-- and its minimum recovery point's (both lag); a lower bound. Every
+-- function here is executable by any role in PostgreSQL 15.
 SELECT (SELECT system_identifier FROM pg_control_system())::text
          AS system_id,
        pg_is_in_recovery() AS in_recovery,
-       CASE WHEN pg_is_in_recovery() THEN 0
+       CASE WHEN pg_is_in_recovery() THEN
+              greatest((SELECT received_tli FROM pg_stat_wal_receiver),
+                       (SELECT timeline_id FROM pg_control_checkpoint()),
+                       (SELECT min_recovery_end_timeline
+                          FROM pg_control_recovery()))::bigint
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
                    ::bit(32)::bigint
        END AS timeline;

@@ -5,19 +5,23 @@
 # postgres user under a supervisor that restarts it like systemd would
 # (RestartSec longer than the leader key's ttl), then
 # `faults_failover_pgtest --gtest_filter=*Patroni*`: metad on the multi-host
-# URL under load, the leader's Patroni and PostgreSQL killed with SIGKILL
-# twice, Patroni promotes, metad follows without a restart. Prints the
-# figures (FAULTS {...}, docs/reliability.md explains them).
+# URL under load; alternately the leader's whole machine dies (its Patroni,
+# then its PostgreSQL, SIGKILL) and only its PostgreSQL does (SIGKILL to
+# every process); 2 failovers, 6 with --long. Patroni promotes, metad
+# follows without a restart. Prints each failover's wall-clock times (to
+# line up with the members' logs: pg*/patroni.log, pg*/data/log/, kept with
+# --keep) and the figures (FAULTS {...}, docs/reliability.md explains them).
 #
-#   tests/faults/patroni_failover.sh [--no-build] [--keep]
+#   tests/faults/patroni_failover.sh [--no-build] [--keep] [--long]
 # shellcheck source=SCRIPTDIR/../../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-build=1 keep=0
+build=1 keep=0 long=0
 while [ $# -gt 0 ]; do
   case $1 in
     --no-build) build=0 ;;
     --keep) keep=1 ;;
+    --long) long=1 ;;
     *) die "unknown argument $1" ;;
   esac
   shift
@@ -78,7 +82,16 @@ curl -sf "http://127.0.0.1:$etcd_client/health" >/dev/null || die "etcd did not 
 # Test-only passwords, on loopback, gone with $work.
 PGPASSWORD=metad-test-$$-$RANDOM
 export PGPASSWORD
-cp "$METAD_ROOT/deploy/patroni/patroni.yml" "$work/patroni.yml"
+# deploy/patroni/patroni.yml as it is, plus PostgreSQL logs with
+# millisecond times in each data directory's log/ (for the timings).
+/usr/bin/python3 - "$METAD_ROOT/deploy/patroni/patroni.yml" "$work/patroni.yml" <<'PY'
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+config["postgresql"].setdefault("parameters", {}).update({
+    "logging_collector": "on", "log_directory": "log",
+    "log_line_prefix": "%m [%p] ", "log_replication_commands": "on"})
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+PY
 chmod 644 "$work/patroni.yml"
 pg_ports=()
 for i in 1 2 3; do
@@ -138,6 +151,7 @@ psql -h 127.0.0.1 -p "$leader" -U postgres -d postgres -qc 'CREATE DATABASE meta
   die "CREATE DATABASE failed"
 
 export METAD_BIN_DIR=$METAD_BUILD_DIR METAD_FAULTS_WORKDIR=$work TMPDIR=$work
+export METAD_FAULTS_LONG=$long
 METAD_PATRONI_PORTS=$(IFS=,; echo "${pg_ports[*]}")
 export METAD_PATRONI_PORTS
 status=0
