@@ -256,7 +256,7 @@ TEST_F(LabelSearchTest, BadSelectorsNameTheTerm) {
 // The statements the stores run, over 100,000 files and runs: a
 // selective selector must be answered through a GIN index, not by
 // scanning the table: key=value terms through the jsonb_path_ops index
-// (files_attribute_pairs, task_log_label_pairs; migration 0017), key terms
+// (files_attribute_pairs, task_log_label_pairs; migration 0016), key terms
 // through the jsonb_ops one (files_attributes). Dropping the indexes makes
 // the same check fail.
 TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {

@@ -196,7 +196,7 @@ WHERE f.id > $1
   AND ($6::bigint IS NULL OR f.create_time < metad_ts($6::bigint))
   -- The attribute selector (store/string_map_json.h, MapMatch): key=value
   -- terms served by files_attribute_pairs (partial: "<> '{}'" matches it),
-  -- key terms by files_attributes (migrations 0010, 0017).
+  -- key terms by files_attributes (migrations 0010, 0016).
   AND ($8::jsonb IS NULL OR (f.attributes @> $8::jsonb
                             AND f.attributes <> '{}'))
   AND ($9::text[] IS NULL OR f.attributes ?& $9::text[])

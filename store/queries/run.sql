@@ -92,7 +92,7 @@ SELECT x.*
    AND ($6::bigint IS NULL OR r.start_time < metad_ts($6::bigint))
    -- The label selector (store/string_map_json.h, MapMatch): key=value
    -- terms served by task_log_label_pairs (partial: "<> '{}'" matches it),
-   -- key terms by task_log_labels (migrations 0010, 0017).
+   -- key terms by task_log_labels (migrations 0010, 0016).
    AND ($8::jsonb IS NULL OR (r.labels @> $8::jsonb
                              AND r.labels <> '{}'))
    AND ($9::text[] IS NULL OR r.labels ?& $9::text[])
