@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   // Debian's abseil is built without NDEBUG, so every absl::Mutex (gRPC's
   // locks too) checks for lock-order cycles in a process-wide graph under a
   // global lock: GraphCycles was metad's top symbol under RegisterFile load
-  // (docs/benchmarks.md, session 9). The lock order is checked by review and
-  // the sanitizer builds, not at run time.
+  // (docs/benchmarks.md, session 9). The in-process GoogleTest suites do
+  // not come through here, so they keep abseil's check (it aborts on a
+  // cycle) over the same code.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
       std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
