@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "bench/driver.h"
 #include "bench/measure.h"
+#include "bench/sql_access.h"
 #include "bench/pgbench_runner.h"
 #include "bench/scenarios_lineage.h"
 
@@ -26,23 +27,6 @@ namespace v1 = ::metad::v1;
 constexpr int64_t kSeedChunk = 250000;
 
 // ---- SQL (seeding and verification: direct, for speed) -------------------
-
-template <typename Body>
-absl::Status WithSql(Env* env, Body body) {
-  try {
-    pqxx::connection conn(env->pg);
-    body(conn);
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("SQL: ", e.what()));
-  }
-}
-
-int64_t QueryInt(pqxx::connection& conn, const std::string& sql) {
-  pqxx::nontransaction tx(conn);
-  pqxx::result r = tx.exec(sql);
-  return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<int64_t>();
-}
 
 // Inserts `count` files with names `prefix`1..count into `table` (public.files
 // or pgb.files) in chunks, without events (seeded history, not registrations).

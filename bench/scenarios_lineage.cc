@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "bench/driver.h"
 #include "bench/measure.h"
+#include "bench/sql_access.h"
 
 namespace metad::bench {
 namespace {
@@ -23,23 +24,6 @@ constexpr int kPipelinesPerChunk = 1000;
 constexpr int kTeams = 100;
 // The level GetLineage starts from: both directions reach 10 steps.
 constexpr int kStartLevel = 5;
-
-template <typename Body>
-absl::Status WithSql(Env* env, Body body) {
-  try {
-    pqxx::connection conn(env->pg);
-    body(conn);
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("SQL: ", e.what()));
-  }
-}
-
-int64_t QueryInt(pqxx::connection& conn, const std::string& sql) {
-  pqxx::nontransaction tx(conn);
-  pqxx::result r = tx.exec(sql);
-  return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<int64_t>();
-}
 
 // Partitions of file_events ahead of its sequence (the daemon's background
 // pass does the same): a bulk insert then never lands in the DEFAULT one.
