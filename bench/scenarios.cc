@@ -15,9 +15,9 @@
 #include "absl/strings/str_join.h"
 #include "bench/driver.h"
 #include "bench/measure.h"
-#include "bench/sql_access.h"
 #include "bench/pgbench_runner.h"
 #include "bench/scenarios_lineage.h"
+#include "bench/sql_access.h"
 
 namespace metad::bench {
 namespace {
