@@ -512,12 +512,20 @@ absl::StatusOr<std::vector<File>> FileStore::List(const TxOptions& options,
       db_->Transact("file.list", options, [&](Tx& tx) -> absl::Status {
         Exec(tx, sql::kFileForceCustomPlan);
         const MapMatchParams attributes = MapMatch(filter.attributes);
-        ASSIGN_OR_RETURN(
-            files,
-            ReadFiles(Exec(tx, sql::kFileList, after_id, status, filter.source,
-                           filter.run_id, filter.created_after_us,
-                           filter.created_before_us, limit, attributes.contains,
-                           attributes.has_keys)));
+        pqxx::result r;
+        if (attributes.contains.has_value()) {
+          r = Exec(tx, sql::kFileListSelected, after_id, status, filter.source,
+                   filter.run_id, filter.created_after_us,
+                   filter.created_before_us, limit, attributes.contains,
+                   attributes.has_keys, kSelectorProbeLimit);
+        }
+        if (!attributes.contains.has_value() || !SelectorProbeAnswered(r)) {
+          r = Exec(tx, sql::kFileList, after_id, status, filter.source,
+                   filter.run_id, filter.created_after_us,
+                   filter.created_before_us, limit, attributes.contains,
+                   attributes.has_keys);
+        }
+        ASSIGN_OR_RETURN(files, ReadFiles(r));
         return absl::OkStatus();
       }));
   return files;
@@ -544,9 +552,9 @@ absl::StatusOr<ClaimResult> FileStore::Claim(const TxOptions& options,
           if (key.has_value() && !run[0]["claim_limit"].is_null()) {
             RETURN_IF_ERROR(
                 CheckSameClaim(run[0], run_id, *key, source, limit));
-            ASSIGN_OR_RETURN(result.files,
-                             ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id,
-                                            *key)));
+            ASSIGN_OR_RETURN(
+                result.files,
+                ReadFiles(Exec(tx, sql::kFileClaimReplay, run_id, *key)));
             result.replayed = true;
             return absl::OkStatus();
           }

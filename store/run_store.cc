@@ -752,10 +752,19 @@ absl::StatusOr<std::vector<Run>> RunStore::ListRuns(const TxOptions& options,
         runs.clear();
         Exec(tx, sql::kRunForceCustomPlan);
         const MapMatchParams labels = MapMatch(filter.labels);
-        pqxx::result r = Exec(
-            tx, sql::kRunList, after_id, filter.task, filter.batch_id,
-            std::string(RunStatusText(filter.status)), filter.started_after_us,
-            filter.started_before_us, limit, labels.contains, labels.has_keys);
+        const std::string status(RunStatusText(filter.status));
+        pqxx::result r;
+        if (labels.contains.has_value()) {
+          r = Exec(tx, sql::kRunListSelected, after_id, filter.task,
+                   filter.batch_id, status, filter.started_after_us,
+                   filter.started_before_us, limit, labels.contains,
+                   labels.has_keys, kSelectorProbeLimit);
+        }
+        if (!labels.contains.has_value() || !SelectorProbeAnswered(r)) {
+          r = Exec(tx, sql::kRunList, after_id, filter.task, filter.batch_id,
+                   status, filter.started_after_us, filter.started_before_us,
+                   limit, labels.contains, labels.has_keys);
+        }
         runs.resize(r.size());
         const RunColumns columns(r);
         for (size_t i = 0; i < r.size(); ++i) ReadRun(r[i], columns, &runs[i]);

@@ -6,6 +6,7 @@
 
 #include <google/protobuf/map.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,20 @@ struct MapMatchParams {
   std::optional<std::string> has_keys;  // a text[] literal
 };
 MapMatchParams MapMatch(const std::vector<MapTerm>& terms);
+
+// How many matches run.list_selected and file.list_selected collect
+// before they give way to the key-ordered statement. Sorting this many
+// costs a few ms; a selector with more matches is dense enough for the
+// primary-key walk (docs/benchmarks.md, session 9).
+inline constexpr int kSelectorProbeLimit = 5000;
+
+// Whether a *.list_selected answer is the whole page: it found at most
+// kSelectorProbeLimit matches (`hits`, on every row; no row: none).
+template <typename Result>
+bool SelectorProbeAnswered(const Result& r) {
+  return r.empty() ||
+         r[0]["hits"].template as<int64_t>() <= kSelectorProbeLimit;
+}
 
 }  // namespace metad::store
 

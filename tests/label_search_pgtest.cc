@@ -11,10 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "daemon/services/file_service.h"
 #include "metad/v1/files.grpc.pb.h"
 #include "store/queries/file.sql.h"
 #include "store/queries/run.sql.h"
+#include "store/string_map_json.h"
 #include "tests/run_fixtures.h"
 
 namespace metad::testing {
@@ -253,6 +256,61 @@ TEST_F(LabelSearchTest, BadSelectorsNameTheTerm) {
   }
 }
 
+// A key=value selector is answered from its matches, sorted, while they
+// are at most store::kSelectorProbeLimit above the page's cursor, and by
+// the key walk past that: pages agree with the data on both sides of the
+// limit and where a walk crosses it.
+TEST_F(LabelSearchTest, PagesAgreeAcrossTheProbeLimit) {
+  ASSERT_EQ(store::kSelectorProbeLimit, 5000);
+  Sql("INSERT INTO files (source, file_name, attributes) "
+      "SELECT 's', 'f' || i, CASE WHEN i % 5 = 0 THEN '{}'::jsonb ELSE "
+      "jsonb_build_object('k', 'v', 'n', (i % 3)::text) END "
+      "FROM generate_series(1, 15000) i");
+  CreateTask("t");
+  Sql("INSERT INTO task_log (task_id, batch_id, status, attempt, "
+      "lease_seconds, end_time, labels) "
+      "SELECT t.id, 'b' || i, 'ERROR', 1, 60, now(), CASE WHEN i % 5 = 0 "
+      "THEN '{}'::jsonb ELSE jsonb_build_object('k', 'v', 'n', "
+      "(i % 3)::text) END FROM tasks t, generate_series(1, 15000) i");
+  // New versions of the oldest 4,000 rows, at the end of each heap: a scan
+  // in physical order then meets higher ids first, so an answer that took
+  // the first matches it met without sorting them all would miss these.
+  Sql("UPDATE files SET size_bytes = 1 "
+      "WHERE id < (SELECT min(id) + 4000 FROM files)");
+  Sql("UPDATE task_log SET attempt = 2 "
+      "WHERE id < (SELECT min(id) + 4000 FROM task_log)");
+  Sql("ANALYZE files");
+  Sql("ANALYZE task_log");
+  auto expected = [this](const std::string& table, const std::string& column,
+                         const std::string& json) {
+    std::vector<int64_t> ids;
+    for (const std::string& id : std::vector<std::string>(absl::StrSplit(
+             Sql(absl::StrCat("SELECT string_agg(id::text, ',' ORDER BY id) "
+                              "FROM ",
+                              table, " WHERE ", column, " @> '", json, "'")),
+             ','))) {
+      ids.push_back(std::stoll(id));
+    }
+    return ids;
+  };
+  // 12,000 matches: the first pages by the walk, the last ones (fewer
+  // than 5,000 left above the cursor) from the matches; 4,000: all from
+  // the matches.
+  const std::vector<int64_t> dense =
+      expected("files", "attributes", R"({"k": "v"})");
+  const std::vector<int64_t> sparse =
+      expected("files", "attributes", R"({"k": "v", "n": "1"})");
+  ASSERT_EQ(dense.size(), 12000u);
+  ASSERT_EQ(sparse.size(), 4000u);
+  EXPECT_EQ(FileIds("k=v", 1000), dense);
+  EXPECT_EQ(FileIds("k=v,n=1", 1000), sparse);
+  EXPECT_EQ(FileIds("k=v,n", 1000), dense);
+  EXPECT_EQ(RunIds("k=v", 1000),
+            expected("task_log", "labels", R"({"k": "v"})"));
+  EXPECT_EQ(RunIds("k=v,n=2", 1000),
+            expected("task_log", "labels", R"({"k": "v", "n": "2"})"));
+}
+
 // The statements the stores run, over 100,000 files and runs: a
 // selective selector must be answered through a GIN index, not by
 // scanning the table: key=value terms through the jsonb_path_ops index
@@ -311,6 +369,16 @@ TEST_F(LabelSearchTest, SelectorsUseTheGinIndexes) {
   const std::string run_plan = Plan(store::sql::kRunList, run_args);
   EXPECT_THAT(run_plan, HasSubstr("task_log_label_pairs")) << run_plan;
   EXPECT_THAT(run_plan, Not(HasSubstr("Seq Scan on task_log"))) << run_plan;
+
+  // The selective form (a key=value term) finds the matches through the
+  // path_ops index whatever the estimate, and never walks the primary key
+  // testing every row.
+  const std::string probe_plan =
+      Plan(store::sql::kRunListSelected, run_args + ", 5000");
+  EXPECT_THAT(probe_plan,
+              HasSubstr("Bitmap Index Scan on task_log_label_pairs"))
+      << probe_plan;
+  EXPECT_THAT(probe_plan, Not(HasSubstr("Filter: ((labels @>"))) << probe_plan;
 
   // The results through the API agree with the data.
   EXPECT_EQ(FileIds("shard=7").size(), 100u);

@@ -203,6 +203,31 @@ WHERE f.id > $1
 ORDER BY f.id
 LIMIT $7;
 
+-- name: file.list_selected
+-- file.list for an attribute selector with key=value terms: the matches
+-- first, unordered, at most $10 + 1, then sorted; above $10 the caller runs
+-- file.list instead. Why: run.list_selected.
+WITH hits AS MATERIALIZED (
+  SELECT f.id
+    FROM files f
+   WHERE f.id > $1
+     AND ($2::text IS NULL OR f.status = $2::text)
+     AND ($3::text IS NULL OR f.source = $3::text)
+     AND ($4::bigint IS NULL OR f.run_id = $4::bigint)
+     AND ($5::bigint IS NULL OR f.create_time >= metad_ts($5::bigint))
+     AND ($6::bigint IS NULL OR f.create_time < metad_ts($6::bigint))
+     AND f.attributes @> $8::jsonb AND f.attributes <> '{}'
+     AND ($9::text[] IS NULL OR f.attributes ?& $9::text[])
+   LIMIT $10::int + 1
+), page AS (
+  SELECT id, count(*) OVER () AS hits FROM hits ORDER BY id LIMIT $7
+)
+SELECT r.*, p.hits
+  FROM page p
+  JOIN files f ON f.id = p.id
+  CROSS JOIN LATERAL metad_file_row(f) r
+ ORDER BY f.id;
+
 -- name: file.claim_any
 -- ClaimFiles from every source. It and file.claim_from_source are two
 -- statements so each matches its partial index (files_new,

@@ -99,6 +99,41 @@ SELECT x.*
  ORDER BY r.id
  LIMIT $7;
 
+-- name: run.list_selected
+-- run.list for a label selector with key=value terms, planned so that a
+-- selective selector cannot be walked along task_log_pkey. The planner's
+-- estimate of "labels @> ..." comes from a sample of whole label objects
+-- and is often 10x off either way; under ORDER BY id LIMIT an
+-- overestimate makes it walk the primary key and test every row (30 ms
+-- for 0.1% of 1,000,000 runs; docs/benchmarks.md, session 9). This finds
+-- the matches first, unordered (the GIN index, or a scan that stops early
+-- when they are dense), at most $10 + 1 of them, then sorts them. `hits`
+-- says how many it found: above $10 the page may be incomplete, and the
+-- caller runs run.list instead (a dense selector, where the key walk is
+-- what fits).
+WITH hits AS MATERIALIZED (
+  SELECT r.id
+    FROM task_log r
+   WHERE r.id > $1
+     AND ($2::text = '' OR r.task_id = (SELECT id FROM tasks
+                                         WHERE name = $2::text))
+     AND ($3::text = '' OR r.batch_id = $3::text)
+     AND ($4::text = '' OR r.status = $4::text)
+     AND ($5::bigint IS NULL OR r.start_time >= metad_ts($5::bigint))
+     AND ($6::bigint IS NULL OR r.start_time < metad_ts($6::bigint))
+     AND r.labels @> $8::jsonb AND r.labels <> '{}'
+     AND ($9::text[] IS NULL OR r.labels ?& $9::text[])
+   LIMIT $10::int + 1
+), page AS (
+  SELECT id, count(*) OVER () AS hits FROM hits ORDER BY id LIMIT $7
+)
+SELECT x.*, p.hits
+  FROM page p
+  JOIN task_log r ON r.id = p.id
+  JOIN tasks t ON t.id = r.task_id
+  CROSS JOIN LATERAL metad_run_row(r, t.name) x
+ ORDER BY r.id;
+
 -- name: run.get_batch
 -- One row per task with runs in the batch, from one snapshot. The task's
 -- state is that of its runs that are not superseded (RerunTasks): its
