@@ -63,8 +63,8 @@ absl::StatusOr<std::vector<RegisteredFile>> RecordLocked(
   for (const auto& row : inserted) created.insert(row["id"].as<int64_t>());
   // RegisterFiles' read: a fresh snapshot sees what a concurrent registrant
   // committed while the insert waited on it.
-  pqxx::result stored =
-      Exec(tx, sql::kFileRegisterRead, sources_literal, names_literal);
+  pqxx::result stored = ExecCustomPlan(tx, sql::kFileRegisterRead,
+                                       sources_literal, names_literal);
   if (stored.size() != specs.size()) {
     return absl::AbortedError(
         "a file changed while it was being registered; retry");

@@ -79,11 +79,11 @@ SELECT * FROM inserted;
 -- fresh READ COMMITTED snapshot) so that rows a concurrent registrant
 -- committed while the insert waited on it are seen. metad_file_row's
 -- columns written out (a hot path: see the top of this file). FileStore
--- runs it unprepared (ExecCustomPlan), for the names the insert did not
--- create: prepared, PostgreSQL switched to a generic plan made while files
+-- and LineageStore run it unprepared (ExecCustomPlan; FileStore only for
+-- the names the insert did not create): prepared, PostgreSQL switched to a generic plan made while files
 -- was nearly empty (a hash join over a seq scan of files) and kept it while
 -- the table grew, one whole scan per batch (session 9 in
--- docs/benchmarks.md). (store/lineage_store.cc still runs it prepared.)
+-- docs/benchmarks.md).
 SELECT f.id, f.source, f.file_name, f.status, f.checksum, f.size_bytes,
        f.row_count, f.attributes::text AS attributes, f.run_id,
        f.error_message, metad_us(f.create_time) AS create_us,
